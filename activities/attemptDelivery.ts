@@ -1,0 +1,99 @@
+import { Context } from '@temporalio/activity';
+import { classifyStatus, messageIdFor, parseRetryAfter } from '../src/delivery/classify.ts';
+import { formats } from '../src/formats/index.ts';
+import type { Logger } from '../src/logger.ts';
+import { signerFor } from '../src/signing/index.ts';
+import type { EndpointStore } from '../src/storage/endpoints.ts';
+import { version } from '../src/version.ts';
+import type { AttemptOutcome, HeraldEvent } from '../workflows/types.ts';
+
+export interface AttemptInput {
+  event: HeraldEvent;
+  endpointId: string;
+  attempt: number;
+}
+
+const EXCERPT_BYTES = 1024;
+
+/** One attempt: build the body, sign it for this moment, POST it, classify the answer. */
+export async function attemptDelivery(
+  deps: { endpoints: EndpointStore; logger: Logger },
+  { event, endpointId, attempt }: AttemptInput,
+): Promise<AttemptOutcome> {
+  const started = Date.now();
+  const record = (fields: Omit<AttemptOutcome, 'durationMs'>): AttemptOutcome => {
+    const result = { durationMs: Date.now() - started, ...fields };
+    deps.logger.info(
+      { deliveryId: Context.current().info.workflowExecution?.workflowId, eventId: event.id, endpointId, attempt,
+        statusCode: result.statusCode, verdict: result.verdict, durationMs: result.durationMs, error: result.error ?? undefined },
+      'delivery attempt',
+    );
+    return result;
+  };
+
+  const endpoint = await deps.endpoints.forDelivery(endpointId);
+  if (!endpoint || !endpoint.enabled) {
+    return record({ statusCode: null, error: endpoint ? 'endpoint is disabled' : 'endpoint was deleted', responseExcerpt: null, verdict: 'failed' });
+  }
+  const body = JSON.stringify(formats[endpoint.format](event));
+  const headers = {
+    ...endpoint.headers,
+    'content-type': 'application/json',
+    'user-agent': `Herald/${version}`,
+    ...signerFor(endpoint.signature)({
+      messageId: messageIdFor(event.tenant, event.id),
+      eventType: event.type,
+      // Never before the attempt's own schedule: equal to now in production, ahead of
+      // the wall clock only under a time-skipping test server.
+      timestamp: Math.floor(Math.max(Date.now(), Context.current().info.currentAttemptScheduledTimestampMs) / 1000),
+      body,
+      secrets: endpoint.secrets,
+    }),
+  };
+  try {
+    const response = await fetch(endpoint.url, {
+      method: 'POST', headers, body, redirect: 'manual', signal: AbortSignal.timeout(endpoint.timeoutMs),
+    });
+    const excerpt = await readExcerpt(response);
+    const verdict = classifyStatus(response.status);
+    return record({
+      statusCode: response.status,
+      error: verdict === 'delivered' ? null : `HTTP ${response.status}`,
+      responseExcerpt: excerpt,
+      verdict,
+      retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
+    });
+  } catch (err) {
+    return record({ statusCode: null, error: describeFetchError(err, endpoint.timeoutMs), responseExcerpt: null, verdict: 'retry' });
+  }
+}
+
+/** The first KiB of the answer, for the attempt log; the rest is discarded unread. */
+async function readExcerpt(response: Response): Promise<string | null> {
+  if (!response.body) return null;
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    while (size < EXCERPT_BYTES) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      size += value.byteLength;
+    }
+  } catch {
+    // A body cut short still leaves its status code as the outcome.
+  } finally {
+    void reader.cancel().catch(() => undefined);
+  }
+  return size === 0 ? null : Buffer.concat(chunks).subarray(0, EXCERPT_BYTES).toString('utf8');
+}
+
+function describeFetchError(err: unknown, timeoutMs: number): string {
+  if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) return `timed out after ${timeoutMs} ms`;
+  // undici wraps the socket error; with several addresses tried it is an AggregateError.
+  const cause = err instanceof Error ? err.cause : undefined;
+  const socketError = (cause instanceof AggregateError ? cause.errors[0] : cause) as { code?: string; message?: string } | undefined;
+  if (socketError?.code) return socketError.message?.includes(socketError.code) ? socketError.message : `${socketError.code}: ${socketError.message}`;
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,29 @@
+import { compileRetryPolicy } from '../src/delivery/retryPolicy.ts';
+import type { Logger } from '../src/logger.ts';
+import type { EndpointStore } from '../src/storage/endpoints.ts';
+import type { Subscription } from '../workflows/types.ts';
+import { attemptDelivery, type AttemptInput } from './attemptDelivery.ts';
+
+export interface ActivityDeps {
+  endpoints: EndpointStore;
+  logger: Logger;
+}
+
+/** The side effects workflows may ask for, bound to their dependencies. */
+export function createActivities(deps: ActivityDeps) {
+  return {
+    /** Enabled endpoints subscribed to the event type, without secrets. */
+    async resolveSubscriptions({ tenant, eventType }: { tenant: string; eventType: string }): Promise<Subscription[]> {
+      const endpoints = await deps.endpoints.subscribedTo(tenant, eventType);
+      return endpoints.map((endpoint) => ({
+        endpointId: endpoint.id,
+        schedule: compileRetryPolicy(endpoint.retryPolicy).schedule,
+        timeoutMs: endpoint.timeoutMs,
+        host: new URL(endpoint.url).host,
+      }));
+    },
+    attemptDelivery: (input: AttemptInput) => attemptDelivery(deps, input),
+  };
+}
+
+export type HeraldActivities = ReturnType<typeof createActivities>;

@@ -1,0 +1,34 @@
+import type { Client } from '@temporalio/client';
+import express, { type Express } from 'express';
+import type { Logger } from '../logger.ts';
+import type { Db } from '../storage/db.ts';
+import type { EndpointStore } from '../storage/endpoints.ts';
+import { requireApiKey } from './auth.ts';
+import { endpointsRouter } from './endpoints.ts';
+import { eventsRouter } from './events.ts';
+import { healthRouter } from './health.ts';
+import { notFound, problemHandler } from './problem.ts';
+
+export interface ApiDeps {
+  client: Client;
+  db: Db;
+  endpoints: EndpointStore;
+  taskQueue: string;
+  apiKey: string | undefined;
+  deadLetterRetentionMs: number;
+  bodyLimit?: string;
+  logger: Logger;
+}
+
+export function createApp(deps: ApiDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(healthRouter(deps));
+  app.use(express.json({ limit: deps.bodyLimit ?? '1mb', type: ['application/json', 'application/*+json'] }));
+  app.use('/v1', requireApiKey(deps.apiKey));
+  app.use(eventsRouter(deps));
+  app.use(endpointsRouter(deps.endpoints));
+  app.use((req, _res, next) => next(notFound(`route ${req.method} ${req.path}`)));
+  app.use(problemHandler(deps.logger));
+  return app;
+}

@@ -1,0 +1,17 @@
+import crypto from 'node:crypto';
+import type { RequestHandler } from 'express';
+import { Problem } from './problem.ts';
+
+/** Bearer-key check; with no key configured (development only) every request passes. */
+export function requireApiKey(apiKey: string | undefined): RequestHandler {
+  const expected = apiKey && crypto.createHash('sha256').update(apiKey).digest();
+  return (req, _res, next) => {
+    if (!expected) return next();
+    const given = /^Bearer (.+)$/i.exec(req.get('authorization') ?? '')?.[1] ?? '';
+    const digest = crypto.createHash('sha256').update(given).digest();
+    if (!crypto.timingSafeEqual(digest, expected)) {
+      return next(new Problem(401, 'Unauthorized', 'a valid "Authorization: Bearer <key>" header is required', undefined, { 'www-authenticate': 'Bearer' }));
+    }
+    next();
+  };
+}

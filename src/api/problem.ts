@@ -1,0 +1,49 @@
+import type { ErrorRequestHandler } from 'express';
+import { z } from 'zod';
+import type { Logger } from '../logger.ts';
+
+/** An RFC 9457 problem the API answers with; `errors` names the failing fields. */
+export class Problem extends Error {
+  constructor(
+    readonly status: number,
+    readonly title: string,
+    readonly detail?: string,
+    readonly errors?: { field: string; message: string }[],
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(detail ?? title);
+  }
+}
+
+export const notFound = (what: string) => new Problem(404, 'Not Found', `${what} does not exist`);
+
+/** Validates with a zod schema; a failure is a 400 naming each failing field. */
+export function parse<S extends z.ZodType>(schema: S, value: unknown, where: 'body' | 'query' | 'params' = 'body'): z.output<S> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const errors = result.error.issues.flatMap((issue) => {
+    const at = (...path: PropertyKey[]) => (path.length ? path.map(String).join('.') : where);
+    return issue.code === 'unrecognized_keys'
+      ? issue.keys.map((key) => ({ field: at(...issue.path, key), message: 'unknown field' }))
+      : [{ field: at(...issue.path), message: issue.message }];
+  });
+  throw new Problem(400, 'Invalid request', `${errors.length} invalid field${errors.length > 1 ? 's' : ''} in ${where}`, errors);
+}
+
+export function problemHandler(logger: Logger): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    let problem: Problem;
+    if (err instanceof Problem) problem = err;
+    else if (err?.type === 'entity.too.large') problem = new Problem(413, 'Payload Too Large', `body exceeds ${err.limit} bytes`);
+    else if (err?.type === 'entity.parse.failed') problem = new Problem(400, 'Invalid JSON', 'the body is not valid JSON', [{ field: 'body', message: 'not valid JSON' }]);
+    else if (typeof err?.status === 'number' && err.status >= 400 && err.status < 500) problem = new Problem(err.status, 'Bad Request', err.message);
+    else {
+      logger.error({ err, method: req.method, path: req.path }, 'unhandled error');
+      problem = new Problem(500, 'Internal Server Error', 'an unexpected error occurred; it has been logged');
+    }
+    res
+      .status(problem.status)
+      .set({ 'content-type': 'application/problem+json', ...problem.headers })
+      .send(JSON.stringify({ type: 'about:blank', title: problem.title, status: problem.status, detail: problem.detail, errors: problem.errors }));
+  };
+}

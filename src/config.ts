@@ -1,0 +1,65 @@
+import path from 'node:path';
+import { z } from 'zod';
+import { duration } from './duration.ts';
+
+const booleanFromEnv = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const port = z.coerce.number().int().min(0).max(65535);
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  PORT: port.default(3000),
+  HERALD_HOST: z.string().min(1).optional(),
+  TEMPORAL_ADDRESS: z.string().min(1).optional(),
+  HERALD_DEV_SERVER_PORT: port.default(7233),
+  HERALD_UI_PORT: port.default(8233),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  HERALD_TASK_QUEUE: z.string().min(1).default('herald'),
+  HERALD_DATA_DIR: z.string().min(1).default('./data'),
+  DATABASE_URL: z.string().min(1).optional(),
+  HERALD_API_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
+  HERALD_ALLOW_PRIVATE_TARGETS: booleanFromEnv.optional(),
+  HERALD_DEAD_LETTER_RETENTION: duration.prefault('7d'),
+  HERALD_CACHE_DIR: z.string().min(1).optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Config = ReturnType<typeof loadConfig>;
+
+/** Reads the environment once, at start; everything else receives the result. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new Error(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  const production = e.NODE_ENV === 'production';
+  if (production && !e.HERALD_API_KEY) {
+    throw new Error('invalid configuration:\n  HERALD_API_KEY: required when NODE_ENV=production');
+  }
+  const dataDir = path.resolve(e.HERALD_DATA_DIR);
+  return {
+    production,
+    port: e.PORT,
+    /** Interface the API binds to; all interfaces when unset. */
+    host: e.HERALD_HOST,
+    temporal: {
+      /** Unset: Herald starts its own dev server (the embedded default). */
+      address: e.TEMPORAL_ADDRESS,
+      devServerPort: e.HERALD_DEV_SERVER_PORT,
+      uiPort: e.HERALD_UI_PORT,
+      namespace: e.TEMPORAL_NAMESPACE,
+      taskQueue: e.HERALD_TASK_QUEUE,
+    },
+    dataDir,
+    databaseUrl: e.DATABASE_URL,
+    apiKey: e.HERALD_API_KEY,
+    allowPrivateTargets: e.HERALD_ALLOW_PRIVATE_TARGETS ?? !production,
+    deadLetterRetentionMs: e.HERALD_DEAD_LETTER_RETENTION,
+    cacheDir: e.HERALD_CACHE_DIR ?? path.join(process.env.HOME ?? '/tmp', '.cache', 'herald'),
+    logLevel: e.LOG_LEVEL,
+  };
+}

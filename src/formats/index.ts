@@ -1,0 +1,31 @@
+import type { HeraldEvent } from '../../workflows/types.ts';
+
+/** Turns an event into the JSON body one kind of receiver expects. */
+export type PayloadFormat = (event: HeraldEvent) => unknown;
+
+const asObject = (data: unknown): Record<string, unknown> =>
+  data !== null && typeof data === 'object' && !Array.isArray(data) ? (data as Record<string, unknown>) : { data };
+
+export const formats = {
+  /** Standard Webhooks: `{ type, timestamp, data }`. */
+  standard: (event) => ({ type: event.type, timestamp: event.occurredAt, data: event.data }),
+  /** The Make.com order-form shape: fixed fields first, then the event's own fields. */
+  make: (event) => ({
+    event_type: event.type,
+    source_app: event.tenant,
+    request_id: event.id,
+    submitted_at: event.occurredAt,
+    ...asObject(event.data),
+  }),
+  /** The ERP / SaaS envelope. */
+  envelope: (event) => ({
+    event: event.type,
+    event_id: event.id,
+    timestamp: event.occurredAt,
+    data: event.data,
+    metadata: { tenant: event.tenant },
+  }),
+} satisfies Record<string, PayloadFormat>;
+
+export type FormatName = keyof typeof formats;
+export const formatNames = Object.keys(formats) as [FormatName, ...FormatName[]];

@@ -1,0 +1,106 @@
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, type WorkerOptions } from '@temporalio/worker';
+import { createApp } from './api/app.ts';
+import type { Config } from './config.ts';
+import type { Logger } from './logger.ts';
+import { openDb } from './storage/db.ts';
+import { EndpointStore } from './storage/endpoints.ts';
+import { startDevServer } from './temporal/devServer.ts';
+import { installTemporalRuntime } from './temporal/runtime.ts';
+import { createHeraldWorker } from './temporal/worker.ts';
+
+export type Role = 'all' | 'api' | 'worker';
+
+export interface RunningHerald {
+  /** Where the API listens, when this process runs it. */
+  apiUrl?: string;
+  temporalAddress: string;
+  /** Drains HTTP, lets the worker finish or hand back its tasks, then closes storage and the embedded server. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the parts of Herald a role needs: the embedded Temporal dev server when no
+ * address is configured, storage, the worker and the API.
+ */
+export async function startHerald(
+  role: Role,
+  config: Config,
+  logger: Logger,
+  options: { headless?: boolean; workflowBundle?: WorkerOptions['workflowBundle'] } = {},
+): Promise<RunningHerald> {
+  if (role !== 'all' && !config.databaseUrl) {
+    throw new Error(`'${role}' alone needs DATABASE_URL: embedded PGlite is one process, so run both roles together with 'npm start'`);
+  }
+  if (role !== 'all' && !config.temporal.address) {
+    throw new Error(`'${role}' alone needs TEMPORAL_ADDRESS; only 'npm start' starts an embedded Temporal`);
+  }
+  installTemporalRuntime(logger);
+  if (!config.apiKey) logger.warn('HERALD_API_KEY is not set: the API accepts every request (allowed outside production only)');
+
+  const stops: (() => Promise<unknown>)[] = [];
+  const stop = async () => {
+    for (const step of stops.splice(0).reverse()) await step().catch((err) => logger.error({ err }, 'error during shutdown'));
+  };
+  try {
+    let temporalAddress = config.temporal.address;
+    if (!temporalAddress) {
+      const server = await startDevServer({
+        cacheDir: config.cacheDir,
+        dataDir: config.dataDir,
+        port: config.temporal.devServerPort,
+        uiPort: config.temporal.uiPort,
+        namespace: config.temporal.namespace,
+        retentionDays: Math.max(1, Math.ceil(config.deadLetterRetentionMs / 86_400_000)),
+        headless: options.headless,
+        logger,
+      });
+      stops.push(server.stop);
+      temporalAddress = server.address;
+    }
+    const db = await openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+    stops.push(() => db.close());
+    const endpoints = new EndpointStore(db);
+
+    if (role !== 'api') {
+      const connection = await NativeConnection.connect({ address: temporalAddress });
+      stops.push(() => connection.close());
+      const workerLogger = logger.child({ role: 'worker' });
+      const worker = await createHeraldWorker(
+        { connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, workflowBundle: options.workflowBundle },
+        { endpoints, logger: workerLogger },
+      );
+      const running = worker.run();
+      running.catch((err) => workerLogger.error({ err }, 'worker stopped with an error'));
+      stops.push(async () => {
+        worker.shutdown();
+        await running.catch(() => undefined);
+      });
+      workerLogger.info({ taskQueue: config.temporal.taskQueue }, 'Herald worker running');
+    }
+
+    let apiUrl: string | undefined;
+    if (role !== 'worker') {
+      const connection = await Connection.connect({ address: temporalAddress });
+      stops.push(() => connection.close());
+      const client = new Client({ connection, namespace: config.temporal.namespace });
+      const app = createApp({
+        client, db, endpoints, logger,
+        taskQueue: config.temporal.taskQueue,
+        apiKey: config.apiKey,
+        deadLetterRetentionMs: config.deadLetterRetentionMs,
+      });
+      const server = config.host ? app.listen(config.port, config.host) : app.listen(config.port);
+      await once(server, 'listening');
+      stops.push(() => new Promise((resolve) => server.close(resolve)));
+      apiUrl = `http://localhost:${(server.address() as AddressInfo).port}`;
+      logger.info({ url: apiUrl }, 'Herald API listening');
+    }
+    return { apiUrl, temporalAddress, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

@@ -1,0 +1,28 @@
+import { once } from 'node:events';
+import { loadConfig } from './config.ts';
+import { startHerald, type Role } from './herald.ts';
+import { createLogger } from './logger.ts';
+
+/** `all` (default) runs the API and the worker in one process; `api` and `worker` run one each. */
+async function main(role: Role): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger(config.logLevel);
+  const herald = await startHerald(role, config, logger);
+  await Promise.race([once(process, 'SIGINT'), once(process, 'SIGTERM')]);
+  logger.info('shutting down: draining HTTP requests and in-flight activities');
+  await herald.stop();
+  logger.info('stopped');
+}
+
+const role = process.argv[2] ?? 'all';
+if (role !== 'all' && role !== 'api' && role !== 'worker') {
+  console.error('usage: tsx src/main.ts [all|api|worker]');
+  process.exit(2);
+}
+main(role).then(
+  () => process.exit(0),
+  (err) => {
+    console.error(`herald: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,71 @@
+import crypto from 'node:crypto';
+import { z } from 'zod';
+
+export interface SigningInput {
+  messageId: string;
+  eventType: string;
+  /** Unix seconds of this attempt. */
+  timestamp: number;
+  body: string;
+  /** Newest first; more than one only during a rotation's grace period. */
+  secrets: string[];
+}
+
+/** A signature scheme: the headers it adds to one attempt. */
+export type Signer = (input: SigningInput) => Record<string, string>;
+
+export const signatureSchema = z.union([
+  z.enum(['standard-webhooks', 'hmac-sha256', 'shared-secret', 'none']).transform((scheme) => ({ scheme })),
+  z.strictObject({
+    scheme: z.literal('hmac-sha256'),
+    /** Header carrying `sha256=<hex>`. */
+    header: z.string().regex(/^[A-Za-z0-9-]+$/).default('X-Signature'),
+    /** When set, also sends `<prefix>Event`, `<prefix>Event-ID` and `<prefix>Timestamp`. */
+    headerPrefix: z.string().regex(/^[A-Za-z0-9-]+$/).optional(),
+  }),
+  z.strictObject({ scheme: z.enum(['standard-webhooks', 'shared-secret', 'none']) }),
+]);
+export type SignatureConfig = z.output<typeof signatureSchema>;
+
+/** `whsec_<base64>`: the Standard Webhooks secret form. */
+export function generateSecret(): string {
+  return `whsec_${crypto.randomBytes(24).toString('base64')}`;
+}
+
+/** Standard Webhooks: `v1,<base64 HMAC-SHA256 of "id.timestamp.body">`, one per valid secret. */
+export function standardWebhooksSignature({ messageId, timestamp, body, secrets }: SigningInput): string {
+  return secrets
+    .map((secret) => {
+      const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
+      const mac = crypto.createHmac('sha256', key).update(`${messageId}.${timestamp}.${body}`).digest('base64');
+      return `v1,${mac}`;
+    })
+    .join(' ');
+}
+
+export function signerFor(config: SignatureConfig): Signer {
+  switch (config.scheme) {
+    case 'standard-webhooks':
+      return (input) => ({
+        'webhook-id': input.messageId,
+        'webhook-timestamp': String(input.timestamp),
+        'webhook-signature': standardWebhooksSignature(input),
+      });
+    case 'hmac-sha256': {
+      const header = 'header' in config ? config.header : 'X-Signature';
+      const prefix = 'headerPrefix' in config ? config.headerPrefix : undefined;
+      return (input) => ({
+        [header]: `sha256=${crypto.createHmac('sha256', input.secrets[0]!).update(input.body).digest('hex')}`,
+        ...(prefix && {
+          [`${prefix}Event`]: input.eventType,
+          [`${prefix}Event-ID`]: input.messageId,
+          [`${prefix}Timestamp`]: String(input.timestamp),
+        }),
+      });
+    }
+    case 'shared-secret':
+      return (input) => ({ 'X-Webhook-Secret': input.secrets[0]! });
+    case 'none':
+      return () => ({});
+  }
+}

@@ -1,0 +1,107 @@
+import crypto from 'node:crypto';
+import type { FormatName } from '../formats/index.ts';
+import type { RetryPolicy } from '../delivery/retryPolicy.ts';
+import type { SignatureConfig } from '../signing/index.ts';
+import type { Db } from './db.ts';
+
+export interface Endpoint {
+  id: string;
+  tenant: string;
+  url: string;
+  description: string;
+  eventTypes: string[];
+  retryPolicy: RetryPolicy;
+  timeoutMs: number;
+  format: FormatName;
+  signature: SignatureConfig;
+  headers: Record<string, string>;
+  enabled: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type NewEndpoint = Omit<Endpoint, 'id' | 'createdAt' | 'updatedAt'> & { secret: string };
+
+/** The endpoint plus the secrets that sign for it right now (newest first). */
+export interface SigningEndpoint extends Endpoint {
+  secrets: string[];
+}
+
+interface Row {
+  id: string; tenant: string; url: string; description: string; event_types: string[];
+  secret: string; previous_secret: string | null; previous_secret_expires_at: Date | string | null;
+  retry_policy: RetryPolicy; timeout_ms: number; format: FormatName; signature: SignatureConfig;
+  headers: Record<string, string>; enabled: boolean; created_at: Date | string; updated_at: Date | string;
+}
+
+const iso = (value: Date | string) => new Date(value).toISOString();
+
+function toEndpoint(row: Row): Endpoint {
+  return {
+    id: row.id, tenant: row.tenant, url: row.url, description: row.description, eventTypes: row.event_types,
+    retryPolicy: row.retry_policy, timeoutMs: row.timeout_ms, format: row.format, signature: row.signature,
+    headers: row.headers, enabled: row.enabled, createdAt: iso(row.created_at), updatedAt: iso(row.updated_at),
+  };
+}
+
+/** `*` matches everything, `order.*` every type under `order.`, anything else itself. */
+export function matchesEventType(pattern: string, eventType: string): boolean {
+  if (pattern === '*') return true;
+  if (pattern.endsWith('.*')) return eventType.startsWith(pattern.slice(0, -1));
+  return pattern === eventType;
+}
+
+/** Endpoint lookups on the delivery path are cached this long; admin reads are not. */
+const DELIVERY_CACHE_MS = 5_000;
+
+export class EndpointStore {
+  private readonly cache = new Map<string, { endpoint: SigningEndpoint | undefined; until: number }>();
+
+  constructor(private readonly db: Db) {}
+
+  async create(input: NewEndpoint): Promise<Endpoint> {
+    const id = `ep_${crypto.randomBytes(12).toString('base64url')}`;
+    const [row] = await this.db.query<Row>(
+      `INSERT INTO endpoints (id, tenant, url, description, event_types, secret, retry_policy, timeout_ms, format, signature, headers, enabled)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING *`,
+      [id, input.tenant, input.url, input.description, JSON.stringify(input.eventTypes), input.secret,
+        JSON.stringify(input.retryPolicy), input.timeoutMs, input.format, JSON.stringify(input.signature),
+        JSON.stringify(input.headers), input.enabled],
+    );
+    return toEndpoint(row!);
+  }
+
+  /** A tenant's endpoints, oldest first, `limit` per page after the id `after`. */
+  async list(tenant: string, page: { limit: number; after?: string }): Promise<Endpoint[]> {
+    const rows = await this.db.query<Row>(
+      `SELECT * FROM endpoints WHERE tenant = $1 AND ($2::text IS NULL OR id > $2) ORDER BY id LIMIT $3`,
+      [tenant, page.after ?? null, page.limit],
+    );
+    return rows.map(toEndpoint);
+  }
+
+  async get(tenant: string, id: string): Promise<Endpoint | undefined> {
+    const [row] = await this.db.query<Row>('SELECT * FROM endpoints WHERE tenant = $1 AND id = $2', [tenant, id]);
+    return row && toEndpoint(row);
+  }
+
+  /** Enabled endpoints of the tenant whose filters match the event type. */
+  async subscribedTo(tenant: string, eventType: string): Promise<Endpoint[]> {
+    const rows = await this.db.query<Row>('SELECT * FROM endpoints WHERE tenant = $1 AND enabled ORDER BY id', [tenant]);
+    return rows.map(toEndpoint).filter((e) => e.eventTypes.some((p) => matchesEventType(p, eventType)));
+  }
+
+  /** For one delivery attempt: the endpoint with its signing secrets, cached briefly. */
+  async forDelivery(id: string): Promise<SigningEndpoint | undefined> {
+    const hit = this.cache.get(id);
+    if (hit && hit.until > Date.now()) return hit.endpoint;
+    const [row] = await this.db.query<Row>('SELECT * FROM endpoints WHERE id = $1', [id]);
+    let endpoint: SigningEndpoint | undefined;
+    if (row) {
+      const previousValid = row.previous_secret && row.previous_secret_expires_at && new Date(row.previous_secret_expires_at) > new Date();
+      endpoint = { ...toEndpoint(row), secrets: previousValid ? [row.secret, row.previous_secret!] : [row.secret] };
+    }
+    this.cache.set(id, { endpoint, until: Date.now() + DELIVERY_CACHE_MS });
+    return endpoint;
+  }
+}

@@ -1,0 +1,24 @@
+/** Append-only: each entry is one schema version. Never edit a shipped entry. */
+export const migrations: string[][] = [
+  [
+    `CREATE TABLE endpoints (
+      id text PRIMARY KEY,
+      tenant text NOT NULL,
+      url text NOT NULL,
+      description text NOT NULL DEFAULT '',
+      event_types jsonb NOT NULL,
+      secret text NOT NULL,
+      previous_secret text,
+      previous_secret_expires_at timestamptz,
+      retry_policy jsonb NOT NULL,
+      timeout_ms integer NOT NULL,
+      format text NOT NULL,
+      signature jsonb NOT NULL,
+      headers jsonb NOT NULL,
+      enabled boolean NOT NULL,
+      created_at timestamptz NOT NULL DEFAULT now(),
+      updated_at timestamptz NOT NULL DEFAULT now()
+    )`,
+    'CREATE INDEX endpoints_tenant ON endpoints (tenant, created_at)',
+  ],
+];

@@ -1,0 +1,97 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Connection } from '@temporalio/client';
+import { msToTs } from '@temporalio/common/lib/time.js';
+import type { Logger } from '../logger.ts';
+import { heraldSearchAttributes } from '../../workflows/searchAttributes.ts';
+
+export interface DevServerOptions {
+  /** Directory of the provisioned binaries (scripts/provision.sh). */
+  cacheDir: string;
+  dataDir: string;
+  port: number;
+  uiPort: number;
+  namespace: string;
+  /** How long closed workflows stay visible; it is also how long event ids are recognised as duplicates. */
+  retentionDays: number;
+  /** No Web UI (tests). */
+  headless?: boolean;
+  logger: Logger;
+}
+
+export interface DevServer {
+  address: string;
+  uiUrl?: string;
+  stop(): Promise<void>;
+}
+
+const typeNames: Record<string, string> = { KEYWORD: 'Keyword', INT: 'Int' };
+
+/** Starts the Temporal CLI's dev server on SQLite under the data dir, ready for Herald's workflows. */
+export async function startDevServer(opts: DevServerOptions): Promise<DevServer> {
+  const cli = path.join(opts.cacheDir, 'temporal');
+  if (!fs.existsSync(cli)) {
+    throw new Error(`Temporal CLI not found at ${cli}: run 'npm run provision' (needs Go) or set TEMPORAL_ADDRESS`);
+  }
+  fs.mkdirSync(opts.dataDir, { recursive: true });
+  const address = `127.0.0.1:${opts.port}`;
+  const args = [
+    'server', 'start-dev',
+    '--ip', '127.0.0.1', '--port', String(opts.port),
+    '--db-filename', path.join(opts.dataDir, 'temporal.db'),
+    '--namespace', opts.namespace,
+    '--log-level', 'error',
+    ...(opts.headless ? ['--headless'] : ['--ui-port', String(opts.uiPort)]),
+    ...heraldSearchAttributes.flatMap((key) => ['--search-attribute', `${key.name}=${typeNames[key.type] ?? key.type}`]),
+  ];
+  // Its own process group: Ctrl-C reaches Herald, which stops the worker before the server.
+  const child = spawn(cli, args, { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4000);
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  };
+
+  try {
+    const connection = await waitUntilServing(address, exited, () => stderr);
+    await connection.workflowService.updateNamespace({
+      namespace: opts.namespace,
+      config: { workflowExecutionRetentionTtl: msToTs(opts.retentionDays * 86_400_000) },
+    });
+    await connection.close();
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  const uiUrl = opts.headless ? undefined : `http://localhost:${opts.uiPort}`;
+  opts.logger.info({ address, uiUrl, dataDir: opts.dataDir }, 'embedded Temporal dev server ready');
+  return { address, uiUrl, stop };
+}
+
+async function waitUntilServing(address: string, exited: Promise<number | null>, stderr: () => string): Promise<Connection> {
+  const deadline = Date.now() + 60_000;
+  let exitCode: number | null | undefined;
+  void exited.then((code) => (exitCode = code));
+  for (;;) {
+    if (exitCode !== undefined) {
+      throw new Error(`Temporal dev server exited (code ${exitCode}) before it was ready:\n${stderr()}`);
+    }
+    try {
+      const connection = await Connection.connect({ address, connectTimeout: 1000 });
+      await connection.workflowService.getSystemInfo({});
+      return connection;
+    } catch (err) {
+      if (Date.now() > deadline) throw new Error(`Temporal dev server at ${address} did not answer within 60 s: ${String(err)}\n${stderr()}`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}

@@ -1,0 +1,24 @@
+import { createRequire } from 'node:module';
+import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createActivities, type ActivityDeps } from '../../activities/index.ts';
+
+export const workflowsPath = createRequire(import.meta.url).resolve('../../workflows/index.ts');
+
+export interface WorkerSettings {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue: string;
+  /** A prebuilt bundle (tests build one and share it); otherwise the worker bundles at start. */
+  workflowBundle?: WorkerOptions['workflowBundle'];
+}
+
+/** The Temporal worker that runs Herald's workflows and activities. Stateless: run as many as you like. */
+export function createHeraldWorker(settings: WorkerSettings, deps: ActivityDeps): Promise<Worker> {
+  return Worker.create({
+    connection: settings.connection,
+    namespace: settings.namespace,
+    taskQueue: settings.taskQueue,
+    ...(settings.workflowBundle ? { workflowBundle: settings.workflowBundle } : { workflowsPath }),
+    activities: createActivities(deps),
+  });
+}

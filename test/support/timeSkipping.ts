@@ -1,0 +1,66 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import proto from '@temporalio/proto';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, type Worker } from '@temporalio/worker';
+import { loadConfig } from '../../src/config.ts';
+import { createLogger, type Logger } from '../../src/logger.ts';
+import { openDb, type Db } from '../../src/storage/db.ts';
+import { EndpointStore } from '../../src/storage/endpoints.ts';
+import { installTemporalRuntime } from '../../src/temporal/runtime.ts';
+import { createHeraldWorker, workflowsPath } from '../../src/temporal/worker.ts';
+import { heraldSearchAttributes } from '../../workflows/searchAttributes.ts';
+
+const { IndexedValueType } = proto.temporal.api.enums.v1;
+const indexedValueType: Record<string, proto.temporal.api.enums.v1.IndexedValueType> = {
+  KEYWORD: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+  INT: IndexedValueType.INDEXED_VALUE_TYPE_INT,
+};
+
+export interface TimeSkippingHerald {
+  env: TestWorkflowEnvironment;
+  endpoints: EndpointStore;
+  logger: Logger;
+  taskQueue: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Temporal's real time-skipping test server (Java, provisioned by scripts/provision.sh),
+ * Herald's search attributes registered on it, and a Herald worker with real activities.
+ */
+export async function startTimeSkippingHerald(): Promise<TimeSkippingHerald> {
+  const logger = createLogger(process.env.LOG_LEVEL ?? 'silent');
+  installTemporalRuntime(logger);
+  const launcher = path.join(loadConfig().cacheDir, 'temporal-test-server');
+  if (!fs.existsSync(launcher)) throw new Error(`time-skipping test server missing at ${launcher}: run 'npm run provision'`);
+
+  const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: launcher } } });
+  await env.connection.operatorService.addSearchAttributes({
+    namespace: env.namespace ?? 'default',
+    searchAttributes: Object.fromEntries(heraldSearchAttributes.map((key) => [key.name, indexedValueType[key.type]!])),
+  });
+  const db: Db = await openDb({ dataDir: 'memory://' });
+  const endpoints = new EndpointStore(db);
+  const taskQueue = 'herald-test';
+  const worker: Worker = await createHeraldWorker(
+    { connection: env.nativeConnection, namespace: env.namespace ?? 'default', taskQueue, workflowBundle: await bundleWorkflowCode({ workflowsPath, logger: silentBundlerLogger }) },
+    { endpoints, logger },
+  );
+  const running = worker.run();
+  return {
+    env,
+    endpoints,
+    logger,
+    taskQueue,
+    async stop() {
+      worker.shutdown();
+      await running;
+      await db.close();
+      await env.teardown();
+    },
+  };
+}
+
+const noop = () => undefined;
+const silentBundlerLogger = { log: noop, trace: noop, debug: noop, info: noop, warn: noop, error: noop };

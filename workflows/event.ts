@@ -1,0 +1,37 @@
+import { ParentClosePolicy, proxyActivities, startChild, WorkflowIdReusePolicy } from '@temporalio/workflow';
+import type { HeraldActivities } from '../activities/index.ts';
+import { deliveryWorkflow } from './delivery.ts';
+import { HeraldAttempts, HeraldEndpointId, HeraldEventType, HeraldStatus, HeraldTenant } from './searchAttributes.ts';
+import { deliveryWorkflowId, type HeraldEvent } from './types.ts';
+
+const { resolveSubscriptions } = proxyActivities<HeraldActivities>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '1s', maximumInterval: '30s' },
+});
+
+/** One ingested event: find who subscribes, start one independent delivery per endpoint. */
+export async function eventWorkflow(event: HeraldEvent, options: { deadLetterRetentionMs: number }): Promise<{ deliveryIds: string[] }> {
+  const subscriptions = await resolveSubscriptions({ tenant: event.tenant, eventType: event.type });
+  const deliveryIds = await Promise.all(
+    subscriptions.map(async (subscription) => {
+      const workflowId = deliveryWorkflowId(event.tenant, event.id, subscription.endpointId);
+      await startChild(deliveryWorkflow, {
+        workflowId,
+        args: [{ event, subscription, deadLetterRetentionMs: options.deadLetterRetentionMs }],
+        // Deliveries outlive the event workflow: each is parked, replayed and cancelled on its own.
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+        workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+        staticSummary: `${event.type} → ${subscription.host}`,
+        typedSearchAttributes: [
+          { key: HeraldTenant, value: event.tenant },
+          { key: HeraldEventType, value: event.type },
+          { key: HeraldEndpointId, value: subscription.endpointId },
+          { key: HeraldStatus, value: 'pending' },
+          { key: HeraldAttempts, value: 0 },
+        ],
+      });
+      return workflowId;
+    }),
+  );
+  return { deliveryIds };
+}

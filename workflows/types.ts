@@ -1,0 +1,68 @@
+import type { RetrySchedule } from './retrySchedule.ts';
+
+/** What was ingested. No secrets, no endpoint details: those stay in storage. */
+export interface HeraldEvent {
+  tenant: string;
+  id: string;
+  type: string;
+  /** ISO-8601; when the event happened (or was accepted). */
+  occurredAt: string;
+  data: unknown;
+}
+
+/** A subscription as the event workflow sees it: ids and policy, never secrets. */
+export interface Subscription {
+  endpointId: string;
+  schedule: RetrySchedule;
+  timeoutMs: number;
+  /** Host of the endpoint URL, for human summaries in the Web UI. */
+  host: string;
+}
+
+export interface DeliveryInput {
+  event: HeraldEvent;
+  subscription: Subscription;
+  deadLetterRetentionMs: number;
+  /** Carried over when the workflow continues as new. */
+  carried?: { attempts: AttemptRecord[] };
+}
+
+export type Verdict = 'delivered' | 'retry' | 'failed';
+
+/** What one attempt activity reports. */
+export interface AttemptOutcome {
+  durationMs: number;
+  statusCode: number | null;
+  error: string | null;
+  /** The first KiB of the response body. */
+  responseExcerpt: string | null;
+  verdict: Verdict;
+  /** The receiver's Retry-After, in milliseconds, when it sent one. */
+  retryAfterMs?: number;
+}
+
+/** One line of a delivery's attempt log; `startedAt` is workflow time, as the Web UI shows it. */
+export interface AttemptRecord extends Omit<AttemptOutcome, 'verdict' | 'retryAfterMs'> {
+  attempt: number;
+  startedAt: string;
+}
+
+export type DeliveryStatusName = 'pending' | 'retrying' | 'delivered' | 'failed' | 'cancelled';
+
+export interface DeliveryStatus {
+  id: string;
+  eventId: string;
+  endpointId: string;
+  eventType: string;
+  status: DeliveryStatusName;
+  attempts: AttemptRecord[];
+  nextAttemptAt: string | null;
+}
+
+export function eventWorkflowId(tenant: string, eventId: string): string {
+  return `event:${tenant}:${eventId}`;
+}
+
+export function deliveryWorkflowId(tenant: string, eventId: string, endpointId: string): string {
+  return `delivery:${tenant}:${eventId}:${endpointId}`;
+}
