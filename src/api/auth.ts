@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { RequestHandler } from 'express';
+import type { RequestHandler, Response } from 'express';
 import { Problem } from './problem.ts';
 
 /** Bearer-key check; with no key configured (development only) every request passes. */
@@ -14,4 +14,12 @@ export function requireApiKey(apiKey: string | undefined): RequestHandler {
     }
     next();
   };
+}
+
+/**
+ * The tenant a request acts for. The admin key (or no key, in development) may act for
+ * any tenant it names, `default` when it names none.
+ */
+export function resolveTenant(_res: Response, requested: string | undefined): string {
+  return requested ?? 'default';
 }

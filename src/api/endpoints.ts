@@ -5,6 +5,7 @@ import { formatNames } from '../formats/index.ts';
 import { generateSecret, signatureSchema } from '../signing/index.ts';
 import type { EndpointStore } from '../storage/endpoints.ts';
 import { eventTypePattern, identifier, tenantField } from './fields.ts';
+import { resolveTenant } from './auth.ts';
 import { notFound, parse } from './problem.ts';
 
 const DEFAULT_TIMEOUT_MS = 15_000;
@@ -54,6 +55,7 @@ export function endpointsRouter(store: EndpointStore): Router {
       ...body,
       retryPolicy: declaredPolicy,
       timeoutMs: body.timeoutMs ?? compileRetryPolicy(declaredPolicy).presetTimeoutMs ?? DEFAULT_TIMEOUT_MS,
+      tenant: resolveTenant(res, body.tenant),
       secret,
     });
     // The only time the secret is shown in full.
@@ -62,13 +64,13 @@ export function endpointsRouter(store: EndpointStore): Router {
 
   router.get('/v1/endpoints', async (req, res) => {
     const query = parse(listQuery, req.query, 'query');
-    const page = await store.list(query.tenant, { limit: query.limit, after: query.after });
+    const page = await store.list(resolveTenant(res, query.tenant), { limit: query.limit, after: query.after });
     res.json({ data: page, nextCursor: page.length === query.limit ? page.at(-1)!.id : null });
   });
 
   router.get('/v1/endpoints/:id', async (req, res) => {
     const { tenant } = parse(tenantQuery, req.query, 'query');
-    const endpoint = await store.get(tenant, req.params.id);
+    const endpoint = await store.get(resolveTenant(res, tenant), req.params.id);
     if (!endpoint) throw notFound(`endpoint ${req.params.id}`);
     res.json(endpoint);
   });

@@ -8,6 +8,7 @@ import type { eventWorkflow } from '../../workflows/event.ts';
 import { HeraldEventType, HeraldTenant } from '../../workflows/searchAttributes.ts';
 import { eventWorkflowId, type HeraldEvent } from '../../workflows/types.ts';
 import { eventType, identifier, tenantField } from './fields.ts';
+import { resolveTenant } from './auth.ts';
 import { parse, Problem } from './problem.ts';
 
 const ingestBody = z.strictObject({
@@ -38,7 +39,7 @@ export function eventsRouter(deps: EventsDeps): Router {
       throw new Problem(400, 'Invalid request', 'id and Idempotency-Key differ', [{ field: 'id', message: 'must equal the Idempotency-Key header when both are given' }]);
     }
     const event: HeraldEvent = {
-      tenant: body.tenant,
+      tenant: resolveTenant(res, body.tenant),
       id: body.id ?? headerKey ?? `evt_${crypto.randomUUID()}`,
       type: body.type,
       occurredAt: body.occurredAt ? new Date(body.occurredAt).toISOString() : new Date().toISOString(),

@@ -2,7 +2,8 @@ import { z } from 'zod';
 
 /** Ids travel inside workflow IDs (`event:<tenant>:<id>`) and headers: no colons, spaces or control characters. */
 export const identifier = z.string().regex(/^[A-Za-z0-9._~-]{1,128}$/, '1-128 characters of A-Z a-z 0-9 . _ ~ -');
-export const tenantField = identifier.default('default');
+/** Named by admin requests; resolveTenant decides what a request may act for. */
+export const tenantField = identifier.optional();
 export const eventType = z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'dot-separated words such as "order.submitted"').max(128);
 /** A subscription filter: an event type, `family.*`, or `*`. */
 export const eventTypePattern = z.string().regex(/^(\*|[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*(\.\*)?)$/, 'an event type, "family.*" or "*"').max(128);

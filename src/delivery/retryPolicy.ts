@@ -24,7 +24,7 @@ export const retryPolicySchema = z.union([
     maximumAttempts: z.number().int().min(1).max(100),
     jitter,
   }),
-]);
+], { error: 'a preset ("standard", "make", "none"), { "schedule": [delays] } or { "initialInterval", "backoffCoefficient", "maximumInterval", "maximumAttempts" }' });
 
 export type RetryPolicy = z.input<typeof retryPolicySchema>;
 

@@ -1,0 +1,65 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { loadConfig } from '../../src/config.ts';
+import { startHerald, type RunningHerald } from '../../src/herald.ts';
+import { createLogger } from '../../src/logger.ts';
+import { workflowsPath } from '../../src/temporal/worker.ts';
+import { freePort } from './ports.ts';
+
+export interface TestHerald extends RunningHerald {
+  apiUrl: string;
+  /** A client of the same dev server, for looking behind the API. */
+  client: Client;
+  dataDir: string;
+  /** JSON request to the API; answers status, headers and parsed body. */
+  api(method: string, route: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; headers: Headers; body: any }>;
+}
+
+const noop = () => undefined;
+const quietBundler = { log: noop, trace: noop, debug: noop, info: noop, warn: noop, error: noop };
+
+/**
+ * Herald on its embedded default, as `npm start` runs it: the real Temporal dev server
+ * (headless, SQLite in a temp dir), embedded PGlite, the worker and the API, on free ports.
+ */
+export async function startTestHerald(env: Record<string, string> = {}): Promise<TestHerald> {
+  const dataDir = env.HERALD_DATA_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), 'herald-test-'));
+  const config = loadConfig({
+    ...process.env,
+    PORT: '0',
+    HERALD_HOST: '127.0.0.1',
+    HERALD_DATA_DIR: dataDir,
+    HERALD_DEV_SERVER_PORT: String(await freePort()),
+    HERALD_UI_PORT: String(await freePort()),
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
+    ...env,
+  });
+  const logger = createLogger(config.logLevel);
+  const workflowBundle = await bundleWorkflowCode({ workflowsPath, logger: quietBundler });
+  const herald = await startHerald('all', config, logger, { headless: true, workflowBundle });
+  const connection = await Connection.connect({ address: herald.temporalAddress });
+  const apiUrl = herald.apiUrl!;
+  return {
+    ...herald,
+    apiUrl,
+    dataDir,
+    client: new Client({ connection, namespace: config.temporal.namespace }),
+    async api(method, route, body, headers = {}) {
+      const response = await fetch(`${apiUrl}${route}`, {
+        method,
+        headers: { ...(body !== undefined && { 'content-type': 'application/json' }), ...headers },
+        body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+      });
+      const text = await response.text();
+      return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : undefined };
+    },
+    async stop() {
+      await connection.close();
+      await herald.stop();
+      if (!env.HERALD_DATA_DIR) fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
