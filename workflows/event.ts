@@ -1,7 +1,7 @@
 import { ParentClosePolicy, proxyActivities, startChild, WorkflowIdReusePolicy } from '@temporalio/workflow';
 import type { HeraldActivities } from '../activities/index.ts';
 import { deliveryWorkflow } from './delivery.ts';
-import { HeraldAttempts, HeraldEndpointId, HeraldEventType, HeraldStatus, HeraldTenant } from './searchAttributes.ts';
+import { deliverySearchAttributes } from './searchAttributes.ts';
 import { deliveryWorkflowId, type HeraldEvent } from './types.ts';
 
 const { resolveSubscriptions } = proxyActivities<HeraldActivities>({
@@ -22,13 +22,7 @@ export async function eventWorkflow(event: HeraldEvent, options: { deadLetterRet
         parentClosePolicy: ParentClosePolicy.ABANDON,
         workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
         staticSummary: `${event.type} → ${subscription.host}`,
-        typedSearchAttributes: [
-          { key: HeraldTenant, value: event.tenant },
-          { key: HeraldEventType, value: event.type },
-          { key: HeraldEndpointId, value: subscription.endpointId },
-          { key: HeraldStatus, value: 'pending' },
-          { key: HeraldAttempts, value: 0 },
-        ],
+        typedSearchAttributes: deliverySearchAttributes(event.tenant, event.type, subscription.endpointId, 0),
       });
       return workflowId;
     }),

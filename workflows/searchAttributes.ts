@@ -8,3 +8,14 @@ export const HeraldStatus = defineSearchAttributeKey('HeraldStatus', SearchAttri
 export const HeraldAttempts = defineSearchAttributeKey('HeraldAttempts', SearchAttributeType.INT);
 
 export const heraldSearchAttributes = [HeraldTenant, HeraldEventType, HeraldEndpointId, HeraldStatus, HeraldAttempts];
+
+/** A delivery's search attributes when its run starts. */
+export function deliverySearchAttributes(tenant: string, eventType: string, endpointId: string, attempts: number) {
+  return [
+    { key: HeraldTenant, value: tenant },
+    { key: HeraldEventType, value: eventType },
+    { key: HeraldEndpointId, value: endpointId },
+    { key: HeraldStatus, value: 'pending' },
+    { key: HeraldAttempts, value: attempts },
+  ];
+}

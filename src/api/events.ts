@@ -1,15 +1,15 @@
-import { type Client, WorkflowExecutionAlreadyStartedError, WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/client';
+import { type Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/client';
 import { Router } from 'express';
 import crypto from 'node:crypto';
 import { z } from 'zod';
 import type { Logger } from '../logger.ts';
-import { isTemporalUnreachable, temporalUnavailable } from '../temporal/errors.ts';
+import type { Deliveries } from '../temporal/deliveries.ts';
 import type { eventWorkflow } from '../../workflows/event.ts';
 import { HeraldEventType, HeraldTenant } from '../../workflows/searchAttributes.ts';
 import { eventWorkflowId, type HeraldEvent } from '../../workflows/types.ts';
 import { eventType, identifier, tenantField } from './fields.ts';
 import { resolveTenant } from './auth.ts';
-import { parse, Problem } from './problem.ts';
+import { notFound, parse, Problem } from './problem.ts';
 
 const ingestBody = z.strictObject({
   id: identifier.optional(),
@@ -21,6 +21,7 @@ const ingestBody = z.strictObject({
 
 export interface EventsDeps {
   client: Client;
+  deliveries: Deliveries;
   taskQueue: string;
   deadLetterRetentionMs: number;
   logger: Logger;
@@ -68,11 +69,28 @@ export function eventsRouter(deps: EventsDeps): Router {
         res.status(200).json({ eventId: event.id, workflowId, status: 'duplicate' });
         return;
       }
-      if (isTemporalUnreachable(err)) throw temporalUnavailable();
       throw err;
     }
     deps.logger.info({ eventId: event.id, tenant: event.tenant, eventType: event.type, workflowId }, 'event accepted');
     res.status(202).json({ eventId: event.id, workflowId, status: 'accepted' });
+  });
+
+  /** The event as ingested and each of its deliveries, all read back from Temporal. */
+  router.get('/v1/events/:eventId', async (req, res) => {
+    const { tenant } = parse(z.object({ tenant: tenantField }), req.query, 'query');
+    const eventId = parse(identifier, req.params.eventId, 'params');
+    const handle = deps.client.workflow.getHandle<typeof eventWorkflow>(eventWorkflowId(resolveTenant(res, tenant), eventId));
+    let dispatched: boolean;
+    try {
+      dispatched = (await handle.describe()).status.name === 'COMPLETED';
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) throw notFound(`event ${eventId}`);
+      throw err;
+    }
+    const event = await deps.deliveries.startInput<HeraldEvent>(handle.workflowId);
+    const deliveryIds = dispatched ? (await handle.result()).deliveryIds : [];
+    const deliveries = await Promise.all(deliveryIds.map((id) => deps.deliveries.status(id)));
+    res.json({ event, status: dispatched ? 'dispatched' : 'dispatching', deliveries: deliveries.filter(Boolean) });
   });
 
   return router;

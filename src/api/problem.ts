@@ -1,6 +1,7 @@
 import type { ErrorRequestHandler } from 'express';
 import { z } from 'zod';
 import type { Logger } from '../logger.ts';
+import { isTemporalUnreachable } from '../temporal/errors.ts';
 
 /** An RFC 9457 problem the API answers with; `errors` names the failing fields. */
 export class Problem extends Error {
@@ -36,7 +37,9 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
     if (err instanceof Problem) problem = err;
     else if (err?.type === 'entity.too.large') problem = new Problem(413, 'Payload Too Large', `body exceeds ${err.limit} bytes`);
     else if (err?.type === 'entity.parse.failed') problem = new Problem(400, 'Invalid JSON', 'the body is not valid JSON', [{ field: 'body', message: 'not valid JSON' }]);
-    else if (typeof err?.status === 'number' && err.status >= 400 && err.status < 500) problem = new Problem(err.status, 'Bad Request', err.message);
+    else if (isTemporalUnreachable(err)) {
+      problem = new Problem(503, 'Service Unavailable', 'Temporal is unreachable; nothing was changed, retry later', undefined, { 'retry-after': '5' });
+    } else if (typeof err?.status === 'number' && err.status >= 400 && err.status < 500) problem = new Problem(err.status, 'Bad Request', err.message);
     else {
       logger.error({ err, method: req.method, path: req.path }, 'unhandled error');
       problem = new Problem(500, 'Internal Server Error', 'an unexpected error occurred; it has been logged');

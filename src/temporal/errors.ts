@@ -1,5 +1,4 @@
 import { isGrpcDeadlineError, isGrpcServiceError, ServiceError } from '@temporalio/client';
-import { Problem } from '../api/problem.ts';
 
 const UNAVAILABLE = 14;
 const DEADLINE_EXCEEDED = 4;
@@ -10,6 +9,3 @@ export function isTemporalUnreachable(err: unknown): boolean {
   if (isGrpcDeadlineError(cause)) return true;
   return isGrpcServiceError(cause) && (cause.code === UNAVAILABLE || cause.code === DEADLINE_EXCEEDED);
 }
-
-export const temporalUnavailable = () =>
-  new Problem(503, 'Service Unavailable', 'Temporal is unreachable; nothing was accepted, retry later', undefined, { 'retry-after': '5' });

@@ -1,0 +1,69 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import type { EndpointStore } from '../storage/endpoints.ts';
+import { type Deliveries, parseDeliveryId } from '../temporal/deliveries.ts';
+import { resolveTenant } from './auth.ts';
+import { eventType, identifier, tenantField } from './fields.ts';
+import { notFound, parse } from './problem.ts';
+
+const statusName = z.enum(['pending', 'retrying', 'delivered', 'failed', 'cancelled']);
+
+const listQuery = z.strictObject({
+  tenant: tenantField,
+  status: statusName.optional(),
+  endpointId: identifier.optional(),
+  eventType: eventType.optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+
+const recoverBody = z.strictObject({
+  since: z.iso.datetime({ offset: true }),
+  tenant: tenantField,
+});
+
+/** Replaying every failed delivery of a large outage is bounded per call; call again for the rest. */
+const RECOVER_BATCH = 1000;
+
+export function deliveriesRouter(deps: { deliveries: Deliveries; endpoints: EndpointStore }): Router {
+  const router = Router();
+
+  /** The delivery id from the path, if it names a delivery of the tenant the request acts for. */
+  const ownedDeliveryId = (res: Parameters<typeof resolveTenant>[0], id: string) => {
+    const parsed = parseDeliveryId(id);
+    if (!parsed || parsed.tenant !== resolveTenant(res, parsed.tenant)) throw notFound(`delivery ${id}`);
+    return id;
+  };
+
+  router.get('/v1/deliveries', async (req, res) => {
+    const query = parse(listQuery, req.query, 'query');
+    const data = await deps.deliveries.list({ ...query, tenant: resolveTenant(res, query.tenant) }, query.limit);
+    res.json({ data });
+  });
+
+  router.get('/v1/deliveries/:deliveryId', async (req, res) => {
+    const status = await deps.deliveries.status(ownedDeliveryId(res, req.params.deliveryId));
+    if (!status) throw notFound(`delivery ${req.params.deliveryId}`);
+    res.json(status);
+  });
+
+  router.post('/v1/deliveries/:deliveryId/replay', async (req, res) => {
+    const id = ownedDeliveryId(res, req.params.deliveryId);
+    if ((await deps.deliveries.replay(id)) === 'not-found') throw notFound(`delivery ${id}`);
+    res.status(202).json({ id, status: 'replaying' });
+  });
+
+  router.post('/v1/endpoints/:id/recover', async (req, res) => {
+    const body = parse(recoverBody, req.body);
+    const tenant = resolveTenant(res, body.tenant);
+    const endpoint = await deps.endpoints.get(tenant, req.params.id);
+    if (!endpoint) throw notFound(`endpoint ${req.params.id}`);
+    const failed = await deps.deliveries.list(
+      { tenant, endpointId: endpoint.id, status: 'failed', since: new Date(body.since) },
+      RECOVER_BATCH,
+    );
+    for (const delivery of failed) await deps.deliveries.replay(delivery.id);
+    res.status(202).json({ endpointId: endpoint.id, replayed: failed.map((d) => d.id) });
+  });
+
+  return router;
+}

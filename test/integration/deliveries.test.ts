@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { eventually } from '../support/eventually.ts';
+import { startTestHerald, type TestHerald } from '../support/herald.ts';
+import { Receiver, type Reply } from '../support/receiver.ts';
+
+describe('deliveries API on the embedded Temporal dev server', () => {
+  let herald: TestHerald;
+  let receiver: Receiver;
+  before(async () => {
+    [herald, receiver] = await Promise.all([startTestHerald(), Receiver.start()]);
+  });
+  after(async () => {
+    await herald?.stop();
+    await receiver?.close();
+  });
+
+  let n = 0;
+  /** An endpoint in a tenant of its own, answering with `replies`; returns what a test needs. */
+  async function endpointFor(retryPolicy: unknown, ...replies: Reply[]) {
+    const tenant = `deliveries${++n}`;
+    const path = `/${tenant}`;
+    const created = await herald.api('POST', '/v1/endpoints', { url: receiver.script(path, ...replies), retryPolicy, tenant });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const send = async (id: string) => {
+      const ingest = await herald.api('POST', '/v1/events', { id, type: 'invoice.paid', data: { id }, tenant });
+      assert.equal(ingest.status, 202);
+      return `delivery:${tenant}:${id}:${created.body.id}`;
+    };
+    return { tenant, path, endpointId: created.body.id as string, send };
+  }
+  const statusOf = async (id: string) => (await herald.api('GET', `/v1/deliveries/${id}`)).body;
+  const until = (id: string, status: string) => eventually(() => statusOf(id), (s) => s?.status === status);
+
+  test('a receiver that answers 500 three times then 200 shows four attempts', async () => {
+    const { send } = await endpointFor({ schedule: ['1s', '1s', '1s'] }, { status: 500, body: 'boom' }, { status: 500 }, { status: 500 }, { status: 200 });
+    const id = await send('inv-1');
+    const delivered = await until(id, 'delivered');
+    assert.deepEqual(delivered.attempts.map((a: { statusCode: number }) => a.statusCode), [500, 500, 500, 200]);
+    assert.equal(delivered.attempts[0].responseExcerpt, 'boom');
+    assert.equal(delivered.attempts[0].error, 'HTTP 500');
+
+    const event = await herald.api('GET', `/v1/events/inv-1?tenant=${id.split(':')[1]}`);
+    assert.equal(event.status, 200);
+    assert.equal(event.body.event.type, 'invoice.paid');
+    assert.deepEqual(event.body.deliveries.map((d: { id: string }) => d.id), [id]);
+  });
+
+  test('a failed delivery is listed as failed and comes back with replay, under the same webhook-id', async () => {
+    const { path, endpointId, tenant, send } = await endpointFor('none', { status: 503 }, { status: 200 });
+    const id = await send('inv-2');
+    await until(id, 'failed');
+    const listed = await eventually(
+      () => herald.api('GET', `/v1/deliveries?status=failed&endpointId=${endpointId}&tenant=${tenant}`),
+      (r) => r.body.data.length === 1,
+    );
+    assert.equal(listed.body.data[0].id, id);
+    assert.equal(listed.body.data[0].attempts, 1);
+
+    const replay = await herald.api('POST', `/v1/deliveries/${id}/replay`);
+    assert.equal(replay.status, 202);
+    const delivered = await until(id, 'delivered');
+    assert.deepEqual(delivered.attempts.map((a: { statusCode: number }) => a.statusCode), [503, 200]);
+    const [first, second] = receiver.received(path);
+    assert.equal(first!.headers['webhook-id'], second!.headers['webhook-id']);
+  });
+
+  test('replaying a delivered delivery sends it again after its workflow has closed', async () => {
+    const { path, send } = await endpointFor('none', { status: 200 });
+    const id = await send('inv-3');
+    await until(id, 'delivered');
+    await eventually(() => herald.client.workflow.getHandle(id).describe(), (d) => d.status.name === 'COMPLETED');
+    assert.equal((await herald.api('POST', `/v1/deliveries/${id}/replay`)).status, 202);
+    const requests = await receiver.waitFor(path, 2);
+    assert.equal(requests[0]!.headers['webhook-id'], requests[1]!.headers['webhook-id']);
+    const again = await until(id, 'delivered');
+    assert.deepEqual(again.attempts.map((a: { attempt: number }) => a.attempt), [1, 2]);
+  });
+
+  test('recover replays every failed delivery of an endpoint since a given time', async () => {
+    const since = new Date(Date.now() - 1000).toISOString();
+    const { path, endpointId, tenant, send } = await endpointFor('none', { status: 500 }, { status: 500 }, { status: 200 });
+    const ids = [await send('inv-4'), await send('inv-5')];
+    for (const id of ids) await until(id, 'failed');
+    await eventually(
+      () => herald.api('GET', `/v1/deliveries?status=failed&endpointId=${endpointId}&tenant=${tenant}`),
+      (r) => r.body.data.length === 2,
+    );
+    const recovered = await herald.api('POST', `/v1/endpoints/${endpointId}/recover`, { since, tenant });
+    assert.equal(recovered.status, 202);
+    assert.deepEqual([...recovered.body.replayed].sort(), [...ids].sort());
+    for (const id of ids) await until(id, 'delivered');
+    assert.equal(receiver.received(path).length, 4);
+  });
+
+  test('an unknown or malformed delivery id is a 404 problem', async () => {
+    for (const id of ['delivery:default:nope:ep_nope', 'not-a-delivery']) {
+      const answer = await herald.api('GET', `/v1/deliveries/${id}`);
+      assert.equal(answer.status, 404);
+      assert.equal(answer.headers.get('content-type'), 'application/problem+json; charset=utf-8');
+      assert.equal((await herald.api('POST', `/v1/deliveries/${id}/replay`)).status, 404);
+    }
+  });
+});
