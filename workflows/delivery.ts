@@ -12,7 +12,7 @@ import {
 import type { HeraldActivities } from '../activities/index.ts';
 import { delayBeforeNextAttempt } from './retrySchedule.ts';
 import { HeraldAttempts, HeraldStatus } from './searchAttributes.ts';
-import type { AttemptOutcome, DeliveryInput, DeliveryStatus, DeliveryStatusName } from './types.ts';
+import { attemptsMade, type AttemptOutcome, type DeliveryInput, type DeliveryStatus, type DeliveryStatusName } from './types.ts';
 
 export const replaySignal = defineSignal('replay');
 export const retryNowSignal = defineSignal('retryNow');
@@ -20,8 +20,8 @@ export const cancelSignal = defineSignal('cancel');
 export const statusQuery = defineQuery<DeliveryStatus>('status');
 
 /** Keeps the attempt log and the history bounded across many replays. */
-const KEPT_ATTEMPTS = 100;
-const HISTORY_EVENTS_BEFORE_CONTINUE = 2000;
+const KEPT_ATTEMPTS = 50;
+const HISTORY_EVENTS_BEFORE_CONTINUE = 1000;
 
 /** One event to one endpoint: attempt, wait per policy, park when exhausted, wake on replay. */
 export async function deliveryWorkflow(input: DeliveryInput): Promise<DeliveryStatus> {
@@ -38,7 +38,7 @@ export async function deliveryWorkflow(input: DeliveryInput): Promise<DeliverySt
 
   const setStatus = (status: DeliveryStatusName, nextAttemptAt: string | null = null) => {
     Object.assign(state, { status, nextAttemptAt });
-    upsertSearchAttributes([{ key: HeraldStatus, value: status }, { key: HeraldAttempts, value: state.attempts.length }]);
+    upsertSearchAttributes([{ key: HeraldStatus, value: status }, { key: HeraldAttempts, value: attemptsMade(state) }]);
   };
   const attempt = async (n: number): Promise<AttemptOutcome> => {
     const { attemptDelivery } = proxyActivities<HeraldActivities>({
@@ -58,7 +58,7 @@ export async function deliveryWorkflow(input: DeliveryInput): Promise<DeliverySt
   const deliver = async (): Promise<'delivered' | 'failed' | 'cancelled'> => {
     for (let made = 0; ;) {
       replayRequested = retryNow = false;
-      const result = await attempt((state.attempts.at(-1)?.attempt ?? 0) + 1);
+      const result = await attempt(attemptsMade(state) + 1);
       made += 1;
       if (result.verdict === 'delivered') return 'delivered';
       if (cancelled) return 'cancelled';
@@ -79,7 +79,7 @@ export async function deliveryWorkflow(input: DeliveryInput): Promise<DeliverySt
     if (outcome !== 'failed') return state;
     // Dead letter: parked, visible as HeraldStatus = "failed", until replayed, cancelled or expired.
     if (!(await condition(() => replayRequested || cancelled, input.deadLetterRetentionMs))) {
-      throw ApplicationFailure.nonRetryable(`delivery failed after ${state.attempts.length} attempts; dead-letter retention ended`);
+      throw ApplicationFailure.nonRetryable(`delivery failed after ${attemptsMade(state)} attempts; dead-letter retention ended`);
     }
     if (cancelled) return (setStatus('cancelled'), state);
     if (workflowInfo().historyLength > HISTORY_EVENTS_BEFORE_CONTINUE || workflowInfo().continueAsNewSuggested) {

@@ -66,3 +66,8 @@ export function eventWorkflowId(tenant: string, eventId: string): string {
 export function deliveryWorkflowId(tenant: string, eventId: string, endpointId: string): string {
   return `delivery:${tenant}:${eventId}:${endpointId}`;
 }
+
+/** Attempts made over the delivery's whole life; the log itself keeps only the latest. */
+export function attemptsMade(status: DeliveryStatus): number {
+  return status.attempts.at(-1)?.attempt ?? 0;
+}

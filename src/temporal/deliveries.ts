@@ -2,7 +2,7 @@ import { type Client, WorkflowIdReusePolicy, WorkflowNotFoundError } from '@temp
 import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow/codec-helpers.js';
 import type { deliveryWorkflow } from '../../workflows/delivery.ts';
 import { deliverySearchAttributes, HeraldAttempts, HeraldEndpointId, HeraldEventType, HeraldStatus } from '../../workflows/searchAttributes.ts';
-import type { DeliveryInput, DeliveryStatus, DeliveryStatusName } from '../../workflows/types.ts';
+import { attemptsMade, type DeliveryInput, type DeliveryStatus, type DeliveryStatusName } from '../../workflows/types.ts';
 
 export interface DeliverySummary {
   id: string;
@@ -103,7 +103,7 @@ export class Deliveries {
       signalArgs: [],
       workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
       staticSummary: `${event.type} → ${subscription.host} (replay)`,
-      typedSearchAttributes: deliverySearchAttributes(event.tenant, event.type, subscription.endpointId, previous.attempts.length),
+      typedSearchAttributes: deliverySearchAttributes(event.tenant, event.type, subscription.endpointId, attemptsMade(previous)),
     });
     return 'replayed';
   }

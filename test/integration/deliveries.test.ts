@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { eventually } from '../support/eventually.ts';
 import { startTestHerald, type TestHerald } from '../support/herald.ts';
 import { Receiver, type Reply } from '../support/receiver.ts';
+import type { DeliveryStatus } from '../../workflows/types.ts';
 
 describe('deliveries API on the embedded Temporal dev server', () => {
   let herald: TestHerald;
@@ -100,5 +101,29 @@ describe('deliveries API on the embedded Temporal dev server', () => {
       assert.equal(answer.headers.get('content-type'), 'application/problem+json; charset=utf-8');
       assert.equal((await herald.api('POST', `/v1/deliveries/${id}/replay`)).status, 404);
     }
+  });
+
+  test('a delivery replayed many times continues as new before its history passes 1,000 events, keeping its log', async () => {
+    const { send } = await endpointFor('none', { status: 500 });
+    const handle = herald.client.workflow.getHandle(await send('inv-many'));
+    const firstRunId = (await until(handle.workflowId, 'failed'), await handle.describe()).runId;
+    let replays = 0;
+    for (;; replays++) {
+      const { runId, historyLength } = await handle.describe();
+      if (runId !== firstRunId) break;
+      assert.ok(historyLength < 1100, `history grew to ${historyLength} events`);
+      assert.ok(replays < 400, 'never continued as new');
+      await handle.signal('replay');
+      await eventually(() => handle.query<DeliveryStatus>('status'), (s) => s.status === 'failed' && s.attempts.at(-1)!.attempt === replays + 2, 10_000, 20);
+    }
+    const status = await statusOf(handle.workflowId);
+    assert.equal(status.status, 'failed');
+    assert.equal(status.attempts.at(-1).attempt, replays + 1);
+    assert.equal(status.attempts.length, 50, 'the log keeps the latest 50 attempts');
+    const listed = await eventually(
+      () => herald.api('GET', `/v1/deliveries?status=failed&tenant=${handle.workflowId.split(':')[1]}`),
+      (r) => r.body.data.length === 1,
+    );
+    assert.equal(listed.body.data[0].attempts, replays + 1);
   });
 });
