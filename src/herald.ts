@@ -5,11 +5,11 @@ import { NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import { createApp } from './api/app.ts';
 import type { Config } from './config.ts';
 import type { Logger } from './logger.ts';
-import { openDb } from './storage/db.ts';
+import { openDb, type Db } from './storage/db.ts';
 import { EndpointStore } from './storage/endpoints.ts';
-import { startDevServer } from './temporal/devServer.ts';
+import { startDevServer, type DevServer } from './temporal/devServer.ts';
 import { installTemporalRuntime } from './temporal/runtime.ts';
-import { createHeraldWorker } from './temporal/worker.ts';
+import { bundleWorkflows, createHeraldWorker } from './temporal/worker.ts';
 
 export type Role = 'all' | 'api' | 'worker';
 
@@ -29,7 +29,7 @@ export async function startHerald(
   role: Role,
   config: Config,
   logger: Logger,
-  options: { headless?: boolean; workflowBundle?: WorkerOptions['workflowBundle'] } = {},
+  options: { headless?: boolean } = {},
 ): Promise<RunningHerald> {
   if (role !== 'all' && !config.databaseUrl) {
     throw new Error(`'${role}' alone needs DATABASE_URL: embedded PGlite is one process, so run both roles together with 'npm start'`);
@@ -45,31 +45,37 @@ export async function startHerald(
     for (const step of stops.splice(0).reverse()) await step().catch((err) => logger.error({ err }, 'error during shutdown'));
   };
   try {
-    let temporalAddress = config.temporal.address;
-    if (!temporalAddress) {
-      const server = await startDevServer({
-        cacheDir: config.cacheDir,
-        dataDir: config.dataDir,
-        port: config.temporal.devServerPort,
-        uiPort: config.temporal.uiPort,
-        namespace: config.temporal.namespace,
-        retentionDays: Math.max(1, Math.ceil(config.deadLetterRetentionMs / 86_400_000)),
-        headless: options.headless,
-        logger,
-      });
-      stops.push(server.stop);
-      temporalAddress = server.address;
-    }
-    const db = await openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
-    stops.push(() => db.close());
-    const endpoints = new EndpointStore(db);
+    // The embedded server, storage and the workflow bundle are independent: prepare them together.
+    const [server, db, bundle] = await Promise.allSettled([
+      config.temporal.address
+        ? undefined
+        : startDevServer({
+            cacheDir: config.cacheDir,
+            dataDir: config.dataDir,
+            port: config.temporal.devServerPort,
+            uiPort: config.temporal.uiPort,
+            namespace: config.temporal.namespace,
+            retentionDays: Math.max(1, Math.ceil(config.deadLetterRetentionMs / 86_400_000)),
+            headless: options.headless,
+            logger,
+          }),
+      openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }),
+      role === 'api' ? undefined : bundleWorkflows(logger),
+    ]);
+    if (server.status === 'fulfilled' && server.value) stops.push(server.value.stop);
+    if (db.status === 'fulfilled') stops.push(() => db.value.close());
+    for (const step of [server, db, bundle]) if (step.status === 'rejected') throw step.reason;
+    const temporalAddress = config.temporal.address ?? (server as PromiseFulfilledResult<DevServer>).value.address;
+    const storage = (db as PromiseFulfilledResult<Db>).value;
+    const endpoints = new EndpointStore(storage);
+    const workflowBundle = (bundle as PromiseFulfilledResult<WorkerOptions['workflowBundle']>).value;
 
     if (role !== 'api') {
       const connection = await NativeConnection.connect({ address: temporalAddress });
       stops.push(() => connection.close());
       const workerLogger = logger.child({ role: 'worker' });
       const worker = await createHeraldWorker(
-        { connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, workflowBundle: options.workflowBundle },
+        { connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, workflowBundle },
         { endpoints, logger: workerLogger },
       );
       const running = worker.run();
@@ -87,7 +93,7 @@ export async function startHerald(
       stops.push(() => connection.close());
       const client = new Client({ connection, namespace: config.temporal.namespace });
       const app = createApp({
-        client, db, endpoints, logger,
+        client, db: storage, endpoints, logger,
         taskQueue: config.temporal.taskQueue,
         apiKey: config.apiKey,
         deadLetterRetentionMs: config.deadLetterRetentionMs,
@@ -104,3 +110,4 @@ export async function startHerald(
     throw err;
   }
 }
+

@@ -15,6 +15,8 @@ export function installTemporalRuntime(logger: Logger): void {
   const sdk = logger.child({ component: 'temporal-sdk' });
   const verbose = logger.isLevelEnabled('debug');
   Runtime.install({
+    // Herald stops in order (HTTP, worker, storage, embedded server); the SDK must not start on its own.
+    shutdownSignals: [],
     logger: new DefaultLogger(verbose ? 'DEBUG' : 'WARN', ({ level, message, meta }) => sdk[pinoLevel[level]](meta ?? {}, message)),
   });
 }

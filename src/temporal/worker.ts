@@ -1,8 +1,19 @@
 import { createRequire } from 'node:module';
-import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { bundleWorkflowCode, type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import type { Logger } from '../logger.ts';
 import { createActivities, type ActivityDeps } from '../../activities/index.ts';
 
 export const workflowsPath = createRequire(import.meta.url).resolve('../../workflows/index.ts');
+
+/** Bundles the workflow code once (a few seconds of webpack); its build report stays out of the logs. */
+export function bundleWorkflows(logger: Logger): Promise<NonNullable<WorkerOptions['workflowBundle']>> {
+  const bundler = logger.child({ component: 'workflow-bundler' });
+  const quiet = () => undefined;
+  return bundleWorkflowCode({
+    workflowsPath,
+    logger: { log: quiet, trace: quiet, debug: quiet, info: quiet, warn: bundler.warn.bind(bundler), error: bundler.error.bind(bundler) },
+  });
+}
 
 export interface WorkerSettings {
   connection: NativeConnection;

@@ -2,11 +2,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import { loadConfig } from '../../src/config.ts';
 import { startHerald, type RunningHerald } from '../../src/herald.ts';
 import { createLogger } from '../../src/logger.ts';
-import { workflowsPath } from '../../src/temporal/worker.ts';
 import { freePort } from './ports.ts';
 
 export interface TestHerald extends RunningHerald {
@@ -17,9 +15,6 @@ export interface TestHerald extends RunningHerald {
   /** JSON request to the API; answers status, headers and parsed body. */
   api(method: string, route: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; headers: Headers; body: any }>;
 }
-
-const noop = () => undefined;
-const quietBundler = { log: noop, trace: noop, debug: noop, info: noop, warn: noop, error: noop };
 
 /**
  * Herald on its embedded default, as `npm start` runs it: the real Temporal dev server
@@ -38,8 +33,7 @@ export async function startTestHerald(env: Record<string, string> = {}): Promise
     ...env,
   });
   const logger = createLogger(config.logLevel);
-  const workflowBundle = await bundleWorkflowCode({ workflowsPath, logger: quietBundler });
-  const herald = await startHerald('all', config, logger, { headless: true, workflowBundle });
+  const herald = await startHerald('all', config, logger, { headless: true });
   const connection = await Connection.connect({ address: herald.temporalAddress });
   const apiUrl = herald.apiUrl!;
   return {

@@ -2,13 +2,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import proto from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, type Worker } from '@temporalio/worker';
+import type { Worker } from '@temporalio/worker';
 import { loadConfig } from '../../src/config.ts';
 import { createLogger, type Logger } from '../../src/logger.ts';
 import { openDb, type Db } from '../../src/storage/db.ts';
 import { EndpointStore } from '../../src/storage/endpoints.ts';
 import { installTemporalRuntime } from '../../src/temporal/runtime.ts';
-import { createHeraldWorker, workflowsPath } from '../../src/temporal/worker.ts';
+import { bundleWorkflows, createHeraldWorker } from '../../src/temporal/worker.ts';
 import { heraldSearchAttributes } from '../../workflows/searchAttributes.ts';
 
 const { IndexedValueType } = proto.temporal.api.enums.v1;
@@ -44,7 +44,7 @@ export async function startTimeSkippingHerald(): Promise<TimeSkippingHerald> {
   const endpoints = new EndpointStore(db);
   const taskQueue = 'herald-test';
   const worker: Worker = await createHeraldWorker(
-    { connection: env.nativeConnection, namespace: env.namespace ?? 'default', taskQueue, workflowBundle: await bundleWorkflowCode({ workflowsPath, logger: silentBundlerLogger }) },
+    { connection: env.nativeConnection, namespace: env.namespace ?? 'default', taskQueue, workflowBundle: await bundleWorkflows(logger) },
     { endpoints, logger },
   );
   const running = worker.run();
@@ -61,6 +61,3 @@ export async function startTimeSkippingHerald(): Promise<TimeSkippingHerald> {
     },
   };
 }
-
-const noop = () => undefined;
-const silentBundlerLogger = { log: noop, trace: noop, debug: noop, info: noop, warn: noop, error: noop };
