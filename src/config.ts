@@ -2,10 +2,6 @@ import path from 'node:path';
 import { z } from 'zod';
 import { duration } from './duration.ts';
 
-const booleanFromEnv = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
-
 const port = z.coerce.number().int().min(0).max(65535);
 
 const envSchema = z.object({
@@ -20,7 +16,6 @@ const envSchema = z.object({
   HERALD_DATA_DIR: z.string().min(1).default('./data'),
   DATABASE_URL: z.string().min(1).optional(),
   HERALD_API_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
-  HERALD_ALLOW_PRIVATE_TARGETS: booleanFromEnv.optional(),
   HERALD_DEAD_LETTER_RETENTION: duration.prefault('7d'),
   HERALD_CACHE_DIR: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -57,7 +52,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     dataDir,
     databaseUrl: e.DATABASE_URL,
     apiKey: e.HERALD_API_KEY,
-    allowPrivateTargets: e.HERALD_ALLOW_PRIVATE_TARGETS ?? !production,
     deadLetterRetentionMs: e.HERALD_DEAD_LETTER_RETENTION,
     cacheDir: e.HERALD_CACHE_DIR ?? path.join(process.env.HOME ?? '/tmp', '.cache', 'herald'),
     logLevel: e.LOG_LEVEL,
