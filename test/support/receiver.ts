@@ -9,8 +9,8 @@ export interface ReceivedRequest {
   at: number;
 }
 
-/** How the receiver answers one request; `hang` never answers (a timeout for the sender). */
-export type Reply = { status: number; headers?: Record<string, string>; body?: string } | 'hang';
+/** How the receiver answers one request; `hang` never answers (a timeout for the sender), `reset` drops the connection. */
+export type Reply = { status: number; headers?: Record<string, string>; body?: string } | 'hang' | 'reset';
 
 /**
  * A real HTTP receiver on 127.0.0.1. Each path answers with its own script of replies
@@ -75,6 +75,10 @@ export class Receiver {
       for (const waiter of [...this.waiters]) waiter();
       if (reply === 'hang') {
         this.hanging.add(res);
+        return;
+      }
+      if (reply === 'reset') {
+        req.socket.resetAndDestroy();
         return;
       }
       res.writeHead(reply.status, reply.headers).end(reply.body ?? '');

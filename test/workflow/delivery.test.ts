@@ -112,6 +112,14 @@ describe('delivery workflow on the time-skipping test server', () => {
     assert.match(status.attempts[0]!.error ?? '', /ECONNREFUSED/);
   });
 
+  test('a connection reset before any answer is retried', async () => {
+    const { handle } = await deliverOneEvent(herald, receiver, { retryPolicy: { schedule: ['1s'] }, replies: ['reset', { status: 200 }] });
+    const status = await handle.result();
+    assert.equal(status.status, 'delivered');
+    assert.equal(status.attempts[0]!.statusCode, null);
+    assert.match(status.attempts[0]!.error ?? '', /ECONNRESET|socket|closed/i);
+  });
+
   test('a replay after failure delivers, with a fresh attempt budget', async () => {
     const { handle, path } = await deliverOneEvent(herald, receiver, {
       retryPolicy: { schedule: ['1m'] },
