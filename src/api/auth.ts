@@ -52,6 +52,12 @@ function principalOf(res: Response): Principal {
   return principal;
 }
 
+/** Whether the request may act for `tenant`; routes that find the tenant inside an id answer 404 when not. */
+export function mayActFor(res: Response, tenant: string): boolean {
+  const principal = principalOf(res);
+  return principal.role === 'admin' || principal.tenant === tenant;
+}
+
 /**
  * The tenant a request acts for. The admin may name any tenant (`default` when it names
  * none); a tenant key acts for its own tenant, and naming another one is a 403.
@@ -59,7 +65,7 @@ function principalOf(res: Response): Principal {
 export function resolveTenant(res: Response, requested: string | undefined): string {
   const principal = principalOf(res);
   if (principal.role === 'admin') return requested ?? 'default';
-  if (requested !== undefined && requested !== principal.tenant) {
+  if (requested !== undefined && !mayActFor(res, requested)) {
     throw new Problem(403, 'Forbidden', `this key acts for tenant "${principal.tenant}" only`, [
       { field: 'tenant', message: `must be "${principal.tenant}" or omitted` },
     ]);

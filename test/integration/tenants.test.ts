@@ -70,7 +70,7 @@ describe('tenants and tenant-scoped API keys', () => {
     assert.equal((await admin('DELETE', `/v1/tenants/acme/keys/${issued.body.id}`)).status, 404);
   });
 
-  test('a tenant key cannot reach another tenant\'s endpoints, by name or by id', async () => {
+  test('a tenant key cannot reach another tenant\'s endpoints or deliveries, by name or by id', async () => {
     const alpha = as(await tenantWithKey('alpha'));
     const beta = as(await tenantWithKey('beta'));
     const betaEndpoint = await beta('POST', '/v1/endpoints', { url: receiver.script('/beta-own'), description: 'beta' });
@@ -102,13 +102,22 @@ describe('tenants and tenant-scoped API keys', () => {
       assert.deepEqual(refused.body.errors.map((e: { field: string }) => e.field), ['tenant']);
     }
 
-    // Beta's endpoint is untouched, its secret unchanged, and nothing was sent to it.
+    // Beta's endpoint is untouched and nothing was sent to it.
     const { secret: _secret, ...stored } = betaEndpoint.body;
     assert.deepEqual((await admin('GET', `/v1/endpoints/${id}?tenant=beta`)).body, stored);
+    assert.equal(receiver.received('/stolen').length + receiver.received('/planted').length + receiver.received('/beta-own').length, 0);
+
+    // Beta's deliveries, found by id, are as unknown to alpha as its endpoints.
     const probe = await beta('POST', `/v1/endpoints/${id}/test`);
     assert.equal(probe.body.status, 'delivered');
+    assert.equal((await beta('GET', `/v1/deliveries/${probe.body.deliveryId}`)).status, 200);
+    assert.equal((await admin('GET', `/v1/deliveries/${probe.body.deliveryId}`)).status, 200);
+    assert.equal((await alpha('GET', `/v1/deliveries/${probe.body.deliveryId}`)).status, 404);
+    assert.equal((await alpha('POST', `/v1/deliveries/${probe.body.deliveryId}/replay`)).status, 404);
+    assert.equal((await alpha('POST', `/v1/endpoints/${id}/recover`, { since: new Date(0).toISOString() })).status, 404);
+    assert.equal((await alpha('GET', '/v1/deliveries?tenant=beta')).status, 403);
+    assert.equal((await alpha('GET', `/v1/events/${probe.body.eventId}?tenant=beta`)).status, 403);
     assert.equal(receiver.received('/beta-own').length, 1);
-    assert.equal(receiver.received('/stolen').length + receiver.received('/planted').length, 0);
   });
 
   test('a tenant\'s events reach only its own endpoints, and event ids are per tenant', async () => {
