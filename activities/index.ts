@@ -1,4 +1,4 @@
-import { compileRetryPolicy } from '../src/delivery/retryPolicy.ts';
+import { subscriptionFor } from '../src/delivery/subscription.ts';
 import type { Logger } from '../src/logger.ts';
 import type { EndpointStore } from '../src/storage/endpoints.ts';
 import type { Subscription } from '../workflows/types.ts';
@@ -15,12 +15,7 @@ export function createActivities(deps: ActivityDeps) {
     /** Enabled endpoints subscribed to the event type, without secrets. */
     async resolveSubscriptions({ tenant, eventType }: { tenant: string; eventType: string }): Promise<Subscription[]> {
       const endpoints = await deps.endpoints.subscribedTo(tenant, eventType);
-      return endpoints.map((endpoint) => ({
-        endpointId: endpoint.id,
-        schedule: compileRetryPolicy(endpoint.retryPolicy).schedule,
-        timeoutMs: endpoint.timeoutMs,
-        host: new URL(endpoint.url).host,
-      }));
+      return endpoints.map((endpoint) => subscriptionFor(endpoint));
     },
     attemptDelivery: (input: AttemptInput) => attemptDelivery(deps, input),
   };

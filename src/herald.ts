@@ -7,6 +7,7 @@ import type { Config } from './config.ts';
 import type { Logger } from './logger.ts';
 import { openDb, type Db } from './storage/db.ts';
 import { EndpointStore } from './storage/endpoints.ts';
+import { TenantStore } from './storage/tenants.ts';
 import { startDevServer, type DevServer } from './temporal/devServer.ts';
 import { installTemporalRuntime } from './temporal/runtime.ts';
 import { bundleWorkflows, createHeraldWorker } from './temporal/worker.ts';
@@ -94,6 +95,7 @@ export async function startHerald(
       const client = new Client({ connection, namespace: config.temporal.namespace });
       const app = createApp({
         client, db: storage, endpoints, logger,
+        tenants: new TenantStore(storage),
         taskQueue: config.temporal.taskQueue,
         apiKey: config.apiKey,
         deadLetterRetentionMs: config.deadLetterRetentionMs,

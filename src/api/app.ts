@@ -3,18 +3,21 @@ import express, { type Express } from 'express';
 import type { Logger } from '../logger.ts';
 import type { Db } from '../storage/db.ts';
 import type { EndpointStore } from '../storage/endpoints.ts';
+import type { TenantStore } from '../storage/tenants.ts';
 import { Deliveries } from '../temporal/deliveries.ts';
-import { requireApiKey } from './auth.ts';
+import { authenticate } from './auth.ts';
 import { deliveriesRouter } from './deliveries.ts';
 import { endpointsRouter } from './endpoints.ts';
 import { eventsRouter } from './events.ts';
 import { healthRouter } from './health.ts';
 import { notFound, problemHandler } from './problem.ts';
+import { tenantsRouter } from './tenants.ts';
 
 export interface ApiDeps {
   client: Client;
   db: Db;
   endpoints: EndpointStore;
+  tenants: TenantStore;
   taskQueue: string;
   apiKey: string | undefined;
   deadLetterRetentionMs: number;
@@ -27,11 +30,12 @@ export function createApp(deps: ApiDeps): Express {
   app.disable('x-powered-by');
   app.use(healthRouter(deps));
   app.use(express.json({ limit: deps.bodyLimit ?? '1mb', type: ['application/json', 'application/*+json'] }));
-  app.use('/v1', requireApiKey(deps.apiKey));
+  app.use('/v1', authenticate(deps));
   const deliveries = new Deliveries(deps.client, deps.taskQueue);
   app.use(eventsRouter({ ...deps, deliveries }));
-  app.use(endpointsRouter(deps.endpoints));
+  app.use(endpointsRouter({ ...deps, deliveries }));
   app.use(deliveriesRouter({ deliveries, endpoints: deps.endpoints }));
+  app.use(tenantsRouter(deps));
   app.use((req, _res, next) => next(notFound(`route ${req.method} ${req.path}`)));
   app.use(problemHandler(deps.logger));
   return app;

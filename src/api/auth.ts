@@ -1,25 +1,80 @@
 import crypto from 'node:crypto';
 import type { RequestHandler, Response } from 'express';
+import { isTenantKeyFormat, type TenantStore } from '../storage/tenants.ts';
 import { Problem } from './problem.ts';
 
-/** Bearer-key check; with no key configured (development only) every request passes. */
-export function requireApiKey(apiKey: string | undefined): RequestHandler {
-  const expected = apiKey && crypto.createHash('sha256').update(apiKey).digest();
-  return (req, _res, next) => {
-    if (!expected) return next();
-    const given = /^Bearer (.+)$/i.exec(req.get('authorization') ?? '')?.[1] ?? '';
-    const digest = crypto.createHash('sha256').update(given).digest();
-    if (!crypto.timingSafeEqual(digest, expected)) {
-      return next(new Problem(401, 'Unauthorized', 'a valid "Authorization: Bearer <key>" header is required', undefined, { 'www-authenticate': 'Bearer' }));
+/** Who a request speaks for: the admin (any tenant) or one tenant's key. */
+export type Principal = { role: 'admin' } | { role: 'tenant'; tenant: string; keyId: string };
+
+declare global {
+  namespace Express {
+    interface Locals {
+      /** Set by `authenticate` on every /v1 request. */
+      principal?: Principal;
+    }
+  }
+}
+
+const unauthorized = () =>
+  new Problem(401, 'Unauthorized', 'a valid "Authorization: Bearer <key>" header is required', undefined, { 'www-authenticate': 'Bearer' });
+
+const sha256 = (text: string) => crypto.createHash('sha256').update(text).digest();
+
+/**
+ * Bearer-key check. The admin key (`HERALD_API_KEY`) acts for any tenant; a tenant key
+ * (`hk_…`) for its own tenant only. With no admin key configured (development only) a
+ * request without a tenant key acts as the admin.
+ */
+export function authenticate(deps: { apiKey: string | undefined; tenants: TenantStore }): RequestHandler {
+  const adminDigest = deps.apiKey && sha256(deps.apiKey);
+  return async (req, res, next) => {
+    const token = /^Bearer (.+)$/i.exec(req.get('authorization') ?? '')?.[1];
+    // Digests of equal length, so the comparison takes the same time whatever was sent.
+    if (adminDigest && crypto.timingSafeEqual(sha256(token ?? ''), adminDigest)) {
+      res.locals.principal = { role: 'admin' };
+    } else if (token && isTenantKeyFormat(token)) {
+      const key = await deps.tenants.authenticate(token);
+      if (!key) throw unauthorized();
+      res.locals.principal = { role: 'tenant', tenant: key.tenant, keyId: key.id };
+    } else if (!adminDigest) {
+      res.locals.principal = { role: 'admin' };
+    } else {
+      throw unauthorized();
     }
     next();
   };
 }
 
-/**
- * The tenant a request acts for. The admin key (or no key, in development) may act for
- * any tenant it names, `default` when it names none.
- */
-export function resolveTenant(_res: Response, requested: string | undefined): string {
-  return requested ?? 'default';
+function principalOf(res: Response): Principal {
+  const principal = res.locals.principal;
+  // Fail closed: a route reached without `authenticate` is a wiring bug, never an open door.
+  if (!principal) throw new Error('no principal on the request: the route is not behind authenticate()');
+  return principal;
 }
+
+/** Whether the request may act for `tenant`; routes that find the tenant inside an id answer 404 when not. */
+export function mayActFor(res: Response, tenant: string): boolean {
+  const principal = principalOf(res);
+  return principal.role === 'admin' || principal.tenant === tenant;
+}
+
+/**
+ * The tenant a request acts for. The admin may name any tenant (`default` when it names
+ * none); a tenant key acts for its own tenant, and naming another one is a 403.
+ */
+export function resolveTenant(res: Response, requested: string | undefined): string {
+  const principal = principalOf(res);
+  if (principal.role === 'admin') return requested ?? 'default';
+  if (requested !== undefined && !mayActFor(res, requested)) {
+    throw new Problem(403, 'Forbidden', `this key acts for tenant "${principal.tenant}" only`, [
+      { field: 'tenant', message: `must be "${principal.tenant}" or omitted` },
+    ]);
+  }
+  return principal.tenant;
+}
+
+/** For routes that manage tenants and keys: the admin key only. */
+export const requireAdmin: RequestHandler = (_req, res, next) => {
+  if (principalOf(res).role !== 'admin') throw new Problem(403, 'Forbidden', 'managing tenants and keys needs the admin key');
+  next();
+};

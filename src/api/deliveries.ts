@@ -2,7 +2,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import type { EndpointStore } from '../storage/endpoints.ts';
 import { type Deliveries, parseDeliveryId } from '../temporal/deliveries.ts';
-import { resolveTenant } from './auth.ts';
+import { mayActFor, resolveTenant } from './auth.ts';
 import { eventType, identifier, tenantField } from './fields.ts';
 import { notFound, parse } from './problem.ts';
 
@@ -27,10 +27,10 @@ const RECOVER_BATCH = 1000;
 export function deliveriesRouter(deps: { deliveries: Deliveries; endpoints: EndpointStore }): Router {
   const router = Router();
 
-  /** The delivery id from the path, if it names a delivery of the tenant the request acts for. */
+  /** The delivery id from the path, if it names a delivery of a tenant the request may act for. */
   const ownedDeliveryId = (res: Parameters<typeof resolveTenant>[0], id: string) => {
     const parsed = parseDeliveryId(id);
-    if (!parsed || parsed.tenant !== resolveTenant(res, parsed.tenant)) throw notFound(`delivery ${id}`);
+    if (!parsed || !mayActFor(res, parsed.tenant)) throw notFound(`delivery ${id}`);
     return id;
   };
 

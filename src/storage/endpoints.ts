@@ -22,6 +22,9 @@ export interface Endpoint {
 
 export type NewEndpoint = Omit<Endpoint, 'id' | 'createdAt' | 'updatedAt'> & { secret: string };
 
+/** What PATCH may change: everything but identity, ownership and the secret (rotated instead). */
+export type EndpointChanges = Partial<Omit<Endpoint, 'id' | 'tenant' | 'createdAt' | 'updatedAt'>>;
+
 /** The endpoint plus the secrets that sign for it right now (newest first). */
 export interface SigningEndpoint extends Endpoint {
   secrets: string[];
@@ -51,11 +54,34 @@ export function matchesEventType(pattern: string, eventType: string): boolean {
   return pattern === eventType;
 }
 
-/** Endpoint lookups on the delivery path are cached this long; admin reads are not. */
+/**
+ * Endpoint lookups on the delivery path are cached this long; admin reads are not. Writes
+ * through this store drop the entry at once; other processes see a write within this time.
+ */
 const DELIVERY_CACHE_MS = 5_000;
 
+/** Columns PATCH may set, by Endpoint field; jsonb columns take JSON text. */
+const changeColumns = {
+  url: { column: 'url', json: false },
+  description: { column: 'description', json: false },
+  eventTypes: { column: 'event_types', json: true },
+  retryPolicy: { column: 'retry_policy', json: true },
+  timeoutMs: { column: 'timeout_ms', json: false },
+  format: { column: 'format', json: false },
+  signature: { column: 'signature', json: true },
+  headers: { column: 'headers', json: true },
+  enabled: { column: 'enabled', json: false },
+} satisfies Record<keyof EndpointChanges, { column: string; json: boolean }>;
+
+interface CachedEndpoint {
+  endpoint: Endpoint;
+  secret: string;
+  previousSecret: string | null;
+  previousSecretExpiresAt: number | null;
+}
+
 export class EndpointStore {
-  private readonly cache = new Map<string, { endpoint: SigningEndpoint | undefined; until: number }>();
+  private readonly cache = new Map<string, { entry: CachedEndpoint | undefined; until: number }>();
 
   constructor(private readonly db: Db) {}
 
@@ -91,17 +117,71 @@ export class EndpointStore {
     return rows.map(toEndpoint).filter((e) => e.eventTypes.some((p) => matchesEventType(p, eventType)));
   }
 
+  /** Applies the given changes; undefined when the tenant has no such endpoint. */
+  async update(tenant: string, id: string, changes: EndpointChanges): Promise<Endpoint | undefined> {
+    const assignments: string[] = [];
+    const params: unknown[] = [tenant, id];
+    for (const [field, value] of Object.entries(changes)) {
+      if (value === undefined) continue;
+      const { column, json } = changeColumns[field as keyof EndpointChanges];
+      params.push(json ? JSON.stringify(value) : value);
+      assignments.push(`${column} = $${params.length}`);
+    }
+    const [row] = await this.db.query<Row>(
+      `UPDATE endpoints SET ${[...assignments, 'updated_at = now()'].join(', ')} WHERE tenant = $1 AND id = $2 RETURNING *`,
+      params,
+    );
+    this.cache.delete(id);
+    return row && toEndpoint(row);
+  }
+
+  /** False when the tenant has no such endpoint. Deliveries still under way fail their next attempt. */
+  async delete(tenant: string, id: string): Promise<boolean> {
+    const rows = await this.db.query('DELETE FROM endpoints WHERE tenant = $1 AND id = $2 RETURNING id', [tenant, id]);
+    this.cache.delete(id);
+    return rows.length > 0;
+  }
+
+  /**
+   * Makes `secret` the signing secret; the one it replaces keeps signing alongside it
+   * until `graceMs` from now. A second rotation within the grace drops the oldest.
+   */
+  async rotateSecret(tenant: string, id: string, secret: string, graceMs: number): Promise<{ endpoint: Endpoint; previousSecretExpiresAt: string } | undefined> {
+    // The expiry is computed here, on the clock forDelivery compares it with.
+    const expiresAt = new Date(Date.now() + graceMs);
+    const [row] = await this.db.query<Row>(
+      `UPDATE endpoints SET previous_secret = secret, previous_secret_expires_at = $3, secret = $4, updated_at = now()
+       WHERE tenant = $1 AND id = $2 RETURNING *`,
+      [tenant, id, expiresAt.toISOString(), secret],
+    );
+    this.cache.delete(id);
+    return row && { endpoint: toEndpoint(row), previousSecretExpiresAt: expiresAt.toISOString() };
+  }
+
+  /** The current signing secret, for checks that depend on its form; never sent to a client. */
+  async currentSecret(tenant: string, id: string): Promise<string | undefined> {
+    const [row] = await this.db.query<{ secret: string }>('SELECT secret FROM endpoints WHERE tenant = $1 AND id = $2', [tenant, id]);
+    return row?.secret;
+  }
+
   /** For one delivery attempt: the endpoint with its signing secrets, cached briefly. */
   async forDelivery(id: string): Promise<SigningEndpoint | undefined> {
-    const hit = this.cache.get(id);
-    if (hit && hit.until > Date.now()) return hit.endpoint;
-    const [row] = await this.db.query<Row>('SELECT * FROM endpoints WHERE id = $1', [id]);
-    let endpoint: SigningEndpoint | undefined;
-    if (row) {
-      const previousValid = row.previous_secret && row.previous_secret_expires_at && new Date(row.previous_secret_expires_at) > new Date();
-      endpoint = { ...toEndpoint(row), secrets: previousValid ? [row.secret, row.previous_secret!] : [row.secret] };
+    let hit = this.cache.get(id);
+    if (!hit || hit.until <= Date.now()) {
+      const [row] = await this.db.query<Row>('SELECT * FROM endpoints WHERE id = $1', [id]);
+      const entry = row && {
+        endpoint: toEndpoint(row),
+        secret: row.secret,
+        previousSecret: row.previous_secret,
+        previousSecretExpiresAt: row.previous_secret_expires_at ? new Date(row.previous_secret_expires_at).getTime() : null,
+      };
+      hit = { entry, until: Date.now() + DELIVERY_CACHE_MS };
+      this.cache.set(id, hit);
     }
-    this.cache.set(id, { endpoint, until: Date.now() + DELIVERY_CACHE_MS });
-    return endpoint;
+    if (!hit.entry) return undefined;
+    const { endpoint, secret, previousSecret, previousSecretExpiresAt } = hit.entry;
+    // Decided per call, not per cache fill: a grace period ends on time even mid-cache.
+    const previousValid = previousSecret !== null && previousSecretExpiresAt !== null && previousSecretExpiresAt > Date.now();
+    return { ...endpoint, secrets: previousValid ? [secret, previousSecret] : [secret] };
   }
 }

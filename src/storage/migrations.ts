@@ -21,4 +21,21 @@ export const migrations: string[][] = [
     )`,
     'CREATE INDEX endpoints_tenant ON endpoints (tenant, created_at)',
   ],
+  [
+    `CREATE TABLE tenants (
+      id text PRIMARY KEY,
+      name text NOT NULL DEFAULT '',
+      created_at timestamptz NOT NULL DEFAULT now()
+    )`,
+    // Requests that name no tenant act for this one, so keys can be issued for it too.
+    `INSERT INTO tenants (id, name) VALUES ('default', 'Default tenant')`,
+    `CREATE TABLE api_keys (
+      id text PRIMARY KEY,
+      tenant text NOT NULL REFERENCES tenants (id),
+      name text NOT NULL DEFAULT '',
+      key_sha256 text NOT NULL,
+      created_at timestamptz NOT NULL DEFAULT now()
+    )`,
+    'CREATE INDEX api_keys_tenant ON api_keys (tenant, created_at)',
+  ],
 ];

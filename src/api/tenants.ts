@@ -1,0 +1,80 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import type { Logger } from '../logger.ts';
+import type { TenantStore } from '../storage/tenants.ts';
+import { requireAdmin } from './auth.ts';
+import { identifier } from './fields.ts';
+import { notFound, parse, Problem } from './problem.ts';
+
+const createTenantBody = z.strictObject({
+  id: identifier,
+  name: z.string().max(200).default(''),
+});
+
+const listQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  after: identifier.optional(),
+});
+
+const issueKeyBody = z.strictObject({
+  /** What the key is for, e.g. "order form production"; shown in listings. */
+  name: z.string().max(200).default(''),
+});
+
+const tenantParams = z.object({ tenantId: identifier });
+const keyParams = tenantParams.extend({ keyId: z.string() });
+
+/** Tenants and their API keys; the admin key only. */
+export function tenantsRouter(deps: { tenants: TenantStore; logger: Logger }): Router {
+  const { tenants, logger } = deps;
+  const router = Router();
+  router.use('/v1/tenants', requireAdmin);
+
+  const existingTenant = async (params: unknown) => {
+    const { tenantId } = parse(tenantParams, params, 'params');
+    const tenant = await tenants.get(tenantId);
+    if (!tenant) throw notFound(`tenant ${tenantId}`);
+    return tenant;
+  };
+
+  router.post('/v1/tenants', async (req, res) => {
+    const body = parse(createTenantBody, req.body);
+    const tenant = await tenants.create(body.id, body.name);
+    if (!tenant) throw new Problem(409, 'Conflict', `tenant ${body.id} already exists`, [{ field: 'id', message: 'already exists' }]);
+    logger.info({ tenant: tenant.id }, 'tenant created');
+    res.status(201).location(`/v1/tenants/${tenant.id}`).json(tenant);
+  });
+
+  router.get('/v1/tenants', async (req, res) => {
+    const query = parse(listQuery, req.query, 'query');
+    const page = await tenants.list(query);
+    res.json({ data: page, nextCursor: page.length === query.limit ? page.at(-1)!.id : null });
+  });
+
+  router.get('/v1/tenants/:tenantId', async (req, res) => {
+    res.json(await existingTenant(req.params));
+  });
+
+  router.get('/v1/tenants/:tenantId/keys', async (req, res) => {
+    const tenant = await existingTenant(req.params);
+    res.json({ data: await tenants.listKeys(tenant.id) });
+  });
+
+  router.post('/v1/tenants/:tenantId/keys', async (req, res) => {
+    const tenant = await existingTenant(req.params);
+    const { name } = parse(issueKeyBody, req.body ?? {});
+    const issued = await tenants.issueKey(tenant.id, name);
+    logger.info({ tenant: tenant.id, keyId: issued.id }, 'API key issued');
+    // The only time the key is shown: Herald keeps its SHA-256 digest alone.
+    res.status(201).location(`/v1/tenants/${tenant.id}/keys/${issued.id}`).json(issued);
+  });
+
+  router.delete('/v1/tenants/:tenantId/keys/:keyId', async (req, res) => {
+    const { tenantId, keyId } = parse(keyParams, req.params, 'params');
+    if (!(await tenants.revokeKey(tenantId, keyId))) throw notFound(`key ${keyId} of tenant ${tenantId}`);
+    logger.info({ tenant: tenantId, keyId }, 'API key revoked');
+    res.status(204).end();
+  });
+
+  return router;
+}

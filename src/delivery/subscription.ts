@@ -1,0 +1,13 @@
+import type { Endpoint } from '../storage/endpoints.ts';
+import type { Subscription } from '../../workflows/types.ts';
+import { compileRetryPolicy, type RetryPolicy } from './retryPolicy.ts';
+
+/** What a delivery workflow carries about its endpoint: ids and policy, never secrets. */
+export function subscriptionFor(endpoint: Endpoint, retryPolicy: RetryPolicy = endpoint.retryPolicy): Subscription {
+  return {
+    endpointId: endpoint.id,
+    schedule: compileRetryPolicy(retryPolicy).schedule,
+    timeoutMs: endpoint.timeoutMs,
+    host: new URL(endpoint.url).host,
+  };
+}

@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
+import { after, before, describe, test } from 'node:test';
+import { generateSecret } from '../../src/signing/index.ts';
+import { openDb, type Db } from '../../src/storage/db.ts';
+import { EndpointStore, type NewEndpoint } from '../../src/storage/endpoints.ts';
+import { TenantStore } from '../../src/storage/tenants.ts';
+
+describe('storage of endpoints, tenants and keys (PGlite in memory)', () => {
+  let db: Db;
+  before(async () => {
+    db = await openDb({ dataDir: 'memory://' });
+  });
+  after(async () => {
+    await db?.close();
+  });
+
+  const newEndpoint = (secret: string): NewEndpoint => ({
+    tenant: 'store', url: 'https://receiver.example/hook', description: '', eventTypes: ['*'], retryPolicy: 'standard',
+    timeoutMs: 15_000, format: 'standard', signature: { scheme: 'standard-webhooks' }, headers: {}, enabled: true, secret,
+  });
+
+  test('a rotated-out secret stops signing when its grace ends, even while the delivery cache is fresh', async () => {
+    const store = new EndpointStore(db);
+    const [oldSecret, newSecret] = [generateSecret(), generateSecret()];
+    const { id } = await store.create(newEndpoint(oldSecret));
+    const rotated = await store.rotateSecret('store', id, newSecret, 1_500);
+    assert.deepEqual((await store.forDelivery(id))!.secrets, [newSecret, oldSecret]);
+    // Waiting out a known expiry, well inside the 5 s cache.
+    await delay(Date.parse(rotated!.previousSecretExpiresAt) - Date.now() + 10);
+    assert.deepEqual((await store.forDelivery(id))!.secrets, [newSecret]);
+  });
+
+  test('update and delete take effect on the delivery path at once', async () => {
+    const store = new EndpointStore(db);
+    const { id } = await store.create(newEndpoint(generateSecret()));
+    assert.equal((await store.forDelivery(id))!.url, 'https://receiver.example/hook');
+    const updated = await store.update('store', id, { url: 'https://receiver.example/moved', enabled: false, eventTypes: ['order.*'] });
+    assert.deepEqual([updated!.url, updated!.enabled, updated!.eventTypes], ['https://receiver.example/moved', false, ['order.*']]);
+    assert.equal((await store.forDelivery(id))!.url, 'https://receiver.example/moved');
+    assert.equal(await store.update('elsewhere', id, { description: 'not theirs' }), undefined);
+    assert.equal(await store.delete('elsewhere', id), false);
+    assert.equal(await store.delete('store', id), true);
+    assert.equal(await store.forDelivery(id), undefined);
+  });
+
+  test('an API key is stored as its SHA-256 digest only and authenticates until revoked', async () => {
+    const tenants = new TenantStore(db);
+    assert.ok(await tenants.create('keyed', 'Keyed'));
+    assert.equal(await tenants.create('keyed', 'Again'), undefined);
+    const issued = await tenants.issueKey('keyed', 'ci');
+
+    const rows = await db.query('SELECT * FROM api_keys WHERE id = $1', [issued.id]);
+    assert.equal(rows[0]!.key_sha256, crypto.createHash('sha256').update(issued.key).digest('hex'));
+    assert.ok(!JSON.stringify(rows).includes(issued.key.slice(`hk_${issued.id}_`.length)));
+
+    assert.deepEqual(await tenants.authenticate(issued.key), { id: issued.id, tenant: 'keyed', name: 'ci', prefix: issued.prefix, createdAt: issued.createdAt });
+    const secretPart = issued.key.slice(`hk_${issued.id}_`.length);
+    const otherSecret = crypto.randomBytes(32).toString('base64url');
+    assert.equal(await tenants.authenticate(`hk_${issued.id}_${otherSecret}`), undefined);
+    assert.equal(await tenants.authenticate(`hk_0000000000000000_${secretPart}`), undefined);
+    assert.equal(await tenants.authenticate(issued.key.slice(0, -1)), undefined);
+    assert.equal(await tenants.revokeKey('someone-else', issued.id), false);
+    assert.equal(await tenants.revokeKey('keyed', issued.id), true);
+    assert.equal(await tenants.authenticate(issued.key), undefined);
+  });
+});
