@@ -69,6 +69,11 @@ export async function startHerald(
     const storage = (db as PromiseFulfilledResult<Db>).value;
     const endpoints = new EndpointStore(storage);
     const workflowBundle = (bundle as PromiseFulfilledResult<WorkerOptions['workflowBundle']>).value;
+    // The API process owns configuration-defined endpoints; a lone worker only reads them.
+    if (role !== 'worker') {
+      await endpoints.syncStaticRoutes(config.staticRoutes);
+      if (config.staticRoutes.length) logger.info({ routes: config.staticRoutes.map((r) => `${r.tenant}/${r.name}`) }, 'static routes stored');
+    }
 
     if (role !== 'api') {
       const connection = await NativeConnection.connect({ address: temporalAddress });
