@@ -5,8 +5,10 @@ import { NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import { createApp } from './api/app.ts';
 import type { Config } from './config.ts';
 import type { Logger } from './logger.ts';
+import { EventCatalog } from './eventCatalog.ts';
 import { openDb, type Db } from './storage/db.ts';
 import { EndpointStore } from './storage/endpoints.ts';
+import { EventTypeStore } from './storage/eventTypes.ts';
 import { startDevServer, type DevServer } from './temporal/devServer.ts';
 import { installTemporalRuntime } from './temporal/runtime.ts';
 import { bundleWorkflows, createHeraldWorker } from './temporal/worker.ts';
@@ -99,6 +101,7 @@ export async function startHerald(
       const client = new Client({ connection, namespace: config.temporal.namespace });
       const app = createApp({
         client, db: storage, endpoints, logger,
+        catalog: new EventCatalog(new EventTypeStore(storage), { strict: config.strictEventTypes }),
         taskQueue: config.temporal.taskQueue,
         apiKey: config.apiKey,
         deadLetterRetentionMs: config.deadLetterRetentionMs,

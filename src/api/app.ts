@@ -1,5 +1,6 @@
 import type { Client } from '@temporalio/client';
 import express, { type Express } from 'express';
+import type { EventCatalog } from '../eventCatalog.ts';
 import type { Logger } from '../logger.ts';
 import type { Db } from '../storage/db.ts';
 import type { EndpointStore } from '../storage/endpoints.ts';
@@ -8,6 +9,7 @@ import { requireApiKey } from './auth.ts';
 import { deliveriesRouter } from './deliveries.ts';
 import { endpointsRouter } from './endpoints.ts';
 import { eventsRouter } from './events.ts';
+import { eventTypesRouter } from './eventTypes.ts';
 import { healthRouter } from './health.ts';
 import { notFound, problemHandler } from './problem.ts';
 
@@ -15,6 +17,7 @@ export interface ApiDeps {
   client: Client;
   db: Db;
   endpoints: EndpointStore;
+  catalog: EventCatalog;
   taskQueue: string;
   apiKey: string | undefined;
   deadLetterRetentionMs: number;
@@ -32,6 +35,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use(eventsRouter({ ...deps, deliveries }));
   app.use(endpointsRouter(deps.endpoints));
   app.use(deliveriesRouter({ deliveries, endpoints: deps.endpoints }));
+  app.use(eventTypesRouter(deps.catalog));
   app.use((req, _res, next) => next(notFound(`route ${req.method} ${req.path}`)));
   app.use(problemHandler(deps.logger));
   return app;
