@@ -65,6 +65,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     deadLetterRetentionMs: e.HERALD_DEAD_LETTER_RETENTION,
     /** Endpoints defined by configuration; stored at start, read-only through the API. */
     staticRoutes: staticRoutes.routes,
+    /** Static routes defined without a URL, by where they were defined; logged at start. */
+    staticRoutesLeftOut: staticRoutes.leftOut,
     /** When true, ingest refuses event types that are not declared in the catalog. */
     strictEventTypes: e.HERALD_STRICT_EVENT_TYPES ?? false,
     cacheDir: e.HERALD_CACHE_DIR ?? path.join(process.env.HOME ?? '/tmp', '.cache', 'herald'),

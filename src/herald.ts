@@ -75,6 +75,7 @@ export async function startHerald(
     if (role !== 'worker') {
       await endpoints.syncStaticRoutes(config.staticRoutes);
       if (config.staticRoutes.length) logger.info({ routes: config.staticRoutes.map((r) => `${r.tenant}/${r.name}`) }, 'static routes stored');
+      if (config.staticRoutesLeftOut.length) logger.info({ leftOut: config.staticRoutesLeftOut }, 'static routes without a URL left out');
     }
 
     if (role !== 'api') {

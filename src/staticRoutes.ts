@@ -4,6 +4,9 @@
  * They come from a routes file (YAML or JSON, named by HERALD_ROUTES_FILE) and from
  * HERALD_ROUTE_<NAME>_<FIELD> / HERALD_FALLBACK_<FIELD> variables, and take the same definition
  * as POST /v1/endpoints plus a name and, for one route per tenant, `fallback: true`.
+ *
+ * A route whose URL is empty or unset is left out, as the old senders skipped a webhook whose
+ * variable was not set; with a fallback route, its event types then go to the fallback.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -68,13 +71,17 @@ interface RawRoute {
   where(field: string): string;
 }
 
-export type StaticRoutesResult = { ok: true; routes: StaticRoute[] } | { ok: false; errors: string[] };
+export type StaticRoutesResult =
+  | { ok: true; routes: StaticRoute[]; /** Where each route left out for an empty URL was defined. */ leftOut: string[] }
+  | { ok: false; errors: string[] };
 
 /** Reads and validates every static route once, at start; errors name the file field or variable. */
 export function loadStaticRoutes(env: NodeJS.ProcessEnv, routesFilePath: string | undefined): StaticRoutesResult {
   const errors: string[] = [];
-  const raw = [...(routesFilePath ? readRoutesFile(routesFilePath, env, errors) : []), ...readRouteVariables(env, errors)];
+  const read = [...(routesFilePath ? readRoutesFile(routesFilePath, env, errors) : []), ...readRouteVariables(env, errors)];
   if (errors.length) return { ok: false, errors };
+  const raw = read.filter((r) => r.fields.url !== '');
+  const leftOut = read.filter((r) => r.fields.url === '').map((r) => r.where('url'));
   const parsed = routeList.safeParse(raw.map((r) => r.fields));
   if (!parsed.success) {
     return {
@@ -88,6 +95,7 @@ export function loadStaticRoutes(env: NodeJS.ProcessEnv, routesFilePath: string 
   }
   return {
     ok: true,
+    leftOut,
     routes: parsed.data.map(({ name, fallback, eventTypes, secret, timeoutMs, retryPolicy: _compiled, ...definition }, i) => ({
       ...definition,
       name,
@@ -121,10 +129,15 @@ function readRoutesFile(file: string, env: NodeJS.ProcessEnv, errors: string[]):
   });
 }
 
-/** `${NAME}` in a string value of the routes file is replaced by that environment variable, so secrets can stay out of it. */
+/**
+ * `${NAME}` in a string value of the routes file is replaced by that environment variable, so
+ * URLs and secrets can stay out of the file; `${NAME:-default}` stands for default when NAME is
+ * unset or empty (`${NAME:-}` lets a route's URL be optional).
+ */
 function expandVariables(value: unknown, env: NodeJS.ProcessEnv, missing: (key: string, name: string) => void, key = ''): unknown {
   if (typeof value === 'string') {
-    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
+    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_, name: string, fallback: string | undefined) => {
+      if (fallback !== undefined) return env[name] || fallback;
       if (env[name] === undefined) missing(key, name);
       return env[name] ?? '';
     });
@@ -150,7 +163,8 @@ function readRouteVariables(env: NodeJS.ProcessEnv, errors: string[]): RawRoute[
       errors.push(`${variable}: the fallback route takes the types no other route takes; it has no EVENTS`);
       continue;
     }
-    const entry = routes.get(name) ?? { fields: { name, ...(fallback && { fallback: true }) }, variables: {} };
+    // Without a URL variable the route is left out, like a route file URL that expands to ''.
+    const entry = routes.get(name) ?? { fields: { name, url: '', ...(fallback && { fallback: true }) }, variables: {} };
     routes.set(name, entry);
     const field = envFields[suffix];
     entry.variables[field] = variable;

@@ -79,9 +79,11 @@ describe('static routes from the environment', () => {
     assert.deepEqual(errors({ HERALD_FALLBACK_URL: 'https://x.example', HERALD_FALLBACK_SIGNATURE: '{"scheme":' }), [
       'HERALD_FALLBACK_SIGNATURE: not valid JSON',
     ]);
-    assert.deepEqual(errors({ HERALD_ROUTE_X_EVENTS: 'a.b', HERALD_ROUTE_X_SIGNATURE: 'none' }), [
-      'HERALD_ROUTE_X_URL: an http or https URL',
-    ]);
+  });
+
+  test('a route without its URL variable is left out, and said so', () => {
+    const result = loadStaticRoutes({ HERALD_ROUTE_RESCHEDULE_EVENTS: 'booking.rescheduled', HERALD_ROUTE_RESCHEDULE_URL: '', HERALD_FALLBACK_SIGNATURE: 'none' }, undefined);
+    assert.deepEqual(result, { ok: true, routes: [], leftOut: ['HERALD_ROUTE_RESCHEDULE_URL', 'HERALD_FALLBACK_URL'] });
   });
 });
 
@@ -114,6 +116,19 @@ routes:
       ['acme', 'erp-fallback', 'https://erp.example/hooks', 'erp-signing-key', ['*'], true],
       ['default', 'signup', 'https://hook.example/signup', '', ['signup'], false],
     ]);
+  });
+
+  test('${VAR:-default} stands for default when VAR is unset or empty; an empty URL leaves the route out', () => {
+    const at = file('optional.yaml', `
+routes:
+  - { name: booking, url: "\${BOOKING_URL}", eventTypes: [booking.created], signature: none }
+  - { name: reschedule, url: "\${RESCHEDULE_URL:-}", eventTypes: [booking.rescheduled], signature: none }
+  - { name: refund, url: "\${REFUND_URL:-https://hook.example/refunds}", eventTypes: [order.refunded], signature: none }
+`);
+    const result = loadStaticRoutes({ BOOKING_URL: 'https://hook.example/booking', REFUND_URL: '' }, at);
+    assert.ok(result.ok);
+    assert.deepEqual(result.routes.map((r) => [r.name, r.url]), [['booking', 'https://hook.example/booking'], ['refund', 'https://hook.example/refunds']]);
+    assert.deepEqual(result.leftOut, [`HERALD_ROUTES_FILE (${at}) routes.1.url`]);
   });
 
   test('JSON works too', () => {
