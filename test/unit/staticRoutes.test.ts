@@ -3,6 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { assertWritable } from '../../src/api/endpoints.ts';
+import { Problem } from '../../src/api/problem.ts';
 import { loadConfig } from '../../src/config.ts';
 import { loadStaticRoutes } from '../../src/staticRoutes.ts';
 import { openDb, type Db } from '../../src/storage/db.ts';
@@ -203,6 +205,13 @@ describe('static routes in the endpoint store', () => {
       ep_route_fallback: [true, { name: 'fallback', fallback: true }],
       ep_route_ticket: [true, { name: 'ticket', fallback: false }],
     });
+  });
+
+  test('the API may not change a static route: assertWritable answers 409', async () => {
+    const route = await store.get('default', 'ep_route_booking');
+    assert.throws(() => assertWritable(route!), (err) => err instanceof Problem && err.status === 409 && /static route "booking"/.test(err.message));
+    const [api] = (await store.list('default', { limit: 10 })).filter((e) => !e.readOnly);
+    assert.doesNotThrow(() => assertWritable(api!));
   });
 
   test('a restart with changed configuration updates routes in place and removes dropped ones', async () => {
