@@ -35,7 +35,7 @@ export async function attemptDelivery(
   if (!endpoint || !endpoint.enabled) {
     return record({ statusCode: null, error: endpoint ? 'endpoint is disabled' : 'endpoint was deleted', responseExcerpt: null, verdict: 'failed' });
   }
-  const body = JSON.stringify(formats[endpoint.format](event));
+  const body = JSON.stringify(formats[endpoint.format](event, endpoint));
   const headers = {
     ...endpoint.headers,
     'content-type': 'application/json',

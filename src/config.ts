@@ -1,6 +1,11 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { duration } from './duration.ts';
+import { loadStaticRoutes } from './staticRoutes.ts';
+
+const booleanFromEnv = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 const port = z.coerce.number().int().min(0).max(65535);
 
@@ -18,6 +23,9 @@ const envSchema = z.object({
   HERALD_API_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
   HERALD_DEAD_LETTER_RETENTION: duration.prefault('7d'),
   HERALD_CACHE_DIR: z.string().min(1).optional(),
+  /** A YAML or JSON file of static routes; HERALD_ROUTE_<NAME>_<FIELD> variables add more (see staticRoutes.ts). */
+  HERALD_ROUTES_FILE: z.string().min(1).optional(),
+  HERALD_STRICT_EVENT_TYPES: booleanFromEnv.optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -35,6 +43,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
   if (production && !e.HERALD_API_KEY) {
     throw new Error('invalid configuration:\n  HERALD_API_KEY: required when NODE_ENV=production');
   }
+  const staticRoutes = loadStaticRoutes(env, e.HERALD_ROUTES_FILE);
+  if (!staticRoutes.ok) throw new Error(`invalid configuration:\n${staticRoutes.errors.map((line) => `  ${line}`).join('\n')}`);
   const dataDir = path.resolve(e.HERALD_DATA_DIR);
   return {
     production,
@@ -53,6 +63,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     databaseUrl: e.DATABASE_URL,
     apiKey: e.HERALD_API_KEY,
     deadLetterRetentionMs: e.HERALD_DEAD_LETTER_RETENTION,
+    /** Endpoints defined by configuration; stored at start, read-only through the API. */
+    staticRoutes: staticRoutes.routes,
+    /** Static routes defined without a URL, by where they were defined; logged at start. */
+    staticRoutesLeftOut: staticRoutes.leftOut,
+    /** When true, ingest refuses event types that are not declared in the catalog. */
+    strictEventTypes: e.HERALD_STRICT_EVENT_TYPES ?? false,
     cacheDir: e.HERALD_CACHE_DIR ?? path.join(process.env.HOME ?? '/tmp', '.cache', 'herald'),
     logLevel: e.LOG_LEVEL,
   };

@@ -5,9 +5,11 @@ import { NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import { createApp } from './api/app.ts';
 import type { Config } from './config.ts';
 import type { Logger } from './logger.ts';
+import { EventCatalog } from './eventCatalog.ts';
 import { openDb, type Db } from './storage/db.ts';
 import { EndpointStore } from './storage/endpoints.ts';
 import { TenantStore } from './storage/tenants.ts';
+import { EventTypeStore } from './storage/eventTypes.ts';
 import { startDevServer, type DevServer } from './temporal/devServer.ts';
 import { installTemporalRuntime } from './temporal/runtime.ts';
 import { bundleWorkflows, createHeraldWorker } from './temporal/worker.ts';
@@ -70,6 +72,12 @@ export async function startHerald(
     const storage = (db as PromiseFulfilledResult<Db>).value;
     const endpoints = new EndpointStore(storage);
     const workflowBundle = (bundle as PromiseFulfilledResult<WorkerOptions['workflowBundle']>).value;
+    // The API process owns configuration-defined endpoints; a lone worker only reads them.
+    if (role !== 'worker') {
+      await endpoints.syncStaticRoutes(config.staticRoutes);
+      if (config.staticRoutes.length) logger.info({ routes: config.staticRoutes.map((r) => `${r.tenant}/${r.name}`) }, 'static routes stored');
+      if (config.staticRoutesLeftOut.length) logger.info({ leftOut: config.staticRoutesLeftOut }, 'static routes without a URL left out');
+    }
 
     if (role !== 'api') {
       const connection = await NativeConnection.connect({ address: temporalAddress });
@@ -96,6 +104,7 @@ export async function startHerald(
       const app = createApp({
         client, db: storage, endpoints, logger,
         tenants: new TenantStore(storage),
+        catalog: new EventCatalog(new EventTypeStore(storage), { strict: config.strictEventTypes }),
         taskQueue: config.temporal.taskQueue,
         apiKey: config.apiKey,
         deadLetterRetentionMs: config.deadLetterRetentionMs,

@@ -1,5 +1,6 @@
 import type { Client } from '@temporalio/client';
 import express, { type Express } from 'express';
+import type { EventCatalog } from '../eventCatalog.ts';
 import type { Logger } from '../logger.ts';
 import type { Db } from '../storage/db.ts';
 import type { EndpointStore } from '../storage/endpoints.ts';
@@ -9,6 +10,7 @@ import { authenticate } from './auth.ts';
 import { deliveriesRouter } from './deliveries.ts';
 import { endpointsRouter } from './endpoints.ts';
 import { eventsRouter } from './events.ts';
+import { eventTypesRouter } from './eventTypes.ts';
 import { healthRouter } from './health.ts';
 import { notFound, problemHandler } from './problem.ts';
 import { tenantsRouter } from './tenants.ts';
@@ -18,6 +20,7 @@ export interface ApiDeps {
   db: Db;
   endpoints: EndpointStore;
   tenants: TenantStore;
+  catalog: EventCatalog;
   taskQueue: string;
   apiKey: string | undefined;
   deadLetterRetentionMs: number;
@@ -36,6 +39,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use(endpointsRouter({ ...deps, deliveries }));
   app.use(deliveriesRouter({ deliveries, endpoints: deps.endpoints }));
   app.use(tenantsRouter(deps));
+  app.use(eventTypesRouter(deps.catalog));
   app.use((req, _res, next) => next(notFound(`route ${req.method} ${req.path}`)));
   app.use(problemHandler(deps.logger));
   return app;

@@ -3,7 +3,7 @@ import { type Response, Router } from 'express';
 import crypto from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { z } from 'zod';
-import { compileRetryPolicy, retryPolicySchema } from '../delivery/retryPolicy.ts';
+import { compileRetryPolicy, retryPolicySchema, type RetryPolicy } from '../delivery/retryPolicy.ts';
 import { subscriptionFor } from '../delivery/subscription.ts';
 import { duration } from '../duration.ts';
 import { formatNames } from '../formats/index.ts';
@@ -36,6 +36,8 @@ function secretUnfitFor(scheme: string, secret: string): string | undefined {
   return undefined;
 }
 
+const onlyMakeSendsSourceApp = 'only the "make" format sends source_app';
+
 /** Everything an endpoint is configured with, no defaults: the create body adds them, PATCH takes any subset. */
 const endpointSettings = z.strictObject({
   url: z.url({ protocol: /^https?$/, error: 'an http or https URL' }),
@@ -49,27 +51,51 @@ const endpointSettings = z.strictObject({
     .record(z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'an HTTP header name'), z.string().max(1024).regex(/^[^\r\n]*$/, 'no line breaks'))
     .refine((h) => !Object.keys(h).some((name) => reservedHeaders.test(name)), 'may not set content-type, user-agent, host or webhook-* headers'),
   enabled: z.boolean(),
+  /** `make` format only: the `source_app` it sends (the order form's SOURCE_APP); the tenant by default. */
+  sourceApp: z.string().min(1).max(128),
 });
 
 const { shape } = endpointSettings;
-const createBody = endpointSettings
-  .extend({
-    eventTypes: shape.eventTypes.default(['*']),
-    description: shape.description.default(''),
-    // Defaulted in the handler: the declared policy is stored as written, and a preset implies a timeout.
-    retryPolicy: shape.retryPolicy.optional(),
-    timeoutMs: shape.timeoutMs.optional(),
-    format: shape.format.default('standard'),
-    signature: shape.signature.default({ scheme: 'standard-webhooks' }),
-    headers: shape.headers.default({}),
-    enabled: shape.enabled.default(true),
-    secret: secretField.optional(),
-    tenant: tenantField,
-  })
-  .superRefine((body, ctx) => {
-    const unfit = body.secret && secretUnfitFor(body.signature.scheme, body.secret);
-    if (unfit) ctx.addIssue({ code: 'custom', path: ['secret'], message: unfit });
-  });
+/** What defines an endpoint: POST /v1/endpoints and the static routes file both take it. */
+export const endpointDefinition = endpointSettings.extend({
+  eventTypes: shape.eventTypes.default(['*']),
+  description: shape.description.default(''),
+  // Defaulted by retrySettings: the declared policy is stored as written, and a preset implies a timeout.
+  retryPolicy: shape.retryPolicy.optional(),
+  timeoutMs: shape.timeoutMs.optional(),
+  format: shape.format.default('standard'),
+  signature: shape.signature.default({ scheme: 'standard-webhooks' }),
+  headers: shape.headers.default({}),
+  enabled: shape.enabled.default(true),
+  sourceApp: shape.sourceApp.optional(),
+  secret: secretField.optional(),
+  tenant: tenantField,
+});
+
+/** Rules across the fields of an endpoint definition. */
+export function checkEndpointDefinition(
+  body: Pick<z.output<typeof endpointDefinition>, 'secret' | 'signature' | 'format' | 'sourceApp'>,
+  ctx: z.RefinementCtx,
+): void {
+  const unfit = body.secret && secretUnfitFor(body.signature.scheme, body.secret);
+  if (unfit) ctx.addIssue({ code: 'custom', path: ['secret'], message: unfit });
+  if (body.sourceApp !== undefined && body.format !== 'make') ctx.addIssue({ code: 'custom', path: ['sourceApp'], message: onlyMakeSendsSourceApp });
+}
+
+const createBody = endpointDefinition.superRefine(checkEndpointDefinition);
+
+/** The policy as declared (durations as written, which is how it is stored) and the timeout it implies. */
+export function retrySettings(declared: RetryPolicy | undefined, timeoutMs: number | undefined): { retryPolicy: RetryPolicy; timeoutMs: number } {
+  const retryPolicy = declared ?? 'standard';
+  return { retryPolicy, timeoutMs: timeoutMs ?? compileRetryPolicy(retryPolicy).presetTimeoutMs ?? DEFAULT_TIMEOUT_MS };
+}
+
+/** Static routes belong to configuration; changing one through the API is a conflict. */
+export function assertWritable(endpoint: Endpoint): void {
+  if (endpoint.readOnly) {
+    throw new Problem(409, 'Conflict', `endpoint ${endpoint.id} is the static route "${endpoint.staticRoute?.name}" from configuration; change it there`);
+  }
+}
 
 const patchBody = endpointSettings.partial().extend({
   secret: z.never({ error: 'not patchable: POST /v1/endpoints/:id/rotate-secret replaces it' }).optional(),
@@ -112,12 +138,10 @@ export function endpointsRouter(deps: EndpointsDeps): Router {
 
   router.post('/v1/endpoints', async (req, res) => {
     const body = parse(createBody, req.body);
-    const declaredPolicy = req.body.retryPolicy ?? 'standard';
     const secret = body.secret ?? generateSecret();
     const endpoint = await store.create({
       ...body,
-      retryPolicy: declaredPolicy,
-      timeoutMs: body.timeoutMs ?? compileRetryPolicy(declaredPolicy).presetTimeoutMs ?? DEFAULT_TIMEOUT_MS,
+      ...retrySettings(req.body.retryPolicy, body.timeoutMs),
       tenant: resolveTenant(res, body.tenant),
       secret,
     });
@@ -137,7 +161,12 @@ export function endpointsRouter(deps: EndpointsDeps): Router {
 
   router.patch('/v1/endpoints/:id', async (req, res) => {
     const changes = parse(patchBody, req.body);
-    const { tenant, id } = await ownedEndpoint(req, res);
+    const endpoint = await ownedEndpoint(req, res);
+    assertWritable(endpoint);
+    const { tenant, id } = endpoint;
+    if (changes.sourceApp !== undefined && (changes.format ?? endpoint.format) !== 'make') {
+      throw new Problem(400, 'Invalid request', onlyMakeSendsSourceApp, [{ field: 'sourceApp', message: onlyMakeSendsSourceApp }]);
+    }
     if (changes.signature) {
       const secret = await store.currentSecret(tenant, id);
       if (secret === undefined) throw notFound(`endpoint ${id}`);
@@ -153,7 +182,9 @@ export function endpointsRouter(deps: EndpointsDeps): Router {
   });
 
   router.delete('/v1/endpoints/:id', async (req, res) => {
-    const { tenant, id } = await ownedEndpoint(req, res);
+    const endpoint = await ownedEndpoint(req, res);
+    assertWritable(endpoint);
+    const { tenant, id } = endpoint;
     if (!(await store.delete(tenant, id))) throw notFound(`endpoint ${id}`);
     logger.info({ tenant, endpointId: id }, 'endpoint deleted');
     res.status(204).end();
@@ -161,7 +192,9 @@ export function endpointsRouter(deps: EndpointsDeps): Router {
 
   router.post('/v1/endpoints/:id/rotate-secret', async (req, res) => {
     const body = parse(rotateBody, req.body ?? {});
-    const { tenant, id, signature } = await ownedEndpoint(req, res);
+    const endpoint = await ownedEndpoint(req, res);
+    assertWritable(endpoint);
+    const { tenant, id, signature } = endpoint;
     const unfit = body.secret && secretUnfitFor(signature.scheme, body.secret);
     if (unfit) throw new Problem(400, 'Invalid request', 'the secret cannot sign with the endpoint\'s scheme', [{ field: 'secret', message: unfit }]);
     const secret = body.secret ?? generateSecret();

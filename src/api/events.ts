@@ -2,6 +2,7 @@ import { type Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundErro
 import { Router } from 'express';
 import crypto from 'node:crypto';
 import { z } from 'zod';
+import type { EventCatalog } from '../eventCatalog.ts';
 import type { Logger } from '../logger.ts';
 import type { Deliveries } from '../temporal/deliveries.ts';
 import type { eventWorkflow } from '../../workflows/event.ts';
@@ -9,7 +10,7 @@ import { HeraldEventType, HeraldTenant } from '../../workflows/searchAttributes.
 import { eventWorkflowId, type HeraldEvent } from '../../workflows/types.ts';
 import { eventType, identifier, tenantField } from './fields.ts';
 import { resolveTenant } from './auth.ts';
-import { notFound, parse, Problem } from './problem.ts';
+import { invalidFields, notFound, parse, Problem } from './problem.ts';
 
 const ingestBody = z.strictObject({
   id: identifier.optional(),
@@ -22,6 +23,7 @@ const ingestBody = z.strictObject({
 export interface EventsDeps {
   client: Client;
   deliveries: Deliveries;
+  catalog: EventCatalog;
   taskQueue: string;
   deadLetterRetentionMs: number;
   logger: Logger;
@@ -46,6 +48,8 @@ export function eventsRouter(deps: EventsDeps): Router {
       occurredAt: body.occurredAt ? new Date(body.occurredAt).toISOString() : new Date().toISOString(),
       data: body.data,
     };
+    const catalogErrors = await deps.catalog.check(event.tenant, event.type, event.data);
+    if (catalogErrors.length) throw invalidFields(catalogErrors);
     const workflowId = eventWorkflowId(event.tenant, event.id);
     try {
       await deps.client.withDeadline(Date.now() + START_DEADLINE_MS, () =>

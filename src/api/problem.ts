@@ -18,6 +18,11 @@ export class Problem extends Error {
 
 export const notFound = (what: string) => new Problem(404, 'Not Found', `${what} does not exist`);
 
+/** A 400 naming each failing field. */
+export function invalidFields(errors: { field: string; message: string }[], where: 'body' | 'query' | 'params' = 'body'): Problem {
+  return new Problem(400, 'Invalid request', `${errors.length} invalid field${errors.length > 1 ? 's' : ''} in ${where}`, errors);
+}
+
 /** Validates with a zod schema; a failure is a 400 naming each failing field. */
 export function parse<S extends z.ZodType>(schema: S, value: unknown, where: 'body' | 'query' | 'params' = 'body'): z.output<S> {
   const result = schema.safeParse(value);
@@ -28,7 +33,7 @@ export function parse<S extends z.ZodType>(schema: S, value: unknown, where: 'bo
       ? issue.keys.map((key) => ({ field: at(...issue.path, key), message: 'unknown field' }))
       : [{ field: at(...issue.path), message: issue.message }];
   });
-  throw new Problem(400, 'Invalid request', `${errors.length} invalid field${errors.length > 1 ? 's' : ''} in ${where}`, errors);
+  throw invalidFields(errors, where);
 }
 
 export function problemHandler(logger: Logger): ErrorRequestHandler {

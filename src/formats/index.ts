@@ -1,7 +1,13 @@
 import type { HeraldEvent } from '../../workflows/types.ts';
 
+/** Per-endpoint settings a format may read. */
+export interface FormatOptions {
+  /** `make` only: the `source_app` value; the tenant when unset. */
+  sourceApp: string | null;
+}
+
 /** Turns an event into the JSON body one kind of receiver expects. */
-export type PayloadFormat = (event: HeraldEvent) => unknown;
+export type PayloadFormat = (event: HeraldEvent, options: FormatOptions) => unknown;
 
 const asObject = (data: unknown): Record<string, unknown> =>
   data !== null && typeof data === 'object' && !Array.isArray(data) ? (data as Record<string, unknown>) : { data };
@@ -10,9 +16,9 @@ export const formats = {
   /** Standard Webhooks: `{ type, timestamp, data }`. */
   standard: (event) => ({ type: event.type, timestamp: event.occurredAt, data: event.data }),
   /** The Make.com order-form shape: fixed fields first, then the event's own fields. */
-  make: (event) => ({
+  make: (event, { sourceApp }) => ({
     event_type: event.type,
-    source_app: event.tenant,
+    source_app: sourceApp ?? event.tenant,
     request_id: event.id,
     submitted_at: event.occurredAt,
     ...asObject(event.data),

@@ -32,15 +32,20 @@ export function generateSecret(): string {
   return `whsec_${crypto.randomBytes(24).toString('base64')}`;
 }
 
-/** Standard Webhooks: `v1,<base64 HMAC-SHA256 of "id.timestamp.body">`, one per valid secret. */
+/** One Standard Webhooks signature: `v1,<base64 HMAC-SHA256 of "id.timestamp.body">` under a `whsec_` secret. */
+export function standardWebhooksMac(secret: string, messageId: string, timestamp: number | string, body: string | Buffer): string {
+  const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
+  return `v1,${crypto.createHmac('sha256', key).update(`${messageId}.${timestamp}.`).update(body).digest('base64')}`;
+}
+
+/** `sha256=<hex HMAC-SHA256 of the body>`, keyed by the secret's UTF-8 bytes (the ERP and SaaS receivers' scheme). */
+export function hmacSha256Signature(secret: string, body: string | Buffer): string {
+  return `sha256=${crypto.createHmac('sha256', secret).update(body).digest('hex')}`;
+}
+
+/** Standard Webhooks: one signature per valid secret, space-separated. */
 export function standardWebhooksSignature({ messageId, timestamp, body, secrets }: SigningInput): string {
-  return secrets
-    .map((secret) => {
-      const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
-      const mac = crypto.createHmac('sha256', key).update(`${messageId}.${timestamp}.${body}`).digest('base64');
-      return `v1,${mac}`;
-    })
-    .join(' ');
+  return secrets.map((secret) => standardWebhooksMac(secret, messageId, timestamp, body)).join(' ');
 }
 
 export function signerFor(config: SignatureConfig): Signer {
@@ -55,7 +60,7 @@ export function signerFor(config: SignatureConfig): Signer {
       const header = 'header' in config ? config.header : 'X-Signature';
       const prefix = 'headerPrefix' in config ? config.headerPrefix : undefined;
       return (input) => ({
-        [header]: `sha256=${crypto.createHmac('sha256', input.secrets[0]!).update(input.body).digest('hex')}`,
+        [header]: hmacSha256Signature(input.secrets[0]!, input.body),
         ...(prefix && {
           [`${prefix}Event`]: input.eventType,
           [`${prefix}Event-ID`]: input.messageId,

@@ -16,14 +16,33 @@ export interface Endpoint {
   signature: SignatureConfig;
   headers: Record<string, string>;
   enabled: boolean;
+  /** `make` format only: the `source_app` it sends; the tenant when null. */
+  sourceApp: string | null;
+  /** Static routes come from configuration: the API shows them but may not change them (409). */
+  readOnly: boolean;
+  /** Set for static routes: the route's name and whether it is its tenant's fallback. */
+  staticRoute: { name: string; fallback: boolean } | null;
   createdAt: string;
   updatedAt: string;
 }
 
-export type NewEndpoint = Omit<Endpoint, 'id' | 'createdAt' | 'updatedAt'> & { secret: string };
+export type NewEndpoint = Omit<Endpoint, 'id' | 'sourceApp' | 'readOnly' | 'staticRoute' | 'createdAt' | 'updatedAt'> & {
+  secret: string;
+  sourceApp?: string | null;
+};
+
+/**
+ * A route from the routes file or HERALD_ROUTE_* variables. A fallback route receives the event
+ * types of its tenant that no other static route takes.
+ */
+export type StaticRoute = NewEndpoint & { name: string; fallback: boolean };
+
+/** Static routes keep one id across restarts, so parked deliveries still find them. */
+export const staticRouteId = (name: string) => `ep_route_${name}`;
 
 /** What PATCH may change: everything but identity, ownership and the secret (rotated instead). */
-export type EndpointChanges = Partial<Omit<Endpoint, 'id' | 'tenant' | 'createdAt' | 'updatedAt'>>;
+/** What PATCH may change: not identity, nor whether an endpoint is a static route. */
+export type EndpointChanges = Partial<Omit<Endpoint, 'id' | 'tenant' | 'readOnly' | 'staticRoute' | 'createdAt' | 'updatedAt'>>;
 
 /** The endpoint plus the secrets that sign for it right now (newest first). */
 export interface SigningEndpoint extends Endpoint {
@@ -34,16 +53,30 @@ interface Row {
   id: string; tenant: string; url: string; description: string; event_types: string[];
   secret: string; previous_secret: string | null; previous_secret_expires_at: Date | string | null;
   retry_policy: RetryPolicy; timeout_ms: number; format: FormatName; signature: SignatureConfig;
-  headers: Record<string, string>; enabled: boolean; created_at: Date | string; updated_at: Date | string;
+  headers: Record<string, string>; enabled: boolean; source_app: string | null; static_route: string | null;
+  static_fallback: boolean; created_at: Date | string; updated_at: Date | string;
 }
 
 const iso = (value: Date | string) => new Date(value).toISOString();
+
+/** The columns an endpoint is written with, in the order columnValues gives them. */
+const COLUMNS = ['id', 'tenant', 'url', 'description', 'event_types', 'secret', 'retry_policy', 'timeout_ms', 'format', 'signature', 'headers', 'enabled', 'source_app'];
+
+const placeholders = (count: number) => Array.from({ length: count }, (_, i) => `$${i + 1}`).join(', ');
+
+function columnValues(id: string, input: NewEndpoint): unknown[] {
+  return [id, input.tenant, input.url, input.description, JSON.stringify(input.eventTypes), input.secret,
+    JSON.stringify(input.retryPolicy), input.timeoutMs, input.format, JSON.stringify(input.signature),
+    JSON.stringify(input.headers), input.enabled, input.sourceApp ?? null];
+}
 
 function toEndpoint(row: Row): Endpoint {
   return {
     id: row.id, tenant: row.tenant, url: row.url, description: row.description, eventTypes: row.event_types,
     retryPolicy: row.retry_policy, timeoutMs: row.timeout_ms, format: row.format, signature: row.signature,
-    headers: row.headers, enabled: row.enabled, createdAt: iso(row.created_at), updatedAt: iso(row.updated_at),
+    headers: row.headers, enabled: row.enabled, sourceApp: row.source_app, readOnly: row.static_route !== null,
+    staticRoute: row.static_route === null ? null : { name: row.static_route, fallback: row.static_fallback },
+    createdAt: iso(row.created_at), updatedAt: iso(row.updated_at),
   };
 }
 
@@ -71,6 +104,7 @@ const changeColumns = {
   signature: { column: 'signature', json: true },
   headers: { column: 'headers', json: true },
   enabled: { column: 'enabled', json: false },
+  sourceApp: { column: 'source_app', json: false },
 } satisfies Record<keyof EndpointChanges, { column: string; json: boolean }>;
 
 interface CachedEndpoint {
@@ -88,13 +122,31 @@ export class EndpointStore {
   async create(input: NewEndpoint): Promise<Endpoint> {
     const id = `ep_${crypto.randomBytes(12).toString('base64url')}`;
     const [row] = await this.db.query<Row>(
-      `INSERT INTO endpoints (id, tenant, url, description, event_types, secret, retry_policy, timeout_ms, format, signature, headers, enabled)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING *`,
-      [id, input.tenant, input.url, input.description, JSON.stringify(input.eventTypes), input.secret,
-        JSON.stringify(input.retryPolicy), input.timeoutMs, input.format, JSON.stringify(input.signature),
-        JSON.stringify(input.headers), input.enabled],
+      `INSERT INTO endpoints (${COLUMNS.join(', ')}) VALUES (${placeholders(COLUMNS.length)}) RETURNING *`,
+      columnValues(id, input),
     );
     return toEndpoint(row!);
+  }
+
+  /**
+   * Makes the stored static routes exactly the configured ones: inserts new routes, updates
+   * changed ones (same id, so in-flight deliveries follow), deletes routes no longer configured.
+   */
+  async syncStaticRoutes(routes: StaticRoute[]): Promise<void> {
+    const changeable = [...COLUMNS.filter((c) => c !== 'id'), 'static_fallback'];
+    for (const route of routes) {
+      await this.db.query(
+        `INSERT INTO endpoints (${[...COLUMNS, 'static_route', 'static_fallback'].join(', ')})
+         VALUES (${placeholders(COLUMNS.length + 2)})
+         ON CONFLICT (id) DO UPDATE SET ${changeable.map((c) => `${c} = EXCLUDED.${c}`).join(', ')}, updated_at = now()
+         WHERE endpoints.static_route IS NOT NULL
+           AND (${changeable.map((c) => `endpoints.${c}`).join(', ')}) IS DISTINCT FROM (${changeable.map((c) => `EXCLUDED.${c}`).join(', ')})`,
+        [...columnValues(staticRouteId(route.name), route), route.name, route.fallback],
+      );
+    }
+    await this.db.query('DELETE FROM endpoints WHERE static_route IS NOT NULL AND NOT (id = ANY($1::text[]))', [
+      routes.map((r) => staticRouteId(r.name)),
+    ]);
   }
 
   /** A tenant's endpoints, oldest first, `limit` per page after the id `after`. */
@@ -111,10 +163,12 @@ export class EndpointStore {
     return row && toEndpoint(row);
   }
 
-  /** Enabled endpoints of the tenant whose filters match the event type. */
+  /** Enabled endpoints of the tenant whose filters match the event type; a fallback route only when no other static route does. */
   async subscribedTo(tenant: string, eventType: string): Promise<Endpoint[]> {
     const rows = await this.db.query<Row>('SELECT * FROM endpoints WHERE tenant = $1 AND enabled ORDER BY id', [tenant]);
-    return rows.map(toEndpoint).filter((e) => e.eventTypes.some((p) => matchesEventType(p, eventType)));
+    const matching = rows.map(toEndpoint).filter((e) => e.eventTypes.some((p) => matchesEventType(p, eventType)));
+    const routed = matching.some((e) => e.staticRoute && !e.staticRoute.fallback);
+    return routed ? matching.filter((e) => !e.staticRoute?.fallback) : matching;
   }
 
   /** Applies the given changes; undefined when the tenant has no such endpoint. */

@@ -38,4 +38,20 @@ export const migrations: string[][] = [
     )`,
     'CREATE INDEX api_keys_tenant ON api_keys (tenant, created_at)',
   ],
+  // Issue 4 part B: the make format's source_app, static routes from configuration, the event catalog.
+  [
+    'ALTER TABLE endpoints ADD COLUMN source_app text',
+    // The configured route's name; NULL for endpoints made through the API.
+    'ALTER TABLE endpoints ADD COLUMN static_route text',
+    'ALTER TABLE endpoints ADD COLUMN static_fallback boolean NOT NULL DEFAULT false',
+    `CREATE TABLE event_types (
+      tenant text NOT NULL,
+      name text NOT NULL,
+      description text NOT NULL DEFAULT '',
+      schema jsonb,
+      created_at timestamptz NOT NULL DEFAULT now(),
+      updated_at timestamptz NOT NULL DEFAULT now(),
+      PRIMARY KEY (tenant, name)
+    )`,
+  ],
 ];

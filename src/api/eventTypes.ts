@@ -1,0 +1,72 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import type { EventCatalog } from '../eventCatalog.ts';
+import { eventType, tenantField } from './fields.ts';
+import { resolveTenant } from './auth.ts';
+import { invalidFields, notFound, parse, Problem } from './problem.ts';
+
+/** What a declaration says: `schema` is a JSON Schema (draft 2020-12) that ingested `data` must meet; null accepts any. */
+const declaration = z.strictObject({
+  description: z.string().max(500).default(''),
+  schema: z.record(z.string(), z.unknown()).nullable().default(null),
+  tenant: tenantField,
+});
+const createBody = declaration.extend({ name: eventType });
+
+const listQuery = z.strictObject({
+  tenant: tenantField,
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  after: eventType.optional(),
+});
+const tenantQuery = z.strictObject({ tenant: tenantField });
+const nameParams = z.object({ name: eventType });
+
+/** The event catalog: POST and GET /v1/event-types, GET, PUT and DELETE /v1/event-types/:name. */
+export function eventTypesRouter(catalog: EventCatalog): Router {
+  const router = Router();
+  const { store } = catalog;
+
+  const usableSchema = (schema: Record<string, unknown> | null) => {
+    const error = schema && catalog.schemaError(schema);
+    if (error) throw invalidFields([{ field: 'schema', message: `not a usable JSON Schema: ${error}` }]);
+  };
+
+  router.post('/v1/event-types', async (req, res) => {
+    const { tenant, ...body } = parse(createBody, req.body);
+    usableSchema(body.schema);
+    const created = await store.create({ ...body, tenant: resolveTenant(res, tenant) });
+    if (!created) throw new Problem(409, 'Conflict', `event type ${body.name} is already declared; PUT /v1/event-types/${body.name} replaces it`);
+    res.status(201).location(`/v1/event-types/${created.name}`).json(created);
+  });
+
+  router.get('/v1/event-types', async (req, res) => {
+    const query = parse(listQuery, req.query, 'query');
+    const page = await store.list(resolveTenant(res, query.tenant), { limit: query.limit, after: query.after });
+    res.json({ data: page, nextCursor: page.length === query.limit ? page.at(-1)!.name : null });
+  });
+
+  router.get('/v1/event-types/:name', async (req, res) => {
+    const { name } = parse(nameParams, req.params, 'params');
+    const { tenant } = parse(tenantQuery, req.query, 'query');
+    const found = await store.get(resolveTenant(res, tenant), name);
+    if (!found) throw notFound(`event type ${name}`);
+    res.json(found);
+  });
+
+  router.put('/v1/event-types/:name', async (req, res) => {
+    const { name } = parse(nameParams, req.params, 'params');
+    const { tenant, ...body } = parse(declaration, req.body);
+    usableSchema(body.schema);
+    const { eventType: saved, created } = await store.put({ ...body, name, tenant: resolveTenant(res, tenant) });
+    res.status(created ? 201 : 200).json(saved);
+  });
+
+  router.delete('/v1/event-types/:name', async (req, res) => {
+    const { name } = parse(nameParams, req.params, 'params');
+    const { tenant } = parse(tenantQuery, req.query, 'query');
+    if (!(await store.delete(resolveTenant(res, tenant), name))) throw notFound(`event type ${name}`);
+    res.status(204).end();
+  });
+
+  return router;
+}

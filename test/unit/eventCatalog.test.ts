@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { EventCatalog } from '../../src/eventCatalog.ts';
+import { openDb, type Db } from '../../src/storage/db.ts';
+import { EventTypeStore } from '../../src/storage/eventTypes.ts';
+
+const orderSchema = {
+  type: 'object',
+  required: ['total', 'items'],
+  additionalProperties: false,
+  properties: {
+    total: { type: 'number', minimum: 0 },
+    items: { type: 'array', items: { type: 'object', required: ['sku'], properties: { sku: { type: 'string' }, 'unit/price': { type: 'number' } } } },
+    email: { type: 'string', format: 'email' },
+  },
+};
+
+describe('event catalog', () => {
+  let db: Db;
+  let store: EventTypeStore;
+  let lenient: EventCatalog;
+  let strict: EventCatalog;
+  before(async () => {
+    db = await openDb({ dataDir: 'memory://' });
+    store = new EventTypeStore(db);
+    lenient = new EventCatalog(store, { strict: false });
+    strict = new EventCatalog(store, { strict: true });
+    await store.create({ tenant: 'shop', name: 'order.submitted', description: '', schema: orderSchema });
+    await store.create({ tenant: 'shop', name: 'order.noted', description: 'any data', schema: null });
+  });
+  after(() => db?.close());
+
+  test('data that meets the declared schema passes', async () => {
+    assert.deepEqual(await lenient.check('shop', 'order.submitted', { total: 42, items: [{ sku: 'a-1' }], email: 'a@example.com' }), []);
+  });
+
+  test('each failure names its path under data', async () => {
+    const errors = await lenient.check('shop', 'order.submitted', { total: -1, items: [{ 'unit/price': 'free' }], email: 'nope', colour: 'red' });
+    assert.deepEqual(errors.map((e) => e.field).sort(), ['data.colour', 'data.email', 'data.items.0.sku', 'data.items.0.unit/price', 'data.total']);
+    assert.deepEqual(errors.find((e) => e.field === 'data.total'), { field: 'data.total', message: 'must be >= 0' });
+    assert.deepEqual(await lenient.check('shop', 'order.submitted', 'not an object'), [{ field: 'data', message: 'must be object' }]);
+  });
+
+  test('undeclared types pass unless strict; a type declared without a schema takes any data', async () => {
+    assert.deepEqual(await lenient.check('shop', 'order.unknown', { anything: true }), []);
+    assert.deepEqual(await strict.check('shop', 'order.unknown', {}), [{ field: 'type', message: '"order.unknown" is not a declared event type' }]);
+    assert.deepEqual(await strict.check('shop', 'order.noted', [1, 2, 3]), []);
+    assert.deepEqual(await strict.check('other-tenant', 'order.submitted', {}), [{ field: 'type', message: '"order.submitted" is not a declared event type' }]);
+  });
+
+  test('a redeclared schema applies from the next check, $id and all', async () => {
+    const withId = { $id: 'https://schemas.example/order-v1', type: 'object', required: ['total'] };
+    await store.put({ tenant: 'shop', name: 'order.v', description: '', schema: withId });
+    assert.deepEqual(await lenient.check('shop', 'order.v', { total: 1 }), []);
+    await store.put({ tenant: 'shop', name: 'order.v', description: '', schema: { ...withId, required: ['currency'] } });
+    assert.deepEqual(await lenient.check('shop', 'order.v', { total: 1 }), [{ field: 'data.currency', message: "must have required property 'currency'" }]);
+  });
+
+  test('an unusable schema is reported, a usable one is not', () => {
+    assert.match(lenient.schemaError({ type: 'nonsense' }) ?? '', /schema is invalid/);
+    assert.equal(lenient.schemaError(orderSchema), undefined);
+  });
+});
