@@ -23,6 +23,8 @@ export const formats = {
     submitted_at: event.occurredAt,
     ...asObject(event.data),
   }),
+  /** The booking app's typed payloads: the type, then the event's own fields at the top level. */
+  flat: (event) => ({ type: event.type, ...asObject(event.data) }),
   /** The ERP / SaaS envelope. */
   envelope: (event) => ({
     event: event.type,

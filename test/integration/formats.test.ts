@@ -5,6 +5,7 @@ import { Webhook } from 'standardwebhooks';
 import { verifyWebhook } from 'herald/receiver';
 import { messageIdFor } from '../../src/delivery/classify.ts';
 import { generateSecret } from '../../src/signing/index.ts';
+import type { FormatName } from '../../src/formats/index.ts';
 import { version } from '../../src/version.ts';
 import { startTestHerald, type TestHerald } from '../support/herald.ts';
 import { Receiver, type ReceivedRequest } from '../support/receiver.ts';
@@ -20,13 +21,14 @@ const event = {
 const data = '{"status":"pending_review","contact_email":"customer@example.com","pricing":{"amount":228,"currency":"USD"}}';
 
 /** Each format's body, byte for byte, for the event above. */
-const formats: Record<'standard' | 'make' | 'envelope', { body: string; sourceApp?: string }> = {
+const formats: Record<FormatName, { body: string; sourceApp?: string }> = {
   standard: { body: `{"type":"order_submitted","timestamp":"2025-01-15T10:30:00.000Z","data":${data}}` },
   make: {
     sourceApp: 'pu_observatory',
     body: '{"event_type":"order_submitted","source_app":"pu_observatory","request_id":"ord-42","submitted_at":"2025-01-15T10:30:00.000Z",'
       + '"status":"pending_review","contact_email":"customer@example.com","pricing":{"amount":228,"currency":"USD"}}',
   },
+  flat: { body: '{"type":"order_submitted","status":"pending_review","contact_email":"customer@example.com","pricing":{"amount":228,"currency":"USD"}}' },
   envelope: { body: `{"event":"order_submitted","event_id":"ord-42","timestamp":"2025-01-15T10:30:00.000Z","data":${data},"metadata":{"tenant":"matrix"}}` },
 };
 
