@@ -12,6 +12,8 @@ export interface TestHerald extends RunningHerald {
   /** A client of the same dev server, for looking behind the API. */
   client: Client;
   dataDir: string;
+  /** The Temporal SDK's own Prometheus exporter of this process (the first Herald started in it). */
+  temporalMetricsUrl: string;
   /** JSON request to the API; answers status, headers and parsed body. */
   api(method: string, route: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; headers: Headers; body: any }>;
 }
@@ -29,6 +31,7 @@ export async function startTestHerald(env: Record<string, string> = {}): Promise
     HERALD_DATA_DIR: dataDir,
     HERALD_DEV_SERVER_PORT: String(await freePort()),
     HERALD_UI_PORT: String(await freePort()),
+    HERALD_TEMPORAL_METRICS_PORT: String(await freePort()),
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
     ...env,
   });
@@ -40,6 +43,7 @@ export async function startTestHerald(env: Record<string, string> = {}): Promise
     ...herald,
     apiUrl,
     dataDir,
+    temporalMetricsUrl: `http://127.0.0.1:${config.metrics.temporalPort}/metrics`,
     client: new Client({ connection, namespace: config.temporal.namespace }),
     async api(method, route, body, headers = {}) {
       const response = await fetch(`${apiUrl}${route}`, {
