@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { test } from 'node:test';
+import { parse } from 'yaml';
 import { createMetrics } from '../../src/metrics/index.ts';
 import { parseExposition, sampleValue } from '../support/prometheus.ts';
 
@@ -29,4 +31,20 @@ test('attempts without an HTTP answer add no status code', async () => {
   delivery.recordAttempt({ eventType: 'booking.created', durationMs: 5000, verdict: 'retry', statusCode: null, networkFailure: 'timeout' });
   const samples = parseExposition(await registry.metrics());
   assert.equal(samples.filter((s) => s.name === 'webhook_delivery_http_status').length, 0);
+});
+
+test('the sample alert rules cover failure and retry rates with metrics Herald exports', () => {
+  const alerts = parse(fs.readFileSync(new URL('../../docs/prometheus-alerts.yml', import.meta.url), 'utf8'));
+  const rules: { alert: string; expr: string; labels: { severity: string }; annotations: { summary: string } }[] =
+    alerts.groups.flatMap((group: { rules: unknown[] }) => group.rules);
+  const exported = new Set(createMetrics().registry.getMetricsAsArray().map((metric) => metric.name));
+  for (const rule of rules) {
+    assert.ok(rule.labels.severity && rule.annotations.summary, `${rule.alert} has a severity and a summary`);
+    for (const name of rule.expr.match(/\b(webhook|herald)_\w+/g) ?? []) {
+      assert.ok(exported.has(name.replace(/_(bucket|count|sum)$/, '')), `${rule.alert} uses ${name}, which Herald does not export`);
+    }
+  }
+  const alertNames = rules.map((rule) => rule.alert);
+  assert.ok(alertNames.includes('HeraldDeliveryFailureRateHigh'));
+  assert.ok(alertNames.includes('HeraldRetryRateHigh'));
 });
