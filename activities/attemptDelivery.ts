@@ -2,6 +2,7 @@ import { Context } from '@temporalio/activity';
 import { classifyStatus, messageIdFor, parseRetryAfter } from '../src/delivery/classify.ts';
 import { formats } from '../src/formats/index.ts';
 import type { Logger } from '../src/logger.ts';
+import type { DeliveryMetrics } from '../src/metrics/index.ts';
 import { signerFor } from '../src/signing/index.ts';
 import type { EndpointStore } from '../src/storage/endpoints.ts';
 import { version } from '../src/version.ts';
@@ -17,17 +18,18 @@ const EXCERPT_BYTES = 1024;
 
 /** One attempt: build the body, sign it for this moment, POST it, classify the answer. */
 export async function attemptDelivery(
-  deps: { endpoints: EndpointStore; logger: Logger },
+  deps: { endpoints: EndpointStore; logger: Logger; metrics: DeliveryMetrics },
   { event, endpointId, attempt }: AttemptInput,
 ): Promise<AttemptOutcome> {
   const started = Date.now();
-  const record = (fields: Omit<AttemptOutcome, 'durationMs'>): AttemptOutcome => {
+  const record = (fields: Omit<AttemptOutcome, 'durationMs'>, networkFailure?: 'timeout' | 'connection'): AttemptOutcome => {
     const result = { durationMs: Date.now() - started, ...fields };
     deps.logger.info(
       { deliveryId: Context.current().info.workflowExecution?.workflowId, eventId: event.id, endpointId, attempt,
         statusCode: result.statusCode, verdict: result.verdict, durationMs: result.durationMs, error: result.error ?? undefined },
       'delivery attempt',
     );
+    deps.metrics.recordAttempt({ eventType: event.type, ...result, networkFailure });
     return result;
   };
 
@@ -64,7 +66,10 @@ export async function attemptDelivery(
       retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
     });
   } catch (err) {
-    return record({ statusCode: null, error: describeFetchError(err, endpoint.timeoutMs), responseExcerpt: null, verdict: 'retry' });
+    return record(
+      { statusCode: null, error: describeFetchError(err, endpoint.timeoutMs), responseExcerpt: null, verdict: 'retry' },
+      isTimeout(err) ? 'timeout' : 'connection',
+    );
   }
 }
 
@@ -89,8 +94,10 @@ async function readExcerpt(response: Response): Promise<string | null> {
   return size === 0 ? null : Buffer.concat(chunks).subarray(0, EXCERPT_BYTES).toString('utf8');
 }
 
+const isTimeout = (err: unknown) => err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
+
 function describeFetchError(err: unknown, timeoutMs: number): string {
-  if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) return `timed out after ${timeoutMs} ms`;
+  if (isTimeout(err)) return `timed out after ${timeoutMs} ms`;
   // undici wraps the socket error; with several addresses tried it is an AggregateError.
   const cause = err instanceof Error ? err.cause : undefined;
   const socketError = (cause instanceof AggregateError ? cause.errors[0] : cause) as { code?: string; message?: string } | undefined;

@@ -1,5 +1,6 @@
 import { subscriptionFor } from '../src/delivery/subscription.ts';
 import type { Logger } from '../src/logger.ts';
+import type { DeliveryMetrics } from '../src/metrics/index.ts';
 import type { EndpointStore } from '../src/storage/endpoints.ts';
 import type { Subscription } from '../workflows/types.ts';
 import { attemptDelivery, type AttemptInput } from './attemptDelivery.ts';
@@ -7,6 +8,7 @@ import { attemptDelivery, type AttemptInput } from './attemptDelivery.ts';
 export interface ActivityDeps {
   endpoints: EndpointStore;
   logger: Logger;
+  metrics: DeliveryMetrics;
 }
 
 /** The side effects workflows may ask for, bound to their dependencies. */

@@ -26,6 +26,8 @@ const envSchema = z.object({
   /** A YAML or JSON file of static routes; HERALD_ROUTE_<NAME>_<FIELD> variables add more (see staticRoutes.ts). */
   HERALD_ROUTES_FILE: z.string().min(1).optional(),
   HERALD_STRICT_EVENT_TYPES: booleanFromEnv.optional(),
+  HERALD_METRICS_PORT: port.default(9464),
+  HERALD_TEMPORAL_METRICS_PORT: port.default(9465),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -71,5 +73,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     strictEventTypes: e.HERALD_STRICT_EVENT_TYPES ?? false,
     cacheDir: e.HERALD_CACHE_DIR ?? path.join(process.env.HOME ?? '/tmp', '.cache', 'herald'),
     logLevel: e.LOG_LEVEL,
+    metrics: {
+      /** `/metrics` of a worker-only process; with the API running, `/metrics` is on the API port. */
+      port: e.HERALD_METRICS_PORT,
+      /** The Temporal SDK's own Prometheus exporter in processes that run a worker; 0 turns it off. */
+      temporalPort: e.HERALD_TEMPORAL_METRICS_PORT,
+    },
   };
 }

@@ -6,6 +6,8 @@ import { createApp } from './api/app.ts';
 import type { Config } from './config.ts';
 import type { Logger } from './logger.ts';
 import { EventCatalog } from './eventCatalog.ts';
+import { createMetrics } from './metrics/index.ts';
+import { serveMetrics } from './metrics/server.ts';
 import { openDb, type Db } from './storage/db.ts';
 import { EndpointStore } from './storage/endpoints.ts';
 import { TenantStore } from './storage/tenants.ts';
@@ -40,7 +42,12 @@ export async function startHerald(
   if (role !== 'all' && !config.temporal.address) {
     throw new Error(`'${role}' alone needs TEMPORAL_ADDRESS; only 'npm start' starts an embedded Temporal`);
   }
-  installTemporalRuntime(logger);
+  const sdkMetricsAddress = role !== 'api' && config.metrics.temporalPort
+    ? `${config.host ?? '0.0.0.0'}:${config.metrics.temporalPort}`
+    : undefined;
+  installTemporalRuntime(logger, { prometheusBindAddress: sdkMetricsAddress });
+  if (sdkMetricsAddress) logger.info({ url: `http://${sdkMetricsAddress}/metrics` }, 'Temporal SDK worker metrics');
+  const metrics = createMetrics();
   if (!config.apiKey) logger.warn('HERALD_API_KEY is not set: the API accepts every request (allowed outside production only)');
 
   const stops: (() => Promise<unknown>)[] = [];
@@ -85,7 +92,7 @@ export async function startHerald(
       const workerLogger = logger.child({ role: 'worker' });
       const worker = await createHeraldWorker(
         { connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, workflowBundle },
-        { endpoints, logger: workerLogger },
+        { endpoints, logger: workerLogger, metrics: metrics.delivery },
       );
       const running = worker.run();
       running.catch((err) => workerLogger.error({ err }, 'worker stopped with an error'));
@@ -94,6 +101,11 @@ export async function startHerald(
         await running.catch(() => undefined);
       });
       workerLogger.info({ taskQueue: config.temporal.taskQueue }, 'Herald worker running');
+      if (role === 'worker') {
+        const metricsServer = await serveMetrics(metrics.registry, { port: config.metrics.port, host: config.host });
+        stops.push(metricsServer.close);
+        workerLogger.info({ url: metricsServer.url }, 'metrics served');
+      }
     }
 
     let apiUrl: string | undefined;
@@ -102,7 +114,7 @@ export async function startHerald(
       stops.push(() => connection.close());
       const client = new Client({ connection, namespace: config.temporal.namespace });
       const app = createApp({
-        client, db: storage, endpoints, logger,
+        client, db: storage, endpoints, logger, metrics,
         tenants: new TenantStore(storage),
         catalog: new EventCatalog(new EventTypeStore(storage), { strict: config.strictEventTypes }),
         taskQueue: config.temporal.taskQueue,

@@ -2,6 +2,7 @@ import type { Client } from '@temporalio/client';
 import express, { type Express } from 'express';
 import type { EventCatalog } from '../eventCatalog.ts';
 import type { Logger } from '../logger.ts';
+import type { HeraldMetrics } from '../metrics/index.ts';
 import type { Db } from '../storage/db.ts';
 import type { EndpointStore } from '../storage/endpoints.ts';
 import type { TenantStore } from '../storage/tenants.ts';
@@ -26,12 +27,16 @@ export interface ApiDeps {
   deadLetterRetentionMs: number;
   bodyLimit?: string;
   logger: Logger;
+  metrics: HeraldMetrics;
 }
 
 export function createApp(deps: ApiDeps): Express {
   const app = express();
   app.disable('x-powered-by');
+  app.use(deps.metrics.httpRequests);
   app.use(healthRouter(deps));
+  // Unauthenticated like the health checks: scrapers carry no API key.
+  app.get('/metrics', deps.metrics.scrape);
   app.use(express.json({ limit: deps.bodyLimit ?? '1mb', type: ['application/json', 'application/*+json'] }));
   app.use('/v1', authenticate(deps));
   const deliveries = new Deliveries(deps.client, deps.taskQueue);

@@ -42,7 +42,7 @@ export async function deliverOneEvent(
   // a parent that starts an abandoned child stops the Java test server from skipping time for
   // later workflows (temporalio/sdk-typescript#1101). The event workflow's fan-out is tested on
   // the dev server instead.
-  const [subscription] = await createActivities({ endpoints: herald.endpoints, logger: herald.logger })
+  const [subscription] = await createActivities({ endpoints: herald.endpoints, logger: herald.logger, metrics: herald.metrics })
     .resolveSubscriptions({ tenant, eventType: event.type });
   const handle = await herald.env.client.workflow.start(deliveryWorkflow, {
     workflowId: deliveryWorkflowId(tenant, event.id, endpoint.id),

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import type { DestinationStream } from 'pino';
 import { loadConfig } from '../../src/config.ts';
 import { startHerald, type RunningHerald } from '../../src/herald.ts';
 import { createLogger } from '../../src/logger.ts';
@@ -12,6 +13,8 @@ export interface TestHerald extends RunningHerald {
   /** A client of the same dev server, for looking behind the API. */
   client: Client;
   dataDir: string;
+  /** The Temporal SDK's own Prometheus exporter of this process (the first Herald started in it). */
+  temporalMetricsUrl: string;
   /** JSON request to the API; answers status, headers and parsed body. */
   api(method: string, route: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; headers: Headers; body: any }>;
 }
@@ -20,7 +23,10 @@ export interface TestHerald extends RunningHerald {
  * Herald on its embedded default, as `npm start` runs it: the real Temporal dev server
  * (headless, SQLite in a temp dir), embedded PGlite, the worker and the API, on free ports.
  */
-export async function startTestHerald(env: Record<string, string> = {}): Promise<TestHerald> {
+export async function startTestHerald(
+  env: Record<string, string> = {},
+  options: { logDestination?: DestinationStream } = {},
+): Promise<TestHerald> {
   const dataDir = env.HERALD_DATA_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), 'herald-test-'));
   const config = loadConfig({
     ...process.env,
@@ -29,10 +35,11 @@ export async function startTestHerald(env: Record<string, string> = {}): Promise
     HERALD_DATA_DIR: dataDir,
     HERALD_DEV_SERVER_PORT: String(await freePort()),
     HERALD_UI_PORT: String(await freePort()),
+    HERALD_TEMPORAL_METRICS_PORT: String(await freePort()),
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
     ...env,
   });
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, options.logDestination);
   const herald = await startHerald('all', config, logger, { headless: true });
   const connection = await Connection.connect({ address: herald.temporalAddress });
   const apiUrl = herald.apiUrl!;
@@ -40,6 +47,7 @@ export async function startTestHerald(env: Record<string, string> = {}): Promise
     ...herald,
     apiUrl,
     dataDir,
+    temporalMetricsUrl: `http://127.0.0.1:${config.metrics.temporalPort}/metrics`,
     client: new Client({ connection, namespace: config.temporal.namespace }),
     async api(method, route, body, headers = {}) {
       const response = await fetch(`${apiUrl}${route}`, {

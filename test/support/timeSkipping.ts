@@ -5,6 +5,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { loadConfig } from '../../src/config.ts';
 import { createLogger, type Logger } from '../../src/logger.ts';
+import { createMetrics, type DeliveryMetrics } from '../../src/metrics/index.ts';
 import { openDb, type Db } from '../../src/storage/db.ts';
 import { EndpointStore } from '../../src/storage/endpoints.ts';
 import { installTemporalRuntime } from '../../src/temporal/runtime.ts';
@@ -21,6 +22,7 @@ export interface TimeSkippingHerald {
   env: TestWorkflowEnvironment;
   endpoints: EndpointStore;
   logger: Logger;
+  metrics: DeliveryMetrics;
   taskQueue: string;
   stop(): Promise<void>;
 }
@@ -43,15 +45,17 @@ export async function startTimeSkippingHerald(): Promise<TimeSkippingHerald> {
   const db: Db = await openDb({ dataDir: 'memory://' });
   const endpoints = new EndpointStore(db);
   const taskQueue = 'herald-test';
+  const metrics = createMetrics().delivery;
   const worker: Worker = await createHeraldWorker(
     { connection: env.nativeConnection, namespace: env.namespace ?? 'default', taskQueue, workflowBundle: await bundleWorkflows(logger) },
-    { endpoints, logger },
+    { endpoints, logger, metrics },
   );
   const running = worker.run();
   return {
     env,
     endpoints,
     logger,
+    metrics,
     taskQueue,
     async stop() {
       worker.shutdown();

@@ -1,0 +1,112 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+import { eventually } from '../support/eventually.ts';
+import { startTestHerald, type TestHerald } from '../support/herald.ts';
+import { Receiver } from '../support/receiver.ts';
+
+const bin = fileURLToPath(new URL('../../bin/herald.js', import.meta.url));
+
+describe('the herald CLI against a running Herald', () => {
+  const apiKey = 'cli-test-key-0123456789';
+  let herald: TestHerald;
+  let receiver: Receiver;
+  before(async () => {
+    [herald, receiver] = await Promise.all([startTestHerald({ HERALD_API_KEY: apiKey }), Receiver.start()]);
+  });
+  after(async () => {
+    await herald?.stop();
+    await receiver?.close();
+  });
+
+  /** Runs `herald ...args` as a user would, against the test Herald unless `env` says otherwise. */
+  function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      execFile(process.execPath, [bin, ...args], { env: { ...process.env, HERALD_URL: herald.apiUrl, HERALD_API_KEY: apiKey, ...env } }, (err, stdout, stderr) => {
+        resolve({ code: err ? Number(err.code) : 0, stdout, stderr });
+      });
+    });
+  }
+
+  test('endpoints create registers an endpoint and prints it with its secret; endpoints list shows it', async () => {
+    const url = receiver.script('/cli-orders');
+    const created = await cli(['endpoints', 'create', '--url', url, '--events', 'order.created, order.paid', '--policy', '{"schedule":["1s"]}', '--tenant', 'cli']);
+    assert.equal(created.code, 0, created.stderr);
+    const endpoint = JSON.parse(created.stdout);
+    assert.match(endpoint.id, /^ep_/);
+    assert.match(endpoint.secret, /^whsec_/);
+    assert.deepEqual(endpoint.eventTypes, ['order.created', 'order.paid']);
+    assert.deepEqual(endpoint.retryPolicy, { schedule: ['1s'] });
+
+    const listed = await cli(['endpoints', 'list', '--tenant', 'cli']);
+    assert.equal(listed.code, 0, listed.stderr);
+    const [header, ...rows] = listed.stdout.trimEnd().split('\n');
+    assert.match(header!, /^ID\s+URL\s+EVENTS\s+ENABLED/);
+    assert.equal(rows.length, 1);
+    assert.match(rows[0]!, new RegExp(`^${endpoint.id}\\s+${url}\\s+order\\.created,order\\.paid\\s+true`));
+    assert.ok(!listed.stdout.includes(endpoint.secret), 'the list never shows secrets');
+
+    const asJson = await cli(['endpoints', 'list', '--tenant', 'cli', '--json']);
+    assert.deepEqual(JSON.parse(asJson.stdout).map((e: { id: string }) => e.id), [endpoint.id]);
+  });
+
+  test('events send is delivered, and deliveries list, show and replay follow it', async () => {
+    const url = receiver.script('/cli-bookings');
+    const endpoint = JSON.parse((await cli(['endpoints', 'create', '--url', url, '--events', 'booking.*', '--tenant', 'cli-send'])).stdout);
+    const sent = await cli(['events', 'send', '--type', 'booking.created', '--data', '{"booking":42}', '--id', 'bk-42', '--tenant', 'cli-send']);
+    assert.equal(sent.code, 0, sent.stderr);
+    assert.deepEqual(JSON.parse(sent.stdout), { eventId: 'bk-42', workflowId: 'event:cli-send:bk-42', status: 'accepted' });
+    const [request] = await receiver.waitFor('/cli-bookings', 1);
+    assert.deepEqual(JSON.parse(request!.body).data, { booking: 42 });
+
+    const deliveryId = `delivery:cli-send:bk-42:${endpoint.id}`;
+    // The list reads Temporal visibility, which trails the workflow by a moment.
+    await eventually(() => herald.api('GET', `/v1/deliveries?tenant=cli-send&status=delivered`, undefined, { authorization: `Bearer ${apiKey}` }), (r) => r.body.data.length === 1);
+    const listed = await cli(['deliveries', 'list', '--tenant', 'cli-send', '--status', 'delivered', '--endpoint', endpoint.id]);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout.split('\n')[1]!, new RegExp(`^${deliveryId}\\s+delivered\\s+1\\s+booking\\.created`));
+
+    const shown = await cli(['deliveries', 'show', deliveryId]);
+    assert.equal(shown.code, 0, shown.stderr);
+    const status = JSON.parse(shown.stdout);
+    assert.equal(status.status, 'delivered');
+    assert.deepEqual(status.attempts.map((a: { statusCode: number }) => a.statusCode), [200]);
+
+    const replayed = await cli(['deliveries', 'replay', deliveryId]);
+    assert.equal(replayed.code, 0, replayed.stderr);
+    assert.equal(JSON.parse(replayed.stdout).id, deliveryId);
+    await receiver.waitFor('/cli-bookings', 2);
+  });
+
+  test('a rejected request prints the problem and each failing field, and exits 1', async () => {
+    const invalid = await cli(['events', 'send', '--type', 'not a type', '--id', 'has space']);
+    assert.equal(invalid.code, 1);
+    assert.equal(invalid.stdout, '');
+    assert.match(invalid.stderr, /^herald: 400 Invalid request: 2 invalid fields in body\n {2}(id|type): /);
+    assert.match(invalid.stderr, /\n {2}type: dot-separated words/);
+
+    const unauthorized = await cli(['endpoints', 'list'], { HERALD_API_KEY: 'wrong-key-0123456789' });
+    assert.equal(unauthorized.code, 1);
+    assert.match(unauthorized.stderr, /^herald: 401 Unauthorized: a valid "Authorization: Bearer <key>" header is required/);
+
+    const missing = await cli(['deliveries', 'show', 'delivery:cli:nope:ep_nope']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /^herald: 404 Not Found: delivery delivery:cli:nope:ep_nope does not exist/);
+  });
+
+  test('mistakes on the command line exit 2 with the usage; an unreachable API exits 1', async () => {
+    const noType = await cli(['events', 'send', '--data', '{}']);
+    assert.equal(noType.code, 2);
+    assert.match(noType.stderr, /^herald: events send needs --type\n\nusage: herald/);
+    const badJson = await cli(['events', 'send', '--type', 'a.b', '--data', '{nope']);
+    assert.equal(badJson.code, 2);
+    assert.match(badJson.stderr, /^herald: --data is not valid JSON/);
+    const unknown = await cli(['deliveries', 'delete', 'x']);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /^herald: unknown command 'deliveries delete'/);
+    const unreachable = await cli(['endpoints', 'list'], { HERALD_URL: 'http://127.0.0.1:9' });
+    assert.equal(unreachable.code, 1);
+    assert.match(unreachable.stderr, /^herald: cannot reach Herald at http:\/\/127\.0\.0\.1:9/);
+  });
+});
