@@ -1,5 +1,6 @@
 import { subscriptionFor } from '../src/delivery/subscription.ts';
 import type { Logger } from '../src/logger.ts';
+import type { Dispatcher } from 'undici';
 import type { EndpointStore } from '../src/storage/endpoints.ts';
 import type { Subscription } from '../workflows/types.ts';
 import { attemptDelivery, type AttemptInput } from './attemptDelivery.ts';
@@ -7,6 +8,8 @@ import { attemptDelivery, type AttemptInput } from './attemptDelivery.ts';
 export interface ActivityDeps {
   endpoints: EndpointStore;
   logger: Logger;
+  /** The HTTP agent deliveries go through (guardedDispatcher when private targets are refused); fetch's default when unset. */
+  dispatcher?: Dispatcher;
 }
 
 /** The side effects workflows may ask for, bound to their dependencies. */

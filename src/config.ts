@@ -26,6 +26,8 @@ const envSchema = z.object({
   /** A YAML or JSON file of static routes; HERALD_ROUTE_<NAME>_<FIELD> variables add more (see staticRoutes.ts). */
   HERALD_ROUTES_FILE: z.string().min(1).optional(),
   HERALD_STRICT_EVENT_TYPES: booleanFromEnv.optional(),
+  /** Default: true outside production, false in production. */
+  HERALD_ALLOW_PRIVATE_TARGETS: booleanFromEnv.optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -69,6 +71,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     staticRoutesLeftOut: staticRoutes.leftOut,
     /** When true, ingest refuses event types that are not declared in the catalog. */
     strictEventTypes: e.HERALD_STRICT_EVENT_TYPES ?? false,
+    /** Where endpoints may point: loopback and private addresses only when allowed, https only in production. */
+    destinations: { allowPrivateTargets: e.HERALD_ALLOW_PRIVATE_TARGETS ?? !production, requireHttps: production },
     cacheDir: e.HERALD_CACHE_DIR ?? path.join(process.env.HOME ?? '/tmp', '.cache', 'herald'),
     logLevel: e.LOG_LEVEL,
   };

@@ -4,6 +4,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import { createApp } from './api/app.ts';
 import type { Config } from './config.ts';
+import { guardedDispatcher } from './delivery/destinations.ts';
 import type { Logger } from './logger.ts';
 import { EventCatalog } from './eventCatalog.ts';
 import { openDb, type Db } from './storage/db.ts';
@@ -85,7 +86,7 @@ export async function startHerald(
       const workerLogger = logger.child({ role: 'worker' });
       const worker = await createHeraldWorker(
         { connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, workflowBundle },
-        { endpoints, logger: workerLogger },
+        { endpoints, logger: workerLogger, dispatcher: config.destinations.allowPrivateTargets ? undefined : guardedDispatcher() },
       );
       const running = worker.run();
       running.catch((err) => workerLogger.error({ err }, 'worker stopped with an error'));
@@ -108,6 +109,7 @@ export async function startHerald(
         taskQueue: config.temporal.taskQueue,
         apiKey: config.apiKey,
         deadLetterRetentionMs: config.deadLetterRetentionMs,
+        destinations: config.destinations,
       });
       const server = config.host ? app.listen(config.port, config.host) : app.listen(config.port);
       await once(server, 'listening');

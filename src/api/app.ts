@@ -1,4 +1,5 @@
 import type { Client } from '@temporalio/client';
+import type { DestinationPolicy } from '../delivery/destinations.ts';
 import express, { type Express } from 'express';
 import type { EventCatalog } from '../eventCatalog.ts';
 import type { Logger } from '../logger.ts';
@@ -24,6 +25,7 @@ export interface ApiDeps {
   taskQueue: string;
   apiKey: string | undefined;
   deadLetterRetentionMs: number;
+  destinations: DestinationPolicy;
   bodyLimit?: string;
   logger: Logger;
 }
