@@ -28,6 +28,7 @@ const envSchema = z.object({
   HERALD_STRICT_EVENT_TYPES: booleanFromEnv.optional(),
   /** Default: true outside production, false in production. */
   HERALD_ALLOW_PRIVATE_TARGETS: booleanFromEnv.optional(),
+  HERALD_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1_048_576),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -73,6 +74,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     strictEventTypes: e.HERALD_STRICT_EVENT_TYPES ?? false,
     /** Where endpoints may point: loopback and private addresses only when allowed, https only in production. */
     destinations: { allowPrivateTargets: e.HERALD_ALLOW_PRIVATE_TARGETS ?? !production, requireHttps: production },
+    /** Request bodies larger than this are refused with 413. */
+    maxBodyBytes: e.HERALD_MAX_BODY_BYTES,
     cacheDir: e.HERALD_CACHE_DIR ?? path.join(process.env.HOME ?? '/tmp', '.cache', 'herald'),
     logLevel: e.LOG_LEVEL,
   };

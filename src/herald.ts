@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import { createApp } from './api/app.ts';
+import { answerClientError } from './api/problem.ts';
 import type { Config } from './config.ts';
 import { guardedDispatcher } from './delivery/destinations.ts';
 import type { Logger } from './logger.ts';
@@ -110,8 +111,10 @@ export async function startHerald(
         apiKey: config.apiKey,
         deadLetterRetentionMs: config.deadLetterRetentionMs,
         destinations: config.destinations,
+        maxBodyBytes: config.maxBodyBytes,
       });
       const server = config.host ? app.listen(config.port, config.host) : app.listen(config.port);
+      server.on('clientError', answerClientError);
       await once(server, 'listening');
       stops.push(() => new Promise((resolve) => server.close(resolve)));
       apiUrl = `http://localhost:${(server.address() as AddressInfo).port}`;

@@ -1,6 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { DestinationPolicy } from '../delivery/destinations.ts';
 import express, { type Express } from 'express';
+import { jsonBody } from './body.ts';
 import type { EventCatalog } from '../eventCatalog.ts';
 import type { Logger } from '../logger.ts';
 import type { Db } from '../storage/db.ts';
@@ -26,7 +27,8 @@ export interface ApiDeps {
   apiKey: string | undefined;
   deadLetterRetentionMs: number;
   destinations: DestinationPolicy;
-  bodyLimit?: string;
+  /** Larger request bodies are refused with 413. */
+  maxBodyBytes: number;
   logger: Logger;
 }
 
@@ -34,7 +36,7 @@ export function createApp(deps: ApiDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.use(healthRouter(deps));
-  app.use(express.json({ limit: deps.bodyLimit ?? '1mb', type: ['application/json', 'application/*+json'] }));
+  app.use(jsonBody(deps.maxBodyBytes));
   app.use('/v1', authenticate(deps));
   const deliveries = new Deliveries(deps.client, deps.taskQueue);
   app.use(eventsRouter({ ...deps, deliveries }));
