@@ -36,8 +36,9 @@ export function createApp(deps: ApiDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.use(healthRouter(deps));
+  // Every route but health needs a key, and is refused before its body is read.
+  app.use(authenticate(deps));
   app.use(jsonBody(deps.maxBodyBytes));
-  app.use('/v1', authenticate(deps));
   const deliveries = new Deliveries(deps.client, deps.taskQueue);
   app.use(eventsRouter({ ...deps, deliveries }));
   app.use(endpointsRouter({ ...deps, deliveries }));

@@ -5,6 +5,7 @@ import { Client, Connection } from '@temporalio/client';
 import { loadConfig } from '../../src/config.ts';
 import { startHerald, type RunningHerald } from '../../src/herald.ts';
 import { createLogger } from '../../src/logger.ts';
+import type { DestinationStream } from 'pino';
 import { freePort } from './ports.ts';
 
 export interface TestHerald extends RunningHerald {
@@ -20,7 +21,7 @@ export interface TestHerald extends RunningHerald {
  * Herald on its embedded default, as `npm start` runs it: the real Temporal dev server
  * (headless, SQLite in a temp dir), embedded PGlite, the worker and the API, on free ports.
  */
-export async function startTestHerald(env: Record<string, string> = {}): Promise<TestHerald> {
+export async function startTestHerald(env: Record<string, string> = {}, options: { logTo?: DestinationStream } = {}): Promise<TestHerald> {
   const dataDir = env.HERALD_DATA_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), 'herald-test-'));
   const config = loadConfig({
     ...process.env,
@@ -32,7 +33,7 @@ export async function startTestHerald(env: Record<string, string> = {}): Promise
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
     ...env,
   });
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, options.logTo);
   const herald = await startHerald('all', config, logger, { headless: true });
   const connection = await Connection.connect({ address: herald.temporalAddress });
   const apiUrl = herald.apiUrl!;
