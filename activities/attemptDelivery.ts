@@ -1,5 +1,8 @@
 import { Context } from '@temporalio/activity';
+// undici's own fetch (the version Node 20 bundles): the global fetch's types take no dispatcher.
+import { type Dispatcher, fetch, type Response } from 'undici';
 import { classifyStatus, messageIdFor, parseRetryAfter } from '../src/delivery/classify.ts';
+import { ForbiddenDestinationError } from '../src/delivery/destinations.ts';
 import { formats } from '../src/formats/index.ts';
 import type { Logger } from '../src/logger.ts';
 import type { DeliveryMetrics } from '../src/metrics/index.ts';
@@ -18,7 +21,7 @@ const EXCERPT_BYTES = 1024;
 
 /** One attempt: build the body, sign it for this moment, POST it, classify the answer. */
 export async function attemptDelivery(
-  deps: { endpoints: EndpointStore; logger: Logger; metrics: DeliveryMetrics },
+  deps: { endpoints: EndpointStore; logger: Logger; metrics: DeliveryMetrics; dispatcher?: Dispatcher },
   { event, endpointId, attempt }: AttemptInput,
 ): Promise<AttemptOutcome> {
   const started = Date.now();
@@ -54,7 +57,7 @@ export async function attemptDelivery(
   };
   try {
     const response = await fetch(endpoint.url, {
-      method: 'POST', headers, body, redirect: 'manual', signal: AbortSignal.timeout(endpoint.timeoutMs),
+      method: 'POST', headers, body, redirect: 'manual', signal: AbortSignal.timeout(endpoint.timeoutMs), dispatcher: deps.dispatcher,
     });
     const excerpt = await readExcerpt(response);
     const verdict = classifyStatus(response.status);
@@ -66,6 +69,9 @@ export async function attemptDelivery(
       retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
     });
   } catch (err) {
+    // A forbidden destination stays forbidden: failed at once, not retried.
+    const forbidden = err instanceof Error && err.cause instanceof ForbiddenDestinationError ? err.cause : undefined;
+    if (forbidden) return record({ statusCode: null, error: forbidden.message, responseExcerpt: null, verdict: 'failed' });
     return record(
       { statusCode: null, error: describeFetchError(err, endpoint.timeoutMs), responseExcerpt: null, verdict: 'retry' },
       isTimeout(err) ? 'timeout' : 'connection',

@@ -1,6 +1,7 @@
 import { subscriptionFor } from '../src/delivery/subscription.ts';
 import type { Logger } from '../src/logger.ts';
 import type { DeliveryMetrics } from '../src/metrics/index.ts';
+import type { Dispatcher } from 'undici';
 import type { EndpointStore } from '../src/storage/endpoints.ts';
 import type { Subscription } from '../workflows/types.ts';
 import { attemptDelivery, type AttemptInput } from './attemptDelivery.ts';
@@ -9,6 +10,8 @@ export interface ActivityDeps {
   endpoints: EndpointStore;
   logger: Logger;
   metrics: DeliveryMetrics;
+  /** The HTTP agent deliveries go through (guardedDispatcher when private targets are refused); fetch's default when unset. */
+  dispatcher?: Dispatcher;
 }
 
 /** The side effects workflows may ask for, bound to their dependencies. */

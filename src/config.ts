@@ -28,6 +28,9 @@ const envSchema = z.object({
   HERALD_STRICT_EVENT_TYPES: booleanFromEnv.optional(),
   HERALD_METRICS_PORT: port.default(9464),
   HERALD_TEMPORAL_METRICS_PORT: port.default(9465),
+  /** Default: true outside production, false in production. */
+  HERALD_ALLOW_PRIVATE_TARGETS: booleanFromEnv.optional(),
+  HERALD_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1_048_576),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -71,6 +74,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     staticRoutesLeftOut: staticRoutes.leftOut,
     /** When true, ingest refuses event types that are not declared in the catalog. */
     strictEventTypes: e.HERALD_STRICT_EVENT_TYPES ?? false,
+    /** Where endpoints may point: loopback and private addresses only when allowed, https only in production. */
+    destinations: { allowPrivateTargets: e.HERALD_ALLOW_PRIVATE_TARGETS ?? !production, requireHttps: production },
+    /** Request bodies larger than this are refused with 413. */
+    maxBodyBytes: e.HERALD_MAX_BODY_BYTES,
     cacheDir: e.HERALD_CACHE_DIR ?? path.join(process.env.HOME ?? '/tmp', '.cache', 'herald'),
     logLevel: e.LOG_LEVEL,
     metrics: {

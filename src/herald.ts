@@ -3,7 +3,9 @@ import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import { createApp } from './api/app.ts';
+import { answerClientError } from './api/problem.ts';
 import type { Config } from './config.ts';
+import { guardedDispatcher } from './delivery/destinations.ts';
 import type { Logger } from './logger.ts';
 import { EventCatalog } from './eventCatalog.ts';
 import { createMetrics } from './metrics/index.ts';
@@ -92,7 +94,7 @@ export async function startHerald(
       const workerLogger = logger.child({ role: 'worker' });
       const worker = await createHeraldWorker(
         { connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, workflowBundle },
-        { endpoints, logger: workerLogger, metrics: metrics.delivery },
+        { endpoints, logger: workerLogger, metrics: metrics.delivery, dispatcher: config.destinations.allowPrivateTargets ? undefined : guardedDispatcher() },
       );
       const running = worker.run();
       running.catch((err) => workerLogger.error({ err }, 'worker stopped with an error'));
@@ -120,8 +122,11 @@ export async function startHerald(
         taskQueue: config.temporal.taskQueue,
         apiKey: config.apiKey,
         deadLetterRetentionMs: config.deadLetterRetentionMs,
+        destinations: config.destinations,
+        maxBodyBytes: config.maxBodyBytes,
       });
       const server = config.host ? app.listen(config.port, config.host) : app.listen(config.port);
+      server.on('clientError', answerClientError);
       await once(server, 'listening');
       stops.push(() => new Promise((resolve) => server.close(resolve)));
       apiUrl = `http://localhost:${(server.address() as AddressInfo).port}`;

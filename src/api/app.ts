@@ -1,5 +1,7 @@
 import type { Client } from '@temporalio/client';
+import type { DestinationPolicy } from '../delivery/destinations.ts';
 import express, { type Express } from 'express';
+import { jsonBody } from './body.ts';
 import type { EventCatalog } from '../eventCatalog.ts';
 import type { Logger } from '../logger.ts';
 import type { HeraldMetrics } from '../metrics/index.ts';
@@ -25,7 +27,9 @@ export interface ApiDeps {
   taskQueue: string;
   apiKey: string | undefined;
   deadLetterRetentionMs: number;
-  bodyLimit?: string;
+  destinations: DestinationPolicy;
+  /** Larger request bodies are refused with 413. */
+  maxBodyBytes: number;
   logger: Logger;
   metrics: HeraldMetrics;
 }
@@ -35,10 +39,10 @@ export function createApp(deps: ApiDeps): Express {
   app.disable('x-powered-by');
   app.use(deps.metrics.httpRequests);
   app.use(healthRouter(deps));
-  // Unauthenticated like the health checks: scrapers carry no API key.
+  // Every route but health needs a key (scrapers send it as a bearer token), refused before its body is read.
+  app.use(authenticate(deps));
   app.get('/metrics', deps.metrics.scrape);
-  app.use(express.json({ limit: deps.bodyLimit ?? '1mb', type: ['application/json', 'application/*+json'] }));
-  app.use('/v1', authenticate(deps));
+  app.use(jsonBody(deps.maxBodyBytes));
   const deliveries = new Deliveries(deps.client, deps.taskQueue);
   app.use(eventsRouter({ ...deps, deliveries }));
   app.use(endpointsRouter({ ...deps, deliveries }));

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
-import type { RequestHandler, Response } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
+import type { Logger } from '../logger.ts';
 import { isTenantKeyFormat, type TenantStore } from '../storage/tenants.ts';
 import { Problem } from './problem.ts';
 
@@ -9,7 +10,7 @@ export type Principal = { role: 'admin' } | { role: 'tenant'; tenant: string; ke
 declare global {
   namespace Express {
     interface Locals {
-      /** Set by `authenticate` on every /v1 request. */
+      /** Set by `authenticate` on every request but health checks. */
       principal?: Principal;
     }
   }
@@ -25,8 +26,13 @@ const sha256 = (text: string) => crypto.createHash('sha256').update(text).digest
  * (`hk_…`) for its own tenant only. With no admin key configured (development only) a
  * request without a tenant key acts as the admin.
  */
-export function authenticate(deps: { apiKey: string | undefined; tenants: TenantStore }): RequestHandler {
+export function authenticate(deps: { apiKey: string | undefined; tenants: TenantStore; logger: Logger }): RequestHandler {
   const adminDigest = deps.apiKey && sha256(deps.apiKey);
+  /** Logged for whoever watches for probing; what was sent as a key never is. */
+  const refuse = (req: Request, reason: string) => {
+    deps.logger.warn({ method: req.method, path: req.path, ip: req.ip, reason }, 'authentication failed');
+    return unauthorized();
+  };
   return async (req, res, next) => {
     const token = /^Bearer (.+)$/i.exec(req.get('authorization') ?? '')?.[1];
     // Digests of equal length, so the comparison takes the same time whatever was sent.
@@ -34,12 +40,12 @@ export function authenticate(deps: { apiKey: string | undefined; tenants: Tenant
       res.locals.principal = { role: 'admin' };
     } else if (token && isTenantKeyFormat(token)) {
       const key = await deps.tenants.authenticate(token);
-      if (!key) throw unauthorized();
+      if (!key) throw refuse(req, 'unknown or revoked tenant key');
       res.locals.principal = { role: 'tenant', tenant: key.tenant, keyId: key.id };
     } else if (!adminDigest) {
       res.locals.principal = { role: 'admin' };
     } else {
-      throw unauthorized();
+      throw refuse(req, token ? 'wrong key' : 'no bearer key');
     }
     next();
   };

@@ -4,6 +4,7 @@ import crypto from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { z } from 'zod';
 import { compileRetryPolicy, retryPolicySchema, type RetryPolicy } from '../delivery/retryPolicy.ts';
+import { type DestinationPolicy, urlRefusal } from '../delivery/destinations.ts';
 import { subscriptionFor } from '../delivery/subscription.ts';
 import { duration } from '../duration.ts';
 import { formatNames } from '../formats/index.ts';
@@ -17,7 +18,7 @@ import { deliverySearchAttributes } from '../../workflows/searchAttributes.ts';
 import { deliveryWorkflowId, type HeraldEvent } from '../../workflows/types.ts';
 import { eventTypePattern, identifier, tenantField } from './fields.ts';
 import { resolveTenant } from './auth.ts';
-import { notFound, parse, Problem } from './problem.ts';
+import { invalidFields, notFound, parse, Problem } from './problem.ts';
 
 const DEFAULT_TIMEOUT_MS = 15_000;
 const DEFAULT_ROTATION_GRACE = '24h';
@@ -121,6 +122,7 @@ export interface EndpointsDeps {
   client: Client;
   deliveries: Deliveries;
   taskQueue: string;
+  destinations: DestinationPolicy;
   logger: Logger;
 }
 
@@ -136,8 +138,15 @@ export function endpointsRouter(deps: EndpointsDeps): Router {
     return endpoint;
   };
 
+  /** Refuses a URL the destination policy forbids, naming `url`. */
+  const assertDestinationAllowed = (url: string) => {
+    const refusal = urlRefusal(url, deps.destinations);
+    if (refusal) throw invalidFields([{ field: 'url', message: refusal }]);
+  };
+
   router.post('/v1/endpoints', async (req, res) => {
     const body = parse(createBody, req.body);
+    assertDestinationAllowed(body.url);
     const secret = body.secret ?? generateSecret();
     const endpoint = await store.create({
       ...body,
@@ -161,6 +170,7 @@ export function endpointsRouter(deps: EndpointsDeps): Router {
 
   router.patch('/v1/endpoints/:id', async (req, res) => {
     const changes = parse(patchBody, req.body);
+    if (changes.url !== undefined) assertDestinationAllowed(changes.url);
     const endpoint = await ownedEndpoint(req, res);
     assertWritable(endpoint);
     const { tenant, id } = endpoint;

@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { ErrorRequestHandler } from 'express';
 import { z } from 'zod';
 import type { Logger } from '../logger.ts';
@@ -44,14 +46,28 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
     else if (err?.type === 'entity.parse.failed') problem = new Problem(400, 'Invalid JSON', 'the body is not valid JSON', [{ field: 'body', message: 'not valid JSON' }]);
     else if (isTemporalUnreachable(err)) {
       problem = new Problem(503, 'Service Unavailable', 'Temporal is unreachable; nothing was changed, retry later', undefined, { 'retry-after': '5' });
-    } else if (typeof err?.status === 'number' && err.status >= 400 && err.status < 500) problem = new Problem(err.status, 'Bad Request', err.message);
+    } else if (typeof err?.status === 'number' && err.status >= 400 && err.status < 500) problem = new Problem(err.status, STATUS_CODES[err.status] ?? 'Bad Request', err.message);
     else {
       logger.error({ err, method: req.method, path: req.path }, 'unhandled error');
       problem = new Problem(500, 'Internal Server Error', 'an unexpected error occurred; it has been logged');
     }
-    res
-      .status(problem.status)
-      .set({ 'content-type': 'application/problem+json', ...problem.headers })
-      .send(JSON.stringify({ type: 'about:blank', title: problem.title, status: problem.status, detail: problem.detail, errors: problem.errors }));
+    res.status(problem.status).set({ 'content-type': 'application/problem+json', ...problem.headers }).send(problemJson(problem));
   };
+}
+
+const problemJson = (problem: Problem) =>
+  JSON.stringify({ type: 'about:blank', title: problem.title, status: problem.status, detail: problem.detail, errors: problem.errors });
+
+/**
+ * For the HTTP server's `clientError`: a request Node's parser refuses before Express sees it
+ * (a line break inside a header value, headers too large) still gets a problem+json answer.
+ */
+export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  const body = problemJson(new Problem(status, STATUS_CODES[status]!, 'the request is not valid HTTP/1.1'));
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
 }

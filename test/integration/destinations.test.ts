@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { eventually } from '../support/eventually.ts';
+import { startTestHerald, type TestHerald } from '../support/herald.ts';
+import { Receiver } from '../support/receiver.ts';
+
+describe('with HERALD_ALLOW_PRIVATE_TARGETS=false', () => {
+  let herald: TestHerald;
+  let receiver: Receiver;
+  before(async () => {
+    [herald, receiver] = await Promise.all([startTestHerald({ HERALD_ALLOW_PRIVATE_TARGETS: 'false' }), Receiver.start()]);
+  });
+  after(async () => {
+    await herald?.stop();
+    await receiver?.close();
+  });
+
+  const countEndpoints = async () => (await herald.api('GET', '/v1/endpoints?tenant=ssrf')).body.data.length;
+
+  test('an endpoint URL naming a private IP is refused at create and at PATCH, naming url', async () => {
+    for (const url of [receiver.script('/literal'), 'http://[::ffff:127.0.0.1]:9/hook', 'http://169.254.169.254/latest/meta-data']) {
+      const refused = await herald.api('POST', '/v1/endpoints', { url, tenant: 'ssrf' });
+      assert.equal(refused.status, 400, url);
+      assert.match(refused.headers.get('content-type')!, /^application\/problem\+json/);
+      assert.deepEqual(refused.body.errors.map((e: { field: string }) => e.field), ['url']);
+      assert.match(refused.body.errors[0].message, /is a private address .*HERALD_ALLOW_PRIVATE_TARGETS=true/);
+    }
+    assert.equal(await countEndpoints(), 0);
+
+    const created = await herald.api('POST', '/v1/endpoints', { url: 'https://hooks.example/in', tenant: 'ssrf' });
+    assert.equal(created.status, 201);
+    const patched = await herald.api('PATCH', `/v1/endpoints/${created.body.id}?tenant=ssrf`, { url: 'http://10.0.0.7/in' });
+    assert.equal(patched.status, 400);
+    assert.deepEqual(patched.body.errors.map((e: { field: string }) => e.field), ['url']);
+    assert.equal((await herald.api('GET', `/v1/endpoints/${created.body.id}?tenant=ssrf`)).body.url, 'https://hooks.example/in');
+    await herald.api('DELETE', `/v1/endpoints/${created.body.id}?tenant=ssrf`);
+  });
+
+  test('a hostname that resolves to 127.0.0.1 is accepted, but its delivery fails at connect and is not retried', async () => {
+    const path = '/via-localhost';
+    const url = receiver.script(path).replace('127.0.0.1', 'localhost');
+    // A schedule that would retry a connection error: the refusal must be final instead.
+    const created = await herald.api('POST', '/v1/endpoints', { url, tenant: 'rebind', retryPolicy: { schedule: ['1s', '1s'] } });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+
+    const ingested = await herald.api('POST', '/v1/events', { id: 'evt-local', type: 'order.submitted', tenant: 'rebind' });
+    assert.equal(ingested.status, 202);
+    const deliveryId = `delivery:rebind:evt-local:${created.body.id}`;
+    const failed = await eventually(
+      async () => (await herald.api('GET', `/v1/deliveries/${deliveryId}`)).body,
+      (delivery) => delivery?.status === 'failed',
+    );
+    assert.equal(failed.attempts.length, 1);
+    assert.equal(failed.attempts[0].statusCode, null);
+    // localhost may resolve to ::1 first; either way it is loopback.
+    assert.match(failed.attempts[0].error, /^destination (127\.0\.0\.1|::1) is a private address \(loopback\); set HERALD_ALLOW_PRIVATE_TARGETS=true to allow$/);
+    assert.deepEqual(receiver.received(path), []);
+  });
+});
