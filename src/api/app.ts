@@ -13,6 +13,7 @@ import { endpointsRouter } from './endpoints.ts';
 import { eventsRouter } from './events.ts';
 import { eventTypesRouter } from './eventTypes.ts';
 import { healthRouter } from './health.ts';
+import { openApiRouter } from './openapi.ts';
 import { notFound, problemHandler } from './problem.ts';
 import { tenantsRouter } from './tenants.ts';
 
@@ -37,6 +38,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use(healthRouter(deps));
   // Unauthenticated like the health checks: scrapers carry no API key.
   app.get('/metrics', deps.metrics.scrape);
+  app.use(openApiRouter());
   app.use(express.json({ limit: deps.bodyLimit ?? '1mb', type: ['application/json', 'application/*+json'] }));
   app.use('/v1', authenticate(deps));
   const deliveries = new Deliveries(deps.client, deps.taskQueue);

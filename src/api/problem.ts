@@ -16,6 +16,15 @@ export class Problem extends Error {
   }
 }
 
+/** The body of every error answer; the OpenAPI document describes errors with this schema. */
+export const problemBody = z.object({
+  type: z.string(),
+  title: z.string(),
+  status: z.number().int(),
+  detail: z.string().optional(),
+  errors: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+});
+
 export const notFound = (what: string) => new Problem(404, 'Not Found', `${what} does not exist`);
 
 /** A 400 naming each failing field. */
@@ -49,9 +58,10 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
       logger.error({ err, method: req.method, path: req.path }, 'unhandled error');
       problem = new Problem(500, 'Internal Server Error', 'an unexpected error occurred; it has been logged');
     }
+    const body: z.input<typeof problemBody> = { type: 'about:blank', title: problem.title, status: problem.status, detail: problem.detail, errors: problem.errors };
     res
       .status(problem.status)
       .set({ 'content-type': 'application/problem+json', ...problem.headers })
-      .send(JSON.stringify({ type: 'about:blank', title: problem.title, status: problem.status, detail: problem.detail, errors: problem.errors }));
+      .send(JSON.stringify(body));
   };
 }
