@@ -8,6 +8,7 @@ export const healthRoutes: RouteDescription[] = [
   {
     method: 'get', path: '/readyz', summary: 'Temporal and storage are reachable', public: true,
     responses: { 200: '{ status: "ready", temporal: "ok", storage: "ok" }', 503: '{ status: "not ready", temporal, storage }, each "ok" or "unreachable"' },
+    ownErrorBodies: [503],
   },
 ];
 

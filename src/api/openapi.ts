@@ -27,8 +27,10 @@ export interface RouteDescription {
   body?: z.ZodType;
   /** The handler reads a missing body as `{}`. */
   bodyOptional?: true;
-  /** Status → what the response is; 4xx and 5xx answers are problem documents. */
+  /** Status → what the response is; 4xx and 5xx answers are problem documents unless listed in `ownErrorBodies`. */
   responses: Record<number, string>;
+  /** Error statuses answered with the route's own JSON (a failing readiness check) rather than a problem document. */
+  ownErrorBodies?: number[];
 }
 
 /** Routes that app.ts registers itself rather than through a router module. */
@@ -80,11 +82,14 @@ function operation(route: RouteDescription) {
   if (route.body || route.query || route.params) responses[400] = { description: 'Invalid request: `errors` names each failing field' };
   if (!route.public) responses[401] = { description: 'Missing or unknown bearer key' };
   for (const [status, description] of Object.entries(route.responses)) responses[status] = { description };
-  for (const [status, response] of Object.entries(responses)) if (Number(status) >= 400) response.content = problem;
+  for (const [status, response] of Object.entries(responses)) {
+    if (Number(status) >= 400 && !route.ownErrorBodies?.includes(Number(status))) response.content = problem;
+  }
+  const routeParameters = parameters(route);
   return {
     summary: route.summary,
     ...(route.public && { security: [] }),
-    ...(parameters(route).length && { parameters: parameters(route) }),
+    ...(routeParameters.length && { parameters: routeParameters }),
     ...(route.body && { requestBody: { required: !route.bodyOptional, content: { 'application/json': { schema: jsonSchema(route.body) } } } }),
     responses,
   };
