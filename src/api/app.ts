@@ -15,6 +15,7 @@ import { endpointsRouter } from './endpoints.ts';
 import { eventsRouter } from './events.ts';
 import { eventTypesRouter } from './eventTypes.ts';
 import { healthRouter } from './health.ts';
+import { openApiRouter } from './openapi.ts';
 import { notFound, problemHandler } from './problem.ts';
 import { tenantsRouter } from './tenants.ts';
 
@@ -39,7 +40,8 @@ export function createApp(deps: ApiDeps): Express {
   app.disable('x-powered-by');
   app.use(deps.metrics.httpRequests);
   app.use(healthRouter(deps));
-  // Every route but health needs a key (scrapers send it as a bearer token), refused before its body is read.
+  app.use(openApiRouter());
+  // Every route but health and the API description needs a key (scrapers send it as a bearer token), refused before its body is read.
   app.use(authenticate(deps));
   app.get('/metrics', deps.metrics.scrape);
   app.use(jsonBody(deps.maxBodyBytes));

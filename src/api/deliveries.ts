@@ -4,6 +4,7 @@ import type { EndpointStore } from '../storage/endpoints.ts';
 import { type Deliveries, parseDeliveryId } from '../temporal/deliveries.ts';
 import { mayActFor, resolveTenant } from './auth.ts';
 import { eventType, identifier, tenantField } from './fields.ts';
+import type { RouteDescription } from './openapi.ts';
 import { notFound, parse } from './problem.ts';
 
 const statusName = z.enum(['pending', 'retrying', 'delivered', 'failed', 'cancelled']);
@@ -20,6 +21,22 @@ const recoverBody = z.strictObject({
   since: z.iso.datetime({ offset: true }),
   tenant: tenantField,
 });
+
+export const deliveryRoutes: RouteDescription[] = [
+  { method: 'get', path: '/v1/deliveries', summary: 'List deliveries from Temporal visibility, newest first', query: listQuery, responses: { 200: '{ data: [delivery] }' } },
+  {
+    method: 'get', path: '/v1/deliveries/:deliveryId', summary: 'A delivery and each of its attempts',
+    responses: { 200: '{ id, eventId, endpointId, status, attempts: [{ attempt, startedAt, durationMs, statusCode, error, responseExcerpt }], nextAttemptAt }', 404: 'no such delivery' },
+  },
+  {
+    method: 'post', path: '/v1/deliveries/:deliveryId/replay', summary: 'Send a delivery again, whatever its state',
+    responses: { 202: '{ id, status: "replaying" }', 404: 'no such delivery' },
+  },
+  {
+    method: 'post', path: '/v1/endpoints/:id/recover', summary: 'Replay every failed delivery of the endpoint since a time', body: recoverBody,
+    responses: { 202: '{ endpointId, replayed: [deliveryId] }', 404: 'no such endpoint' },
+  },
+];
 
 /** Replaying every failed delivery of a large outage is bounded per call; call again for the rest. */
 const RECOVER_BATCH = 1000;

@@ -18,6 +18,7 @@ import { deliverySearchAttributes } from '../../workflows/searchAttributes.ts';
 import { deliveryWorkflowId, type HeraldEvent } from '../../workflows/types.ts';
 import { eventTypePattern, identifier, tenantField } from './fields.ts';
 import { resolveTenant } from './auth.ts';
+import type { RouteDescription } from './openapi.ts';
 import { invalidFields, notFound, parse, Problem } from './problem.ts';
 
 const DEFAULT_TIMEOUT_MS = 15_000;
@@ -116,6 +117,32 @@ const listQuery = z.strictObject({
 });
 
 const tenantQuery = z.object({ tenant: tenantField });
+
+const readOnly = 'a static route from configuration, not changeable through the API';
+export const endpointRoutes: RouteDescription[] = [
+  {
+    method: 'post', path: '/v1/endpoints', summary: 'Register an endpoint', body: createBody,
+    responses: { 201: 'the endpoint with its id and its secret, shown in full only here', 403: 'a tenant key naming another tenant' },
+  },
+  { method: 'get', path: '/v1/endpoints', summary: 'List endpoints', query: listQuery, responses: { 200: '{ data: [endpoint], nextCursor }' } },
+  { method: 'get', path: '/v1/endpoints/:id', summary: 'Read an endpoint', query: tenantQuery, responses: { 200: 'the endpoint', 404: 'no such endpoint' } },
+  {
+    method: 'patch', path: '/v1/endpoints/:id', summary: 'Change any setting but the secret', query: tenantQuery, body: patchBody,
+    responses: { 200: 'the endpoint as changed', 404: 'no such endpoint', 409: readOnly },
+  },
+  {
+    method: 'delete', path: '/v1/endpoints/:id', summary: 'Remove an endpoint; deliveries under way then fail', query: tenantQuery,
+    responses: { 204: 'removed', 404: 'no such endpoint', 409: readOnly },
+  },
+  {
+    method: 'post', path: '/v1/endpoints/:id/rotate-secret', summary: 'Replace the secret; the old one keeps signing for the grace period', query: tenantQuery, body: rotateBody, bodyOptional: true,
+    responses: { 200: 'the endpoint with the new secret, shown in full only here, and previousSecretExpiresAt', 404: 'no such endpoint', 409: readOnly },
+  },
+  {
+    method: 'post', path: '/v1/endpoints/:id/test', summary: 'Send a herald.test event to this endpoint and answer with the attempt', query: tenantQuery,
+    responses: { 200: '{ deliveryId, eventId, status, statusCode, error, durationMs, responseExcerpt }', 404: 'no such endpoint', 504: 'the attempt has not finished in time' },
+  },
+];
 
 export interface EndpointsDeps {
   endpoints: EndpointStore;

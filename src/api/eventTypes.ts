@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { EventCatalog } from '../eventCatalog.ts';
 import { eventType, tenantField } from './fields.ts';
 import { resolveTenant } from './auth.ts';
+import type { RouteDescription } from './openapi.ts';
 import { invalidFields, notFound, parse, Problem } from './problem.ts';
 
 /** What a declaration says: `schema` is a JSON Schema (draft 2020-12) that ingested `data` must meet; null accepts any. */
@@ -20,6 +21,21 @@ const listQuery = z.strictObject({
 });
 const tenantQuery = z.strictObject({ tenant: tenantField });
 const nameParams = z.object({ name: eventType });
+
+const noEventType = 'no such event type';
+export const eventTypeRoutes: RouteDescription[] = [
+  {
+    method: 'post', path: '/v1/event-types', summary: 'Declare an event type and the JSON Schema its data must meet', body: createBody,
+    responses: { 201: 'the event type', 409: 'already declared; PUT replaces it' },
+  },
+  { method: 'get', path: '/v1/event-types', summary: 'List event types', query: listQuery, responses: { 200: '{ data: [eventType], nextCursor }' } },
+  { method: 'get', path: '/v1/event-types/:name', summary: 'Read an event type', params: nameParams, query: tenantQuery, responses: { 200: 'the event type', 404: noEventType } },
+  {
+    method: 'put', path: '/v1/event-types/:name', summary: 'Declare or replace an event type', params: nameParams, body: declaration,
+    responses: { 200: 'the event type as replaced', 201: 'the event type as declared' },
+  },
+  { method: 'delete', path: '/v1/event-types/:name', summary: 'Remove an event type', params: nameParams, query: tenantQuery, responses: { 204: 'removed', 404: noEventType } },
+];
 
 /** The event catalog: POST and GET /v1/event-types, GET, PUT and DELETE /v1/event-types/:name. */
 export function eventTypesRouter(catalog: EventCatalog): Router {

@@ -10,6 +10,7 @@ import { HeraldEventType, HeraldTenant } from '../../workflows/searchAttributes.
 import { eventWorkflowId, type HeraldEvent } from '../../workflows/types.ts';
 import { eventType, identifier, tenantField } from './fields.ts';
 import { resolveTenant } from './auth.ts';
+import type { RouteDescription } from './openapi.ts';
 import { invalidFields, notFound, parse, Problem } from './problem.ts';
 
 const ingestBody = z.strictObject({
@@ -19,6 +20,24 @@ const ingestBody = z.strictObject({
   tenant: tenantField,
   occurredAt: z.iso.datetime({ offset: true }).optional(),
 });
+const eventQuery = z.object({ tenant: tenantField });
+const eventParams = z.object({ eventId: identifier });
+
+export const eventRoutes: RouteDescription[] = [
+  {
+    method: 'post', path: '/v1/events', summary: 'Ingest an event (the id may also come as an Idempotency-Key header)', body: ingestBody,
+    responses: {
+      202: '{ eventId, workflowId, status: "accepted" }',
+      200: '{ eventId, workflowId, status: "duplicate" }: the id was seen before; nothing is delivered again',
+      403: 'a tenant key naming another tenant',
+      503: 'Temporal is unreachable (with Retry-After); nothing was accepted',
+    },
+  },
+  {
+    method: 'get', path: '/v1/events/:eventId', summary: 'The event as ingested and each of its deliveries', params: eventParams, query: eventQuery,
+    responses: { 200: '{ event, status: "dispatching" | "dispatched", deliveries }', 404: 'no such event' },
+  },
+];
 
 export interface EventsDeps {
   client: Client;
@@ -81,8 +100,8 @@ export function eventsRouter(deps: EventsDeps): Router {
 
   /** The event as ingested and each of its deliveries, all read back from Temporal. */
   router.get('/v1/events/:eventId', async (req, res) => {
-    const { tenant } = parse(z.object({ tenant: tenantField }), req.query, 'query');
-    const eventId = parse(identifier, req.params.eventId, 'params');
+    const { tenant } = parse(eventQuery, req.query, 'query');
+    const { eventId } = parse(eventParams, req.params, 'params');
     const handle = deps.client.workflow.getHandle<typeof eventWorkflow>(eventWorkflowId(resolveTenant(res, tenant), eventId));
     let dispatched: boolean;
     try {

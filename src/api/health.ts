@@ -1,6 +1,16 @@
 import type { Client } from '@temporalio/client';
 import { Router } from 'express';
 import type { Db } from '../storage/db.ts';
+import type { RouteDescription } from './openapi.ts';
+
+export const healthRoutes: RouteDescription[] = [
+  { method: 'get', path: '/healthz', summary: 'The process is alive', public: true, responses: { 200: '{ status: "ok" }' } },
+  {
+    method: 'get', path: '/readyz', summary: 'Temporal and storage are reachable', public: true,
+    responses: { 200: '{ status: "ready", temporal: "ok", storage: "ok" }', 503: '{ status: "not ready", temporal, storage }, each "ok" or "unreachable"' },
+    ownErrorBodies: [503],
+  },
+];
 
 export function healthRouter(deps: { client: Client; db: Db }): Router {
   const router = Router();

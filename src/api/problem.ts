@@ -18,6 +18,15 @@ export class Problem extends Error {
   }
 }
 
+/** The body of every error answer; the OpenAPI document describes errors with this schema. */
+export const problemBody = z.object({
+  type: z.string(),
+  title: z.string(),
+  status: z.number().int(),
+  detail: z.string().optional(),
+  errors: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+});
+
 export const notFound = (what: string) => new Problem(404, 'Not Found', `${what} does not exist`);
 
 /** A 400 naming each failing field. */
@@ -55,8 +64,11 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
   };
 }
 
-const problemJson = (problem: Problem) =>
-  JSON.stringify({ type: 'about:blank', title: problem.title, status: problem.status, detail: problem.detail, errors: problem.errors });
+/** The body every error answer carries; typed against `problemBody`, which the OpenAPI document publishes. */
+function problemJson(problem: Problem): string {
+  const body: z.input<typeof problemBody> = { type: 'about:blank', title: problem.title, status: problem.status, detail: problem.detail, errors: problem.errors };
+  return JSON.stringify(body);
+}
 
 /**
  * For the HTTP server's `clientError`: a request Node's parser refuses before Express sees it

@@ -4,6 +4,7 @@ import type { Logger } from '../logger.ts';
 import type { TenantStore } from '../storage/tenants.ts';
 import { requireAdmin } from './auth.ts';
 import { identifier } from './fields.ts';
+import type { RouteDescription } from './openapi.ts';
 import { notFound, parse, Problem } from './problem.ts';
 
 const createTenantBody = z.strictObject({
@@ -23,6 +24,29 @@ const issueKeyBody = z.strictObject({
 
 const tenantParams = z.object({ tenantId: identifier });
 const keyParams = tenantParams.extend({ keyId: z.string() });
+
+const adminOnly = 'not the admin key';
+const noTenant = 'no such tenant';
+export const tenantRoutes: RouteDescription[] = [
+  {
+    method: 'post', path: '/v1/tenants', summary: 'Create a tenant', body: createTenantBody,
+    responses: { 201: 'the tenant', 403: adminOnly, 409: 'the tenant exists' },
+  },
+  { method: 'get', path: '/v1/tenants', summary: 'List tenants', query: listQuery, responses: { 200: '{ data: [tenant], nextCursor }', 403: adminOnly } },
+  { method: 'get', path: '/v1/tenants/:tenantId', summary: 'Read a tenant', params: tenantParams, responses: { 200: 'the tenant', 403: adminOnly, 404: noTenant } },
+  {
+    method: 'get', path: '/v1/tenants/:tenantId/keys', summary: "List a tenant's API keys (never the keys themselves)", params: tenantParams,
+    responses: { 200: '{ data: [key] }', 403: adminOnly, 404: noTenant },
+  },
+  {
+    method: 'post', path: '/v1/tenants/:tenantId/keys', summary: 'Issue an API key for a tenant', params: tenantParams, body: issueKeyBody, bodyOptional: true,
+    responses: { 201: 'the key, shown in full only here', 403: adminOnly, 404: noTenant },
+  },
+  {
+    method: 'delete', path: '/v1/tenants/:tenantId/keys/:keyId', summary: 'Revoke an API key', params: keyParams,
+    responses: { 204: 'revoked', 403: adminOnly, 404: 'no such key' },
+  },
+];
 
 /** Tenants and their API keys; the admin key only. */
 export function tenantsRouter(deps: { tenants: TenantStore; logger: Logger }): Router {
