@@ -55,9 +55,11 @@ export async function attemptDelivery(
       secrets: endpoint.secrets,
     }),
   };
+  const cancelled = Context.current().cancellationSignal;
   try {
     const response = await fetch(endpoint.url, {
-      method: 'POST', headers, body, redirect: 'manual', signal: AbortSignal.timeout(endpoint.timeoutMs), dispatcher: deps.dispatcher,
+      method: 'POST', headers, body, redirect: 'manual', dispatcher: deps.dispatcher,
+      signal: AbortSignal.any([AbortSignal.timeout(endpoint.timeoutMs), cancelled]),
     });
     const excerpt = await readExcerpt(response);
     const verdict = classifyStatus(response.status);
@@ -69,6 +71,9 @@ export async function attemptDelivery(
       retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
     });
   } catch (err) {
+    // Cancelled (the worker is shutting down): not the receiver's doing, so no attempt is recorded;
+    // Temporal runs this attempt again on a worker that is up.
+    if (cancelled.aborted) throw err;
     // A forbidden destination stays forbidden: failed at once, not retried.
     const forbidden = err instanceof Error && err.cause instanceof ForbiddenDestinationError ? err.cause : undefined;
     if (forbidden) return record({ statusCode: null, error: forbidden.message, responseExcerpt: null, verdict: 'failed' });
