@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import { loadConfig } from './config.ts';
 import { startHerald, type Role } from './herald.ts';
 import { createLogger } from './logger.ts';
@@ -8,7 +7,11 @@ async function main(role: Role): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config.logLevel);
   const herald = await startHerald(role, config, logger);
-  await Promise.race([once(process, 'SIGINT'), once(process, 'SIGTERM')]);
+  // Handlers stay installed: Ctrl-C reaches the whole process group and tsx relays it too, so a
+  // second signal must not fall through to Node's default (an exit halfway through shutdown).
+  await new Promise<void>((resolve) => {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => resolve());
+  });
   logger.info('shutting down: draining HTTP requests and in-flight activities');
   await herald.stop();
   logger.info('stopped');
