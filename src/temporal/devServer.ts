@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
@@ -35,11 +35,14 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     throw new Error(`Temporal CLI not found at ${cli}: run 'npm run provision' (needs Go) or set TEMPORAL_ADDRESS`);
   }
   fs.mkdirSync(opts.dataDir, { recursive: true });
+  const dbFile = path.join(opts.dataDir, 'temporal.db');
+  const pidFile = path.join(opts.dataDir, 'temporal-dev-server.pid');
+  await stopLeftoverServer(pidFile, dbFile, opts.logger);
   const address = `127.0.0.1:${opts.port}`;
   const args = [
     'server', 'start-dev',
     '--ip', '127.0.0.1', '--port', String(opts.port),
-    '--db-filename', path.join(opts.dataDir, 'temporal.db'),
+    '--db-filename', dbFile,
     '--namespace', opts.namespace,
     '--log-level', 'error',
     ...(opts.headless ? ['--headless'] : ['--ui-port', String(opts.uiPort)]),
@@ -47,6 +50,8 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   ];
   // Its own process group: Ctrl-C reaches Herald, which stops the worker before the server.
   const child = spawn(cli, args, { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+  // A Herald killed outright cannot stop the server it started; the next start finds it by this file.
+  fs.writeFileSync(pidFile, String(child.pid));
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);
@@ -59,6 +64,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
     await exited;
     clearTimeout(timer);
+    fs.rmSync(pidFile, { force: true });
   };
 
   try {
@@ -94,4 +100,33 @@ async function waitUntilServing(address: string, exited: Promise<number | null>,
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
   }
+}
+
+/**
+ * Stops a dev server left running on this data dir by a Herald that was killed (kill -9, a crash):
+ * it holds the ports and the SQLite file. Only a process still running the Temporal CLI on this
+ * very database is touched, never whatever else may have reused the pid.
+ */
+async function stopLeftoverServer(pidFile: string, dbFile: string, logger: Logger): Promise<void> {
+  const pid = Number(fs.existsSync(pidFile) ? fs.readFileSync(pidFile, 'utf8') : NaN);
+  fs.rmSync(pidFile, { force: true });
+  if (!Number.isInteger(pid) || pid <= 0) return;
+  let command: string;
+  try {
+    command = execFileSync('ps', ['-o', 'command=', '-p', String(pid)], { encoding: 'utf8' });
+  } catch {
+    return; // no such process
+  }
+  if (!command.includes('start-dev') || !command.includes(dbFile)) return;
+  logger.warn({ pid, dbFile }, 'stopping a Temporal dev server left running by an earlier Herald');
+  process.kill(pid, 'SIGTERM');
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline;) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  process.kill(pid, 'SIGKILL');
 }
