@@ -82,6 +82,7 @@ export async function deliveryWorkflow(input: DeliveryInput): Promise<DeliverySt
       throw ApplicationFailure.nonRetryable(`delivery failed after ${attemptsMade(state)} attempts; dead-letter retention ended`);
     }
     if (cancelled) return (setStatus('cancelled'), state);
+    setStatus('pending'); // replayed: no longer a dead letter
     if (workflowInfo().historyLength > HISTORY_EVENTS_BEFORE_CONTINUE || workflowInfo().continueAsNewSuggested) {
       await continueAsNew<typeof deliveryWorkflow>({ ...input, carried: { attempts: state.attempts } });
     }
