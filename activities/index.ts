@@ -10,7 +10,7 @@ export interface ActivityDeps {
   endpoints: EndpointStore;
   logger: Logger;
   metrics: DeliveryMetrics;
-  /** The HTTP agent deliveries go through (guardedDispatcher when private targets are refused); fetch's default when unset. */
+  /** The HTTP agent deliveries go through (deliveryDispatcher); fetch's default when unset (tests). */
   dispatcher?: Dispatcher;
 }
 

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { duration } from './duration.ts';
 import { loadStaticRoutes } from './staticRoutes.ts';
+import { localActivityModes } from '../workflows/types.ts';
 
 const booleanFromEnv = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -31,6 +32,13 @@ const envSchema = z.object({
   /** Default: true outside production, false in production. */
   HERALD_ALLOW_PRIVATE_TARGETS: booleanFromEnv.optional(),
   HERALD_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1_048_576),
+  HERALD_WORKER_ACTIVITY_SLOTS: z.coerce.number().int().min(1).default(100),
+  HERALD_WORKER_WORKFLOW_SLOTS: z.coerce.number().int().min(2).default(40),
+  HERALD_WORKER_CACHED_WORKFLOWS: z.coerce.number().int().min(0).optional(),
+  HERALD_LOCAL_ACTIVITIES: z.enum(localActivityModes).default('none'),
+  HERALD_EAGER_START: booleanFromEnv.default(false),
+  HERALD_DELIVERY_KEEP_ALIVE: booleanFromEnv.default(true),
+  HERALD_EMBEDDED_SQLITE_SYNC: z.enum(['full', 'normal']).default('full'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -78,6 +86,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     destinations: { allowPrivateTargets: e.HERALD_ALLOW_PRIVATE_TARGETS ?? !production, requireHttps: production },
     /** Request bodies larger than this are refused with 413. */
     maxBodyBytes: e.HERALD_MAX_BODY_BYTES,
+    /** Throughput settings, measured by `npm run bench` (BENCHMARKS.md). */
+    tuning: {
+      /** Attempts (and lookups) a worker runs at once. */
+      activitySlots: e.HERALD_WORKER_ACTIVITY_SLOTS,
+      /** Workflow tasks a worker runs at once. */
+      workflowSlots: e.HERALD_WORKER_WORKFLOW_SLOTS,
+      /** Workflows kept in a worker's memory between tasks; the SDK sizes it from the heap when unset. */
+      cachedWorkflows: e.HERALD_WORKER_CACHED_WORKFLOWS,
+      /** Which activities run as local activities: the subscription lookup, also every attempt, or none. */
+      localActivities: e.HERALD_LOCAL_ACTIVITIES,
+      /** Ingest hands an event's first workflow task straight to this process's worker (role `all` only). */
+      eagerStart: e.HERALD_EAGER_START,
+      /** Deliveries reuse connections to a receiver. */
+      deliveryKeepAlive: e.HERALD_DELIVERY_KEEP_ALIVE,
+      /** How the embedded dev server's SQLite syncs its commits (DevServerOptions.sqliteSync). */
+      embeddedSqliteSync: e.HERALD_EMBEDDED_SQLITE_SYNC,
+    },
     cacheDir: e.HERALD_CACHE_DIR ?? path.join(process.env.HOME ?? '/tmp', '.cache', 'herald'),
     logLevel: e.LOG_LEVEL,
     metrics: {

@@ -1,11 +1,11 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import { createApp } from './api/app.ts';
 import { answerClientError } from './api/problem.ts';
 import type { Config } from './config.ts';
-import { guardedDispatcher } from './delivery/destinations.ts';
+import { deliveryDispatcher } from './delivery/destinations.ts';
 import type { Logger } from './logger.ts';
 import { EventCatalog } from './eventCatalog.ts';
 import { createMetrics } from './metrics/index.ts';
@@ -69,6 +69,7 @@ export async function startHerald(
             namespace: config.temporal.namespace,
             retentionDays: Math.max(1, Math.ceil(config.deadLetterRetentionMs / 86_400_000)),
             headless: options.headless,
+            sqliteSync: config.tuning.embeddedSqliteSync,
             logger,
           }),
       openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }),
@@ -88,13 +89,18 @@ export async function startHerald(
       if (config.staticRoutesLeftOut.length) logger.info({ leftOut: config.staticRoutesLeftOut }, 'static routes without a URL left out');
     }
 
+    // One connection per process: an API sharing it with the worker can start workflows eagerly.
+    const connection = await NativeConnection.connect({ address: temporalAddress });
+    stops.push(() => connection.close());
+
     if (role !== 'api') {
-      const connection = await NativeConnection.connect({ address: temporalAddress });
-      stops.push(() => connection.close());
       const workerLogger = logger.child({ role: 'worker' });
       const worker = await createHeraldWorker(
-        { connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, workflowBundle },
-        { endpoints, logger: workerLogger, metrics: metrics.delivery, dispatcher: config.destinations.allowPrivateTargets ? undefined : guardedDispatcher() },
+        { connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, workflowBundle, tuning: config.tuning },
+        {
+          endpoints, logger: workerLogger, metrics: metrics.delivery,
+          dispatcher: deliveryDispatcher({ guarded: !config.destinations.allowPrivateTargets, keepAlive: config.tuning.deliveryKeepAlive }),
+        },
       );
       const running = worker.run();
       running.catch((err) => workerLogger.error({ err }, 'worker stopped with an error'));
@@ -112,8 +118,6 @@ export async function startHerald(
 
     let apiUrl: string | undefined;
     if (role !== 'worker') {
-      const connection = await Connection.connect({ address: temporalAddress });
-      stops.push(() => connection.close());
       const client = new Client({ connection, namespace: config.temporal.namespace });
       const app = createApp({
         client, db: storage, endpoints, logger, metrics,
@@ -121,7 +125,9 @@ export async function startHerald(
         catalog: new EventCatalog(new EventTypeStore(storage), { strict: config.strictEventTypes }),
         taskQueue: config.temporal.taskQueue,
         apiKey: config.apiKey,
-        deadLetterRetentionMs: config.deadLetterRetentionMs,
+        eventWorkflowOptions: { deadLetterRetentionMs: config.deadLetterRetentionMs, localActivities: config.tuning.localActivities },
+        // Eager start needs a worker in this process.
+        eagerStart: config.tuning.eagerStart && role === 'all',
         destinations: config.destinations,
         maxBodyBytes: config.maxBodyBytes,
       });

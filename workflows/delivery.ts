@@ -5,6 +5,7 @@ import {
   defineQuery,
   defineSignal,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
@@ -40,8 +41,9 @@ export async function deliveryWorkflow(input: DeliveryInput): Promise<DeliverySt
     Object.assign(state, { status, nextAttemptAt });
     upsertSearchAttributes([{ key: HeraldStatus, value: status }, { key: HeraldAttempts, value: attemptsMade(state) }]);
   };
+  const proxy = input.localActivities === 'all' ? proxyLocalActivities : proxyActivities;
   const attempt = async (n: number): Promise<AttemptOutcome> => {
-    const { attemptDelivery } = proxyActivities<HeraldActivities>({
+    const { attemptDelivery } = proxy<HeraldActivities>({
       summary: `attempt ${n} → ${subscription.host}`,
       startToCloseTimeout: subscription.timeoutMs + 10_000,
       // Only infrastructure faults throw (storage down, worker lost); HTTP outcomes are results.

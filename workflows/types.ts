@@ -19,10 +19,23 @@ export interface Subscription {
   host: string;
 }
 
-export interface DeliveryInput {
+/**
+ * Which activities run as local activities (inside the workflow task, with no task queue round
+ * trip): none, the subscription lookup, or also every delivery attempt. Chosen at ingest and
+ * carried in the workflow input, so a workflow replays the same way whatever the worker's settings.
+ */
+export const localActivityModes = ['none', 'lookup', 'all'] as const;
+export type LocalActivityMode = (typeof localActivityModes)[number];
+
+/** Settings an event workflow is started with and hands on to its deliveries. */
+export interface EventWorkflowOptions {
+  deadLetterRetentionMs: number;
+  localActivities?: LocalActivityMode;
+}
+
+export interface DeliveryInput extends EventWorkflowOptions {
   event: HeraldEvent;
   subscription: Subscription;
-  deadLetterRetentionMs: number;
   /** Carried over when the workflow continues as new. */
   carried?: { attempts: AttemptRecord[] };
 }

@@ -8,6 +8,7 @@ import type { HeraldMetrics } from '../metrics/index.ts';
 import type { Db } from '../storage/db.ts';
 import type { EndpointStore } from '../storage/endpoints.ts';
 import type { TenantStore } from '../storage/tenants.ts';
+import type { EventWorkflowOptions } from '../../workflows/types.ts';
 import { Deliveries } from '../temporal/deliveries.ts';
 import { authenticate } from './auth.ts';
 import { deliveriesRouter } from './deliveries.ts';
@@ -27,7 +28,10 @@ export interface ApiDeps {
   catalog: EventCatalog;
   taskQueue: string;
   apiKey: string | undefined;
-  deadLetterRetentionMs: number;
+  /** What every event workflow is started with. */
+  eventWorkflowOptions: EventWorkflowOptions;
+  /** Ask the server to hand an event's first workflow task to this process's worker (needs a shared NativeConnection). */
+  eagerStart: boolean;
   destinations: DestinationPolicy;
   /** Larger request bodies are refused with 413. */
   maxBodyBytes: number;

@@ -7,7 +7,7 @@ import type { Logger } from '../logger.ts';
 import type { Deliveries } from '../temporal/deliveries.ts';
 import type { eventWorkflow } from '../../workflows/event.ts';
 import { HeraldEventType, HeraldTenant } from '../../workflows/searchAttributes.ts';
-import { eventWorkflowId, type HeraldEvent } from '../../workflows/types.ts';
+import { eventWorkflowId, type EventWorkflowOptions, type HeraldEvent } from '../../workflows/types.ts';
 import { eventType, identifier, tenantField } from './fields.ts';
 import { resolveTenant } from './auth.ts';
 import type { RouteDescription } from './openapi.ts';
@@ -44,7 +44,8 @@ export interface EventsDeps {
   deliveries: Deliveries;
   catalog: EventCatalog;
   taskQueue: string;
-  deadLetterRetentionMs: number;
+  eventWorkflowOptions: EventWorkflowOptions;
+  eagerStart: boolean;
   logger: Logger;
 }
 
@@ -75,7 +76,8 @@ export function eventsRouter(deps: EventsDeps): Router {
         deps.client.workflow.start<typeof eventWorkflow>('eventWorkflow', {
           workflowId,
           taskQueue: deps.taskQueue,
-          args: [event, { deadLetterRetentionMs: deps.deadLetterRetentionMs }],
+          args: [event, deps.eventWorkflowOptions],
+          requestEagerStart: deps.eagerStart,
           // An id seen within the namespace retention is a duplicate, running or closed.
           workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
           workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,

@@ -99,19 +99,21 @@ export function guardedLookup(resolve: Resolver = dns.lookup): LookupFunction {
 }
 
 /**
- * The HTTP agent deliveries go through when private targets are not allowed. The check runs
+ * The HTTP agent deliveries go through. Guarded (private targets not allowed), the check runs
  * when the socket connects, on the addresses actually dialled, so a name that resolved to a
  * public address at create time and to 127.0.0.1 now (DNS rebinding) is still refused.
- * IP literals skip DNS, so the connector checks them itself.
+ * IP literals skip DNS, so the connector checks them itself. Without keep-alive every attempt
+ * opens its own connection (undici: pipelining 0).
  */
-export function guardedDispatcher(): Agent {
-  const connect = buildConnector({ lookup: guardedLookup() });
+export function deliveryDispatcher(options: { guarded: boolean; keepAlive: boolean }): Agent {
+  const connect = buildConnector({ lookup: options.guarded ? guardedLookup() : undefined });
   return new Agent({
-    connect: (options, callback) => {
-      const address = ipLiteral(options.hostname);
+    ...(!options.keepAlive && { pipelining: 0 }),
+    connect: (connectOptions, callback) => {
+      const address = options.guarded ? ipLiteral(connectOptions.hostname) : undefined;
       const kind = address && forbiddenAddressKind(address);
       if (kind) return callback(new ForbiddenDestinationError(address!, kind), null);
-      return connect(options, callback);
+      return connect(connectOptions, callback);
     },
   });
 }

@@ -17,6 +17,12 @@ export interface DevServerOptions {
   retentionDays: number;
   /** No Web UI (tests). */
   headless?: boolean;
+  /**
+   * SQLite's `synchronous` under write-ahead logging. `full` syncs every commit, so nothing
+   * acknowledged is lost even to a power cut; `normal` syncs at checkpoints: still safe from
+   * process crashes, but an OS crash can lose the last commits.
+   */
+  sqliteSync?: 'full' | 'normal';
   logger: Logger;
 }
 
@@ -45,6 +51,8 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     '--db-filename', dbFile,
     '--namespace', opts.namespace,
     '--log-level', 'error',
+    // Write-ahead logging: one sync per commit instead of the rollback journal's several.
+    '--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', `synchronous=${opts.sqliteSync ?? 'full'}`,
     ...(opts.headless ? ['--headless'] : ['--ui-port', String(opts.uiPort)]),
     ...heraldSearchAttributes.flatMap((key) => ['--search-attribute', `${key.name}=${typeNames[key.type] ?? key.type}`]),
   ];

@@ -1,16 +1,17 @@
 import { createRequire } from 'node:module';
 import { bundleWorkflowCode, type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import { createActivities, type ActivityDeps } from '../../activities/index.ts';
 
 export const workflowsPath = createRequire(import.meta.url).resolve('../../workflows/index.ts');
 
-/** Bundles the workflow code once (a few seconds of webpack); its build report stays out of the logs. */
-export function bundleWorkflows(logger: Logger): Promise<NonNullable<WorkerOptions['workflowBundle']>> {
+/** Bundles workflow code once (a few seconds of webpack); its build report stays out of the logs. */
+export function bundleWorkflows(logger: Logger, path = workflowsPath): Promise<NonNullable<WorkerOptions['workflowBundle']>> {
   const bundler = logger.child({ component: 'workflow-bundler' });
   const quiet = () => undefined;
   return bundleWorkflowCode({
-    workflowsPath,
+    workflowsPath: path,
     logger: { log: quiet, trace: quiet, debug: quiet, info: quiet, warn: bundler.warn.bind(bundler), error: bundler.error.bind(bundler) },
   });
 }
@@ -21,6 +22,20 @@ export interface WorkerSettings {
   taskQueue: string;
   /** A prebuilt bundle (tests build one and share it); otherwise the worker bundles at start. */
   workflowBundle?: WorkerOptions['workflowBundle'];
+  /** Slots and cache size (Config['tuning']); the SDK's defaults when unset (time-skipping tests). */
+  tuning?: WorkerTuning;
+}
+
+type WorkerTuning = Pick<Config['tuning'], 'activitySlots' | 'workflowSlots' | 'cachedWorkflows'>;
+
+/** Herald's worker settings as the SDK's options (the benchmark's baseline worker uses them too). */
+export function workerTuning(tuning: WorkerTuning): Partial<WorkerOptions> {
+  return {
+    maxConcurrentActivityTaskExecutions: tuning.activitySlots,
+    maxConcurrentLocalActivityExecutions: tuning.activitySlots,
+    maxConcurrentWorkflowTaskExecutions: tuning.workflowSlots,
+    ...(tuning.cachedWorkflows !== undefined && { maxCachedWorkflows: tuning.cachedWorkflows }),
+  };
 }
 
 /** The Temporal worker that runs Herald's workflows and activities. Stateless: run as many as you like. */
@@ -31,5 +46,6 @@ export function createHeraldWorker(settings: WorkerSettings, deps: ActivityDeps)
     taskQueue: settings.taskQueue,
     ...(settings.workflowBundle ? { workflowBundle: settings.workflowBundle } : { workflowsPath }),
     activities: createActivities(deps),
+    ...(settings.tuning && workerTuning(settings.tuning)),
   });
 }
