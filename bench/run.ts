@@ -1,0 +1,339 @@
+/**
+ * `npm run bench`: Herald as `npm start` runs it (one process: API, worker, PGlite) on the
+ * embedded Temporal dev server, a real receiver on 127.0.0.1, and a bare-Temporal baseline on the
+ * same server with the same worker settings. Prints a table and writes bench/results/<label>.json.
+ * Flags: see `usage` below; BENCHMARKS.md explains the figures.
+ */
+import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { Client, Connection } from '@temporalio/client';
+import { Pool } from 'undici';
+import { loadConfig } from '../src/config.ts';
+import { messageIdFor } from '../src/delivery/classify.ts';
+import { createLogger } from '../src/logger.ts';
+import { startDevServer } from '../src/temporal/devServer.ts';
+import { freePort } from '../test/support/ports.ts';
+import type { BaselineBatch, BaselineResult } from './baseline/worker.ts';
+import type { LoadResult, LoadSpec } from './loadGenerator.ts';
+import { cpuSeconds, peakRssMiB } from './processStats.ts';
+import { Progress } from './progress.ts';
+import { BenchReceiver } from './receiver.ts';
+import { percentile, round } from './stats.ts';
+import { summarizeCpuProfiles } from './profile.ts';
+
+const phases = ['latency', 'baseline', 'single', 'fanout', 'retry', 'ingest'] as const;
+
+const usage = `npm run bench -- [flags]
+  --size small|default|large    how many events (default: default, a few minutes)
+  --concurrency N               producer requests in flight (default 32)
+  --activity-slots N            HERALD_WORKER_ACTIVITY_SLOTS
+  --workflow-slots N            HERALD_WORKER_WORKFLOW_SLOTS
+  --cached-workflows N          HERALD_WORKER_CACHED_WORKFLOWS
+  --local-activities MODE       HERALD_LOCAL_ACTIVITIES: none | lookup | all
+  --eager-start true|false      HERALD_EAGER_START
+  --keep-alive true|false       HERALD_DELIVERY_KEEP_ALIVE
+  --sqlite-sync full|normal     HERALD_EMBEDDED_SQLITE_SYNC
+  --profile                     CPU-profile Herald and the Temporal server (perf) during the end-to-end run
+  --label NAME                  name of the result file (default: a timestamp)
+  --only PHASES                 comma-separated subset of ${phases.join(',')} (tuning runs)
+Settings not given are Herald's shipped defaults.`;
+
+const sizes = {
+  small: { events: 300, fanoutEvents: 60, retries: 200, latencyRate: 20, latencySeconds: 5, ingestRate: 100, ingestSeconds: 5 },
+  default: { events: 2000, fanoutEvents: 400, retries: 1000, latencyRate: 20, latencySeconds: 15, ingestRate: 100, ingestSeconds: 10 },
+  large: { events: 10000, fanoutEvents: 2000, retries: 1000, latencyRate: 50, latencySeconds: 30, ingestRate: 200, ingestSeconds: 30 },
+};
+
+const settingFlags = {
+  'activity-slots': 'HERALD_WORKER_ACTIVITY_SLOTS',
+  'workflow-slots': 'HERALD_WORKER_WORKFLOW_SLOTS',
+  'cached-workflows': 'HERALD_WORKER_CACHED_WORKFLOWS',
+  'local-activities': 'HERALD_LOCAL_ACTIVITIES',
+  'eager-start': 'HERALD_EAGER_START',
+  'keep-alive': 'HERALD_DELIVERY_KEEP_ALIVE',
+  'sqlite-sync': 'HERALD_EMBEDDED_SQLITE_SYNC',
+} as const;
+
+const { values: flags } = parseArgs({
+  options: {
+    size: { type: 'string', default: 'default' },
+    concurrency: { type: 'string', default: '32' },
+    profile: { type: 'boolean', default: false },
+    label: { type: 'string' },
+    only: { type: 'string', default: phases.join(',') },
+    help: { type: 'boolean', default: false },
+    ...Object.fromEntries(Object.keys(settingFlags).map((flag) => [flag, { type: 'string' as const }])),
+  },
+});
+if (flags.help) {
+  console.log(usage);
+  process.exit(0);
+}
+const size = sizes[flags.size as keyof typeof sizes];
+const only = new Set(flags.only.split(','));
+const runs = (phase: (typeof phases)[number]) => only.has(phase);
+const concurrency = Number(flags.concurrency);
+if (!size || !(concurrency >= 1)) {
+  console.error(`bench: bad --size or --concurrency\n${usage}`);
+  process.exit(2);
+}
+// Only the settings given on the command line are passed on; Herald's config validates them and fills in its defaults.
+const settingsEnv: Record<string, string> = Object.fromEntries(
+  Object.entries(settingFlags).flatMap(([flag, variable]) => (flags as Record<string, unknown>)[flag] === undefined ? [] : [[variable, String((flags as Record<string, unknown>)[flag])]]),
+);
+let settings: ReturnType<typeof loadConfig>['tuning'];
+try {
+  settings = loadConfig({ ...settingsEnv }).tuning;
+} catch (err) {
+  console.error(`bench: ${(err as Error).message}`);
+  process.exit(2);
+}
+
+const repo = path.resolve(import.meta.dirname, '..');
+const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-bench-'));
+const resultsDir = path.join(repo, 'bench', 'results');
+const label = flags.label ?? new Date().toISOString().replace(/[:.]/g, '-');
+const children: ChildProcess[] = [];
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+// ---------- the system under test ----------
+log(`bench: run dir ${runDir}; settings ${JSON.stringify(settings)}; concurrency ${concurrency}`);
+const logger = createLogger('warn');
+const server = await startDevServer({
+  cacheDir: loadConfig({}).cacheDir, dataDir: path.join(runDir, 'temporal'), port: await freePort(), uiPort: 0,
+  namespace: 'default', retentionDays: 1, headless: true, logger,
+  sqliteSync: settings.embeddedSqliteSync,
+});
+const serverPid = Number(fs.readFileSync(path.join(runDir, 'temporal', 'temporal-dev-server.pid'), 'utf8'));
+const receiver = new BenchReceiver();
+await receiver.start();
+
+const commonEnv = { ...process.env, ...settingsEnv, TEMPORAL_ADDRESS: server.address, LOG_LEVEL: 'info', NODE_ENV: 'development' };
+const logFile = fs.openSync(path.join(runDir, 'processes.log'), 'a');
+const apiPort = await freePort();
+const profileDir = path.join(runDir, 'profile');
+const herald = spawn(process.execPath, [
+  '--import', 'tsx', ...(flags.profile ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []), 'src/main.ts',
+], {
+  cwd: repo, stdio: ['ignore', logFile, logFile],
+  env: { ...commonEnv, PORT: String(apiPort), HERALD_HOST: '127.0.0.1', HERALD_DATA_DIR: path.join(runDir, 'herald'), HERALD_METRICS_PORT: '0', HERALD_TEMPORAL_METRICS_PORT: '0' },
+});
+children.push(herald);
+const baseline = fork(path.join(repo, 'bench', 'baseline', 'worker.ts'), [], {
+  cwd: repo, execArgv: ['--import', 'tsx'], stdio: ['ignore', logFile, logFile, 'ipc'], env: commonEnv,
+});
+children.push(baseline);
+const baselineReady = once(baseline, 'message');
+const cleanUp = async () => {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
+  await Promise.all(children.map((child) => child.exitCode === null ? once(child, 'exit') : undefined));
+  await receiver.stop();
+  await server.stop();
+};
+process.on('SIGINT', () => void cleanUp().finally(() => process.exit(130)));
+
+const apiUrl = `http://127.0.0.1:${apiPort}`;
+const api = new Pool(apiUrl, { connections: concurrency });
+async function call(method: 'GET' | 'POST', route: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const res = await api.request({ path: route, method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.body.text();
+  return { status: res.statusCode, body: text ? JSON.parse(text) : undefined };
+}
+async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 120_000): Promise<void> {
+  for (const deadline = Date.now() + timeoutMs; !(await Promise.resolve().then(check).catch(() => false));) {
+    if (Date.now() > deadline) throw new Error(`bench: ${what} did not happen within ${timeoutMs / 1000} s (logs: ${runDir}/processes.log)`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+await waitFor('Herald ready', async () => (await call('GET', '/readyz')).status === 200);
+await baselineReady;
+const temporal = new Client({ connection: await Connection.connect({ address: server.address }) });
+const running = () => temporal.workflow.count('ExecutionStatus = "Running"').then((c) => c.count);
+
+async function endpoint(name: string, eventType: string, retryPolicy: unknown = 'standard'): Promise<void> {
+  const res = await call('POST', '/v1/endpoints', { url: `${receiver.url}/${name}`, eventTypes: [eventType], retryPolicy });
+  if (res.status !== 201) throw new Error(`bench: creating endpoint ${name} answered ${res.status}: ${JSON.stringify(res.body)}`);
+}
+await endpoint('ok/warmup', 'bench.warmup');
+await endpoint('ok/latency', 'bench.latency');
+await endpoint('ok/single', 'bench.single');
+for (let i = 0; i < 5; i++) await endpoint(`ok/fanout-${i}`, 'bench.fanout');
+await endpoint('flaky/retry', 'bench.retry', { schedule: ['1s', '1s'] });
+
+// ---------- measurement helpers ----------
+const pids = { server: serverPid, herald: herald.pid!, baseline: baseline.pid! };
+type Cpu = Record<keyof typeof pids, number>;
+const cpuNow = (): Cpu => ({ server: cpuSeconds(pids.server), herald: cpuSeconds(pids.herald), baseline: cpuSeconds(pids.baseline) });
+/** CPU seconds each process used over a phase, and as a share of one core. */
+function cpuOver(before: Cpu, seconds: number) {
+  const after = cpuNow();
+  return Object.fromEntries(Object.keys(pids).map((k) => {
+    const used = after[k as keyof Cpu] - before[k as keyof Cpu];
+    return [k, { seconds: round(used, 2), percentOfOneCore: round((used / seconds) * 100, 0) }];
+  }));
+}
+const ms = (values: number[]) => ({ p50: round(percentile(values, 50)), p95: round(percentile(values, 95)), p99: round(percentile(values, 99)) });
+
+/**
+ * Posts `events` events of `eventType` (closed loop with `concurrency` in flight, or open loop at
+ * `rate`/s) and waits until the receiver has every delivery on paths under `pathPrefix`.
+ */
+async function endToEnd(name: string, eventType: string, pathPrefix: string, events: number, deliveriesPerEvent: number, rate?: number) {
+  const expected = events * deliveriesPerEvent;
+  const progress = new Progress(name, expected);
+  const acceptedAt = new Map<string, number>();
+  const ingestMs: number[] = [];
+  const refused: Record<string, number> = {};
+  const cpuBefore = cpuNow();
+  const started = performance.now();
+  const post = async (i: number) => {
+    const id = `${eventType}-${i}`;
+    const sent = performance.now();
+    const res = await call('POST', '/v1/events', { id, type: eventType, data: { orderId: i, total: 129.5, email: 'buyer@example.com' } });
+    ingestMs.push(performance.now() - sent);
+    if (res.status === 202) acceptedAt.set(messageIdFor('default', id), performance.now());
+    else refused[res.status] = (refused[res.status] ?? 0) + 1;
+  };
+  const ticker = setInterval(() => progress.update(receiver.count(pathPrefix)), 100);
+  if (rate) {
+    const posts: Promise<void>[] = [];
+    for (let i = 0; i < events; i++) {
+      const wait = started + (i * 1000) / rate - performance.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      posts.push(post(i));
+    }
+    await Promise.all(posts);
+  } else {
+    let next = 0;
+    await Promise.all(Array.from({ length: concurrency }, async () => {
+      for (let i = next++; i < events; i = next++) await post(i);
+    }));
+  }
+  if (Object.keys(refused).length) throw new Error(`bench: ${name}: ingest refused events: ${JSON.stringify(refused)}`);
+  await waitFor(`${name}: all ${expected} deliveries`, () => receiver.count(pathPrefix) >= expected, 600_000);
+  clearInterval(ticker);
+  const arrivals = [...receiver.delivered].filter(([key]) => key.startsWith(pathPrefix));
+  const last = Math.max(...arrivals.map(([, at]) => at));
+  const seconds = (last - started) / 1000;
+  const firstByteMs = arrivals.map(([key, at]) => at - acceptedAt.get(key.split(' ')[1]!)!);
+  const result = {
+    events, deliveries: expected, seconds: round(seconds, 2),
+    deliveriesPerSecond: round(expected / seconds), ingestMs: ms(ingestMs), acceptedToFirstByteMs: ms(firstByteMs), cpu: cpuOver(cpuBefore, seconds),
+  };
+  progress.finish(`${result.deliveriesPerSecond} deliveries/s, accepted→first byte p50 ${result.acceptedToFirstByteMs.p50} ms, p99 ${result.acceptedToFirstByteMs.p99} ms`);
+  await waitFor('workflows to finish', async () => (await running()) === 0, 300_000);
+  return result;
+}
+
+async function baselineRun(count: number) {
+  const progress = new Progress('baseline (no-op workflow)', count);
+  const cpuBefore = cpuNow();
+  baseline.send({ count, concurrency, prefix: `baseline-${Date.now()}` } satisfies BaselineBatch);
+  const [{ elapsedMs }] = (await once(baseline, 'message')) as [BaselineResult];
+  const seconds = elapsedMs / 1000;
+  const result = { workflows: count, seconds: round(seconds, 2), workflowsPerSecond: round(count / seconds), cpu: cpuOver(cpuBefore, seconds) };
+  progress.finish(`${result.workflowsPerSecond} workflows/s`);
+  await waitFor('baseline workflows to finish', async () => (await running()) === 0, 300_000);
+  return result;
+}
+
+async function ingestLoad(name: string, spec: Omit<LoadSpec, 'url' | 'eventType' | 'idPrefix'>) {
+  const progress = new Progress(name, spec.seconds);
+  const cpuBefore = cpuNow();
+  const started = Date.now();
+  const ticker = setInterval(() => progress.update(Math.floor((Date.now() - started) / 1000), 's'), 250);
+  const generator = spawn(process.execPath, ['--import', 'tsx', path.join(repo, 'bench', 'loadGenerator.ts'),
+    JSON.stringify({ ...spec, url: apiUrl, eventType: 'bench.ingest', idPrefix: name } satisfies LoadSpec)], { cwd: repo, stdio: ['ignore', 'pipe', logFile] });
+  let output = '';
+  generator.stdout!.on('data', (chunk) => (output += chunk));
+  const [code] = await once(generator, 'exit');
+  clearInterval(ticker);
+  if (code !== 0) throw new Error(`bench: load generator exited with ${code} (logs: ${runDir}/processes.log)`);
+  const load = JSON.parse(output) as LoadResult;
+  const result = { ...load, offeredRate: spec.rate ?? 'saturation', connections: spec.connections, cpu: cpuOver(cpuBefore, spec.seconds) };
+  progress.finish(`${load.requestsPerSecond} req/s, p50 ${load.latencyMs.p50} ms, p95 ${load.latencyMs.p95} ms, p99 ${load.latencyMs.p99} ms ${JSON.stringify(load.statuses)}`);
+  await waitFor('event workflows to finish', async () => (await running()) === 0, 300_000);
+  return result;
+}
+
+/** Samples the Temporal server with perf while `during` runs, when perf can. */
+async function perfProfile<T>(during: () => Promise<T>): Promise<{ result: T; report?: string }> {
+  if (!flags.profile) return { result: await during() };
+  const dataFile = path.join(runDir, 'perf.data');
+  const perf = spawn('perf', ['record', '-F', '499', '-g', '-p', String(serverPid), '-o', dataFile], { stdio: 'ignore' });
+  const result = await during();
+  perf.kill('SIGINT');
+  await once(perf, 'exit');
+  try {
+    return { result, report: execFileSync('perf', ['report', '-i', dataFile, '--stdio', '--no-children', '--sort', 'sym', '--percent-limit', '1.5', '-g', 'none'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 64 << 20 }) };
+  } catch (err) {
+    return { result, report: `perf report failed: ${(err as Error).message}` };
+  }
+}
+
+// ---------- the run ----------
+const benchStarted = Date.now();
+let results: Record<string, unknown>;
+try {
+  await endToEnd('warm-up', 'bench.warmup', '/ok/warmup', 100, 1);
+  const latency = runs('latency') ? await endToEnd('latency at a light load', 'bench.latency', '/ok/latency', size.latencyRate * size.latencySeconds, 1, size.latencyRate) : undefined;
+  const baselineResult = runs('baseline') ? await baselineRun(size.events) : undefined;
+  const { result: single, report: serverProfile } = runs('single') ? await perfProfile(() => endToEnd('end to end, 1 endpoint', 'bench.single', '/ok/single', size.events, 1)) : { result: undefined, report: undefined };
+  const fanout = runs('fanout') ? await endToEnd('end to end, 5 endpoints', 'bench.fanout', '/ok/fanout-', size.fanoutEvents, 5) : undefined;
+  const retry = runs('retry') ? await endToEnd('retry load (fail twice)', 'bench.retry', '/flaky/retry', size.retries, 1) : undefined;
+  const ingestFixed = runs('ingest') ? await ingestLoad(`ingest at ${size.ingestRate} req/s`, { seconds: size.ingestSeconds, connections: concurrency, rate: size.ingestRate }) : undefined;
+  const ingestSaturated = runs('ingest') ? await ingestLoad('ingest at saturation', { seconds: size.ingestSeconds, connections: concurrency }) : undefined;
+  const ratio = (deliveriesPerSecond?: number | null) => deliveriesPerSecond && baselineResult?.workflowsPerSecond ? round(deliveriesPerSecond / baselineResult.workflowsPerSecond, 2) : undefined;
+  results = {
+    label, date: new Date().toISOString(),
+    command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
+    machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryGiB: round(os.totalmem() / 2 ** 30, 0), node: process.version, os: `${os.type()} ${os.release()}`, loadAverageAtEnd: os.loadavg().map((l) => round(l, 2)) },
+    size: flags.size, concurrency, settings,
+    ingest: { fixedRate: ingestFixed, saturation: ingestSaturated },
+    endToEnd: { lightLoad: latency, oneEndpoint: single, fiveEndpoints: fanout },
+    baseline: baselineResult,
+    ratioToBaseline: { oneEndpoint: ratio(single?.deliveriesPerSecond), fiveEndpoints: ratio(fanout?.deliveriesPerSecond) },
+    retryLoad: retry,
+    peakRssMiB: { herald: round(peakRssMiB(pids.herald), 0), baselineWorker: round(peakRssMiB(pids.baseline), 0), temporalServer: round(peakRssMiB(pids.server), 0) },
+    wallSeconds: round((Date.now() - benchStarted) / 1000, 0),
+    ...(serverProfile && { temporalServerProfile: serverProfile }),
+  };
+} catch (err) {
+  log(String((err as Error).message ?? err));
+  await cleanUp();
+  process.exit(1);
+}
+await api.close();
+await temporal.connection.close();
+await cleanUp();
+if (flags.profile) results.heraldProfile = summarizeCpuProfiles(profileDir);
+
+fs.mkdirSync(resultsDir, { recursive: true });
+const resultFile = path.join(resultsDir, `${label}.json`);
+fs.writeFileSync(resultFile, `${JSON.stringify(results, null, 2)}\n`);
+printTable(results as any);
+log(`\nresults: ${path.relative(process.cwd(), resultFile)}`);
+fs.rmSync(runDir, { recursive: true, force: true });
+
+function printTable(r: any): void {
+  const latencies = (l: any) => `p50 ${l.p50} / p95 ${l.p95} / p99 ${l.p99} ms`;
+  const delivered = (e: any) => `${e.deliveriesPerSecond} deliveries/s; accepted → first byte ${latencies(e.acceptedToFirstByteMs)}`;
+  const rows = ([
+    ['ingest, fixed rate', r.ingest.fixedRate && `${r.ingest.fixedRate.requestsPerSecond} req/s (offered ${r.ingest.fixedRate.offeredRate}/s); ${latencies(r.ingest.fixedRate.latencyMs)}`],
+    ['ingest, saturation', r.ingest.saturation && `${r.ingest.saturation.requestsPerSecond} req/s; ${latencies(r.ingest.saturation.latencyMs)}`],
+    ['end to end, light load', r.endToEnd.lightLoad && delivered(r.endToEnd.lightLoad)],
+    ['end to end, 1 endpoint', r.endToEnd.oneEndpoint && delivered(r.endToEnd.oneEndpoint)],
+    ['end to end, 5 endpoints', r.endToEnd.fiveEndpoints && delivered(r.endToEnd.fiveEndpoints)],
+    ['baseline (no-op workflow)', r.baseline && `${r.baseline.workflowsPerSecond} workflows/s`],
+    ['ratio to baseline', r.baseline && `1 endpoint ${r.ratioToBaseline.oneEndpoint ?? '-'}, 5 endpoints ${r.ratioToBaseline.fiveEndpoints ?? '-'}`],
+    ['retry load', r.retryLoad && `${r.retryLoad.deliveries} deliveries × 3 attempts in ${r.retryLoad.seconds} s; server ${r.retryLoad.cpu.server.percentOfOneCore}% of a core, Herald ${r.retryLoad.cpu.herald.percentOfOneCore}%`],
+    ['peak RSS', `Herald ${r.peakRssMiB.herald} MiB, baseline worker ${r.peakRssMiB.baselineWorker} MiB, Temporal server ${r.peakRssMiB.temporalServer} MiB`],
+    ['wall time', `${r.wallSeconds} s`],
+  ] as [string, string | undefined][]).filter((row): row is [string, string] => Boolean(row[1]));
+  console.log(`\nHerald benchmark (${r.size}, concurrency ${r.concurrency}, ${JSON.stringify(r.settings)})`);
+  for (const [name, value] of rows) console.log(`  ${name.padEnd(36)} ${value}`);
+}
