@@ -15,6 +15,7 @@ import { EndpointStore } from './storage/endpoints.ts';
 import { TenantStore } from './storage/tenants.ts';
 import { EventTypeStore } from './storage/eventTypes.ts';
 import { startDevServer, type DevServer } from './temporal/devServer.ts';
+import { heraldDataConverter } from './temporal/payloadCodec.ts';
 import { installTemporalRuntime } from './temporal/runtime.ts';
 import { bundleWorkflows, createHeraldWorker } from './temporal/worker.ts';
 
@@ -51,6 +52,11 @@ export async function startHerald(
   if (sdkMetricsAddress) logger.info({ url: `http://${sdkMetricsAddress}/metrics` }, 'Temporal SDK worker metrics');
   const metrics = createMetrics();
   if (!config.apiKey) logger.warn('HERALD_API_KEY is not set: the API accepts every request (allowed outside production only)');
+  // Worker and client share it, so every process holding the keys reads and writes the same histories.
+  const dataConverter = heraldDataConverter(config.payloadKeys);
+  if (config.payloadKeys.length) {
+    logger.info({ encryptingWith: config.payloadKeys[0]!.id, decryptingWith: config.payloadKeys.map((k) => k.id) }, 'payloads encrypted in Temporal');
+  }
 
   const stops: (() => Promise<unknown>)[] = [];
   const stop = async () => {
@@ -69,6 +75,8 @@ export async function startHerald(
             namespace: config.temporal.namespace,
             retentionDays: Math.max(1, Math.ceil(config.deadLetterRetentionMs / 86_400_000)),
             headless: options.headless,
+            // The embedded Web UI decrypts through this API's codec endpoint.
+            uiCodecEndpoint: config.payloadKeys.length ? `http://localhost:${config.port}/codec` : undefined,
             logger,
           }),
       openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }),
@@ -93,7 +101,7 @@ export async function startHerald(
       stops.push(() => connection.close());
       const workerLogger = logger.child({ role: 'worker' });
       const worker = await createHeraldWorker(
-        { connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, workflowBundle },
+        { connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, workflowBundle, dataConverter },
         { endpoints, logger: workerLogger, metrics: metrics.delivery, dispatcher: config.destinations.allowPrivateTargets ? undefined : guardedDispatcher() },
       );
       const running = worker.run();
@@ -114,7 +122,7 @@ export async function startHerald(
     if (role !== 'worker') {
       const connection = await Connection.connect({ address: temporalAddress });
       stops.push(() => connection.close());
-      const client = new Client({ connection, namespace: config.temporal.namespace });
+      const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter });
       const app = createApp({
         client, db: storage, endpoints, logger, metrics,
         tenants: new TenantStore(storage),
@@ -124,6 +132,8 @@ export async function startHerald(
         deadLetterRetentionMs: config.deadLetterRetentionMs,
         destinations: config.destinations,
         maxBodyBytes: config.maxBodyBytes,
+        payloadKeys: config.payloadKeys,
+        codecCorsOrigins: config.codecCorsOrigins,
       });
       const server = config.host ? app.listen(config.port, config.host) : app.listen(config.port);
       server.on('clientError', answerClientError);

@@ -17,6 +17,8 @@ export interface DevServerOptions {
   retentionDays: number;
   /** No Web UI (tests). */
   headless?: boolean;
+  /** Where the Web UI sends payloads to decode (Herald's /codec), when payloads are encrypted. */
+  uiCodecEndpoint?: string;
   logger: Logger;
 }
 
@@ -46,6 +48,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     '--namespace', opts.namespace,
     '--log-level', 'error',
     ...(opts.headless ? ['--headless'] : ['--ui-port', String(opts.uiPort)]),
+    ...(!opts.headless && opts.uiCodecEndpoint ? ['--ui-codec-endpoint', opts.uiCodecEndpoint] : []),
     ...heraldSearchAttributes.flatMap((key) => ['--search-attribute', `${key.name}=${typeNames[key.type] ?? key.type}`]),
   ];
   // Its own process group: Ctrl-C reaches Herald, which stops the worker before the server.

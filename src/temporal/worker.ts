@@ -21,6 +21,8 @@ export interface WorkerSettings {
   taskQueue: string;
   /** A prebuilt bundle (tests build one and share it); otherwise the worker bundles at start. */
   workflowBundle?: WorkerOptions['workflowBundle'];
+  /** Payload encryption (heraldDataConverter); the SDK's default when unset. */
+  dataConverter?: WorkerOptions['dataConverter'];
 }
 
 /** The Temporal worker that runs Herald's workflows and activities. Stateless: run as many as you like. */
@@ -31,5 +33,6 @@ export function createHeraldWorker(settings: WorkerSettings, deps: ActivityDeps)
     taskQueue: settings.taskQueue,
     ...(settings.workflowBundle ? { workflowBundle: settings.workflowBundle } : { workflowsPath }),
     activities: createActivities(deps),
+    dataConverter: settings.dataConverter,
   });
 }
