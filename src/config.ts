@@ -3,12 +3,47 @@ import { z } from 'zod';
 import { duration } from './duration.ts';
 import { loadStaticRoutes } from './staticRoutes.ts';
 import { localActivityModes } from '../workflows/types.ts';
+import type { PayloadKey } from './temporal/payloadCodec.ts';
 
 const booleanFromEnv = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 const port = z.coerce.number().int().min(0).max(65535);
+
+const commaList = (text: string) => text.split(',').map((item) => item.trim());
+
+/**
+ * `id:base64key,…`, each key 32 bytes (AES-256). Messages name the entry or key id, never
+ * key material: configuration errors are printed.
+ */
+const payloadKeys = z.string().transform((text, ctx) => {
+  const keys: PayloadKey[] = [];
+  const fail = (message: string) => ctx.addIssue({ code: 'custom', message });
+  for (const [index, entry] of commaList(text).entries()) {
+    const [, id, material] = /^([\w.-]+):(.*)$/.exec(entry) ?? [];
+    if (id === undefined || material === undefined) fail(`entry ${index + 1} is not "id:base64key" (an id of letters, digits, '.', '_' or '-')`);
+    else if (keys.some((k) => k.id === id)) fail(`key id "${id}" appears more than once`);
+    else {
+      const key = Buffer.from(material, 'base64');
+      // Buffer.from skips what is not base64; only canonical text round-trips.
+      if (!material || key.toString('base64') !== material) fail(`key "${id}" is not valid base64`);
+      else if (key.length !== 32) fail(`key "${id}" is ${key.length} bytes; AES-256 needs exactly 32 (openssl rand -base64 32)`);
+      else keys.push({ id, key });
+    }
+  }
+  return keys;
+});
+
+/** Browser origins (`scheme://host[:port]`), for CORS. */
+const origins = z.string().transform((text, ctx) => {
+  const list = commaList(text);
+  for (const origin of list) {
+    if (URL.canParse(origin) && new URL(origin).origin === origin) continue;
+    ctx.addIssue({ code: 'custom', message: `"${origin}" is not an origin like http://localhost:8233 (scheme, host, port; no path)` });
+  }
+  return list;
+});
 
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -31,6 +66,10 @@ const envSchema = z.object({
   HERALD_TEMPORAL_METRICS_PORT: port.default(9465),
   /** Default: true outside production, false in production. */
   HERALD_ALLOW_PRIVATE_TARGETS: booleanFromEnv.optional(),
+  /** Unset: payloads are stored in plaintext. */
+  HERALD_PAYLOAD_KEYS: payloadKeys.optional(),
+  /** Default: the embedded Web UI's origins. */
+  HERALD_CODEC_CORS_ORIGINS: origins.optional(),
   HERALD_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1_048_576),
   HERALD_WORKER_ACTIVITY_SLOTS: z.coerce.number().int().min(1).default(100),
   HERALD_WORKER_WORKFLOW_SLOTS: z.coerce.number().int().min(2).default(40),
@@ -103,6 +142,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       /** How the embedded dev server's SQLite syncs its commits (DevServerOptions.sqliteSync). */
       embeddedSqliteSync: e.HERALD_EMBEDDED_SQLITE_SYNC,
     },
+    /** The first key encrypts what Temporal stores, every key decrypts; none: plaintext. */
+    payloadKeys: e.HERALD_PAYLOAD_KEYS ?? [],
+    /** Browser origins (the Temporal Web UI) allowed to call /codec/* across origins. */
+    codecCorsOrigins: e.HERALD_CODEC_CORS_ORIGINS ?? [`http://localhost:${e.HERALD_UI_PORT}`, `http://127.0.0.1:${e.HERALD_UI_PORT}`],
     cacheDir: e.HERALD_CACHE_DIR ?? path.join(process.env.HOME ?? '/tmp', '.cache', 'herald'),
     logLevel: e.LOG_LEVEL,
     metrics: {

@@ -15,6 +15,7 @@ import { EndpointStore } from './storage/endpoints.ts';
 import { TenantStore } from './storage/tenants.ts';
 import { EventTypeStore } from './storage/eventTypes.ts';
 import { startDevServer, type DevServer } from './temporal/devServer.ts';
+import { heraldDataConverter } from './temporal/payloadCodec.ts';
 import { installTemporalRuntime } from './temporal/runtime.ts';
 import { bundleWorkflows, createHeraldWorker } from './temporal/worker.ts';
 
@@ -51,6 +52,11 @@ export async function startHerald(
   if (sdkMetricsAddress) logger.info({ url: `http://${sdkMetricsAddress}/metrics` }, 'Temporal SDK worker metrics');
   const metrics = createMetrics();
   if (!config.apiKey) logger.warn('HERALD_API_KEY is not set: the API accepts every request (allowed outside production only)');
+  // Worker and client share it, so every process holding the keys reads and writes the same histories.
+  const dataConverter = heraldDataConverter(config.payloadKeys);
+  if (config.payloadKeys.length) {
+    logger.info({ encryptingWith: config.payloadKeys[0]!.id, decryptingWith: config.payloadKeys.map((k) => k.id) }, 'payloads encrypted in Temporal');
+  }
 
   const stops: (() => Promise<unknown>)[] = [];
   const stop = async () => {
@@ -70,6 +76,8 @@ export async function startHerald(
             retentionDays: Math.max(1, Math.ceil(config.deadLetterRetentionMs / 86_400_000)),
             headless: options.headless,
             sqliteSync: config.tuning.embeddedSqliteSync,
+            // The embedded Web UI decrypts through this API's codec endpoint.
+            uiCodecEndpoint: config.payloadKeys.length ? `http://localhost:${config.port}/codec` : undefined,
             logger,
           }),
       openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }),
@@ -96,7 +104,7 @@ export async function startHerald(
     if (role !== 'api') {
       const workerLogger = logger.child({ role: 'worker' });
       const worker = await createHeraldWorker(
-        { connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, workflowBundle, tuning: config.tuning },
+        { connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, workflowBundle, tuning: config.tuning, dataConverter },
         {
           endpoints, logger: workerLogger, metrics: metrics.delivery,
           dispatcher: deliveryDispatcher({ guarded: !config.destinations.allowPrivateTargets, keepAlive: config.tuning.deliveryKeepAlive }),
@@ -118,7 +126,7 @@ export async function startHerald(
 
     let apiUrl: string | undefined;
     if (role !== 'worker') {
-      const client = new Client({ connection, namespace: config.temporal.namespace });
+      const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter });
       const app = createApp({
         client, db: storage, endpoints, logger, metrics,
         tenants: new TenantStore(storage),
@@ -130,6 +138,8 @@ export async function startHerald(
         eagerStart: config.tuning.eagerStart && role === 'all',
         destinations: config.destinations,
         maxBodyBytes: config.maxBodyBytes,
+        payloadKeys: config.payloadKeys,
+        codecCorsOrigins: config.codecCorsOrigins,
       });
       const server = config.host ? app.listen(config.port, config.host) : app.listen(config.port);
       server.on('clientError', answerClientError);

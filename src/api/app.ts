@@ -10,7 +10,9 @@ import type { EndpointStore } from '../storage/endpoints.ts';
 import type { TenantStore } from '../storage/tenants.ts';
 import type { EventWorkflowOptions } from '../../workflows/types.ts';
 import { Deliveries } from '../temporal/deliveries.ts';
+import type { PayloadKey } from '../temporal/payloadCodec.ts';
 import { authenticate } from './auth.ts';
+import { codecCors, codecRouter } from './codec.ts';
 import { deliveriesRouter } from './deliveries.ts';
 import { endpointsRouter } from './endpoints.ts';
 import { eventsRouter } from './events.ts';
@@ -35,6 +37,10 @@ export interface ApiDeps {
   destinations: DestinationPolicy;
   /** Larger request bodies are refused with 413. */
   maxBodyBytes: number;
+  /** The codec endpoint decrypts with these; none: it passes plaintext payloads through. */
+  payloadKeys: readonly PayloadKey[];
+  /** Browser origins (the Temporal Web UI) allowed to call the codec endpoint. */
+  codecCorsOrigins: readonly string[];
   logger: Logger;
   metrics: HeraldMetrics;
 }
@@ -45,6 +51,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use(deps.metrics.httpRequests);
   app.use(healthRouter(deps));
   app.use(openApiRouter());
+  app.use('/codec', codecCors(deps.codecCorsOrigins));
   // Every route but health and the API description needs a key (scrapers send it as a bearer token), refused before its body is read.
   app.use(authenticate(deps));
   app.get('/metrics', deps.metrics.scrape);
@@ -55,6 +62,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use(deliveriesRouter({ deliveries, endpoints: deps.endpoints }));
   app.use(tenantsRouter(deps));
   app.use(eventTypesRouter(deps.catalog));
+  app.use(codecRouter(deps.payloadKeys));
   app.use((req, _res, next) => next(notFound(`route ${req.method} ${req.path}`)));
   app.use(problemHandler(deps.logger));
   return app;

@@ -79,8 +79,8 @@ export function resolveTenant(res: Response, requested: string | undefined): str
   return principal.tenant;
 }
 
-/** For routes that manage tenants and keys: the admin key only. */
-export const requireAdmin: RequestHandler = (_req, res, next) => {
-  if (principalOf(res).role !== 'admin') throw new Problem(403, 'Forbidden', 'managing tenants and keys needs the admin key');
+/** For routes only the admin key may use (tenants and keys, decrypting payloads); `action` says what in the 403. */
+export const requireAdmin = (action: string): RequestHandler => (_req, res, next) => {
+  if (principalOf(res).role !== 'admin') throw new Problem(403, 'Forbidden', `${action} needs the admin key`);
   next();
 };

@@ -6,6 +6,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { version } from '../version.ts';
+import { codecRoutes } from './codec.ts';
 import { deliveryRoutes } from './deliveries.ts';
 import { endpointRoutes } from './endpoints.ts';
 import { eventRoutes } from './events.ts';
@@ -47,6 +48,7 @@ export const apiRoutes: RouteDescription[] = [
   ...deliveryRoutes,
   ...tenantRoutes,
   ...eventTypeRoutes,
+  ...codecRoutes,
 ];
 
 type JsonSchema = Record<string, unknown>;

@@ -52,7 +52,7 @@ export const tenantRoutes: RouteDescription[] = [
 export function tenantsRouter(deps: { tenants: TenantStore; logger: Logger }): Router {
   const { tenants, logger } = deps;
   const router = Router();
-  router.use('/v1/tenants', requireAdmin);
+  router.use('/v1/tenants', requireAdmin('managing tenants and keys'));
 
   const existingTenant = async (params: unknown) => {
     const { tenantId } = parse(tenantParams, params, 'params');

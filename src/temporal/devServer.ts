@@ -23,6 +23,8 @@ export interface DevServerOptions {
    * process crashes, but an OS crash can lose the last commits.
    */
   sqliteSync?: 'full' | 'normal';
+  /** Where the Web UI sends payloads to decode (Herald's /codec), when payloads are encrypted. */
+  uiCodecEndpoint?: string;
   logger: Logger;
 }
 
@@ -54,6 +56,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     // Write-ahead logging: one sync per commit instead of the rollback journal's several.
     '--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', `synchronous=${opts.sqliteSync ?? 'full'}`,
     ...(opts.headless ? ['--headless'] : ['--ui-port', String(opts.uiPort)]),
+    ...(!opts.headless && opts.uiCodecEndpoint ? ['--ui-codec-endpoint', opts.uiCodecEndpoint] : []),
     ...heraldSearchAttributes.flatMap((key) => ['--search-attribute', `${key.name}=${typeNames[key.type] ?? key.type}`]),
   ];
   // Its own process group: Ctrl-C reaches Herald, which stops the worker before the server.

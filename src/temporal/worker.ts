@@ -24,6 +24,8 @@ export interface WorkerSettings {
   workflowBundle?: WorkerOptions['workflowBundle'];
   /** Slots and cache size (Config['tuning']); the SDK's defaults when unset (time-skipping tests). */
   tuning?: WorkerTuning;
+  /** Payload encryption (heraldDataConverter); the SDK's default when unset. */
+  dataConverter?: WorkerOptions['dataConverter'];
 }
 
 type WorkerTuning = Pick<Config['tuning'], 'activitySlots' | 'workflowSlots' | 'cachedWorkflows'>;
@@ -46,6 +48,7 @@ export function createHeraldWorker(settings: WorkerSettings, deps: ActivityDeps)
     taskQueue: settings.taskQueue,
     ...(settings.workflowBundle ? { workflowBundle: settings.workflowBundle } : { workflowsPath }),
     activities: createActivities(deps),
+    dataConverter: settings.dataConverter,
     ...(settings.tuning && workerTuning(settings.tuning)),
   });
 }

@@ -39,6 +39,8 @@ before(async () => {
     metrics: createMetrics(),
     destinations: { allowPrivateTargets: true, requireHttps: false },
     maxBodyBytes: 1_048_576,
+    payloadKeys: [],
+    codecCorsOrigins: [],
   });
 });
 

@@ -32,7 +32,8 @@ describe('Herald with NODE_ENV=production', () => {
       ['DELETE', '/v1/endpoints/ep_x'], ['POST', '/v1/endpoints/ep_x/rotate-secret'], ['POST', '/v1/endpoints/ep_x/test'],
       ['POST', '/v1/endpoints/ep_x/recover'], ['POST', '/v1/events'], ['GET', '/v1/events/evt_x'], ['GET', '/v1/deliveries'],
       ['GET', '/v1/deliveries/delivery:a:b:c'], ['POST', '/v1/deliveries/delivery:a:b:c/replay'], ['GET', '/v1/tenants'],
-      ['POST', '/v1/tenants'], ['GET', '/v1/event-types'], ['POST', '/v1/event-types'], ['GET', '/metrics'], ['GET', '/anything-else'],
+      ['POST', '/v1/tenants'], ['GET', '/v1/event-types'], ['POST', '/v1/event-types'], ['GET', '/metrics'], ['POST', '/codec/decode'],
+      ['POST', '/codec/encode'], ['GET', '/anything-else'],
     ];
     for (const [method, route] of routes) {
       const attempts: Record<string, string>[] = [{}, { authorization: 'Bearer not-the-key-at-all' }, { authorization: 'Bearer hk_unknown' }];
