@@ -45,3 +45,34 @@ export function summarizeCpuProfiles(dir: string): Record<string, unknown> {
   }
   return summary;
 }
+
+/** Where a Go symbol comes from: its package path, shortened to what names the component. */
+function goPackage(symbol: string): string {
+  if (symbol.startsWith('[k] ')) return 'kernel (syscalls, scheduling, I/O)';
+  const name = symbol.replace(/^\[\.\] /, '');
+  const pkg = name.match(/^((?:[\w.-]+\/)*[\w.-]+?)\./)?.[1] ?? name;
+  const known: [RegExp, string][] = [
+    [/^modernc\.org\/(sqlite|libc)/, 'SQLite (modernc, pure Go)'],
+    [/^runtime$/, 'Go runtime (GC, scheduler, allocation)'],
+    [/^(google\.golang\.org\/(grpc|protobuf)|github\.com\/gogo)/, 'gRPC and protobuf'],
+    [/^go\.temporal\.io\/server\/service\/history/, 'Temporal history service'],
+    [/^go\.temporal\.io\/server\/service\/matching/, 'Temporal matching service'],
+    [/^go\.temporal\.io\/server\/service\/frontend/, 'Temporal frontend service'],
+    [/^go\.temporal\.io\/server\/common\/persistence/, 'Temporal persistence layer'],
+    [/^go\.temporal\.io\/server/, 'Temporal server, other'],
+    [/^(encoding|reflect|strconv|sync|time|sort|strings|bytes|fmt|math)/, 'Go standard library'],
+  ];
+  return known.find(([pattern]) => pattern.test(pkg))?.[1] ?? pkg;
+}
+
+/** Share of the Temporal server's CPU samples (perf report --sort sym) per component. */
+export function summarizePerfReport(report: string): string[] {
+  const byComponent = new Map<string, number>();
+  for (const line of report.split('\n')) {
+    const match = line.match(/^\s+([\d.]+)%\s+(\[[.k]\] .+?)\s*$/);
+    if (!match) continue;
+    const component = goPackage(match[2]!);
+    byComponent.set(component, (byComponent.get(component) ?? 0) + Number(match[1]));
+  }
+  return [...byComponent].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([name, share]) => `${share.toFixed(1).padStart(5)}%  ${name}`);
+}

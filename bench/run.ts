@@ -23,7 +23,7 @@ import { cpuSeconds, peakRssMiB } from './processStats.ts';
 import { Progress } from './progress.ts';
 import { BenchReceiver } from './receiver.ts';
 import { percentile, round } from './stats.ts';
-import { summarizeCpuProfiles } from './profile.ts';
+import { summarizeCpuProfiles, summarizePerfReport } from './profile.ts';
 
 const phases = ['latency', 'baseline', 'single', 'fanout', 'retry', 'ingest'] as const;
 
@@ -241,19 +241,21 @@ async function baselineRun(count: number) {
   return result;
 }
 
-async function ingestLoad(name: string, spec: Omit<LoadSpec, 'url' | 'eventType' | 'idPrefix'>) {
+async function ingestLoad(name: string, idPrefix: string, spec: Omit<LoadSpec, 'url' | 'eventType' | 'idPrefix'>) {
   const progress = new Progress(name, spec.seconds);
   const cpuBefore = cpuNow();
   const started = Date.now();
   const ticker = setInterval(() => progress.update(Math.floor((Date.now() - started) / 1000), 's'), 250);
   const generator = spawn(process.execPath, ['--import', 'tsx', path.join(repo, 'bench', 'loadGenerator.ts'),
-    JSON.stringify({ ...spec, url: apiUrl, eventType: 'bench.ingest', idPrefix: name } satisfies LoadSpec)], { cwd: repo, stdio: ['ignore', 'pipe', logFile] });
+    JSON.stringify({ ...spec, url: apiUrl, eventType: 'bench.ingest', idPrefix } satisfies LoadSpec)], { cwd: repo, stdio: ['ignore', 'pipe', logFile] });
   let output = '';
   generator.stdout!.on('data', (chunk) => (output += chunk));
   const [code] = await once(generator, 'exit');
   clearInterval(ticker);
   if (code !== 0) throw new Error(`bench: load generator exited with ${code} (logs: ${runDir}/processes.log)`);
   const load = JSON.parse(output) as LoadResult;
+  const refused = Object.entries(load.statuses).filter(([status]) => status !== '202');
+  if (refused.length) throw new Error(`bench: ${name}: ingest answered other than 202: ${JSON.stringify(Object.fromEntries(refused))}`);
   const result = { ...load, offeredRate: spec.rate ?? 'saturation', connections: spec.connections, cpu: cpuOver(cpuBefore, spec.seconds) };
   progress.finish(`${load.requestsPerSecond} req/s, p50 ${load.latencyMs.p50} ms, p95 ${load.latencyMs.p95} ms, p99 ${load.latencyMs.p99} ms ${JSON.stringify(load.statuses)}`);
   await waitFor('event workflows to finish', async () => (await running()) === 0, 300_000);
@@ -261,17 +263,22 @@ async function ingestLoad(name: string, spec: Omit<LoadSpec, 'url' | 'eventType'
 }
 
 /** Samples the Temporal server with perf while `during` runs, when perf can. */
-async function perfProfile<T>(during: () => Promise<T>): Promise<{ result: T; report?: string }> {
+async function perfProfile<T>(during: () => Promise<T>): Promise<{ result: T; report?: string[] }> {
   if (!flags.profile) return { result: await during() };
   const dataFile = path.join(runDir, 'perf.data');
-  const perf = spawn('perf', ['record', '-F', '499', '-g', '-p', String(serverPid), '-o', dataFile], { stdio: 'ignore' });
+  const perf = spawn('perf', ['record', '-e', 'cpu-clock', '-F', '499', '-p', String(serverPid), '-o', dataFile], { stdio: 'ignore' });
+  const perfExited = once(perf, 'exit').catch(() => undefined);
+  let missing = false;
+  perf.on('error', () => (missing = true));
   const result = await during();
+  if (missing) return { result, report: ['perf is not installed (Debian: apt-get install linux-perf)'] };
   perf.kill('SIGINT');
-  await once(perf, 'exit');
+  await perfExited;
   try {
-    return { result, report: execFileSync('perf', ['report', '-i', dataFile, '--stdio', '--no-children', '--sort', 'sym', '--percent-limit', '1.5', '-g', 'none'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 64 << 20 }) };
+    const report = execFileSync('perf', ['report', '-i', dataFile, '--stdio', '--no-children', '--sort', 'sym', '-g', 'none'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 256 << 20 });
+    return { result, report: summarizePerfReport(report) };
   } catch (err) {
-    return { result, report: `perf report failed: ${(err as Error).message}` };
+    return { result, report: [`perf report failed: ${(err as Error).message}`] };
   }
 }
 
@@ -285,8 +292,8 @@ try {
   const { result: single, report: serverProfile } = runs('single') ? await perfProfile(() => endToEnd('end to end, 1 endpoint', 'bench.single', '/ok/single', size.events, 1)) : { result: undefined, report: undefined };
   const fanout = runs('fanout') ? await endToEnd('end to end, 5 endpoints', 'bench.fanout', '/ok/fanout-', size.fanoutEvents, 5) : undefined;
   const retry = runs('retry') ? await endToEnd('retry load (fail twice)', 'bench.retry', '/flaky/retry', size.retries, 1) : undefined;
-  const ingestFixed = runs('ingest') ? await ingestLoad(`ingest at ${size.ingestRate} req/s`, { seconds: size.ingestSeconds, connections: concurrency, rate: size.ingestRate }) : undefined;
-  const ingestSaturated = runs('ingest') ? await ingestLoad('ingest at saturation', { seconds: size.ingestSeconds, connections: concurrency }) : undefined;
+  const ingestFixed = runs('ingest') ? await ingestLoad(`ingest at ${size.ingestRate} req/s`, 'ingest-fixed', { seconds: size.ingestSeconds, connections: concurrency, rate: size.ingestRate }) : undefined;
+  const ingestSaturated = runs('ingest') ? await ingestLoad('ingest at saturation', 'ingest-saturation', { seconds: size.ingestSeconds, connections: concurrency }) : undefined;
   const ratio = (deliveriesPerSecond?: number | null) => deliveriesPerSecond && baselineResult?.workflowsPerSecond ? round(deliveriesPerSecond / baselineResult.workflowsPerSecond, 2) : undefined;
   results = {
     label, date: new Date().toISOString(),
