@@ -13,12 +13,15 @@ export function cpuSeconds(pid: number): number {
   }
 }
 
-/** Peak resident memory of a process so far (VmHWM), in MiB. */
-export function peakRssMiB(pid: number): number {
+/** A memory figure of /proc/<pid>/status in MiB: VmHWM (peak resident) or VmRSS (resident now). */
+function statusMiB(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   try {
-    const line = fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmHWM:'));
+    const line = fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith(`${field}:`));
     return Number(line?.split(/\s+/)[1] ?? NaN) / 1024;
   } catch {
     return NaN;
   }
 }
+
+export const peakRssMiB = (pid: number) => statusMiB(pid, 'VmHWM');
+export const rssMiB = (pid: number) => statusMiB(pid, 'VmRSS');

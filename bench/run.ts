@@ -19,7 +19,7 @@ import { startDevServer } from '../src/temporal/devServer.ts';
 import { freePort } from '../test/support/ports.ts';
 import type { BaselineBatch, BaselineResult } from './baseline/worker.ts';
 import type { LoadResult, LoadSpec } from './loadGenerator.ts';
-import { cpuSeconds, peakRssMiB } from './processStats.ts';
+import { cpuSeconds, peakRssMiB, rssMiB } from './processStats.ts';
 import { Progress } from './progress.ts';
 import { BenchReceiver } from './receiver.ts';
 import { percentile, round } from './stats.ts';
@@ -43,9 +43,9 @@ const usage = `npm run bench -- [flags]
 Settings not given are Herald's shipped defaults.`;
 
 const sizes = {
-  small: { events: 300, fanoutEvents: 60, retries: 200, latencyRate: 20, latencySeconds: 5, ingestRate: 100, ingestSeconds: 5 },
-  default: { events: 2000, fanoutEvents: 400, retries: 1000, latencyRate: 20, latencySeconds: 15, ingestRate: 100, ingestSeconds: 10 },
-  large: { events: 10000, fanoutEvents: 2000, retries: 1000, latencyRate: 50, latencySeconds: 30, ingestRate: 200, ingestSeconds: 30 },
+  small: { events: 300, fanoutEvents: 60, retries: 200, latencyRate: 5, latencySeconds: 10, ingestRate: 100, ingestSeconds: 5 },
+  default: { events: 2000, fanoutEvents: 400, retries: 1000, latencyRate: 5, latencySeconds: 20, ingestRate: 100, ingestSeconds: 10 },
+  large: { events: 10000, fanoutEvents: 2000, retries: 1000, latencyRate: 10, latencySeconds: 30, ingestRate: 200, ingestSeconds: 30 },
 };
 
 const settingFlags = {
@@ -306,6 +306,7 @@ try {
     ratioToBaseline: { oneEndpoint: ratio(single?.deliveriesPerSecond), fiveEndpoints: ratio(fanout?.deliveriesPerSecond) },
     retryLoad: retry,
     peakRssMiB: { herald: round(peakRssMiB(pids.herald), 0), baselineWorker: round(peakRssMiB(pids.baseline), 0), temporalServer: round(peakRssMiB(pids.server), 0) },
+    rssAtEndMiB: { herald: round(rssMiB(pids.herald), 0), baselineWorker: round(rssMiB(pids.baseline), 0), temporalServer: round(rssMiB(pids.server), 0) },
     wallSeconds: round((Date.now() - benchStarted) / 1000, 0),
     ...(serverProfile && { temporalServerProfile: serverProfile }),
   };
@@ -338,7 +339,7 @@ function printTable(r: any): void {
     ['baseline (no-op workflow)', r.baseline && `${r.baseline.workflowsPerSecond} workflows/s`],
     ['ratio to baseline', r.baseline && `1 endpoint ${r.ratioToBaseline.oneEndpoint ?? '-'}, 5 endpoints ${r.ratioToBaseline.fiveEndpoints ?? '-'}`],
     ['retry load', r.retryLoad && `${r.retryLoad.deliveries} deliveries × 3 attempts in ${r.retryLoad.seconds} s; server ${r.retryLoad.cpu.server.percentOfOneCore}% of a core, Herald ${r.retryLoad.cpu.herald.percentOfOneCore}%`],
-    ['peak RSS', `Herald ${r.peakRssMiB.herald} MiB, baseline worker ${r.peakRssMiB.baselineWorker} MiB, Temporal server ${r.peakRssMiB.temporalServer} MiB`],
+    ['peak RSS (at the end)', ['herald', 'baselineWorker', 'temporalServer'].map((p) => `${p} ${r.peakRssMiB[p]} (${r.rssAtEndMiB[p]}) MiB`).join(', ')],
     ['wall time', `${r.wallSeconds} s`],
   ] as [string, string | undefined][]).filter((row): row is [string, string] => Boolean(row[1]));
   console.log(`\nHerald benchmark (${r.size}, concurrency ${r.concurrency}, ${JSON.stringify(r.settings)})`);
