@@ -71,7 +71,7 @@ export async function startHerald(
             headless: options.headless,
             logger,
           }),
-      openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }),
+      openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger }),
       role === 'api' ? undefined : bundleWorkflows(logger),
     ]);
     if (server.status === 'fulfilled' && server.value) stops.push(server.value.stop);
