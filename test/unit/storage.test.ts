@@ -100,17 +100,19 @@ describe('migrations on PostgreSQL', () => {
 });
 
 describe('PostgreSQL connections', () => {
-  test('a connection the server drops while idle is replaced: the next query succeeds', async () => {
+  test('connections the server drops while idle end no process: the pool replaces them', async () => {
     const databaseUrl = await newPostgresDatabase('dropped_connections');
     const db = await openDb({ databaseUrl, dataDir: 'unused' });
     const admin = await openDb({ databaseUrl, dataDir: 'unused' });
     try {
       await Promise.all([db.query('SELECT 1'), db.query('SELECT 1')]);
-      const dropped = await admin.transaction((tx) => tx.query(
+      const dropped = await admin.query(
         'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
-      ));
+      );
       assert.ok(dropped.length >= 2);
-      assert.deepEqual(await eventually(() => db.query('SELECT 1 AS up').catch((err) => [{ err: String(err) }]), (rows) => 'up' in rows[0]!), [{ up: 1 }]);
+      // A query racing the drop may still fail; the process lives on and the pool reconnects.
+      const answer = await eventually(() => db.query('SELECT 1 AS up').catch((err) => [{ err: String(err) }]), (rows) => 'up' in rows[0]!);
+      assert.deepEqual(answer, [{ up: 1 }]);
     } finally {
       await db.close();
       await admin.close();
