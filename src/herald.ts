@@ -80,7 +80,7 @@ export async function startHerald(
             uiCodecEndpoint: config.payloadKeys.length ? `http://localhost:${config.port}/codec` : undefined,
             logger,
           }),
-      openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }),
+      openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger }),
       role === 'api' ? undefined : bundleWorkflows(logger),
     ]);
     if (server.status === 'fulfilled' && server.value) stops.push(server.value.stop);

@@ -1,26 +1,51 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Logger } from '../logger.ts';
 import { migrations } from './migrations.ts';
 
 /** The one SQL surface Herald uses; PGlite and PostgreSQL both speak it. */
-export interface Db {
+export interface Queryable {
   query<Row = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<Row[]>;
+}
+
+export interface Db extends Queryable {
+  /** Runs `work` in one transaction on one connection: committed when it resolves, rolled back when it throws. */
+  transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
 /** PostgreSQL when a URL is given, otherwise embedded PGlite under `dataDir` (or in memory for `memory://`). */
-export async function openDb(opts: { databaseUrl?: string; dataDir: string }): Promise<Db> {
-  const db = opts.databaseUrl ? await openPostgres(opts.databaseUrl) : await openPglite(opts.dataDir);
+export async function openDb(opts: { databaseUrl?: string; dataDir: string; logger?: Logger }): Promise<Db> {
+  const db = opts.databaseUrl ? await openPostgres(opts.databaseUrl, opts.logger) : await openPglite(opts.dataDir);
   await migrate(db);
   return db;
 }
 
-async function openPostgres(url: string): Promise<Db> {
+async function openPostgres(url: string, logger?: Logger): Promise<Db> {
   const { default: pg } = await import('pg');
   const pool = new pg.Pool({ connectionString: url, max: 10 });
+  // An idle connection the server ends (a restart, a failover, an idle timeout) errors with no
+  // query to fail; unheard, that error would end the process. The pool drops it and opens another.
+  pool.on('error', (err) => logger?.warn({ err }, 'PostgreSQL closed an idle connection'));
   return {
     async query(sql, params) {
       return (await pool.query(sql, params as unknown[])).rows;
+    },
+    async transaction(work) {
+      const client = await pool.connect();
+      let broken: Error | undefined;
+      try {
+        await client.query('BEGIN');
+        const result = await work({ query: async (sql, params) => (await client.query(sql, params as unknown[])).rows as never[] });
+        await client.query('COMMIT');
+        return result;
+      } catch (err) {
+        await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
+        throw err;
+      } finally {
+        // A connection that could not roll back is discarded, not handed to the next query.
+        client.release(broken);
+      }
     },
     close: () => pool.end(),
   };
@@ -38,17 +63,29 @@ async function openPglite(dataDir: string): Promise<Db> {
     async query(sql, params) {
       return (await pglite.query(sql, params as unknown[])).rows as never[];
     },
+    transaction: (work) => pglite.transaction((tx) => work({ query: async (sql, params) => (await tx.query(sql, params as unknown[])).rows as never[] })),
     close: () => pglite.close(),
   };
 }
 
+/** Herald's own advisory lock key (any bigint; other applications sharing the database must not take it). */
+const MIGRATION_LOCK_KEY = 4_841_727_115;
+
+/**
+ * Brings the schema up to date in one transaction: all pending versions or none. API and worker
+ * processes starting together on an empty database take turns on the lock; the later ones find
+ * the work done. (Without it they race on CREATE TABLE and all but one fail to start.)
+ */
 async function migrate(db: Db): Promise<void> {
-  await db.query('CREATE TABLE IF NOT EXISTS herald_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
-  const applied = new Set((await db.query<{ version: number }>('SELECT version FROM herald_migrations')).map((r) => r.version));
-  for (const [index, statements] of migrations.entries()) {
-    const version = index + 1;
-    if (applied.has(version)) continue;
-    for (const sql of statements) await db.query(sql);
-    await db.query('INSERT INTO herald_migrations (version) VALUES ($1) ON CONFLICT DO NOTHING', [version]);
-  }
+  await db.transaction(async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
+    await tx.query('CREATE TABLE IF NOT EXISTS herald_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
+    const applied = new Set((await tx.query<{ version: number }>('SELECT version FROM herald_migrations')).map((r) => r.version));
+    for (const [index, statements] of migrations.entries()) {
+      const version = index + 1;
+      if (applied.has(version)) continue;
+      for (const sql of statements) await tx.query(sql);
+      await tx.query('INSERT INTO herald_migrations (version) VALUES ($1)', [version]);
+    }
+  });
 }

@@ -1,4 +1,7 @@
-/** Append-only: each entry is one schema version. Never edit a shipped entry. */
+/**
+ * Append-only: each entry is one schema version. Never edit a shipped entry. Pending versions run
+ * in one transaction, so no statement here may refuse one (CREATE INDEX CONCURRENTLY, VACUUM).
+ */
 export const migrations: string[][] = [
   [
     `CREATE TABLE endpoints (

@@ -5,12 +5,28 @@ import { after, before, describe, test } from 'node:test';
 import { generateSecret } from '../../src/signing/index.ts';
 import { openDb, type Db } from '../../src/storage/db.ts';
 import { EndpointStore, type NewEndpoint } from '../../src/storage/endpoints.ts';
+import { migrations } from '../../src/storage/migrations.ts';
 import { TenantStore } from '../../src/storage/tenants.ts';
+import { eventually } from '../support/eventually.ts';
+import { startPostgres, type TestPostgres } from '../support/postgres.ts';
 
-describe('storage of endpoints, tenants and keys (PGlite in memory)', () => {
+// One real PostgreSQL cluster for this file, each test group on a database of its own.
+let cluster: TestPostgres | undefined;
+async function newPostgresDatabase(name: string): Promise<string> {
+  cluster ??= await startPostgres();
+  return cluster.createDatabase(name);
+}
+after(() => cluster?.stop());
+
+const storages = [
+  { name: 'PGlite in memory', open: () => openDb({ dataDir: 'memory://' }) },
+  { name: 'PostgreSQL', open: async () => openDb({ databaseUrl: await newPostgresDatabase('stores'), dataDir: 'unused' }) },
+];
+
+for (const storage of storages) describe(`storage of endpoints, tenants and keys (${storage.name})`, () => {
   let db: Db;
   before(async () => {
-    db = await openDb({ dataDir: 'memory://' });
+    db = await storage.open();
   });
   after(async () => {
     await db?.close();
@@ -64,5 +80,42 @@ describe('storage of endpoints, tenants and keys (PGlite in memory)', () => {
     assert.equal(await tenants.revokeKey('someone-else', issued.id), false);
     assert.equal(await tenants.revokeKey('keyed', issued.id), true);
     assert.equal(await tenants.authenticate(issued.key), undefined);
+  });
+});
+
+describe('migrations on PostgreSQL', () => {
+  test('processes starting at once on an empty database all start, and the schema is applied once', async () => {
+    const databaseUrl = await newPostgresDatabase('racing_starts');
+    const starts = await Promise.allSettled(Array.from({ length: 8 }, () => openDb({ databaseUrl, dataDir: 'unused' })));
+    const dbs = starts.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    try {
+      assert.deepEqual(starts.filter((s) => s.status === 'rejected').map((s) => String((s as PromiseRejectedResult).reason)), []);
+      const versions = await dbs[0]!.query<{ version: number }>('SELECT version FROM herald_migrations ORDER BY version');
+      assert.deepEqual(versions.map((v) => v.version), migrations.map((_, i) => i + 1));
+      assert.deepEqual(await dbs[0]!.query('SELECT id FROM tenants'), [{ id: 'default' }]);
+    } finally {
+      await Promise.all(dbs.map((db) => db.close()));
+    }
+  });
+});
+
+describe('PostgreSQL connections', () => {
+  test('connections the server drops while idle end no process: the pool replaces them', async () => {
+    const databaseUrl = await newPostgresDatabase('dropped_connections');
+    const db = await openDb({ databaseUrl, dataDir: 'unused' });
+    const admin = await openDb({ databaseUrl, dataDir: 'unused' });
+    try {
+      await Promise.all([db.query('SELECT 1'), db.query('SELECT 1')]);
+      const dropped = await admin.query(
+        'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+      );
+      assert.ok(dropped.length >= 2);
+      // A query racing the drop may still fail; the process lives on and the pool reconnects.
+      const answer = await eventually(() => db.query('SELECT 1 AS up').catch((err) => [{ err: String(err) }]), (rows) => 'up' in rows[0]!);
+      assert.deepEqual(answer, [{ up: 1 }]);
+    } finally {
+      await db.close();
+      await admin.close();
+    }
   });
 });

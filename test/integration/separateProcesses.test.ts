@@ -1,0 +1,126 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { loadConfig } from '../../src/config.ts';
+import { createLogger } from '../../src/logger.ts';
+import { startDevServer, type DevServer } from '../../src/temporal/devServer.ts';
+import { eventually } from '../support/eventually.ts';
+import { heraldProcess, type HeraldProcess } from '../support/heraldProcess.ts';
+import { startPostgres, type TestPostgres } from '../support/postgres.ts';
+import { parseExposition } from '../support/prometheus.ts';
+import { freePort } from '../support/ports.ts';
+import { Receiver, type ReceivedRequest } from '../support/receiver.ts';
+
+/**
+ * The scale-out shape of docker-compose.yml without Docker: a standalone Temporal dev server,
+ * PostgreSQL, and Herald's API and workers each in a process of its own (`tsx src/main.ts api|worker`).
+ */
+describe('API and workers as separate processes on PostgreSQL', () => {
+  let postgres: TestPostgres;
+  let temporal: DevServer;
+  let receiver: Receiver;
+  const temporalDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-temporal-'));
+
+  before(async () => {
+    [postgres, temporal, receiver] = await Promise.all([
+      startPostgres(),
+      startDevServer({
+        cacheDir: loadConfig().cacheDir, dataDir: temporalDataDir, port: await freePort(), uiPort: 0,
+        namespace: 'default', retentionDays: 1, headless: true, logger: createLogger('silent'),
+      }),
+      Receiver.start(),
+    ]);
+  });
+  after(async () => {
+    await Promise.all([postgres?.stop(), temporal?.stop(), receiver?.close()]);
+    fs.rmSync(temporalDataDir, { recursive: true, force: true });
+  });
+
+  /**
+   * Runs `scenario` with Herald processes of `roles` (not started yet) on one new, empty database
+   * and a task queue of their own on the shared dev server; removes them after.
+   */
+  async function withDeployment(name: string, roles: ('api' | 'worker')[], scenario: (processes: HeraldProcess[]) => Promise<void>) {
+    const env = { DATABASE_URL: await postgres.createDatabase(name), TEMPORAL_ADDRESS: temporal.address, HERALD_TASK_QUEUE: name };
+    const processes = await Promise.all(roles.map((role) => heraldProcess(role, env)));
+    try {
+      await scenario(processes);
+    } finally {
+      await Promise.all(processes.map((p) => p.remove()));
+    }
+  }
+
+  async function acceptEvents(api: HeraldProcess, ids: string[]) {
+    for (const id of ids) {
+      const response = await api.post('/v1/events', { id, type: 'order.paid', data: { order: id } });
+      assert.equal(response.status, 202, `event ${id} accepted`);
+    }
+  }
+
+  /** Each event's requests, by the order id the body carries. */
+  function requestsByEvent(pathName: string): Map<string, ReceivedRequest[]> {
+    const byEvent = new Map<string, ReceivedRequest[]>();
+    for (const request of receiver.received(pathName)) {
+      const order: string = JSON.parse(request.body).data.order;
+      byEvent.set(order, [...(byEvent.get(order) ?? []), request]);
+    }
+    return byEvent;
+  }
+
+  /** Every event delivered: `delivered` through the API, each received under one webhook-id of its own. */
+  async function assertAllDelivered(api: HeraldProcess, endpointId: string, pathName: string, ids: string[]) {
+    for (const id of ids) {
+      const status = await eventually(() => api.get(`/v1/deliveries/delivery:default:${id}:${endpointId}`), (s) => s.status === 'delivered', 90_000, 250);
+      assert.equal(status.attempts.at(-1).statusCode, 200, id);
+    }
+    const byEvent = requestsByEvent(pathName);
+    assert.deepEqual([...byEvent.keys()].sort(), [...ids].sort());
+    const webhookIds = [...byEvent.values()].map((requests) => new Set(requests.map((r) => r.headers['webhook-id'])));
+    assert.ok(webhookIds.every((set) => set.size === 1), 'one webhook-id across the attempts of an event');
+    assert.equal(new Set(webhookIds.map((set) => [...set][0])).size, ids.length, 'a different webhook-id per event');
+    return byEvent;
+  }
+
+  test('kill -9 of the worker mid-attempt loses nothing; the API accepts events while no worker runs', () => withDeployment('worker_killed', ['api', 'worker'], async ([api, worker]) => {
+    // Both start at once on the empty database: both migrate it.
+    await Promise.all([api!.start(), worker!.start()]);
+    const held = Array.from({ length: 10 }, (_, i) => `held-${i}`);
+    const endpoint = await api!.post('/v1/endpoints', {
+      // The first attempt of each held event stays open until the worker dies; later requests succeed.
+      url: receiver.script('/killed', ...held.map(() => 'hang' as const), { status: 200 }), eventTypes: ['order.*'], timeoutMs: 10_000,
+    }).then((r) => r.json());
+
+    await acceptEvents(api!, held);
+    await receiver.waitFor('/killed', held.length, 60_000);
+    assert.equal(await worker!.stop('SIGKILL'), null, 'the worker is killed with every held attempt in flight');
+
+    const whileNoWorker = Array.from({ length: 10 }, (_, i) => `unworked-${i}`);
+    await acceptEvents(api!, whileNoWorker);
+    await worker!.start();
+
+    const byEvent = await assertAllDelivered(api!, endpoint.id, '/killed', [...held, ...whileNoWorker]);
+    for (const id of held) {
+      assert.ok(byEvent.get(id)!.length >= 2, `${id} was sent again after the crash`);
+      const status = await api!.get(`/v1/deliveries/delivery:default:${id}:${endpoint.id}`);
+      assert.deepEqual(status.attempts.map((a: { statusCode: number }) => a.statusCode), [200], `${id}: the crash is no receiver failure`);
+    }
+  }));
+
+  test('two workers share the deliveries and lose none', () => withDeployment('two_workers', ['api', 'worker', 'worker'], async ([api, ...workers]) => {
+    await Promise.all([api!, ...workers].map((p) => p.start()));
+    const endpoint = await api!.post('/v1/endpoints', { url: receiver.script('/shared', { status: 200 }), eventTypes: ['order.*'] }).then((r) => r.json());
+    const ids = Array.from({ length: 20 }, (_, i) => `shared-${i}`);
+    await acceptEvents(api!, ids);
+    await assertAllDelivered(api!, endpoint.id, '/shared', ids);
+
+    // Each worker process counts the attempts it made.
+    const attemptsPerWorker = await Promise.all(workers.map(async (worker) => {
+      const samples = parseExposition(await fetch(worker.metricsUrl).then((r) => r.text()));
+      return samples.filter((s) => s.name === 'webhook_deliveries_total').reduce((sum, s) => sum + s.value, 0);
+    }));
+    assert.equal(attemptsPerWorker.reduce((a, b) => a + b), receiver.received('/shared').length);
+    assert.ok(attemptsPerWorker.every((n) => n > 0), `both workers made attempts: ${attemptsPerWorker.join(' + ')}`);
+  }));
+});

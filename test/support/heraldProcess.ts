@@ -1,0 +1,60 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Role } from '../../src/herald.ts';
+import { eventually } from './eventually.ts';
+import { freePort } from './ports.ts';
+
+export type HeraldProcess = Awaited<ReturnType<typeof heraldProcess>>;
+
+/**
+ * Herald in a process of its own, as `npm start` (role `all`: embedded Temporal and PGlite under a
+ * temp data dir) or `npm run start:api|start:worker` runs it; `env` adds DATABASE_URL,
+ * TEMPORAL_ADDRESS and the like. It can be started again after it stopped, with the same settings.
+ */
+export async function heraldProcess(role: Role = 'all', extraEnv: Record<string, string> = {}) {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `herald-${role}-`));
+  const port = await freePort();
+  const metricsPort = await freePort();
+  const env = {
+    ...process.env, PORT: String(port), HERALD_HOST: '127.0.0.1', HERALD_DATA_DIR: dataDir, LOG_LEVEL: 'warn',
+    HERALD_DEV_SERVER_PORT: String(await freePort()), HERALD_UI_PORT: String(await freePort()),
+    HERALD_METRICS_PORT: String(metricsPort), HERALD_TEMPORAL_METRICS_PORT: '0', ...extraEnv,
+  };
+  const url = `http://127.0.0.1:${port}`;
+  /** Where a worker-only process serves its own metrics (answering once its worker runs). */
+  const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
+  const readyUrl = role === 'worker' ? metricsUrl : `${url}/readyz`;
+  let child: ChildProcess | undefined;
+  let stderr = '';
+  const post = (route: string, body: unknown) =>
+    fetch(`${url}${route}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  return {
+    post,
+    get: (route: string) => fetch(`${url}${route}`).then((r) => r.json()),
+    metricsUrl,
+    async start() {
+      stderr = '';
+      const started = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', role], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+      started.stderr!.on('data', (chunk: Buffer) => void (stderr = (stderr + chunk.toString()).slice(-4000)));
+      child = started;
+      await eventually(async () => {
+        if (started.exitCode !== null) throw new Error(`herald ${role} exited with code ${started.exitCode} before it was ready:\n${stderr}`);
+        return fetch(readyUrl).then((r) => r.status, () => 0);
+      }, (status) => status === 200, 90_000, 200);
+    },
+    /** Sends `signal` and answers the exit code (null when killed by the signal). */
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (!child || child.exitCode !== null || child.signalCode !== null) return undefined;
+      const exited = once(child, 'exit');
+      child.kill(signal);
+      return (await exited)[0] as number | null;
+    },
+    async remove() {
+      await this.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
