@@ -58,7 +58,15 @@ async function openPglite(dataDir: string): Promise<Db> {
     location = path.join(dataDir, 'pglite');
     fs.mkdirSync(location, { recursive: true });
   }
-  const pglite = await PGlite.create(location);
+  // Herald's tables are small and endpoint reads are cached: PostgreSQL's default 128 MB of shared buffers is resident memory for nothing.
+  const options = { startParams: [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'] };
+  const fresh = location !== 'memory://' && !fs.existsSync(path.join(location, 'PG_VERSION'));
+  let pglite = await PGlite.create(location, options);
+  if (fresh) {
+    // Creating the cluster grows WebAssembly memory to several hundred MB that is never given back; reopening starts small.
+    await pglite.close();
+    pglite = await PGlite.create(location, options);
+  }
   return {
     async query(sql, params) {
       return (await pglite.query(sql, params as unknown[])).rows as never[];
