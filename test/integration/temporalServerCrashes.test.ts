@@ -6,9 +6,9 @@ import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../../src/config.ts';
 import { CapturedLog } from '../support/capturedLog.ts';
 import { eventually } from '../support/eventually.ts';
-import { startTestHerald, type TestHerald } from '../support/herald.ts';
+import { startTestHerald, waitForDelivered, type TestHerald } from '../support/herald.ts';
 import { heraldProcess } from '../support/heraldProcess.ts';
-import { Receiver } from '../support/receiver.ts';
+import { eventsDeliveredAt, Receiver } from '../support/receiver.ts';
 
 /** The embedded Temporal dev server's pid, from the pidfile Herald keeps in its data dir. */
 function devServerPid(dataDir: string): number {
@@ -45,27 +45,6 @@ async function produce(herald: TestHerald, event: { id: string; type: string; da
   const accepted = answer.status === 202 || (refusals > 0 && answer.status === 200 && answer.body.status === 'duplicate');
   assert.ok(accepted, `event ${event.id}: ${answer.status} ${JSON.stringify(answer.body)}`);
   return refusals;
-}
-
-/**
- * The events delivered to `path`, counted as a receiver that deduplicates on webhook-id counts them,
- * after checking that every request of one event carried one webhook-id and that events never share one.
- */
-function eventsDeliveredAt(receiver: Receiver, path: string): number {
-  const idsByEvent = new Map<string, Set<string>>();
-  for (const request of receiver.received(path)) {
-    const eventId = String(JSON.parse(request.body).data.eventId);
-    idsByEvent.set(eventId, (idsByEvent.get(eventId) ?? new Set()).add(String(request.headers['webhook-id'])));
-  }
-  for (const [eventId, ids] of idsByEvent) assert.equal(ids.size, 1, `${path}: event ${eventId} arrived under webhook-ids ${[...ids]}`);
-  assert.equal(new Set([...idsByEvent.values()].flatMap((ids) => [...ids])).size, idsByEvent.size, `${path}: two events share a webhook-id`);
-  return receiver.delivered(path).size;
-}
-
-async function assertDelivered(herald: TestHerald, deliveryIds: string[]) {
-  for (const id of deliveryIds) {
-    await eventually(() => herald.api('GET', `/v1/deliveries/${id}`), (r) => r.body?.status === 'delivered', 120_000, 250);
-  }
 }
 
 /** Retries soon and often enough to outlast a Temporal restart without running out. */
@@ -108,7 +87,7 @@ describe('the embedded Temporal dev server killed while Herald runs', () => {
     const outageMs = Date.now() - killedAt;
 
     const deliveryIds = eventIds.flatMap((eventId) => endpoints.map((endpointId) => `delivery:default:${eventId}:${endpointId}`));
-    await assertDelivered(herald, deliveryIds);
+    await waitForDelivered(herald, deliveryIds);
     assert.equal(eventsDeliveredAt(receiver, '/held'), 20);
     assert.equal(eventsDeliveredAt(receiver, '/failing'), 20);
 
@@ -129,7 +108,7 @@ describe('the embedded Temporal dev server killed while Herald runs', () => {
 
     const eventIds = Array.from({ length: 5 }, (_, i) => `after-idle-crash-${i + 1}`);
     for (const eventId of eventIds) assert.equal(await produce(herald, { id: eventId, type: 'invoice.created', data: { eventId } }), 0);
-    await assertDelivered(herald, eventIds.map((eventId) => `delivery:default:${eventId}:${endpoint.id}`));
+    await waitForDelivered(herald, eventIds.map((eventId) => `delivery:default:${eventId}:${endpoint.id}`));
     assert.equal(eventsDeliveredAt(receiver, '/after-idle-crash'), 5);
     assert.equal(log.entries('embedded Temporal dev server restarted on the same database').length, 2);
   });
@@ -172,7 +151,7 @@ describe('Herald and its Temporal server as processes', () => {
       rebooted = await startTestHerald({ HERALD_DATA_DIR: herald.dataDir });
 
       const deliveryIds = eventIds.flatMap((eventId) => endpointIds.map((endpointId) => `delivery:default:${eventId}:${endpointId}`));
-      await assertDelivered(rebooted, deliveryIds);
+      await waitForDelivered(rebooted, deliveryIds);
       assert.equal(eventsDeliveredAt(receiver, '/down'), eventIds.length);
       assert.equal(eventsDeliveredAt(receiver, '/stalled'), eventIds.length);
       console.log(`reboot: ${deliveryIds.length} pending deliveries of ${eventIds.length} events delivered from the SQLite file`);

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -107,4 +108,20 @@ export class Receiver {
       res.writeHead(reply.status, reply.headers).end(reply.body ?? '');
     });
   }
+}
+
+/**
+ * The events delivered to `path`, counted as a receiver that deduplicates on webhook-id counts them,
+ * after checking that every request of one event (named by `eventId` in its data) carried one
+ * webhook-id and that no two events share one.
+ */
+export function eventsDeliveredAt(receiver: Receiver, path: string): number {
+  const idsByEvent = new Map<string, Set<string>>();
+  for (const request of receiver.received(path)) {
+    const eventId = String(JSON.parse(request.body).data.eventId);
+    idsByEvent.set(eventId, (idsByEvent.get(eventId) ?? new Set()).add(String(request.headers['webhook-id'])));
+  }
+  for (const [eventId, ids] of idsByEvent) assert.equal(ids.size, 1, `${path}: event ${eventId} arrived under webhook-ids ${[...ids]}`);
+  assert.equal(new Set([...idsByEvent.values()].flatMap((ids) => [...ids])).size, idsByEvent.size, `${path}: two events share a webhook-id`);
+  return receiver.delivered(path).size;
 }
