@@ -25,6 +25,11 @@ export interface RunningHerald {
   /** Where the API listens, when this process runs it. */
   apiUrl?: string;
   temporalAddress: string;
+  /**
+   * Settles only when something Herald cannot run without is gone for good (the embedded Temporal
+   * server could not be restarted); the process should then stop and exit non-zero.
+   */
+  failed: Promise<Error>;
   /** Drains HTTP, lets the worker finish or hand back its tasks, then closes storage and the embedded server. */
   stop(): Promise<void>;
 }
@@ -148,7 +153,8 @@ export async function startHerald(
       apiUrl = `http://localhost:${(server.address() as AddressInfo).port}`;
       logger.info({ url: apiUrl }, 'Herald API listening');
     }
-    return { apiUrl, temporalAddress, stop };
+    const failed = server.status === 'fulfilled' && server.value ? server.value.lost : new Promise<Error>(() => {});
+    return { apiUrl, temporalAddress, failed, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -9,11 +9,15 @@ async function main(role: Role): Promise<void> {
   const herald = await startHerald(role, config, logger);
   // Handlers stay installed: Ctrl-C reaches the whole process group and tsx relays it too, so a
   // second signal must not fall through to Node's default (an exit halfway through shutdown).
-  await new Promise<void>((resolve) => {
-    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => resolve());
+  const failure = await new Promise<Error | undefined>((resolve) => {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => resolve(undefined));
+    void herald.failed.then(resolve);
   });
-  logger.info('shutting down: draining HTTP requests and in-flight activities');
+  if (failure) logger.fatal({ err: failure }, 'shutting down: Herald cannot run on');
+  else logger.info('shutting down: draining HTTP requests and in-flight activities');
   await herald.stop();
+  // Exits non-zero, so a process supervisor (systemd, Docker, Kubernetes) restarts Herald whole.
+  if (failure) throw failure;
   logger.info('stopped');
 }
 

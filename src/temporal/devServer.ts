@@ -31,12 +31,26 @@ export interface DevServerOptions {
 export interface DevServer {
   address: string;
   uiUrl?: string;
+  /**
+   * Settles only if the server died and could not be brought back: after an unexpected exit it is
+   * restarted on the same database and ports, and this answers once that failed too often in a row.
+   */
+  lost: Promise<Error>;
   stop(): Promise<void>;
 }
 
 const typeNames: Record<string, string> = { KEYWORD: 'Keyword', INT: 'Int' };
 
-/** Starts the Temporal CLI's dev server on SQLite under the data dir, ready for Herald's workflows. */
+/** Restarts wait 1 s, 2 s, 4 s, 8 s; the fifth failure in a row (exits or failed restarts) gives up. */
+const FIRST_RESTART_DELAY_MS = 1_000;
+const FAILURES_BEFORE_GIVING_UP = 5;
+/** A server that served this long before it died was healthy: its death starts a fresh count. */
+const HEALTHY_RUN_MS = 60_000;
+
+/**
+ * Starts the Temporal CLI's dev server on SQLite under the data dir, ready for Herald's workflows,
+ * and supervises it: if it exits while Herald runs (OOM killer, kill -9), it is started again.
+ */
 export async function startDevServer(opts: DevServerOptions): Promise<DevServer> {
   const cli = path.join(opts.cacheDir, 'temporal');
   if (!fs.existsSync(cli)) {
@@ -59,55 +73,133 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     ...(!opts.headless && opts.uiCodecEndpoint ? ['--ui-codec-endpoint', opts.uiCodecEndpoint] : []),
     ...heraldSearchAttributes.flatMap((key) => ['--search-attribute', `${key.name}=${typeNames[key.type] ?? key.type}`]),
   ];
+
+  /** One run of the server, answered once it serves Herald's namespace. */
+  const serve = async (): Promise<ServerProcess> => {
+    const server = launch(cli, args, pidFile);
+    try {
+      const connection = await waitUntilServing(address, server);
+      await connection.workflowService.updateNamespace({
+        namespace: opts.namespace,
+        config: { workflowExecutionRetentionTtl: msToTs(opts.retentionDays * 86_400_000) },
+      });
+      await connection.close();
+      return server;
+    } catch (err) {
+      await server.terminate();
+      throw err;
+    }
+  };
+
+  let server = await serve();
+  const uiUrl = opts.headless ? undefined : `http://localhost:${opts.uiPort}`;
+  opts.logger.info({ address, uiUrl, dataDir: opts.dataDir }, 'embedded Temporal dev server ready');
+
+  let stopping = false;
+  let wake = () => {};
+  let giveUp!: (reason: Error) => void;
+  const lost = new Promise<Error>((resolve) => (giveUp = resolve));
+  const log = opts.logger.child({ component: 'temporal-dev-server', address, dbFile });
+
+  /** Waits on the running server; when it ends and Herald is not stopping, starts it again. */
+  const supervise = async (): Promise<void> => {
+    let failures = 0;
+    for (let servingSince = Date.now(); ;) {
+      const ended = await server.exited;
+      if (stopping) return;
+      failures = Date.now() - servingSince < HEALTHY_RUN_MS ? failures + 1 : 1;
+      log.error({ pid: server.pid, ended, stderr: server.stderr() || undefined }, 'embedded Temporal dev server exited unexpectedly');
+      let lastFailure = `it ${ended}`;
+      for (;;) {
+        if (failures >= FAILURES_BEFORE_GIVING_UP) {
+          giveUp(new Error(`the embedded Temporal dev server at ${address} failed ${failures} times in a row and was not restarted (last: ${lastFailure}); its data is in ${dbFile}`));
+          return;
+        }
+        const delayMs = FIRST_RESTART_DELAY_MS * 2 ** (failures - 1);
+        log.warn({ delayMs, failures }, 'restarting the embedded Temporal dev server');
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, delayMs);
+          wake = () => (clearTimeout(timer), resolve());
+        });
+        if (stopping) return;
+        try {
+          server = await serve();
+          break;
+        } catch (err) {
+          failures += 1;
+          lastFailure = err instanceof Error ? err.message : String(err);
+          log.error({ err, failures }, 'the embedded Temporal dev server did not come back');
+        }
+      }
+      if (stopping) return server.terminate();
+      servingSince = Date.now();
+      log.info({ pid: server.pid }, 'embedded Temporal dev server restarted on the same database');
+    }
+  };
+  const supervision = supervise();
+
+  const stop = async () => {
+    stopping = true;
+    wake();
+    await server.terminate();
+    await supervision; // a restart under way terminates what it started
+    fs.rmSync(pidFile, { force: true });
+  };
+  return { address, uiUrl, lost, stop };
+}
+
+interface ServerProcess {
+  pid: number | undefined;
+  /** Resolves, never rejects, once the process has ended, saying how. */
+  exited: Promise<string>;
+  /** The end of what it wrote to stderr (its errors; it runs at log level error). */
+  stderr(): string;
+  /** SIGTERM, then SIGKILL after 10 s; resolves once it has exited. */
+  terminate(): Promise<void>;
+}
+
+function launch(cli: string, args: string[], pidFile: string): ServerProcess {
   // Its own process group: Ctrl-C reaches Herald, which stops the worker before the server.
   const child = spawn(cli, args, { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
   // A Herald killed outright cannot stop the server it started; the next start finds it by this file.
-  fs.writeFileSync(pidFile, String(child.pid));
+  if (child.pid) fs.writeFileSync(pidFile, String(child.pid));
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);
   });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
-    fs.rmSync(pidFile, { force: true });
+  let running = true;
+  const exited = new Promise<string>((resolve) => {
+    child.once('exit', (code, signal) => resolve(signal ? `was killed by ${signal}` : `exited with code ${code}`));
+    child.once('error', (err) => resolve(`could not be run: ${err.message}`));
+  }).finally(() => (running = false));
+  return {
+    pid: child.pid,
+    exited,
+    stderr: () => stderr.trim(),
+    async terminate() {
+      if (!running) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    },
   };
-
-  try {
-    const connection = await waitUntilServing(address, exited, () => stderr);
-    await connection.workflowService.updateNamespace({
-      namespace: opts.namespace,
-      config: { workflowExecutionRetentionTtl: msToTs(opts.retentionDays * 86_400_000) },
-    });
-    await connection.close();
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-  const uiUrl = opts.headless ? undefined : `http://localhost:${opts.uiPort}`;
-  opts.logger.info({ address, uiUrl, dataDir: opts.dataDir }, 'embedded Temporal dev server ready');
-  return { address, uiUrl, stop };
 }
 
-async function waitUntilServing(address: string, exited: Promise<number | null>, stderr: () => string): Promise<Connection> {
+async function waitUntilServing(address: string, server: ServerProcess): Promise<Connection> {
   const deadline = Date.now() + 60_000;
-  let exitCode: number | null | undefined;
-  void exited.then((code) => (exitCode = code));
+  let ended: string | undefined;
+  void server.exited.then((how) => (ended = how));
   for (;;) {
-    if (exitCode !== undefined) {
-      throw new Error(`Temporal dev server exited (code ${exitCode}) before it was ready:\n${stderr()}`);
+    if (ended !== undefined) {
+      throw new Error(`Temporal dev server ${ended} before it was ready:\n${server.stderr()}`);
     }
     try {
       const connection = await Connection.connect({ address, connectTimeout: 1000 });
       await connection.workflowService.getSystemInfo({});
       return connection;
     } catch (err) {
-      if (Date.now() > deadline) throw new Error(`Temporal dev server at ${address} did not answer within 60 s: ${String(err)}\n${stderr()}`);
+      if (Date.now() > deadline) throw new Error(`Temporal dev server at ${address} did not answer within 60 s: ${String(err)}\n${server.stderr()}`);
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
   }

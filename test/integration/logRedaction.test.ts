@@ -1,17 +1,8 @@
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
+import { CapturedLog } from '../support/capturedLog.ts';
 import { Receiver } from '../support/receiver.ts';
 import { startTestHerald, type TestHerald } from '../support/herald.ts';
-
-/** Every line Herald logs, as pino would have written it to stdout. */
-class CapturedLog extends Writable {
-  readonly lines: string[] = [];
-  override _write(chunk: Buffer, _encoding: string, done: () => void) {
-    this.lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-    done();
-  }
-}
 
 describe('logs of an ingest and its deliveries', () => {
   const apiKey = 'hk_live_7Qm2xVb9Lr4Tz8Np3Ws6Yd1C';

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import type { WorkflowHandle } from '@temporalio/client';
 import { compileRetryPolicy, type RetryPolicy } from '../../src/delivery/retryPolicy.ts';
 import { generateSecret } from '../../src/signing/index.ts';
@@ -6,7 +7,7 @@ import { createActivities } from '../../activities/index.ts';
 import { deliveryWorkflow } from '../../workflows/delivery.ts';
 import { HeraldStatus } from '../../workflows/searchAttributes.ts';
 import { deliveryWorkflowId, type DeliveryStatus, type DeliveryStatusName } from '../../workflows/types.ts';
-import type { Receiver, Reply } from './receiver.ts';
+import type { Receiver, Reply, Responder } from './receiver.ts';
 import type { TimeSkippingHerald } from './timeSkipping.ts';
 
 let tenants = 0;
@@ -25,13 +26,14 @@ export interface StartedDelivery {
 export async function deliverOneEvent(
   herald: TimeSkippingHerald,
   receiver: Receiver,
-  options: { retryPolicy: RetryPolicy; replies: Reply[]; endpoint?: Partial<NewEndpoint>; deadLetterRetentionMs?: number },
+  options: { retryPolicy: RetryPolicy; replies: Reply[] | Responder; endpoint?: Partial<NewEndpoint>; deadLetterRetentionMs?: number },
 ): Promise<StartedDelivery> {
   const tenant = `t${++tenants}`;
   const path = `/${tenant}`;
   const secret = generateSecret();
   const endpoint = await herald.endpoints.create({
-    tenant, url: receiver.script(path, ...options.replies), description: '', eventTypes: ['*'],
+    tenant, url: Array.isArray(options.replies) ? receiver.script(path, ...options.replies) : receiver.respond(path, options.replies),
+    description: '', eventTypes: ['*'],
     retryPolicy: options.retryPolicy,
     timeoutMs: compileRetryPolicy(options.retryPolicy).presetTimeoutMs ?? 15_000,
     format: 'standard', signature: { scheme: 'standard-webhooks' }, headers: {}, enabled: true, secret,
@@ -67,4 +69,17 @@ export async function waitForStatus(handle: StartedDelivery['handle'], wanted: D
 /** Milliseconds of workflow time between consecutive attempts. */
 export function gapsBetweenAttempts(status: DeliveryStatus): number[] {
   return status.attempts.slice(1).map((a, i) => Date.parse(a.startedAt) - Date.parse(status.attempts[i]!.startedAt));
+}
+
+/**
+ * Each gap is the scheduled wait (± `jitter` of it) plus the previous attempt's own (real, short)
+ * duration.
+ */
+export function assertGaps(status: DeliveryStatus, expected: number[], jitter = 0) {
+  const gaps = gapsBetweenAttempts(status);
+  assert.equal(gaps.length, expected.length, `gaps ${gaps} vs ${expected}`);
+  gaps.forEach((gap, i) => {
+    const [least, most] = [expected[i]! * (1 - jitter), expected[i]! * (1 + jitter) + 3_000];
+    assert.ok(gap >= least && gap < most, `gap ${i + 1}: ${gap} ms, expected ${expected[i]} ms${jitter ? ` ± ${jitter * 100} %` : ''}`);
+  });
 }

@@ -6,6 +6,8 @@ import type { DestinationStream } from 'pino';
 import { loadConfig } from '../../src/config.ts';
 import { startHerald, type RunningHerald } from '../../src/herald.ts';
 import { createLogger } from '../../src/logger.ts';
+import type { DeliveryStatus } from '../../workflows/types.ts';
+import { eventually } from './eventually.ts';
 import { freePort } from './ports.ts';
 
 export interface TestHerald extends RunningHerald {
@@ -64,4 +66,14 @@ export async function startTestHerald(
       if (!env.HERALD_DATA_DIR) fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Polls each delivery through the API until it reads `delivered`; answers their final statuses. */
+export async function waitForDelivered(herald: TestHerald, deliveryIds: string[]): Promise<DeliveryStatus[]> {
+  const statuses: DeliveryStatus[] = [];
+  for (const id of deliveryIds) {
+    const answer = await eventually(() => herald.api('GET', `/v1/deliveries/${id}`), (r) => r.body?.status === 'delivered', 120_000, 250);
+    statuses.push(answer.body);
+  }
+  return statuses;
 }

@@ -32,9 +32,13 @@ export async function heraldProcess(role: Role = 'all', extraEnv: Record<string,
   const post = (route: string, body: unknown) =>
     fetch(`${url}${route}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   return {
+    url,
+    dataDir,
     post,
     get: (route: string) => fetch(`${url}${route}`).then((r) => r.json()),
     metricsUrl,
+    /** What the running (or last) process wrote to stderr (its last 4,000 characters). */
+    stderr: () => stderr,
     async start() {
       stderr = '';
       const started = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', role], { env, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -44,6 +48,12 @@ export async function heraldProcess(role: Role = 'all', extraEnv: Record<string,
         if (started.exitCode !== null) throw new Error(`herald ${role} exited with code ${started.exitCode} before it was ready:\n${stderr}`);
         return fetch(readyUrl).then((r) => r.status, () => 0);
       }, (status) => status === 200, 90_000, 200);
+    },
+    /** Resolves with the exit code (null when killed by a signal) once the process exits by itself. */
+    exited(): Promise<number | null> {
+      if (!child) throw new Error('not started');
+      if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+      return once(child, 'exit').then(([code]) => code as number | null);
     },
     /** Sends `signal` and answers the exit code (null when killed by the signal). */
     async stop(signal: NodeJS.Signals = 'SIGTERM') {

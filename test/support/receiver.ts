@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -7,18 +8,23 @@ export interface ReceivedRequest {
   body: string;
   /** Wall-clock arrival, milliseconds. */
   at: number;
+  /** The status it was answered with; unset while held open, after a reset, or before the answer. */
+  status?: number;
 }
 
 /** How the receiver answers one request; `hang` never answers (a timeout for the sender), `reset` drops the connection. */
 export type Reply = { status: number; headers?: Record<string, string>; body?: string } | 'hang' | 'reset';
 
+/** Decides the reply to one request, for example by a clock; `index` counts the path's requests from 0. */
+export type Responder = (request: ReceivedRequest, index: number) => Reply | Promise<Reply>;
+
 /**
  * A real HTTP receiver on 127.0.0.1. Each path answers with its own script of replies
- * (the last one repeats); unscripted paths answer 200.
+ * (the last one repeats) or its own responder; other paths answer 200.
  */
 export class Receiver {
   readonly requests: ReceivedRequest[] = [];
-  private readonly scripts = new Map<string, Reply[]>();
+  private readonly responders = new Map<string, Responder>();
   private readonly waiters = new Set<() => void>();
   private readonly hanging = new Set<http.ServerResponse>();
   private constructor(private readonly server: http.Server, readonly url: string) {}
@@ -32,12 +38,21 @@ export class Receiver {
   }
 
   script(path: string, ...replies: Reply[]): string {
-    this.scripts.set(path, replies);
+    return this.respond(path, (_request, index) => replies[Math.min(index, replies.length - 1)] ?? { status: 200 });
+  }
+
+  respond(path: string, responder: Responder): string {
+    this.responders.set(path, responder);
     return `${this.url}${path}`;
   }
 
   received(path: string): ReceivedRequest[] {
     return this.requests.filter((r) => r.path === path);
+  }
+
+  /** The webhook-ids answered with a 2xx at `path`: what a receiver that deduplicates on webhook-id processed, each once. */
+  delivered(path: string): Set<string> {
+    return new Set(this.received(path).filter((r) => r.status !== undefined && r.status >= 200 && r.status < 300).map((r) => String(r.headers['webhook-id'])));
   }
 
   /** Resolves once `path` has received `count` requests; rejects after `timeoutMs` of real time. */
@@ -58,20 +73,28 @@ export class Receiver {
     });
   }
 
+  /** Closes the listening socket and every connection: senders are refused until acceptConnections(). */
   async close(): Promise<void> {
     for (const res of this.hanging) res.destroy();
+    this.hanging.clear();
     this.server.closeAllConnections();
     await new Promise((resolve) => this.server.close(resolve));
+  }
+
+  /** Listens again, on the same port, after close(). */
+  async acceptConnections(): Promise<void> {
+    await new Promise<void>((resolve) => this.server.listen(Number(new URL(this.url).port), '127.0.0.1', resolve));
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse) {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
+    req.on('end', async () => {
       const path = req.url ?? '/';
-      this.requests.push({ path, headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() });
-      const script = this.scripts.get(path) ?? [];
-      const reply = script[Math.min(this.received(path).length - 1, script.length - 1)] ?? { status: 200 };
+      const request: ReceivedRequest = { path, headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() };
+      this.requests.push(request);
+      const responder = this.responders.get(path);
+      const reply = responder ? await responder(request, this.received(path).length - 1) : { status: 200 };
       for (const waiter of [...this.waiters]) waiter();
       if (reply === 'hang') {
         this.hanging.add(res);
@@ -81,7 +104,24 @@ export class Receiver {
         req.socket.resetAndDestroy();
         return;
       }
+      request.status = reply.status;
       res.writeHead(reply.status, reply.headers).end(reply.body ?? '');
     });
   }
+}
+
+/**
+ * The events delivered to `path`, counted as a receiver that deduplicates on webhook-id counts them,
+ * after checking that every request of one event (named by `eventId` in its data) carried one
+ * webhook-id and that no two events share one.
+ */
+export function eventsDeliveredAt(receiver: Receiver, path: string): number {
+  const idsByEvent = new Map<string, Set<string>>();
+  for (const request of receiver.received(path)) {
+    const eventId = String(JSON.parse(request.body).data.eventId);
+    idsByEvent.set(eventId, (idsByEvent.get(eventId) ?? new Set()).add(String(request.headers['webhook-id'])));
+  }
+  for (const [eventId, ids] of idsByEvent) assert.equal(ids.size, 1, `${path}: event ${eventId} arrived under webhook-ids ${[...ids]}`);
+  assert.equal(new Set([...idsByEvent.values()].flatMap((ids) => [...ids])).size, idsByEvent.size, `${path}: two events share a webhook-id`);
+  return receiver.delivered(path).size;
 }

@@ -3,19 +3,12 @@ import { after, before, describe, test } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import { Webhook } from 'standardwebhooks';
 import type { DeliveryStatus } from '../../workflows/types.ts';
-import { deliverOneEvent, gapsBetweenAttempts, waitForStatus } from '../support/deliveries.ts';
+import { assertGaps, deliverOneEvent, gapsBetweenAttempts, waitForStatus } from '../support/deliveries.ts';
 import { freePort } from '../support/ports.ts';
 import { Receiver } from '../support/receiver.ts';
 import { startTimeSkippingHerald, type TimeSkippingHerald } from '../support/timeSkipping.ts';
 
 const SECOND = 1000, MINUTE = 60 * SECOND, HOUR = 60 * MINUTE;
-
-/** Each gap is the scheduled wait plus the previous attempt's own (real, short) duration. */
-function assertGaps(status: DeliveryStatus, expected: number[]) {
-  const gaps = gapsBetweenAttempts(status);
-  assert.equal(gaps.length, expected.length, `gaps ${gaps} vs ${expected}`);
-  gaps.forEach((gap, i) => assert.ok(gap >= expected[i]! && gap < expected[i]! + 3 * SECOND, `gap ${i + 1}: ${gap} ms, expected ${expected[i]} ms`));
-}
 
 describe('delivery workflow on the time-skipping test server', () => {
   let herald: TimeSkippingHerald;
