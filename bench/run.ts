@@ -44,7 +44,7 @@ Settings not given are Herald's shipped defaults.`;
 
 const sizes = {
   small: { events: 300, fanoutEvents: 60, retries: 200, latencyRate: 5, latencySeconds: 10, ingestRate: 100, ingestSeconds: 5 },
-  default: { events: 2000, fanoutEvents: 400, retries: 1000, latencyRate: 5, latencySeconds: 20, ingestRate: 100, ingestSeconds: 10 },
+  default: { events: 1000, fanoutEvents: 200, retries: 1000, latencyRate: 5, latencySeconds: 20, ingestRate: 100, ingestSeconds: 10 },
   large: { events: 10000, fanoutEvents: 2000, retries: 1000, latencyRate: 10, latencySeconds: 30, ingestRate: 200, ingestSeconds: 30 },
 };
 
