@@ -43,9 +43,9 @@ const usage = `npm run bench -- [flags]
 Settings not given are Herald's shipped defaults.`;
 
 const sizes = {
-  small: { events: 300, fanoutEvents: 60, retries: 200, latencyRate: 5, latencySeconds: 10, ingestRate: 100, ingestSeconds: 5 },
-  default: { events: 1000, fanoutEvents: 200, retries: 1000, latencyRate: 5, latencySeconds: 20, ingestRate: 100, ingestSeconds: 10 },
-  large: { events: 10000, fanoutEvents: 2000, retries: 1000, latencyRate: 10, latencySeconds: 30, ingestRate: 200, ingestSeconds: 30 },
+  small: { events: 300, fanoutEvents: 60, retries: 200, latencyRate: 5, latencySeconds: 10, ingestRate: 30, ingestSeconds: 10 },
+  default: { events: 1000, fanoutEvents: 200, retries: 1000, latencyRate: 5, latencySeconds: 20, ingestRate: 30, ingestSeconds: 15 },
+  large: { events: 10000, fanoutEvents: 2000, retries: 1000, latencyRate: 10, latencySeconds: 30, ingestRate: 50, ingestSeconds: 30 },
 };
 
 const settingFlags = {

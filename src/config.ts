@@ -75,7 +75,7 @@ const envSchema = z.object({
   HERALD_WORKER_WORKFLOW_SLOTS: z.coerce.number().int().min(2).default(40),
   HERALD_WORKER_CACHED_WORKFLOWS: z.coerce.number().int().min(0).optional(),
   HERALD_LOCAL_ACTIVITIES: z.enum(localActivityModes).default('lookup'),
-  HERALD_EAGER_START: booleanFromEnv.default(true),
+  HERALD_EAGER_START: booleanFromEnv.default(false),
   HERALD_DELIVERY_KEEP_ALIVE: booleanFromEnv.default(true),
   HERALD_EMBEDDED_SQLITE_SYNC: z.enum(['full', 'normal']).default('full'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
