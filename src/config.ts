@@ -74,7 +74,8 @@ const envSchema = z.object({
   HERALD_WORKER_ACTIVITY_SLOTS: z.coerce.number().int().min(1).default(100),
   HERALD_WORKER_WORKFLOW_SLOTS: z.coerce.number().int().min(2).default(40),
   HERALD_WORKER_CACHED_WORKFLOWS: z.coerce.number().int().min(0).optional(),
-  HERALD_LOCAL_ACTIVITIES: z.enum(localActivityModes).default('lookup'),
+  /** Default: `lookup`, or `none` with HERALD_PAYLOAD_KEYS. */
+  HERALD_LOCAL_ACTIVITIES: z.enum(localActivityModes).optional(),
   HERALD_EAGER_START: booleanFromEnv.default(false),
   HERALD_DELIVERY_KEEP_ALIVE: booleanFromEnv.default(true),
   HERALD_EMBEDDED_SQLITE_SYNC: z.enum(['full', 'normal']).default('full'),
@@ -92,6 +93,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
   }
   const e = parsed.data;
   const production = e.NODE_ENV === 'production';
+  // The SDK records a local activity's result in a history marker without the payload codec.
+  if (e.HERALD_PAYLOAD_KEYS && (e.HERALD_LOCAL_ACTIVITIES ?? 'none') !== 'none') {
+    throw new Error('invalid configuration:\n  HERALD_LOCAL_ACTIVITIES: must be none with HERALD_PAYLOAD_KEYS (local activity results are stored unencrypted)');
+  }
   if (production && !e.HERALD_API_KEY) {
     throw new Error('invalid configuration:\n  HERALD_API_KEY: required when NODE_ENV=production');
   }
@@ -134,7 +139,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       /** Workflows kept in a worker's memory between tasks; the SDK sizes it from the heap when unset. */
       cachedWorkflows: e.HERALD_WORKER_CACHED_WORKFLOWS,
       /** Which activities run as local activities: the subscription lookup, also every attempt, or none. */
-      localActivities: e.HERALD_LOCAL_ACTIVITIES,
+      localActivities: e.HERALD_LOCAL_ACTIVITIES ?? (e.HERALD_PAYLOAD_KEYS ? 'none' : 'lookup'),
       /** Ingest hands an event's first workflow task straight to this process's worker (role `all` only). */
       eagerStart: e.HERALD_EAGER_START,
       /** Deliveries reuse connections to a receiver. */
