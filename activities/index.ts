@@ -1,28 +1,18 @@
-import { subscriptionFor } from '../src/delivery/subscription.ts';
-import type { Logger } from '../src/logger.ts';
-import type { DeliveryMetrics } from '../src/metrics/index.ts';
-import type { Dispatcher } from 'undici';
-import type { EndpointStore } from '../src/storage/endpoints.ts';
-import type { Subscription } from '../workflows/types.ts';
-import { attemptDelivery, type AttemptInput } from './attemptDelivery.ts';
+import { deliveryId } from '../workflows/contract.ts';
+import { deliver, type DeliverDeps } from './deliver.ts';
 
-export interface ActivityDeps {
-  endpoints: EndpointStore;
-  logger: Logger;
-  metrics: DeliveryMetrics;
-  /** The HTTP agent deliveries go through (deliveryDispatcher); fetch's default when unset (tests). */
-  dispatcher?: Dispatcher;
-}
+export type ActivityDeps = DeliverDeps;
 
 /** The side effects workflows may ask for, bound to their dependencies. */
 export function createActivities(deps: ActivityDeps) {
   return {
-    /** Enabled endpoints subscribed to the event type, without secrets. */
-    async resolveSubscriptions({ tenant, eventType }: { tenant: string; eventType: string }): Promise<Subscription[]> {
-      const endpoints = await deps.endpoints.subscribedTo(tenant, eventType);
-      return endpoints.map((endpoint) => subscriptionFor(endpoint));
+    deliver: (input: Parameters<typeof deliver>[1]) => deliver(deps, input),
+    /** The workflow stopped a delivery on a `cancel` signal. */
+    async recordCancelled({ tenant, eventId, endpointId }: { tenant: string; eventId: string; endpointId: string }): Promise<void> {
+      await deps.log.markCancelled(deliveryId(tenant, eventId, endpointId));
     },
-    attemptDelivery: (input: AttemptInput) => attemptDelivery(deps, input),
+    /** Run daily by a Temporal Schedule. */
+    pruneDeliveryLog: ({ retentionMs }: { retentionMs: number }) => deps.log.prune(retentionMs),
   };
 }
 

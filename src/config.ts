@@ -2,7 +2,6 @@ import path from 'node:path';
 import { z } from 'zod';
 import { duration } from './duration.ts';
 import { loadStaticRoutes } from './staticRoutes.ts';
-import { localActivityModes } from '../workflows/types.ts';
 import type { PayloadKey } from './temporal/payloadCodec.ts';
 
 const booleanFromEnv = z
@@ -58,6 +57,7 @@ const envSchema = z.object({
   DATABASE_URL: z.string().min(1).optional(),
   HERALD_API_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
   HERALD_DEAD_LETTER_RETENTION: duration.prefault('7d'),
+  HERALD_ATTEMPT_LOG_RETENTION: duration.prefault('30d'),
   HERALD_CACHE_DIR: z.string().min(1).optional(),
   /** A YAML or JSON file of static routes; HERALD_ROUTE_<NAME>_<FIELD> variables add more (see staticRoutes.ts). */
   HERALD_ROUTES_FILE: z.string().min(1).optional(),
@@ -74,8 +74,6 @@ const envSchema = z.object({
   HERALD_WORKER_ACTIVITY_SLOTS: z.coerce.number().int().min(1).default(100),
   HERALD_WORKER_WORKFLOW_SLOTS: z.coerce.number().int().min(2).default(40),
   HERALD_WORKER_CACHED_WORKFLOWS: z.coerce.number().int().min(0).optional(),
-  /** Default: `lookup`, or `none` with HERALD_PAYLOAD_KEYS. */
-  HERALD_LOCAL_ACTIVITIES: z.enum(localActivityModes).optional(),
   HERALD_EAGER_START: booleanFromEnv.default(false),
   HERALD_DELIVERY_KEEP_ALIVE: booleanFromEnv.default(true),
   HERALD_EMBEDDED_SQLITE_SYNC: z.enum(['full', 'normal']).default('full'),
@@ -93,10 +91,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
   }
   const e = parsed.data;
   const production = e.NODE_ENV === 'production';
-  // The SDK records a local activity's result in a history marker without the payload codec.
-  if (e.HERALD_PAYLOAD_KEYS && (e.HERALD_LOCAL_ACTIVITIES ?? 'none') !== 'none') {
-    throw new Error('invalid configuration:\n  HERALD_LOCAL_ACTIVITIES: must be none with HERALD_PAYLOAD_KEYS (local activity results are stored unencrypted)');
-  }
   if (production && !e.HERALD_API_KEY) {
     throw new Error('invalid configuration:\n  HERALD_API_KEY: required when NODE_ENV=production');
   }
@@ -120,6 +114,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     databaseUrl: e.DATABASE_URL,
     apiKey: e.HERALD_API_KEY,
     deadLetterRetentionMs: e.HERALD_DEAD_LETTER_RETENTION,
+    /** Attempt-log rows older than this are pruned daily (a Temporal Schedule). */
+    attemptLogRetentionMs: e.HERALD_ATTEMPT_LOG_RETENTION,
     /** Endpoints defined by configuration; stored at start, read-only through the API. */
     staticRoutes: staticRoutes.routes,
     /** Static routes defined without a URL, by where they were defined; logged at start. */
@@ -132,14 +128,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     maxBodyBytes: e.HERALD_MAX_BODY_BYTES,
     /** Throughput settings, measured by `npm run bench` (BENCHMARKS.md). */
     tuning: {
-      /** Attempts (and lookups) a worker runs at once. */
+      /** Attempts a worker runs at once. */
       activitySlots: e.HERALD_WORKER_ACTIVITY_SLOTS,
       /** Workflow tasks a worker runs at once. */
       workflowSlots: e.HERALD_WORKER_WORKFLOW_SLOTS,
       /** Workflows kept in a worker's memory between tasks; the SDK sizes it from the heap when unset. */
       cachedWorkflows: e.HERALD_WORKER_CACHED_WORKFLOWS,
-      /** Which activities run as local activities: the subscription lookup, also every attempt, or none. */
-      localActivities: e.HERALD_LOCAL_ACTIVITIES ?? (e.HERALD_PAYLOAD_KEYS ? 'none' : 'lookup'),
       /** Ingest hands an event's first workflow task straight to this process's worker (role `all` only). */
       eagerStart: e.HERALD_EAGER_START,
       /** Deliveries reuse connections to a receiver. */

@@ -11,10 +11,12 @@ import { EventCatalog } from './eventCatalog.ts';
 import { createMetrics } from './metrics/index.ts';
 import { serveMetrics } from './metrics/server.ts';
 import { openDb, type Db } from './storage/db.ts';
+import { DeliveryLog } from './storage/deliveryLog.ts';
 import { EndpointStore } from './storage/endpoints.ts';
 import { TenantStore } from './storage/tenants.ts';
 import { EventTypeStore } from './storage/eventTypes.ts';
 import { startDevServer, type DevServer } from './temporal/devServer.ts';
+import { HeraldTemporal } from './temporal/heraldTemporal.ts';
 import { heraldDataConverter } from './temporal/payloadCodec.ts';
 import { installTemporalRuntime } from './temporal/runtime.ts';
 import { bundleWorkflows, createHeraldWorker } from './temporal/worker.ts';
@@ -94,6 +96,7 @@ export async function startHerald(
     const temporalAddress = config.temporal.address ?? (server as PromiseFulfilledResult<DevServer>).value.address;
     const storage = (db as PromiseFulfilledResult<Db>).value;
     const endpoints = new EndpointStore(storage);
+    const log = new DeliveryLog(storage);
     const workflowBundle = (bundle as PromiseFulfilledResult<WorkerOptions['workflowBundle']>).value;
     // The API process owns configuration-defined endpoints; a lone worker only reads them.
     if (role !== 'worker') {
@@ -105,13 +108,20 @@ export async function startHerald(
     // One connection per process: an API sharing it with the worker can start workflows eagerly.
     const connection = await NativeConnection.connect({ address: temporalAddress });
     stops.push(() => connection.close());
+    // API and worker share it too: the worker then finds the large events the API just accepted in its cache.
+    const temporal = new HeraldTemporal(new Client({ connection, namespace: config.temporal.namespace, dataConverter }), {
+      taskQueue: config.temporal.taskQueue,
+      deadLetterRetentionMs: config.deadLetterRetentionMs,
+      // Eager start needs a worker in this process.
+      eagerStart: config.tuning.eagerStart && role === 'all',
+    });
 
     if (role !== 'api') {
       const workerLogger = logger.child({ role: 'worker' });
       const worker = await createHeraldWorker(
         { connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, workflowBundle, tuning: config.tuning, dataConverter },
         {
-          endpoints, logger: workerLogger, metrics: metrics.delivery,
+          endpoints, log, temporal, logger: workerLogger, metrics: metrics.delivery,
           dispatcher: deliveryDispatcher({ guarded: !config.destinations.allowPrivateTargets, keepAlive: config.tuning.deliveryKeepAlive }),
         },
       );
@@ -131,16 +141,12 @@ export async function startHerald(
 
     let apiUrl: string | undefined;
     if (role !== 'worker') {
-      const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter });
+      await temporal.schedulePruning(config.attemptLogRetentionMs);
       const app = createApp({
-        client, db: storage, endpoints, logger, metrics,
+        temporal, db: storage, endpoints, log, logger, metrics,
         tenants: new TenantStore(storage),
         catalog: new EventCatalog(new EventTypeStore(storage), { strict: config.strictEventTypes }),
-        taskQueue: config.temporal.taskQueue,
         apiKey: config.apiKey,
-        eventWorkflowOptions: { deadLetterRetentionMs: config.deadLetterRetentionMs, localActivities: config.tuning.localActivities },
-        // Eager start needs a worker in this process.
-        eagerStart: config.tuning.eagerStart && role === 'all',
         destinations: config.destinations,
         maxBodyBytes: config.maxBodyBytes,
         payloadKeys: config.payloadKeys,

@@ -1,30 +1,182 @@
-import { ParentClosePolicy, proxyActivities, proxyLocalActivities, startChild, WorkflowIdReusePolicy } from '@temporalio/workflow';
+import {
+  ApplicationFailure, CancellationScope, condition, continueAsNew, getExternalWorkflowHandle, isCancellation,
+  proxyActivities, setHandler, startChild, upsertSearchAttributes, uuid4, workflowInfo,
+} from '@temporalio/workflow';
 import type { HeraldActivities } from '../activities/index.ts';
-import { deliveryWorkflow } from './delivery.ts';
-import { deliverySearchAttributes } from './searchAttributes.ts';
-import { deliveryWorkflowId, type EventWorkflowOptions, type HeraldEvent } from './types.ts';
+import {
+  cancelSignal, type DeliverySignal, type DeliveryStatusName, type EventRef, type EventWorkflowInput,
+  eventRef, type EventWorkflowState, HeraldEndpointIds, MAX_DIRECT_DELIVERIES, HeraldEventType, HeraldFailedEndpoints, HeraldStatus, HeraldTenant,
+  partWorkflowId, replaySignal, retryNowSignal, stateQuery, type Subscription,
+} from './contract.ts';
 
-const lookupOptions = { startToCloseTimeout: '30s', retry: { initialInterval: '1s', maximumInterval: '30s' } } as const;
+const HISTORY_EVENTS_BEFORE_CONTINUE = 2_000;
 
-/** One ingested event: find who subscribes, start one independent delivery per endpoint. */
-export async function eventWorkflow(event: HeraldEvent, options: EventWorkflowOptions): Promise<{ deliveryIds: string[] }> {
-  const proxy = (options.localActivities ?? 'none') === 'none' ? proxyActivities : proxyLocalActivities;
-  const { resolveSubscriptions } = proxy<HeraldActivities>(lookupOptions);
-  const subscriptions = await resolveSubscriptions({ tenant: event.tenant, eventType: event.type });
-  const deliveryIds = await Promise.all(
-    subscriptions.map(async (subscription) => {
-      const workflowId = deliveryWorkflowId(event.tenant, event.id, subscription.endpointId);
-      await startChild(deliveryWorkflow, {
-        workflowId,
-        args: [{ event, subscription, ...options }],
-        // Deliveries outlive the event workflow: each is parked, replayed and cancelled on its own.
-        parentClosePolicy: ParentClosePolicy.ABANDON,
-        workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-        staticSummary: `${event.type} → ${subscription.host}`,
-        typedSearchAttributes: deliverySearchAttributes(event.tenant, event.type, subscription.endpointId, 0),
+type Request = 'replay' | 'retryNow' | 'cancel';
+interface Delivery {
+  subscription: Subscription;
+  status: DeliveryStatusName;
+  /** The attempt budget the schedule counts in; a replay starts a new one. */
+  budget: string;
+  request?: Request;
+  /** Set while parked as a dead letter: when its retention ends. */
+  parkedUntil?: number;
+  active: boolean;
+}
+
+const { recordCancelled } = proxyActivities<HeraldActivities>({ startToCloseTimeout: '30s' });
+const attempt = (event: EventRef, eventWorkflowId: string, d: Delivery) =>
+  proxyActivities<HeraldActivities>({
+    summary: `${event.type} → ${d.subscription.host}`,
+    startToCloseTimeout: d.subscription.timeoutMs + 10_000,
+    // A delivery's schedule is the delay each failed attempt asks for (nextRetryDelay), and the attempt
+    // itself decides when the budget is spent; these intervals apply only to infrastructure faults.
+    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
+  }).deliver({ event, eventWorkflowId, subscription: d.subscription, budget: d.budget });
+
+/** One ingested event: one delivery activity per subscribed endpoint, dead letters parked until replayed. */
+export async function eventWorkflow(input: EventWorkflowInput): Promise<EventWorkflowState> {
+  const self = workflowInfo().workflowId;
+  const root = input.rootWorkflowId ?? self;
+  const event = eventRef(input.event);
+  const deliveries = new Map<string, Delivery>();
+  const parts: { workflowId: string; endpointIds: Set<string>; open: boolean }[] = [];
+  const running = new Set<Promise<void>>();
+  const run = (work: Promise<void>) => {
+    running.add(work);
+    void work.then(() => running.delete(work));
+  };
+
+  let shownFailed = '';
+  const showDeadLetters = () => {
+    const failed = [...deliveries.values()].filter((d) => d.parkedUntil !== undefined).map((d) => d.subscription.endpointId);
+    if (failed.join() === shownFailed) return;
+    shownFailed = failed.join();
+    upsertSearchAttributes([{ key: HeraldStatus, value: failed.length ? 'failed' : 'delivering' }, { key: HeraldFailedEndpoints, value: failed }]);
+  };
+
+  /** Attempts (Temporal retries them) until delivered, failed for good, or a signal interrupts. */
+  const attemptUntilSettled = async (d: Delivery): Promise<'delivered' | 'failed' | 'cancelled'> => {
+    for (;;) {
+      d.request = undefined;
+      d.status = 'pending';
+      const outcome = await CancellationScope.cancellable(async () => {
+        try {
+          return await Promise.race([
+            // Every failure that reaches the workflow ends the delivery: the attempt decides, Temporal retries the rest.
+            attempt(event, root, d).then(() => 'delivered' as const, (err) => (isCancellation(err) ? 'cancelled' as const : 'failed' as const)),
+            condition(() => d.request !== undefined).then(() => 'interrupted' as const),
+          ]);
+        } finally {
+          CancellationScope.current().cancel(); // the loser: a wait, or an attempt (reported cancelled at once)
+        }
       });
-      return workflowId;
-    }),
-  );
-  return { deliveryIds };
+      if (outcome !== 'interrupted') return outcome;
+      if (d.request === 'cancel') return 'cancelled';
+      if (d.request === 'replay') d.budget = uuid4(); // retryNow keeps the budget
+    }
+  };
+
+  const deliver = async (d: Delivery): Promise<void> => {
+    d.active = true;
+    for (;;) {
+      if (d.parkedUntil === undefined) {
+        d.status = await attemptUntilSettled(d);
+        if (d.status !== 'failed') break;
+        d.parkedUntil = Date.now() + input.deadLetterRetentionMs;
+      }
+      showDeadLetters();
+      const left = d.parkedUntil - Date.now();
+      const woken = left > 0 && (await condition(() => d.request === 'replay' || d.request === 'cancel', left));
+      d.parkedUntil = undefined;
+      showDeadLetters();
+      if (!woken) break; // the dead-letter retention ended: it stays failed
+      if (d.request === 'cancel') {
+        d.status = 'cancelled';
+        break;
+      }
+      d.budget = uuid4();
+    }
+    if (d.status === 'cancelled') await recordCancelled({ tenant: input.event.tenant, eventId: input.event.id, endpointId: d.subscription.endpointId });
+    d.active = false;
+  };
+
+  const add = (subscription: Subscription, parkedUntil?: number) => {
+    const d: Delivery = { subscription, status: parkedUntil ? 'failed' : 'pending', budget: uuid4(), parkedUntil, active: false };
+    deliveries.set(subscription.endpointId, d);
+    run(deliver(d));
+  };
+
+  /** What a signal asks of one delivery this workflow runs itself. */
+  const ask = (d: Delivery, kind: Request, named: boolean) => {
+    const parked = d.parkedUntil !== undefined;
+    if (kind === 'replay' && !d.active && named) {
+      d.budget = uuid4();
+      run(deliver(d));
+    } else if (d.active && (kind === 'replay' ? parked || named : kind === 'retryNow' ? !parked : true)) {
+      d.request = kind;
+    }
+  };
+
+  const onSignal = (kind: Request) => (signal: DeliverySignal) => {
+    const { endpointId, subscription } = signal;
+    for (const part of parts) {
+      if (!part.open || (endpointId && !part.endpointIds.has(endpointId))) continue;
+      const signalDef = { replay: replaySignal, retryNow: retryNowSignal, cancel: cancelSignal }[kind];
+      // A part that has just closed no longer holds the delivery: a named replay then runs here.
+      run(getExternalWorkflowHandle(part.workflowId).signal(signalDef, signal).catch(() => {
+        if (kind === 'replay' && subscription && !deliveries.has(subscription.endpointId)) add(subscription);
+      }));
+    }
+    const own = endpointId ? [deliveries.get(endpointId)].filter((d) => d !== undefined) : [...deliveries.values()];
+    for (const d of own) ask(d, kind, endpointId !== undefined);
+    const heldByPart = parts.some((p) => p.open && endpointId && p.endpointIds.has(endpointId));
+    if (kind === 'replay' && subscription && subscription.endpointId === endpointId && !own.length && !heldByPart) add(subscription);
+  };
+  setHandler(replaySignal, onSignal('replay'));
+  setHandler(retryNowSignal, onSignal('retryNow'));
+  setHandler(cancelSignal, onSignal('cancel'));
+  const state = (): EventWorkflowState => ({
+    deliveries: [...deliveries.values()].map((d) => ({ endpointId: d.subscription.endpointId, status: d.status })),
+    parts: parts.map((p) => p.workflowId),
+  });
+  setHandler(stateQuery, state);
+
+  if (input.subscriptions.length <= MAX_DIRECT_DELIVERIES) {
+    for (const subscription of input.subscriptions) add(subscription, input.parkedUntil?.[subscription.endpointId]);
+  } else {
+    const size = Math.max(MAX_DIRECT_DELIVERIES, Math.ceil(input.subscriptions.length / MAX_DIRECT_DELIVERIES));
+    for (let start = 0; start < input.subscriptions.length; start += size) {
+      const subscriptions = input.subscriptions.slice(start, start + size);
+      const part = { workflowId: partWorkflowId(self, parts.length + 1), endpointIds: new Set(subscriptions.map((s) => s.endpointId)), open: true };
+      parts.push(part);
+      const child = await startChild(eventWorkflow, {
+        workflowId: part.workflowId,
+        args: [{ event, subscriptions, deadLetterRetentionMs: input.deadLetterRetentionMs, rootWorkflowId: root }],
+        staticSummary: `${event.type} → ${subscriptions.length} endpoints`,
+        typedSearchAttributes: [
+          { key: HeraldTenant, value: event.tenant },
+          { key: HeraldEventType, value: event.type },
+          ...(subscriptions.length <= MAX_DIRECT_DELIVERIES ? [{ key: HeraldEndpointIds, value: subscriptions.map((s) => s.endpointId) }] : []),
+        ],
+      });
+      run(child.result().then(() => void (part.open = false)));
+    }
+  }
+
+  const historyFull = () => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > HISTORY_EVENTS_BEFORE_CONTINUE;
+  const onlyDeadLetters = () => !parts.some((p) => p.open) && [...deliveries.values()].every((d) => !d.active || d.parkedUntil !== undefined);
+  await condition(() => running.size === 0 || (historyFull() && onlyDeadLetters()));
+  if (running.size > 0) {
+    // Many replays make a long history: start afresh with only the dead letters, their retention kept.
+    const parked = [...deliveries.values()].filter((d) => d.parkedUntil !== undefined);
+    await continueAsNew<typeof eventWorkflow>({
+      ...input,
+      subscriptions: parked.map((d) => d.subscription),
+      parkedUntil: Object.fromEntries(parked.map((d) => [d.subscription.endpointId, d.parkedUntil!])),
+    });
+  }
+  const lost = [...deliveries.values()].filter((d) => d.status === 'failed').map((d) => d.subscription.endpointId);
+  // Shown as Failed in the Web UI; a replay still starts the delivery again.
+  if (lost.length) throw ApplicationFailure.nonRetryable(`dead-letter retention ended with ${lost.length} failed deliveries: ${lost.join(', ')}`);
+  return state();
 }

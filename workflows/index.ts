@@ -1,3 +1,3 @@
 // The workflow bundle's entry point: every workflow the worker runs.
 export { eventWorkflow } from './event.ts';
-export { deliveryWorkflow } from './delivery.ts';
+export { pruneDeliveryLogWorkflow } from './prune.ts';

@@ -1,4 +1,3 @@
-import type { Client } from '@temporalio/client';
 import type { DestinationPolicy } from '../delivery/destinations.ts';
 import express, { type Express } from 'express';
 import { jsonBody } from './body.ts';
@@ -6,10 +5,10 @@ import type { EventCatalog } from '../eventCatalog.ts';
 import type { Logger } from '../logger.ts';
 import type { HeraldMetrics } from '../metrics/index.ts';
 import type { Db } from '../storage/db.ts';
+import type { DeliveryLog } from '../storage/deliveryLog.ts';
 import type { EndpointStore } from '../storage/endpoints.ts';
 import type { TenantStore } from '../storage/tenants.ts';
-import type { EventWorkflowOptions } from '../../workflows/types.ts';
-import { Deliveries } from '../temporal/deliveries.ts';
+import type { HeraldTemporal } from '../temporal/heraldTemporal.ts';
 import type { PayloadKey } from '../temporal/payloadCodec.ts';
 import { authenticate } from './auth.ts';
 import { codecCors, codecRouter } from './codec.ts';
@@ -23,17 +22,13 @@ import { notFound, problemHandler } from './problem.ts';
 import { tenantsRouter } from './tenants.ts';
 
 export interface ApiDeps {
-  client: Client;
+  temporal: HeraldTemporal;
   db: Db;
   endpoints: EndpointStore;
+  log: DeliveryLog;
   tenants: TenantStore;
   catalog: EventCatalog;
-  taskQueue: string;
   apiKey: string | undefined;
-  /** What every event workflow is started with. */
-  eventWorkflowOptions: EventWorkflowOptions;
-  /** Ask the server to hand an event's first workflow task to this process's worker (needs a shared NativeConnection). */
-  eagerStart: boolean;
   destinations: DestinationPolicy;
   /** Larger request bodies are refused with 413. */
   maxBodyBytes: number;
@@ -56,10 +51,9 @@ export function createApp(deps: ApiDeps): Express {
   app.use(authenticate(deps));
   app.get('/metrics', deps.metrics.scrape);
   app.use(jsonBody(deps.maxBodyBytes));
-  const deliveries = new Deliveries(deps.client, deps.taskQueue);
-  app.use(eventsRouter({ ...deps, deliveries }));
-  app.use(endpointsRouter({ ...deps, deliveries }));
-  app.use(deliveriesRouter({ deliveries, endpoints: deps.endpoints }));
+  app.use(eventsRouter(deps));
+  app.use(endpointsRouter(deps));
+  app.use(deliveriesRouter(deps));
   app.use(tenantsRouter(deps));
   app.use(eventTypesRouter(deps.catalog));
   app.use(codecRouter(deps.payloadKeys));

@@ -1,11 +1,13 @@
 import { Router } from 'express';
 import { z } from 'zod';
+import { subscriptionFor } from '../delivery/subscription.ts';
+import type { DeliveryLog } from '../storage/deliveryLog.ts';
 import type { EndpointStore } from '../storage/endpoints.ts';
-import { type Deliveries, parseDeliveryId } from '../temporal/deliveries.ts';
+import { type HeraldTemporal, parseDeliveryId } from '../temporal/heraldTemporal.ts';
 import { mayActFor, resolveTenant } from './auth.ts';
 import { eventType, identifier, tenantField } from './fields.ts';
 import type { RouteDescription } from './openapi.ts';
-import { notFound, parse } from './problem.ts';
+import { notFound, parse, Problem } from './problem.ts';
 
 const statusName = z.enum(['pending', 'retrying', 'delivered', 'failed', 'cancelled']);
 
@@ -14,7 +16,9 @@ const listQuery = z.strictObject({
   status: statusName.optional(),
   endpointId: identifier.optional(),
   eventType: eventType.optional(),
+  since: z.iso.datetime({ offset: true }).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
+  cursor: z.string().max(200).regex(/^[A-Za-z0-9_-]+$/).optional(),
 });
 
 const recoverBody = z.strictObject({
@@ -23,14 +27,17 @@ const recoverBody = z.strictObject({
 });
 
 export const deliveryRoutes: RouteDescription[] = [
-  { method: 'get', path: '/v1/deliveries', summary: 'List deliveries from Temporal visibility, newest first', query: listQuery, responses: { 200: '{ data: [delivery] }' } },
   {
-    method: 'get', path: '/v1/deliveries/:deliveryId', summary: 'A delivery and each of its attempts',
-    responses: { 200: '{ id, eventId, endpointId, status, attempts: [{ attempt, startedAt, durationMs, statusCode, error, responseExcerpt }], nextAttemptAt }', 404: 'no such delivery' },
+    method: 'get', path: '/v1/deliveries', summary: 'List deliveries from the attempt log, newest first, a page at a time', query: listQuery,
+    responses: { 200: '{ data: [{ id, eventId, endpointId, eventType, status, attempts, lastStatusCode, lastError, nextAttemptAt, startedAt, updatedAt }], nextCursor }' },
   },
   {
-    method: 'post', path: '/v1/deliveries/:deliveryId/replay', summary: 'Send a delivery again, whatever its state',
-    responses: { 202: '{ id, status: "replaying" }', 404: 'no such delivery' },
+    method: 'get', path: '/v1/deliveries/:deliveryId', summary: 'A delivery and each of its attempts (the latest 100)',
+    responses: { 200: '{ id, eventId, endpointId, eventType, status, attempts: [{ attempt, startedAt, durationMs, statusCode, error, responseExcerpt, responseHeaders }], nextAttemptAt }', 404: 'no such delivery' },
+  },
+  {
+    method: 'post', path: '/v1/deliveries/:deliveryId/replay', summary: 'Send a delivery again with a fresh attempt budget, whatever its state',
+    responses: { 202: '{ id, status: "replaying" }', 404: 'no such delivery', 409: 'its endpoint was deleted' },
   },
   {
     method: 'post', path: '/v1/endpoints/:id/recover', summary: 'Replay every failed delivery of the endpoint since a time', body: recoverBody,
@@ -41,31 +48,40 @@ export const deliveryRoutes: RouteDescription[] = [
 /** Replaying every failed delivery of a large outage is bounded per call; call again for the rest. */
 const RECOVER_BATCH = 1000;
 
-export function deliveriesRouter(deps: { deliveries: Deliveries; endpoints: EndpointStore }): Router {
+export function deliveriesRouter(deps: { temporal: HeraldTemporal; log: DeliveryLog; endpoints: EndpointStore }): Router {
   const router = Router();
 
   /** The delivery id from the path, if it names a delivery of a tenant the request may act for. */
-  const ownedDeliveryId = (res: Parameters<typeof resolveTenant>[0], id: string) => {
+  const ownedDelivery = (res: Parameters<typeof resolveTenant>[0], id: string) => {
     const parsed = parseDeliveryId(id);
     if (!parsed || !mayActFor(res, parsed.tenant)) throw notFound(`delivery ${id}`);
-    return id;
+    return { id, ...parsed };
+  };
+
+  /** Marks it pending, then sends it again with the endpoint's current policy. */
+  const replay = async (id: string, tenant: string, endpointId: string) => {
+    const endpoint = await deps.endpoints.get(tenant, endpointId);
+    if (!endpoint) throw new Problem(409, 'Conflict', `endpoint ${endpointId} of delivery ${id} was deleted`);
+    await deps.log.markReplaying(id);
+    return deps.temporal.replay(id, subscriptionFor(endpoint));
   };
 
   router.get('/v1/deliveries', async (req, res) => {
     const query = parse(listQuery, req.query, 'query');
-    const data = await deps.deliveries.list({ ...query, tenant: resolveTenant(res, query.tenant) }, query.limit);
-    res.json({ data });
+    const filter = { ...query, tenant: resolveTenant(res, query.tenant), since: query.since ? new Date(query.since) : undefined };
+    res.json(await deps.log.list(filter, { limit: query.limit, cursor: query.cursor }));
   });
 
   router.get('/v1/deliveries/:deliveryId', async (req, res) => {
-    const status = await deps.deliveries.status(ownedDeliveryId(res, req.params.deliveryId));
-    if (!status) throw notFound(`delivery ${req.params.deliveryId}`);
-    res.json(status);
+    const { id, tenant } = ownedDelivery(res, req.params.deliveryId);
+    const delivery = await deps.log.get(tenant, id);
+    if (!delivery) throw notFound(`delivery ${id}`);
+    res.json(delivery);
   });
 
   router.post('/v1/deliveries/:deliveryId/replay', async (req, res) => {
-    const id = ownedDeliveryId(res, req.params.deliveryId);
-    if ((await deps.deliveries.replay(id)) === 'not-found') throw notFound(`delivery ${id}`);
+    const { id, tenant, endpointId } = ownedDelivery(res, req.params.deliveryId);
+    if (!(await deps.log.get(tenant, id)) || (await replay(id, tenant, endpointId)) === 'not-found') throw notFound(`delivery ${id}`);
     res.status(202).json({ id, status: 'replaying' });
   });
 
@@ -74,12 +90,9 @@ export function deliveriesRouter(deps: { deliveries: Deliveries; endpoints: Endp
     const tenant = resolveTenant(res, body.tenant);
     const endpoint = await deps.endpoints.get(tenant, req.params.id);
     if (!endpoint) throw notFound(`endpoint ${req.params.id}`);
-    const failed = await deps.deliveries.list(
-      { tenant, endpointId: endpoint.id, status: 'failed', since: new Date(body.since) },
-      RECOVER_BATCH,
-    );
-    for (const delivery of failed) await deps.deliveries.replay(delivery.id);
-    res.status(202).json({ endpointId: endpoint.id, replayed: failed.map((d) => d.id) });
+    const failed = await deps.log.list({ tenant, endpointId: endpoint.id, status: 'failed', since: new Date(body.since) }, { limit: RECOVER_BATCH });
+    for (const delivery of failed.data) await replay(delivery.id, tenant, endpoint.id);
+    res.status(202).json({ endpointId: endpoint.id, replayed: failed.data.map((d) => d.id) });
   });
 
   return router;

@@ -1,4 +1,3 @@
-import type { Client } from '@temporalio/client';
 import { type Response, Router } from 'express';
 import crypto from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -10,12 +9,9 @@ import { duration } from '../duration.ts';
 import { formatNames } from '../formats/index.ts';
 import type { Logger } from '../logger.ts';
 import { generateSecret, signatureSchema } from '../signing/index.ts';
+import type { DeliveryLog } from '../storage/deliveryLog.ts';
 import type { Endpoint, EndpointStore } from '../storage/endpoints.ts';
-import type { Deliveries } from '../temporal/deliveries.ts';
-import { isTemporalUnreachable } from '../temporal/errors.ts';
-import type { deliveryWorkflow } from '../../workflows/delivery.ts';
-import { deliverySearchAttributes } from '../../workflows/searchAttributes.ts';
-import { deliveryWorkflowId, type HeraldEvent } from '../../workflows/types.ts';
+import { deliveryId, type HeraldEvent, type HeraldTemporal } from '../temporal/heraldTemporal.ts';
 import { eventTypePattern, identifier, tenantField } from './fields.ts';
 import { resolveTenant } from './auth.ts';
 import type { RouteDescription } from './openapi.ts';
@@ -146,9 +142,8 @@ export const endpointRoutes: RouteDescription[] = [
 
 export interface EndpointsDeps {
   endpoints: EndpointStore;
-  client: Client;
-  deliveries: Deliveries;
-  taskQueue: string;
+  temporal: HeraldTemporal;
+  log: DeliveryLog;
   destinations: DestinationPolicy;
   logger: Logger;
 }
@@ -251,15 +246,13 @@ export function endpointsRouter(deps: EndpointsDeps): Router {
 }
 
 const TEST_EVENT_TYPE = 'herald.test';
-/** A failed test stays parked (replayable from the Web UI) this long, not the full dead-letter retention. */
-const TEST_DEAD_LETTER_MS = 3_600_000;
 /** Time to wait beyond the endpoint's own timeout for a worker to pick the attempt up. */
 const TEST_SLACK_MS = 15_000;
 const TEST_POLL_MS = 100;
 
 /**
- * Delivers one `herald.test` event to this endpoint only, through a delivery workflow like
- * any other (one attempt, no retries), and answers with that attempt's outcome.
+ * Delivers one `herald.test` event to this endpoint only, through an event workflow like any other
+ * (one attempt, no retries), and answers with that attempt's outcome from the attempt log.
  */
 async function sendTestEvent(deps: EndpointsDeps, endpoint: Endpoint) {
   const event: HeraldEvent = {
@@ -269,32 +262,17 @@ async function sendTestEvent(deps: EndpointsDeps, endpoint: Endpoint) {
     occurredAt: new Date().toISOString(),
     data: { endpointId: endpoint.id, message: 'A test event sent by POST /v1/endpoints/:id/test' },
   };
-  const subscription = subscriptionFor(endpoint, 'none');
-  const deliveryId = deliveryWorkflowId(event.tenant, event.id, endpoint.id);
+  const id = deliveryId(event.tenant, event.id, endpoint.id);
   const deadline = Date.now() + endpoint.timeoutMs + TEST_SLACK_MS;
-  await deps.client.withDeadline(deadline, () =>
-    deps.client.workflow.start<typeof deliveryWorkflow>('deliveryWorkflow', {
-      workflowId: deliveryId,
-      taskQueue: deps.taskQueue,
-      args: [{ event, subscription, deadLetterRetentionMs: TEST_DEAD_LETTER_MS }],
-      staticSummary: `${TEST_EVENT_TYPE} → ${subscription.host}`,
-      typedSearchAttributes: deliverySearchAttributes(event.tenant, event.type, endpoint.id, 0),
-    }),
-  );
+  await deps.temporal.ingest(event, [subscriptionFor(endpoint, 'none')], deadline - Date.now());
+  await deps.log.registerPending(event, [{ id, endpointId: endpoint.id }]);
   while (Date.now() < deadline) {
-    // Once started, a slow or unreachable Temporal leaves the outcome unknown (504 below), not unaccepted (503).
-    const status = await deps.client
-      .withDeadline(deadline, () => deps.deliveries.status(deliveryId))
-      .catch((err) => {
-        if (isTemporalUnreachable(err)) return undefined;
-        throw err;
-      });
-    const attempt = status?.attempts[0];
+    const attempt = (await deps.log.get(event.tenant, id))?.attempts[0];
     if (attempt) {
       const { statusCode, error, durationMs, responseExcerpt } = attempt;
-      return { deliveryId, eventId: event.id, status: status.status, statusCode, error, durationMs, responseExcerpt };
+      return { deliveryId: id, eventId: event.id, status: statusCode !== null && statusCode < 300 ? 'delivered' : 'failed', statusCode, error, durationMs, responseExcerpt };
     }
     await delay(TEST_POLL_MS);
   }
-  throw new Problem(504, 'Gateway Timeout', `the test attempt has not finished; follow it as delivery ${deliveryId}`);
+  throw new Problem(504, 'Gateway Timeout', `the test attempt has not finished; follow it as delivery ${id}`);
 }

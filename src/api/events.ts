@@ -1,13 +1,12 @@
-import { type Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/client';
 import { Router } from 'express';
 import crypto from 'node:crypto';
 import { z } from 'zod';
+import { subscriptionFor } from '../delivery/subscription.ts';
 import type { EventCatalog } from '../eventCatalog.ts';
 import type { Logger } from '../logger.ts';
-import type { Deliveries } from '../temporal/deliveries.ts';
-import type { eventWorkflow } from '../../workflows/event.ts';
-import { HeraldEventType, HeraldTenant } from '../../workflows/searchAttributes.ts';
-import { eventWorkflowId, type EventWorkflowOptions, type HeraldEvent } from '../../workflows/types.ts';
+import type { DeliveryLog } from '../storage/deliveryLog.ts';
+import type { EndpointStore } from '../storage/endpoints.ts';
+import { deliveryId, eventWorkflowId, type HeraldEvent, type HeraldTemporal } from '../temporal/heraldTemporal.ts';
 import { eventType, identifier, tenantField } from './fields.ts';
 import { resolveTenant } from './auth.ts';
 import type { RouteDescription } from './openapi.ts';
@@ -35,21 +34,21 @@ export const eventRoutes: RouteDescription[] = [
   },
   {
     method: 'get', path: '/v1/events/:eventId', summary: 'The event as ingested and each of its deliveries', params: eventParams, query: eventQuery,
-    responses: { 200: '{ event, status: "dispatching" | "dispatched", deliveries }', 404: 'no such event' },
+    responses: { 200: '{ event, status: "delivering" | "settled", deliveries }', 404: 'no such event' },
   },
 ];
 
 export interface EventsDeps {
-  client: Client;
-  deliveries: Deliveries;
+  temporal: HeraldTemporal;
+  endpoints: EndpointStore;
+  log: DeliveryLog;
   catalog: EventCatalog;
-  taskQueue: string;
-  eventWorkflowOptions: EventWorkflowOptions;
-  eagerStart: boolean;
   logger: Logger;
 }
 
 const START_DEADLINE_MS = 5_000;
+/** An event's deliveries listed with it. */
+const EVENT_DELIVERIES_SHOWN = 1000;
 
 export function eventsRouter(deps: EventsDeps): Router {
   const router = Router();
@@ -70,52 +69,31 @@ export function eventsRouter(deps: EventsDeps): Router {
     };
     const catalogErrors = await deps.catalog.check(event.tenant, event.type, event.data);
     if (catalogErrors.length) throw invalidFields(catalogErrors);
+    // Resolved here, into the workflow's input: no Temporal action is spent looking them up.
+    const subscriptions = (await deps.endpoints.subscribedTo(event.tenant, event.type)).map((endpoint) => subscriptionFor(endpoint));
     const workflowId = eventWorkflowId(event.tenant, event.id);
-    try {
-      await deps.client.withDeadline(Date.now() + START_DEADLINE_MS, () =>
-        deps.client.workflow.start<typeof eventWorkflow>('eventWorkflow', {
-          workflowId,
-          taskQueue: deps.taskQueue,
-          args: [event, deps.eventWorkflowOptions],
-          requestEagerStart: deps.eagerStart,
-          // An id seen within the namespace retention is a duplicate, running or closed.
-          workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-          workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
-          staticSummary: `${event.type} (${event.tenant})`,
-          typedSearchAttributes: [
-            { key: HeraldTenant, value: event.tenant },
-            { key: HeraldEventType, value: event.type },
-          ],
-        }),
-      );
-    } catch (err) {
-      if (err instanceof WorkflowExecutionAlreadyStartedError) {
-        deps.logger.info({ eventId: event.id, tenant: event.tenant, workflowId }, 'duplicate event ignored');
-        res.status(200).json({ eventId: event.id, workflowId, status: 'duplicate' });
-        return;
-      }
-      throw err;
+    if ((await deps.temporal.ingest(event, subscriptions, START_DEADLINE_MS)) === 'duplicate') {
+      deps.logger.info({ eventId: event.id, tenant: event.tenant, workflowId }, 'duplicate event ignored');
+      res.status(200).json({ eventId: event.id, workflowId, status: 'duplicate' });
+      return;
     }
-    deps.logger.info({ eventId: event.id, tenant: event.tenant, eventType: event.type, workflowId }, 'event accepted');
+    await deps.log.registerPending(event, subscriptions.map((s) => ({ id: deliveryId(event.tenant, event.id, s.endpointId), endpointId: s.endpointId })));
+    deps.logger.info({ eventId: event.id, tenant: event.tenant, eventType: event.type, workflowId, endpoints: subscriptions.length }, 'event accepted');
     res.status(202).json({ eventId: event.id, workflowId, status: 'accepted' });
   });
 
-  /** The event as ingested and each of its deliveries, all read back from Temporal. */
+  /** The event as ingested (from its workflow) and each of its deliveries (from the attempt log). */
   router.get('/v1/events/:eventId', async (req, res) => {
-    const { tenant } = parse(eventQuery, req.query, 'query');
+    const { tenant: asked } = parse(eventQuery, req.query, 'query');
     const { eventId } = parse(eventParams, req.params, 'params');
-    const handle = deps.client.workflow.getHandle<typeof eventWorkflow>(eventWorkflowId(resolveTenant(res, tenant), eventId));
-    let dispatched: boolean;
-    try {
-      dispatched = (await handle.describe()).status.name === 'COMPLETED';
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) throw notFound(`event ${eventId}`);
-      throw err;
-    }
-    const event = await deps.deliveries.startInput<HeraldEvent>(handle.workflowId);
-    const deliveryIds = dispatched ? (await handle.result()).deliveryIds : [];
-    const deliveries = await Promise.all(deliveryIds.map((id) => deps.deliveries.status(id)));
-    res.json({ event, status: dispatched ? 'dispatched' : 'dispatching', deliveries: deliveries.filter(Boolean) });
+    const tenant = resolveTenant(res, asked);
+    const [event, running, deliveries] = await Promise.all([
+      deps.temporal.event(tenant, eventId),
+      deps.temporal.isRunning(tenant, eventId),
+      deps.log.list({ tenant, eventId }, { limit: EVENT_DELIVERIES_SHOWN }),
+    ]);
+    if (!event) throw notFound(`event ${eventId}`);
+    res.json({ event, status: running ? 'delivering' : 'settled', deliveries: deliveries.data });
   });
 
   return router;

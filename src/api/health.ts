@@ -1,6 +1,6 @@
-import type { Client } from '@temporalio/client';
 import { Router } from 'express';
 import type { Db } from '../storage/db.ts';
+import type { HeraldTemporal } from '../temporal/heraldTemporal.ts';
 import type { RouteDescription } from './openapi.ts';
 
 export const healthRoutes: RouteDescription[] = [
@@ -12,14 +12,14 @@ export const healthRoutes: RouteDescription[] = [
   },
 ];
 
-export function healthRouter(deps: { client: Client; db: Db }): Router {
+export function healthRouter(deps: { temporal: HeraldTemporal; db: Db }): Router {
   const router = Router();
   router.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
   router.get('/readyz', async (_req, res) => {
     const [temporal, storage] = await Promise.all([
-      deps.client.withDeadline(Date.now() + 2_000, () => deps.client.workflowService.getSystemInfo({})).then(() => 'ok', () => 'unreachable'),
+      deps.temporal.reachable(2_000).then((up) => (up ? 'ok' : 'unreachable')),
       deps.db.query('SELECT 1').then(() => 'ok', () => 'unreachable'),
     ]);
     const ready = temporal === 'ok' && storage === 'ok';

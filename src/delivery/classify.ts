@@ -1,5 +1,7 @@
 import crypto from 'node:crypto';
-import type { Verdict } from '../../workflows/types.ts';
+
+/** How one attempt's answer counts: delivered, worth another attempt, or final. */
+export type Verdict = 'delivered' | 'retry' | 'failed';
 
 /** 2xx delivered; 408, 429 and 5xx worth retrying; any other answer (redirects included) final. */
 export function classifyStatus(status: number): Verdict {

@@ -1,5 +1,5 @@
 import type { Endpoint } from '../storage/endpoints.ts';
-import type { Subscription } from '../../workflows/types.ts';
+import type { Subscription } from '../../workflows/contract.ts';
 import { compileRetryPolicy, type RetryPolicy } from './retryPolicy.ts';
 
 /** What a delivery workflow carries about its endpoint: ids and policy, never secrets. */

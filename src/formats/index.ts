@@ -1,4 +1,4 @@
-import type { HeraldEvent } from '../../workflows/types.ts';
+import type { HeraldEvent } from '../../workflows/contract.ts';
 
 /** Per-endpoint settings a format may read. */
 export interface FormatOptions {

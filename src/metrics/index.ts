@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
-import type { Verdict } from '../../workflows/types.ts';
+import type { Verdict } from '../delivery/classify.ts';
 
 /** What the delivery activity reports about one attempt. */
 export interface AttemptReport {

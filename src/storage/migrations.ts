@@ -57,4 +57,40 @@ export const migrations: string[][] = [
       PRIMARY KEY (tenant, name)
     )`,
   ],
+  // Issue 11: the attempt log. Temporal retries attempts itself and keeps no details of them; each attempt writes its row here.
+  [
+    `CREATE TABLE deliveries (
+      id text PRIMARY KEY,
+      tenant text NOT NULL,
+      event_id text NOT NULL,
+      endpoint_id text NOT NULL,
+      event_type text NOT NULL,
+      status text NOT NULL,
+      attempts integer NOT NULL DEFAULT 0,
+      last_status_code integer,
+      last_error text,
+      next_attempt_at timestamptz,
+      created_at timestamptz NOT NULL DEFAULT now(),
+      updated_at timestamptz NOT NULL DEFAULT now()
+    )`,
+    'CREATE INDEX deliveries_tenant_created ON deliveries (tenant, created_at DESC, id DESC)',
+    'CREATE INDEX deliveries_endpoint_status ON deliveries (endpoint_id, status, created_at)',
+    'CREATE INDEX deliveries_event ON deliveries (tenant, event_id)',
+    `CREATE TABLE delivery_attempts (
+      delivery_id text NOT NULL,
+      attempt integer NOT NULL,
+      budget text NOT NULL,
+      started_at timestamptz NOT NULL,
+      duration_ms integer NOT NULL,
+      status_code integer,
+      error text,
+      response_excerpt text,
+      response_headers jsonb
+    )`,
+    'CREATE INDEX delivery_attempts_delivery ON delivery_attempts (delivery_id, attempt)',
+    'CREATE INDEX delivery_attempts_started ON delivery_attempts (started_at)',
+    'ALTER TABLE endpoints ADD COLUMN last_success_at timestamptz',
+    'ALTER TABLE endpoints ADD COLUMN last_failure_at timestamptz',
+    'ALTER TABLE endpoints ADD COLUMN consecutive_failures integer NOT NULL DEFAULT 0',
+  ],
 ];

@@ -2,9 +2,9 @@ import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
-import { msToTs } from '@temporalio/common/lib/time.js';
+import proto from '@temporalio/proto';
 import type { Logger } from '../logger.ts';
-import { heraldSearchAttributes } from '../../workflows/searchAttributes.ts';
+import { heraldSearchAttributes } from '../../workflows/contract.ts';
 
 export interface DevServerOptions {
   /** Directory of the provisioned binaries (scripts/provision.sh). */
@@ -39,7 +39,7 @@ export interface DevServer {
   stop(): Promise<void>;
 }
 
-const typeNames: Record<string, string> = { KEYWORD: 'Keyword', INT: 'Int' };
+const typeNames: Record<string, string> = { KEYWORD: 'Keyword', KEYWORD_LIST: 'KeywordList', INT: 'Int' };
 
 /** Restarts wait 1 s, 2 s, 4 s, 8 s; the fifth failure in a row (exits or failed restarts) gives up. */
 const FIRST_RESTART_DELAY_MS = 1_000;
@@ -69,6 +69,8 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     '--log-level', 'error',
     // Write-ahead logging: one sync per commit instead of the rollback journal's several.
     '--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', `synchronous=${opts.sqliteSync ?? 'full'}`,
+    // A worker that completes a workflow task may take the activities it schedules in the same reply.
+    '--dynamic-config-value', 'system.enableActivityEagerExecution=true',
     ...(opts.headless ? ['--headless'] : ['--ui-port', String(opts.uiPort)]),
     ...(!opts.headless && opts.uiCodecEndpoint ? ['--ui-codec-endpoint', opts.uiCodecEndpoint] : []),
     ...heraldSearchAttributes.flatMap((key) => ['--search-attribute', `${key.name}=${typeNames[key.type] ?? key.type}`]),
@@ -81,7 +83,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
       const connection = await waitUntilServing(address, server);
       await connection.workflowService.updateNamespace({
         namespace: opts.namespace,
-        config: { workflowExecutionRetentionTtl: msToTs(opts.retentionDays * 86_400_000) },
+        config: { workflowExecutionRetentionTtl: proto.google.protobuf.Duration.fromObject({ seconds: opts.retentionDays * 86_400 }) },
       });
       await connection.close();
       return server;

@@ -34,7 +34,6 @@ type WorkerTuning = Pick<Config['tuning'], 'activitySlots' | 'workflowSlots' | '
 export function workerTuning(tuning: WorkerTuning): Partial<WorkerOptions> {
   return {
     maxConcurrentActivityTaskExecutions: tuning.activitySlots,
-    maxConcurrentLocalActivityExecutions: tuning.activitySlots,
     maxConcurrentWorkflowTaskExecutions: tuning.workflowSlots,
     ...(tuning.cachedWorkflows !== undefined && { maxCachedWorkflows: tuning.cachedWorkflows }),
   };

@@ -6,7 +6,7 @@ export interface ReceivedRequest {
   path: string;
   headers: http.IncomingHttpHeaders;
   body: string;
-  /** Wall-clock arrival, milliseconds. */
+  /** Arrival, milliseconds, by the receiver's clock (the wall clock unless it was given another). */
   at: number;
   /** The status it was answered with; unset while held open, after a reset, or before the answer. */
   status?: number;
@@ -27,12 +27,13 @@ export class Receiver {
   private readonly responders = new Map<string, Responder>();
   private readonly waiters = new Set<() => void>();
   private readonly hanging = new Set<http.ServerResponse>();
-  private constructor(private readonly server: http.Server, readonly url: string) {}
+  private constructor(private readonly server: http.Server, readonly url: string, private readonly clock: () => number | Promise<number>) {}
 
-  static async start(): Promise<Receiver> {
+  /** `clock` stamps arrivals; a time-skipping test passes the test server's, so gaps are workflow time. */
+  static async start(options: { clock?: () => number | Promise<number> } = {}): Promise<Receiver> {
     const server = http.createServer();
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const receiver = new Receiver(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const receiver = new Receiver(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`, options.clock ?? Date.now);
     server.on('request', (req, res) => receiver.handle(req, res));
     return receiver;
   }
@@ -91,7 +92,7 @@ export class Receiver {
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', async () => {
       const path = req.url ?? '/';
-      const request: ReceivedRequest = { path, headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() };
+      const request: ReceivedRequest = { path, headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: await this.clock() };
       this.requests.push(request);
       const responder = this.responders.get(path);
       const reply = responder ? await responder(request, this.received(path).length - 1) : { status: 200 };

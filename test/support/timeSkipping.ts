@@ -7,20 +7,25 @@ import { loadConfig } from '../../src/config.ts';
 import { createLogger, type Logger } from '../../src/logger.ts';
 import { createMetrics, type DeliveryMetrics } from '../../src/metrics/index.ts';
 import { openDb, type Db } from '../../src/storage/db.ts';
+import { DeliveryLog } from '../../src/storage/deliveryLog.ts';
 import { EndpointStore } from '../../src/storage/endpoints.ts';
+import { HeraldTemporal } from '../../src/temporal/heraldTemporal.ts';
 import { installTemporalRuntime } from '../../src/temporal/runtime.ts';
 import { bundleWorkflows, createHeraldWorker } from '../../src/temporal/worker.ts';
-import { heraldSearchAttributes } from '../../workflows/searchAttributes.ts';
+import { heraldSearchAttributes } from '../../workflows/contract.ts';
 
 const { IndexedValueType } = proto.temporal.api.enums.v1;
 const indexedValueType: Record<string, proto.temporal.api.enums.v1.IndexedValueType> = {
   KEYWORD: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+  KEYWORD_LIST: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST,
   INT: IndexedValueType.INDEXED_VALUE_TYPE_INT,
 };
 
 export interface TimeSkippingHerald {
   env: TestWorkflowEnvironment;
   endpoints: EndpointStore;
+  log: DeliveryLog;
+  temporal: HeraldTemporal;
   logger: Logger;
   metrics: DeliveryMetrics;
   taskQueue: string;
@@ -31,7 +36,7 @@ export interface TimeSkippingHerald {
  * Temporal's real time-skipping test server (Java, provisioned by scripts/provision.sh),
  * Herald's search attributes registered on it, and a Herald worker with real activities.
  */
-export async function startTimeSkippingHerald(): Promise<TimeSkippingHerald> {
+export async function startTimeSkippingHerald(options: { deadLetterRetentionMs?: number } = {}): Promise<TimeSkippingHerald> {
   const logger = createLogger(process.env.LOG_LEVEL ?? 'silent');
   installTemporalRuntime(logger);
   const launcher = path.join(loadConfig().cacheDir, 'temporal-test-server');
@@ -44,16 +49,20 @@ export async function startTimeSkippingHerald(): Promise<TimeSkippingHerald> {
   });
   const db: Db = await openDb({ dataDir: 'memory://' });
   const endpoints = new EndpointStore(db);
+  const log = new DeliveryLog(db);
   const taskQueue = 'herald-test';
+  const temporal = new HeraldTemporal(env.client, { taskQueue, deadLetterRetentionMs: options.deadLetterRetentionMs ?? 3_600_000 });
   const metrics = createMetrics().delivery;
   const worker: Worker = await createHeraldWorker(
     { connection: env.nativeConnection, namespace: env.namespace ?? 'default', taskQueue, workflowBundle: await bundleWorkflows(logger) },
-    { endpoints, logger, metrics },
+    { endpoints, log, temporal, logger, metrics },
   );
   const running = worker.run();
   return {
     env,
     endpoints,
+    log,
+    temporal,
     logger,
     metrics,
     taskQueue,

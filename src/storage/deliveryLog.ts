@@ -1,0 +1,189 @@
+import type { Db } from './db.ts';
+
+export type DeliveryStatusName = 'pending' | 'retrying' | 'delivered' | 'failed' | 'cancelled';
+
+/** One attempt as the log keeps it; `startedAt` is the attempt's own time (workflow time under a time-skipping test server). */
+export interface AttemptRecord {
+  attempt: number;
+  startedAt: string;
+  durationMs: number;
+  statusCode: number | null;
+  error: string | null;
+  /** The first KiB of the response body. */
+  responseExcerpt: string | null;
+  /** The response headers that explain an outcome (Retry-After and the like). */
+  responseHeaders: Record<string, string> | null;
+}
+
+export interface DeliverySummary {
+  id: string;
+  eventId: string;
+  endpointId: string;
+  eventType: string;
+  status: DeliveryStatusName;
+  attempts: number;
+  lastStatusCode: number | null;
+  lastError: string | null;
+  nextAttemptAt: string | null;
+  startedAt: string;
+  updatedAt: string;
+}
+
+/** A delivery with its latest attempts. */
+export type DeliveryDetail = Omit<DeliverySummary, 'attempts'> & { attempts: AttemptRecord[] };
+
+export interface DeliveryFilter {
+  tenant: string;
+  status?: DeliveryStatusName;
+  endpointId?: string;
+  eventType?: string;
+  eventId?: string;
+  /** Deliveries of events accepted at or after this instant. */
+  since?: Date;
+}
+
+/** What one attempt writes: its row, the delivery's state after it, and the endpoint's health. */
+export interface AttemptWrite extends Omit<AttemptRecord, 'attempt'> {
+  deliveryId: string;
+  tenant: string;
+  eventId: string;
+  endpointId: string;
+  eventType: string;
+  attempt: number;
+  budget: string;
+  /** The delivery's state once this attempt is classified. */
+  status: 'retrying' | 'delivered' | 'failed';
+  nextAttemptAt: string | null;
+}
+
+/** The latest attempts a delivery answers with; older ones stay in the table until pruned. */
+const ATTEMPTS_SHOWN = 100;
+
+interface SummaryRow {
+  id: string; event_id: string; endpoint_id: string; event_type: string; status: DeliveryStatusName; attempts: number;
+  last_status_code: number | null; last_error: string | null; next_attempt_at: Date | string | null;
+  created_at: Date | string; updated_at: Date | string;
+}
+interface AttemptRow {
+  attempt: number; started_at: Date | string; duration_ms: number; status_code: number | null; error: string | null;
+  response_excerpt: string | null; response_headers: Record<string, string> | null;
+}
+
+const iso = (value: Date | string) => new Date(value).toISOString();
+
+const toSummary = (row: SummaryRow): DeliverySummary => ({
+  id: row.id, eventId: row.event_id, endpointId: row.endpoint_id, eventType: row.event_type, status: row.status,
+  attempts: row.attempts, lastStatusCode: row.last_status_code, lastError: row.last_error,
+  nextAttemptAt: row.next_attempt_at === null ? null : iso(row.next_attempt_at), startedAt: iso(row.created_at), updatedAt: iso(row.updated_at),
+});
+
+/** A page position: the last row's creation time and id, opaque to clients. */
+const encodeCursor = (row: SummaryRow) => Buffer.from(`${iso(row.created_at)}|${row.id}`).toString('base64url');
+function decodeCursor(cursor: string): [string, string] | undefined {
+  const [at, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  return at && id && !Number.isNaN(Date.parse(at)) ? [at, id] : undefined;
+}
+
+/**
+ * Herald's record of every delivery and each attempt at it. Attempts write it; the API, the CLI and
+ * `recover` read it. Temporal holds the running state; this holds the history of what was sent.
+ */
+export class DeliveryLog {
+  constructor(private readonly db: Db) {}
+
+  /** At ingest: one pending row per subscribed endpoint (kept as is when an attempt got there first). */
+  async registerPending(event: { tenant: string; id: string; type: string }, deliveries: { id: string; endpointId: string }[]): Promise<void> {
+    if (!deliveries.length) return;
+    await this.db.query(
+      `INSERT INTO deliveries (id, tenant, event_id, endpoint_id, event_type, status)
+       SELECT id, $1, $2, endpoint_id, $3, 'pending' FROM unnest($4::text[], $5::text[]) AS d (id, endpoint_id)
+       ON CONFLICT (id) DO NOTHING`,
+      [event.tenant, event.id, event.type, deliveries.map((d) => d.id), deliveries.map((d) => d.endpointId)],
+    );
+  }
+
+  /** Before an attempt: its number over the delivery's life, and how many attempts its budget has made. */
+  async nextAttempt(deliveryId: string, budget: string): Promise<{ attempt: number; madeInBudget: number }> {
+    const [row] = await this.db.query<{ made: number; in_budget: number }>(
+      `SELECT COALESCE(MAX(attempt), 0)::integer AS made, (COUNT(*) FILTER (WHERE budget = $2))::integer AS in_budget
+       FROM delivery_attempts WHERE delivery_id = $1`,
+      [deliveryId, budget],
+    );
+    return { attempt: (row?.made ?? 0) + 1, madeInBudget: row?.in_budget ?? 0 };
+  }
+
+  /** One statement: the attempt's row, the delivery's state, the endpoint's health. */
+  async recordAttempt(a: AttemptWrite): Promise<void> {
+    const succeeded = a.status === 'delivered';
+    await this.db.query(
+      `WITH attempt AS (
+         INSERT INTO delivery_attempts (delivery_id, attempt, budget, started_at, duration_ms, status_code, error, response_excerpt, response_headers)
+         VALUES ($1, $6, $7, $8, $9, $10, $11, $12, $13)
+       ), delivery AS (
+         INSERT INTO deliveries (id, tenant, event_id, endpoint_id, event_type, status, attempts, last_status_code, last_error, next_attempt_at)
+         VALUES ($1, $2, $3, $4, $5, $14, $6, $10, $11, $15)
+         ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, attempts = GREATEST(deliveries.attempts, EXCLUDED.attempts),
+           last_status_code = EXCLUDED.last_status_code, last_error = EXCLUDED.last_error, next_attempt_at = EXCLUDED.next_attempt_at, updated_at = now()
+       )
+       UPDATE endpoints SET
+         last_success_at = CASE WHEN $16 THEN $8::timestamptz ELSE last_success_at END,
+         last_failure_at = CASE WHEN $16 THEN last_failure_at ELSE $8::timestamptz END,
+         consecutive_failures = CASE WHEN $16 THEN 0 ELSE consecutive_failures + 1 END
+       WHERE id = $4`,
+      [a.deliveryId, a.tenant, a.eventId, a.endpointId, a.eventType, a.attempt, a.budget, a.startedAt, a.durationMs, a.statusCode,
+        a.error, a.responseExcerpt, a.responseHeaders === null ? null : JSON.stringify(a.responseHeaders), a.status, a.nextAttemptAt, succeeded],
+    );
+  }
+
+  /** A replay was asked for: pending again until its first attempt reports. */
+  async markReplaying(deliveryId: string): Promise<void> {
+    await this.db.query(`UPDATE deliveries SET status = 'pending', next_attempt_at = NULL, updated_at = now() WHERE id = $1`, [deliveryId]);
+  }
+
+  async markCancelled(deliveryId: string): Promise<void> {
+    await this.db.query(`UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL, updated_at = now() WHERE id = $1`, [deliveryId]);
+  }
+
+  async get(tenant: string, id: string): Promise<DeliveryDetail | undefined> {
+    const [row] = await this.db.query<SummaryRow>('SELECT * FROM deliveries WHERE tenant = $1 AND id = $2', [tenant, id]);
+    if (!row) return undefined;
+    const attempts = await this.db.query<AttemptRow>(
+      'SELECT * FROM (SELECT * FROM delivery_attempts WHERE delivery_id = $1 ORDER BY attempt DESC LIMIT $2) AS latest ORDER BY attempt',
+      [id, ATTEMPTS_SHOWN],
+    );
+    return {
+      ...toSummary(row),
+      attempts: attempts.map((a) => ({
+        attempt: a.attempt, startedAt: iso(a.started_at), durationMs: a.duration_ms, statusCode: a.status_code, error: a.error,
+        responseExcerpt: a.response_excerpt, responseHeaders: a.response_headers,
+      })),
+    };
+  }
+
+  /** Newest first, `limit` per page after the cursor a previous page gave. */
+  async list(filter: DeliveryFilter, page: { limit: number; cursor?: string }): Promise<{ data: DeliverySummary[]; nextCursor: string | null }> {
+    const after = page.cursor ? decodeCursor(page.cursor) : undefined;
+    const rows = await this.db.query<SummaryRow>(
+      `SELECT * FROM deliveries WHERE tenant = $1
+         AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR endpoint_id = $3)
+         AND ($4::text IS NULL OR event_type = $4) AND ($5::text IS NULL OR event_id = $5)
+         AND ($6::timestamptz IS NULL OR created_at >= $6)
+         AND ($7::timestamptz IS NULL OR (created_at, id) < ($7::timestamptz, $8::text))
+       ORDER BY created_at DESC, id DESC LIMIT $9`,
+      [filter.tenant, filter.status ?? null, filter.endpointId ?? null, filter.eventType ?? null, filter.eventId ?? null,
+        filter.since?.toISOString() ?? null, after?.[0] ?? null, after?.[1] ?? null, page.limit],
+    );
+    return { data: rows.map(toSummary), nextCursor: rows.length === page.limit ? encodeCursor(rows.at(-1)!) : null };
+  }
+
+  /** Drops attempts older than the retention, and settled deliveries not touched since. */
+  async prune(retentionMs: number): Promise<{ attempts: number; deliveries: number }> {
+    const cutoff = new Date(Date.now() - retentionMs).toISOString();
+    const attempts = await this.db.query('DELETE FROM delivery_attempts WHERE started_at < $1 RETURNING 1', [cutoff]);
+    const deliveries = await this.db.query(
+      `DELETE FROM deliveries WHERE updated_at < $1 AND status IN ('delivered', 'failed', 'cancelled') RETURNING 1`,
+      [cutoff],
+    );
+    return { attempts: attempts.length, deliveries: deliveries.length };
+  }
+}

@@ -1,0 +1,191 @@
+import {
+  type Client, isGrpcServiceError, ScheduleAlreadyRunning, ScheduleOverlapPolicy, WorkflowExecutionAlreadyStartedError, WorkflowIdConflictPolicy,
+  WorkflowIdReusePolicy, WorkflowNotFoundError,
+} from '@temporalio/client';
+import { fromPayloadsAtIndex } from '@temporalio/common';
+import {
+  cancelSignal, deliveryId, type DeliverySignal, eventRef, eventWorkflowId, type EventWorkflowInput, type HeraldEvent,
+  HeraldEndpointIds, HeraldEventType, HeraldTenant, MAX_DIRECT_DELIVERIES, replaySignal, retryNowSignal, type Subscription,
+} from '../../workflows/contract.ts';
+import type { eventWorkflow } from '../../workflows/event.ts';
+import type { pruneDeliveryLogWorkflow } from '../../workflows/prune.ts';
+
+export { deliveryId, eventWorkflowId, type HeraldEvent, type Subscription };
+
+/** `delivery:<tenant>:<eventId>:<endpointId>`; undefined for anything else. */
+export function parseDeliveryId(id: string): { tenant: string; eventId: string; endpointId: string } | undefined {
+  const [kind, tenant, eventId, endpointId, ...rest] = id.split(':');
+  if (kind !== 'delivery' || !tenant || !eventId || !endpointId || rest.length) return undefined;
+  return { tenant, eventId, endpointId };
+}
+
+export type DeliverySignalName = 'replay' | 'retryNow' | 'cancel';
+const signals = { replay: replaySignal, retryNow: retryNowSignal, cancel: cancelSignal };
+
+const GRPC_NOT_FOUND = 5;
+const PRUNE_SCHEDULE_ID = 'herald-prune-delivery-log';
+/** Large events a process keeps at hand, for their deliveries, which carry no copy of the data. */
+const EVENT_CACHE_SIZE = 16;
+
+export interface HeraldTemporalOptions {
+  taskQueue: string;
+  deadLetterRetentionMs: number;
+  /** Hand an event's first workflow task straight to this process's worker (needs a shared NativeConnection). */
+  eagerStart?: boolean;
+}
+
+/**
+ * Herald's one door to Temporal: every workflow id, search attribute and signal the API, the CLI and
+ * the activities use goes through here.
+ */
+export class HeraldTemporal {
+  private readonly events = new Map<string, HeraldEvent>();
+
+  constructor(readonly client: Client, private readonly options: HeraldTemporalOptions) {}
+
+  /** Starts the event's workflow; `duplicate` when the id was seen within the namespace's retention. */
+  async ingest(event: HeraldEvent, subscriptions: Subscription[], deadlineMs: number): Promise<'accepted' | 'duplicate'> {
+    const workflowId = eventWorkflowId(event.tenant, event.id);
+    try {
+      await this.client.withDeadline(Date.now() + deadlineMs, () =>
+        this.client.workflow.start<typeof eventWorkflow>('eventWorkflow', {
+          ...this.startOptions(event, subscriptions),
+          requestEagerStart: this.options.eagerStart,
+          // An id seen within the namespace retention is a duplicate, running or closed.
+          workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+          workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+        }),
+      );
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) return 'duplicate';
+      throw err;
+    }
+    this.remember(workflowId, event);
+    return 'accepted';
+  }
+
+  /**
+   * Sends one delivery again with a fresh attempt budget, whatever its state: a running event workflow
+   * is signalled; a closed one is started again with only this delivery, keeping its `webhook-id`.
+   */
+  async replay(id: string, subscription: Subscription): Promise<'replayed' | 'not-found'> {
+    const parsed = parseDeliveryId(id);
+    if (!parsed) return 'not-found';
+    const signal = { endpointId: parsed.endpointId, subscription };
+    if ((await this.signal(parsed.tenant, parsed.eventId, 'replay', signal)) === 'signalled') return 'replayed';
+    const event = await this.event(parsed.tenant, parsed.eventId);
+    if (!event) return 'not-found';
+    try {
+      await this.client.workflow.start<typeof eventWorkflow>('eventWorkflow', {
+        ...this.startOptions(event, [subscription]),
+        workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+        workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+      });
+    } catch (err) {
+      // Started again meanwhile (another replay): that run takes the signal.
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      await this.signal(parsed.tenant, parsed.eventId, 'replay', signal);
+    }
+    return 'replayed';
+  }
+
+  /** Signals a running event workflow; `closed` when it is not running (or never was). */
+  async signal(tenant: string, eventId: string, name: DeliverySignalName, signal: DeliverySignal): Promise<'signalled' | 'closed'> {
+    try {
+      await this.client.workflow.getHandle(eventWorkflowId(tenant, eventId)).signal(signals[name], signal);
+      return 'signalled';
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return 'closed';
+      throw err;
+    }
+  }
+
+  /** Whether the server answers within the deadline. */
+  reachable(deadlineMs: number): Promise<boolean> {
+    return this.client.withDeadline(Date.now() + deadlineMs, () => this.client.workflowService.getSystemInfo({})).then(() => true, () => false);
+  }
+
+  /** Whether the event's workflow still runs (delivering or holding dead letters); undefined when Temporal no longer has it. */
+  async isRunning(tenant: string, eventId: string): Promise<boolean | undefined> {
+    try {
+      return (await this.client.workflow.getHandle(eventWorkflowId(tenant, eventId)).describe()).status.name === 'RUNNING';
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return undefined;
+      throw err;
+    }
+  }
+
+  /** The event as ingested, from its workflow's input (large ones cached: their attempts read them here). */
+  async event(tenant: string, eventId: string): Promise<HeraldEvent | undefined> {
+    return this.eventOf(eventWorkflowId(tenant, eventId));
+  }
+
+  async eventOf(workflowId: string): Promise<HeraldEvent | undefined> {
+    const cached = this.events.get(workflowId);
+    if (cached) return cached;
+    const { namespace, loadedDataConverter: converter } = this.client.options;
+    let payloads;
+    try {
+      const { history } = await this.client.workflowService.getWorkflowExecutionHistory({ namespace, execution: { workflowId }, maximumPageSize: 1 });
+      payloads = history?.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads;
+    } catch (err) {
+      if (isGrpcServiceError(err) && err.code === GRPC_NOT_FOUND) return undefined;
+      throw err;
+    }
+    if (!payloads) return undefined;
+    const context = { type: 'workflow' as const, namespace, workflowId };
+    for (const codec of [...converter.payloadCodecs].reverse()) payloads = await codec.decode(payloads, context);
+    // The event workflow itself (not a part of it) is started with the data.
+    const event = fromPayloadsAtIndex<EventWorkflowInput>(converter.payloadConverter, 0, payloads, context).event as HeraldEvent;
+    this.remember(workflowId, event);
+    return event;
+  }
+
+  /** Creates the daily Schedule that prunes the attempt log, or leaves the existing one. */
+  async schedulePruning(retentionMs: number): Promise<void> {
+    try {
+      await this.client.schedule.create({
+        scheduleId: PRUNE_SCHEDULE_ID,
+        spec: { intervals: [{ every: '1d' }] },
+        policies: { overlap: ScheduleOverlapPolicy.SKIP },
+        action: {
+          type: 'startWorkflow',
+          workflowType: 'pruneDeliveryLogWorkflow' satisfies (typeof pruneDeliveryLogWorkflow)['name'],
+          taskQueue: this.options.taskQueue,
+          args: [retentionMs],
+        },
+      });
+    } catch (err) {
+      if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+      // Keep the schedule, but follow a changed retention.
+      await this.client.schedule.getHandle(PRUNE_SCHEDULE_ID).update((previous) => ({
+        ...previous,
+        action: { ...previous.action, args: [retentionMs] } as typeof previous.action,
+      }));
+    }
+  }
+
+  private startOptions(event: HeraldEvent, subscriptions: Subscription[]) {
+    const args: [EventWorkflowInput] = [{ event, subscriptions, deadLetterRetentionMs: this.options.deadLetterRetentionMs }];
+    const hosts = [...new Set(subscriptions.map((s) => s.host))];
+    return {
+      workflowId: eventWorkflowId(event.tenant, event.id),
+      taskQueue: this.options.taskQueue,
+      args,
+      staticSummary: `${event.type} → ${hosts.length === 1 ? hosts[0] : `${subscriptions.length} endpoints`}`,
+      typedSearchAttributes: [
+        { key: HeraldTenant, value: event.tenant },
+        { key: HeraldEventType, value: event.type },
+        // Past this many the event fans out, and each part lists its own endpoints.
+        ...(subscriptions.length <= MAX_DIRECT_DELIVERIES ? [{ key: HeraldEndpointIds, value: subscriptions.map((s) => s.endpointId) }] : []),
+      ],
+    };
+  }
+
+  private remember(workflowId: string, event: HeraldEvent) {
+    if (eventRef(event).data !== undefined) return; // its deliveries carry it
+    this.events.delete(workflowId);
+    this.events.set(workflowId, event);
+    if (this.events.size > EVENT_CACHE_SIZE) this.events.delete(this.events.keys().next().value!);
+  }
+}

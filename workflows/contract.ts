@@ -1,0 +1,120 @@
+/**
+ * What Herald's workflows and the rest of Herald agree on: inputs, workflow ids, signals, the query
+ * and search attributes. Workflow code imports it directly; everything outside workflows/ reaches
+ * Temporal through src/temporal/heraldTemporal.ts, which is the only other importer.
+ */
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { RetrySchedule } from './retrySchedule.ts';
+
+/** What was ingested. No secrets, no endpoint details: those stay in storage. */
+export interface HeraldEvent {
+  tenant: string;
+  id: string;
+  type: string;
+  /** ISO-8601; when the event happened (or was accepted). */
+  occurredAt: string;
+  data: unknown;
+}
+
+/**
+ * The event as a delivery carries it. `data` is left out when it is large: the attempt then reads
+ * it from the event workflow's own input, so a large event is stored once, not once per endpoint.
+ */
+export type EventRef = Omit<HeraldEvent, 'data'> & { data?: unknown };
+
+/** Event data up to this size travels with each delivery; larger data is read from the event workflow's input. */
+const INLINE_DATA_CHARS = 64 * 1024;
+
+/** The event as its deliveries carry it: without its data when that is large. Deterministic. */
+export function eventRef(event: EventRef): EventRef {
+  return JSON.stringify(event.data ?? null).length <= INLINE_DATA_CHARS ? event : { ...event, data: undefined };
+}
+
+/** More endpoints than this fan out to part workflows of the same kind, so no history outgrows Temporal's limits. */
+export const MAX_DIRECT_DELIVERIES = 50;
+
+/** A subscription as the workflow sees it: ids and policy, never secrets. */
+export interface Subscription {
+  endpointId: string;
+  schedule: RetrySchedule;
+  timeoutMs: number;
+  /** Host of the endpoint URL, for human summaries in the Web UI. */
+  host: string;
+}
+
+export interface EventWorkflowInput {
+  /** Without its data in the part workflows of a large event. */
+  event: EventRef;
+  /** Resolved by the API at ingest, so the common case costs no Temporal action to look them up. */
+  subscriptions: Subscription[];
+  deadLetterRetentionMs: number;
+  /** Set on the part workflows of a large fan-out: the workflow whose input holds the event's data. */
+  rootWorkflowId?: string;
+  /** Carried across continue-as-new: dead letters and when their retention ends (epoch ms). */
+  parkedUntil?: Record<string, number>;
+}
+
+/** One delivery activity: each of its executions is one attempt; Temporal's retries are the schedule. */
+export interface DeliveryActivityInput {
+  event: EventRef;
+  /** Where `event.data` is, when the event came without it. */
+  eventWorkflowId: string;
+  subscription: Subscription;
+  /** Identifies one attempt budget (the first, or one a replay started): the schedule counts attempts within it. */
+  budget: string;
+}
+
+export type DeliveryStatusName = 'pending' | 'retrying' | 'delivered' | 'failed' | 'cancelled';
+
+/** Failure types the delivery activity throws; the workflow reads them as the delivery's end. */
+export const deliveryFailureTypes = {
+  /** A retryable outcome: Temporal retries after the delay the policy gave. */
+  attemptFailed: 'DeliveryAttemptFailed',
+  /** A final outcome (4xx, forbidden destination, deleted endpoint) or the budget spent: a dead letter. */
+  failed: 'DeliveryFailed',
+} as const;
+
+/** Signals name one endpoint's delivery, or act on every delivery of the event they fit when none is given. */
+export interface DeliverySignal {
+  endpointId?: string;
+  /** With `replay`: the endpoint's current subscription, so a delivery this run no longer holds can start again. */
+  subscription?: Subscription;
+}
+
+/** Send again with a fresh attempt budget, whatever the delivery's state. */
+export const replaySignal = defineSignal<[DeliverySignal]>('replay');
+/** Cut the current wait short: the next attempt starts at once, in the same budget. */
+export const retryNowSignal = defineSignal<[DeliverySignal]>('retryNow');
+/** Stop retrying; a dead letter is dropped. */
+export const cancelSignal = defineSignal<[DeliverySignal]>('cancel');
+
+export interface EventWorkflowState {
+  deliveries: { endpointId: string; status: DeliveryStatusName }[];
+  /** Part workflows of a large fan-out, by workflow id. */
+  parts: string[];
+}
+export const stateQuery = defineQuery<EventWorkflowState>('state');
+
+/** Herald's custom search attributes; registered on the embedded server at start. */
+export const HeraldTenant = defineSearchAttributeKey('HeraldTenant', SearchAttributeType.KEYWORD);
+export const HeraldEventType = defineSearchAttributeKey('HeraldEventType', SearchAttributeType.KEYWORD);
+/** `failed` while the event holds a dead letter, `delivering` otherwise. */
+export const HeraldStatus = defineSearchAttributeKey('HeraldStatus', SearchAttributeType.KEYWORD);
+export const HeraldEndpointIds = defineSearchAttributeKey('HeraldEndpointIds', SearchAttributeType.KEYWORD_LIST);
+export const HeraldFailedEndpoints = defineSearchAttributeKey('HeraldFailedEndpoints', SearchAttributeType.KEYWORD_LIST);
+export const heraldSearchAttributes = [HeraldTenant, HeraldEventType, HeraldStatus, HeraldEndpointIds, HeraldFailedEndpoints];
+
+export function eventWorkflowId(tenant: string, eventId: string): string {
+  return `event:${tenant}:${eventId}`;
+}
+
+/** A part of a large fan-out: `event:<tenant>:<eventId>/<n>`, under the event workflow. */
+export function partWorkflowId(parentId: string, part: number): string {
+  return `${parentId}/${part}`;
+}
+
+/** A delivery is logical: the event workflow plus the endpoint. Ids never contain colons. */
+export function deliveryId(tenant: string, eventId: string, endpointId: string): string {
+  return `delivery:${tenant}:${eventId}:${endpointId}`;
+}
