@@ -9,7 +9,7 @@ import {
   partWorkflowId, replaySignal, retryNowSignal, stateQuery, type Subscription,
 } from './contract.ts';
 
-const HISTORY_EVENTS_BEFORE_CONTINUE = 2_000;
+const HISTORY_EVENTS_BEFORE_CONTINUE = 1_000;
 
 type Request = 'replay' | 'retryNow' | 'cancel';
 interface Delivery {

@@ -3,7 +3,6 @@ import { after, before, describe, test } from 'node:test';
 import { eventually } from '../support/eventually.ts';
 import { startTestHerald, waitForDelivered, type TestHerald } from '../support/herald.ts';
 import { eventsDeliveredAt, Receiver, type Reply } from '../support/receiver.ts';
-import type { DeliveryStatus } from '../../workflows/types.ts';
 
 describe('deliveries API on the embedded Temporal dev server', () => {
   let herald: TestHerald;
@@ -70,7 +69,7 @@ describe('deliveries API on the embedded Temporal dev server', () => {
     const { path, send } = await endpointFor('none', { status: 200 });
     const id = await send('inv-3');
     await until(id, 'delivered');
-    await eventually(() => herald.client.workflow.getHandle(id).describe(), (d) => d.status.name === 'COMPLETED');
+    await eventually(() => herald.client.workflow.getHandle(`event:${id.split(':')[1]}:inv-3`).describe(), (d) => d.status.name === 'COMPLETED');
     assert.equal((await herald.api('POST', `/v1/deliveries/${id}/replay`)).status, 202);
     const requests = await receiver.waitFor(path, 2);
     assert.equal(requests[0]!.headers['webhook-id'], requests[1]!.headers['webhook-id']);
@@ -103,28 +102,30 @@ describe('deliveries API on the embedded Temporal dev server', () => {
     }
   });
 
-  test('a delivery replayed many times continues as new before its history passes 1,000 events, keeping its log', async () => {
-    const { send } = await endpointFor('none', { status: 500 });
-    const handle = herald.client.workflow.getHandle(await send('inv-many'));
-    const firstRunId = (await until(handle.workflowId, 'failed'), await handle.describe()).runId;
+  test('an event replayed many times continues as new before its history passes 1,000 events, keeping its attempt log', async () => {
+    const { send, tenant } = await endpointFor('none', { status: 500 });
+    const id = await send('inv-many');
+    const handle = herald.client.workflow.getHandle(`event:${tenant}:inv-many`);
+    const firstRunId = (await until(id, 'failed'), await handle.describe()).runId;
     let replays = 0;
     for (;; replays++) {
       const { runId, historyLength } = await handle.describe();
       if (runId !== firstRunId) break;
       assert.ok(historyLength < 1100, `history grew to ${historyLength} events`);
       assert.ok(replays < 400, 'never continued as new');
-      await handle.signal('replay');
-      await eventually(() => handle.query<DeliveryStatus>('status'), (s) => s.status === 'failed' && s.attempts.at(-1)!.attempt === replays + 2, 10_000, 20);
+      assert.equal((await herald.api('POST', `/v1/deliveries/${id}/replay`)).status, 202);
+      await eventually(() => statusOf(id), (s) => s.status === 'failed' && s.attempts.at(-1).attempt === replays + 2, 10_000, 20);
     }
-    const status = await statusOf(handle.workflowId);
+    // Still a dead letter after continuing as new, and still replayable.
+    assert.equal((await handle.describe()).status.name, 'RUNNING');
+    const status = await statusOf(id);
     assert.equal(status.status, 'failed');
     assert.equal(status.attempts.at(-1).attempt, replays + 1);
-    assert.equal(status.attempts.length, 50, 'the log keeps the latest 50 attempts');
-    const listed = await eventually(
-      () => herald.api('GET', `/v1/deliveries?status=failed&tenant=${handle.workflowId.split(':')[1]}`),
-      (r) => r.body.data.length === 1,
-    );
+    const listed = await herald.api('GET', `/v1/deliveries?status=failed&tenant=${tenant}`);
+    assert.equal(listed.body.data.length, 1);
     assert.equal(listed.body.data[0].attempts, replays + 1);
+    assert.equal((await herald.api('POST', `/v1/deliveries/${id}/replay`)).status, 202);
+    await eventually(() => statusOf(id), (s) => s.attempts.at(-1).attempt === replays + 2, 10_000, 20);
   });
 
   test('a receiver down for several attempts: every event is delivered once it is back, under one webhook-id each', async () => {

@@ -6,7 +6,8 @@ import type { DestinationStream } from 'pino';
 import { loadConfig } from '../../src/config.ts';
 import { startHerald, type RunningHerald } from '../../src/herald.ts';
 import { createLogger } from '../../src/logger.ts';
-import type { DeliveryStatus } from '../../workflows/types.ts';
+import { HeraldTemporal } from '../../src/temporal/heraldTemporal.ts';
+import type { DeliveryDetail } from '../../src/storage/deliveryLog.ts';
 import { eventually } from './eventually.ts';
 import { freePort } from './ports.ts';
 
@@ -14,6 +15,8 @@ export interface TestHerald extends RunningHerald {
   apiUrl: string;
   /** A client of the same dev server, for looking behind the API. */
   client: Client;
+  /** Herald's own door to that server: signals as the Web UI or CLI would send them. */
+  temporal: HeraldTemporal;
   dataDir: string;
   /** The Temporal SDK's own Prometheus exporter of this process (the first Herald started in it). */
   temporalMetricsUrl: string;
@@ -45,12 +48,14 @@ export async function startTestHerald(
   const herald = await startHerald('all', config, logger, { headless: true });
   const connection = await Connection.connect({ address: herald.temporalAddress });
   const apiUrl = herald.apiUrl!;
+  const client = new Client({ connection, namespace: config.temporal.namespace });
   return {
     ...herald,
     apiUrl,
     dataDir,
     temporalMetricsUrl: `http://127.0.0.1:${config.metrics.temporalPort}/metrics`,
-    client: new Client({ connection, namespace: config.temporal.namespace }),
+    client,
+    temporal: new HeraldTemporal(client, { taskQueue: config.temporal.taskQueue, deadLetterRetentionMs: config.deadLetterRetentionMs }),
     async api(method, route, body, headers = {}) {
       const response = await fetch(`${apiUrl}${route}`, {
         method,
@@ -68,12 +73,25 @@ export async function startTestHerald(
   };
 }
 
+/** Polls a delivery through the API (admin) until it reads `status`. */
+export async function waitForDeliveryStatus(herald: TestHerald, deliveryId: string, status: string, timeoutMs = 60_000): Promise<DeliveryDetail> {
+  const answer = await eventually(() => herald.api('GET', `/v1/deliveries/${deliveryId}`), (r) => r.body?.status === status, timeoutMs, 100);
+  return answer.body;
+}
+
 /** Polls each delivery through the API until it reads `delivered`; answers their final statuses. */
-export async function waitForDelivered(herald: TestHerald, deliveryIds: string[]): Promise<DeliveryStatus[]> {
-  const statuses: DeliveryStatus[] = [];
+export async function waitForDelivered(herald: TestHerald, deliveryIds: string[]): Promise<DeliveryDetail[]> {
+  const statuses: DeliveryDetail[] = [];
   for (const id of deliveryIds) {
     const answer = await eventually(() => herald.api('GET', `/v1/deliveries/${id}`), (r) => r.body?.status === 'delivered', 120_000, 250);
     statuses.push(answer.body);
   }
   return statuses;
+}
+
+/** The ids of an accepted event's deliveries, as GET /v1/events/:id lists them (admin). */
+export async function deliveryIdsOf(herald: TestHerald, tenant: string, eventId: string, headers: Record<string, string> = {}): Promise<string[]> {
+  const answer = await herald.api('GET', `/v1/events/${eventId}?tenant=${tenant}`, undefined, headers);
+  if (answer.status !== 200) throw new Error(`GET /v1/events/${eventId}: ${answer.status} ${JSON.stringify(answer.body)}`);
+  return answer.body.deliveries.map((d: { id: string }) => d.id).sort();
 }
