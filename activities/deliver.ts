@@ -66,18 +66,18 @@ export async function deliver(deps: DeliverDeps, input: DeliveryActivityInput): 
     nextAttemptAt: waitMs === undefined ? null : new Date(startedAt + durationMs + waitMs).toISOString(),
   });
   deps.metrics.recordAttempt({ eventType, verdict: answer.verdict, statusCode: answer.statusCode, durationMs, networkFailure: answer.networkFailure });
-  const logged = { deliveryId: id, endpointId: subscription.endpointId, host: subscription.host, attempt, statusCode: answer.statusCode, durationMs };
+  // Failed attempts at warn, dead letters at error: what an operator's alerting keys on.
+  const level = status === 'delivered' ? 'info' : status === 'retrying' ? 'warn' : 'error';
+  deps.logger[level]({
+    deliveryId: id, eventId, endpointId: subscription.endpointId, host: subscription.host, attempt, outcome: status,
+    statusCode: answer.statusCode, durationMs, error: answer.error ?? undefined, nextAttemptInMs: waitMs,
+  }, 'delivery attempt');
 
-  if (status === 'delivered') {
-    deps.logger.info(logged, 'delivered');
-    return { attempt, statusCode: answer.statusCode! };
-  }
+  if (status === 'delivered') return { attempt, statusCode: answer.statusCode! };
   if (status === 'failed') {
     const why = answer.verdict === 'failed' ? answer.error : `${answer.error}; no attempts left after ${madeInBudget + 1}`;
-    deps.logger.error({ ...logged, error: why }, 'delivery failed: dead letter');
     throw ApplicationFailure.create({ type: deliveryFailureTypes.failed, message: `attempt ${attempt}: ${why}`, nonRetryable: true });
   }
-  deps.logger.warn({ ...logged, error: answer.error, nextAttemptInMs: waitMs }, 'attempt failed, will retry');
   throw ApplicationFailure.create({
     type: deliveryFailureTypes.attemptFailed,
     message: `attempt ${attempt}: ${answer.error}; next attempt in ${Math.round(waitMs! / 1000)} s`,

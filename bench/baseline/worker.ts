@@ -41,7 +41,7 @@ async function runBatch({ count, concurrency, prefix }: BaselineBatch): Promise<
   const starter = async () => {
     for (let i = next++; i < count; i = next++) {
       await client.workflow.start<typeof noopWorkflow>('noopWorkflow', {
-        workflowId: `${prefix}-${i}`, taskQueue: TASK_QUEUE, args: [tuning.localActivities === 'all'],
+        workflowId: `${prefix}-${i}`, taskQueue: TASK_QUEUE, args: [],
         requestEagerStart: tuning.eagerStart,
       });
     }

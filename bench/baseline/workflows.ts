@@ -1,9 +1,9 @@
-import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
+import { proxyActivities } from '@temporalio/workflow';
 
 type BaselineActivities = { noop(): Promise<void> };
 
 /** The smallest useful workflow: one activity that does nothing. Herald's throughput is measured against it. */
-export async function noopWorkflow(local: boolean): Promise<void> {
-  const { noop } = (local ? proxyLocalActivities : proxyActivities)<BaselineActivities>({ startToCloseTimeout: '10s' });
+export async function noopWorkflow(): Promise<void> {
+  const { noop } = proxyActivities<BaselineActivities>({ startToCloseTimeout: '10s' });
   await noop();
 }

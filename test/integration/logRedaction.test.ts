@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CapturedLog } from '../support/capturedLog.ts';
 import { Receiver } from '../support/receiver.ts';
-import { startTestHerald, type TestHerald } from '../support/herald.ts';
+import { deliveryIdsOf, startTestHerald, type TestHerald } from '../support/herald.ts';
 
 describe('logs of an ingest and its deliveries', () => {
   const apiKey = 'hk_live_7Qm2xVb9Lr4Tz8Np3Ws6Yd1C';
@@ -41,8 +41,8 @@ describe('logs of an ingest and its deliveries', () => {
     assert.equal((await herald.api('POST', '/v1/events', { type: 'payment.captured' }, { authorization: `Bearer ${wrongKey}` })).status, 401);
     const ingest = await herald.api('POST', '/v1/events', { id: 'pay-77', type: 'payment.captured', tenant: 'redaction', data: { amount: 5 } }, auth);
     assert.equal(ingest.status, 202);
-    const { deliveryIds } = await herald.client.workflow.getHandle(ingest.body.workflowId).result();
-    for (const id of deliveryIds) await herald.client.workflow.getHandle(id).result();
+    await herald.client.workflow.getHandle(ingest.body.workflowId).result();
+    const deliveryIds = await deliveryIdsOf(herald, 'redaction', 'pay-77', auth);
 
     const signatures = receiver.requests.flatMap((r) => [
       ...String(r.headers['webhook-signature'] ?? '').split(' ').filter(Boolean).map((s) => s.replace(/^v1,/, '')),

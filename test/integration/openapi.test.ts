@@ -13,7 +13,9 @@ import { EventCatalog } from '../../src/eventCatalog.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createMetrics } from '../../src/metrics/index.ts';
 import { openDb, type Db } from '../../src/storage/db.ts';
+import { DeliveryLog } from '../../src/storage/deliveryLog.ts';
 import { EndpointStore } from '../../src/storage/endpoints.ts';
+import { HeraldTemporal } from '../../src/temporal/heraldTemporal.ts';
 import { EventTypeStore } from '../../src/storage/eventTypes.ts';
 import { TenantStore } from '../../src/storage/tenants.ts';
 
@@ -26,15 +28,13 @@ before(async () => {
   // Nothing here reaches Temporal; a lazy connection to nowhere keeps the client real.
   const client = new Client({ connection: Connection.lazy({ address: '127.0.0.1:1' }) });
   app = createApp({
-    client,
+    temporal: new HeraldTemporal(client, { taskQueue: 'herald', deadLetterRetentionMs: 86_400_000 }),
     db,
     endpoints: new EndpointStore(db),
+    log: new DeliveryLog(db),
     tenants: new TenantStore(db),
     catalog: new EventCatalog(new EventTypeStore(db), { strict: false }),
-    taskQueue: 'herald',
     apiKey: API_KEY,
-    eventWorkflowOptions: { deadLetterRetentionMs: 86_400_000 },
-    eagerStart: false,
     logger: createLogger('silent'),
     metrics: createMetrics(),
     destinations: { allowPrivateTargets: true, requireHttps: false },

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { startTestHerald, type TestHerald } from '../support/herald.ts';
+import { deliveryIdsOf, startTestHerald, type TestHerald } from '../support/herald.ts';
 import { Receiver } from '../support/receiver.ts';
 
 /** The order form's and the booking app's senders, moved to Herald by renaming their variables. */
@@ -55,8 +55,7 @@ describe('static routes from a routes file and HERALD_ROUTE_* variables', () => 
   async function deliveredTo(type: string, data: unknown): Promise<string[]> {
     const accepted = await herald.api('POST', '/v1/events', { type, data });
     assert.equal(accepted.status, 202);
-    const { deliveryIds } = await herald.client.workflow.getHandle(accepted.body.workflowId).result();
-    return deliveryIds.map((id: string) => id.split(':').at(-1)).sort();
+    return (await deliveryIdsOf(herald, 'default', accepted.body.eventId)).map((id) => id.split(':').at(-1)!).sort();
   }
 
   test('they show in GET /v1/endpoints as read-only, without their secrets', async () => {

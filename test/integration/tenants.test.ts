@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { eventWorkflow } from '../../workflows/event.ts';
-import { startTestHerald, type TestHerald } from '../support/herald.ts';
+import { deliveryIdsOf, startTestHerald, type TestHerald } from '../support/herald.ts';
 import { Receiver } from '../support/receiver.ts';
 
 const ADMIN_KEY = 'admin-key-for-the-tenants-test';
@@ -133,10 +132,8 @@ describe('tenants and tenant-scoped API keys', () => {
     assert.deepEqual([fromGamma.body.workflowId, fromDelta.body.workflowId], ['event:gamma:shared-id', 'event:delta:shared-id']);
 
     // Each event workflow started exactly one delivery, to its own tenant's endpoint: no other can ever happen.
-    const deliveries = async (workflowId: string) =>
-      (await herald.client.workflow.getHandle<typeof eventWorkflow>(workflowId).result()).deliveryIds;
-    assert.deepEqual(await deliveries('event:gamma:shared-id'), [`delivery:gamma:shared-id:${gammaEndpoint.id}`]);
-    assert.deepEqual(await deliveries('event:delta:shared-id'), [`delivery:delta:shared-id:${deltaEndpoint.id}`]);
+    assert.deepEqual(await deliveryIdsOf(herald, 'gamma', 'shared-id'), [`delivery:gamma:shared-id:${gammaEndpoint.id}`]);
+    assert.deepEqual(await deliveryIdsOf(herald, 'delta', 'shared-id'), [`delivery:delta:shared-id:${deltaEndpoint.id}`]);
     const [gammaRequest] = await receiver.waitFor('/gamma', 1);
     const [deltaRequest] = await receiver.waitFor('/delta', 1);
     assert.deepEqual(JSON.parse(gammaRequest!.body).data, { from: 'gamma' });

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { Ajv } from 'ajv';
 import { parse } from 'yaml';
-import { heraldSearchAttributes } from '../../workflows/searchAttributes.ts';
+import { heraldSearchAttributes } from '../../workflows/contract.ts';
 
 // There is no Docker engine here: the file is checked against the Compose Specification's
 // JSON schema as the dclint package ships it, then for what Herald needs from it.
@@ -71,7 +71,7 @@ test("Herald's search attributes are registered before the API and workers start
   const setup = services['temporal-search-attributes']!;
   const script = setup.command!.join(' ');
   for (const key of heraldSearchAttributes) {
-    const type = key.type === 'INT' ? 'Int' : 'Keyword';
+    const type = { KEYWORD: 'Keyword', KEYWORD_LIST: 'KeywordList' }[key.type];
     assert.match(script, new RegExp(`--name ${key.name} --type ${type}\\b`), `${key.name} as ${type}`);
   }
   for (const name of ['herald-api', 'herald-worker']) {

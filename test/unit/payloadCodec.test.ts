@@ -101,13 +101,6 @@ describe('HERALD_PAYLOAD_KEYS', () => {
     assert.deepEqual(payloadKeys.map((k) => [k.id, k.key.toString('base64')]), [['2026-06', first], ['2025-01', second]]);
   });
 
-  test('with keys, the subscription lookup is a normal activity: the SDK stores local activity results unencrypted', () => {
-    const keys = `k1:${base64Of(32)}`;
-    assert.equal(loadConfig({}).tuning.localActivities, 'lookup');
-    assert.equal(loadConfig({ HERALD_PAYLOAD_KEYS: keys }).tuning.localActivities, 'none');
-    assert.throws(() => loadConfig({ HERALD_PAYLOAD_KEYS: keys, HERALD_LOCAL_ACTIVITIES: 'lookup' }), /HERALD_LOCAL_ACTIVITIES: must be none/);
-  });
-
   test('a key that is not 32 bytes is refused, naming its id', () => {
     const short = base64Of(16);
     assert.match(refusal(`short:${short}`, short), /HERALD_PAYLOAD_KEYS: key "short" is 16 bytes; AES-256 needs exactly 32/);
