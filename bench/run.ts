@@ -24,8 +24,12 @@ import { Progress } from './progress.ts';
 import { BenchReceiver } from './receiver.ts';
 import { percentile, round } from './stats.ts';
 import { summarizeCpuProfiles, summarizePerfReport } from './profile.ts';
+import { actionsPerDelivery } from './actions.ts';
 
-const phases = ['latency', 'baseline', 'single', 'fanout', 'retry', 'ingest'] as const;
+/** The ERP document's target: 1,000 deliveries a minute from one worker. */
+const ERP_RATE_PER_SECOND = 1000 / 60;
+
+const phases = ['latency', 'baseline', 'single', 'fanout', 'retry', 'erp', 'ingest'] as const;
 
 const usage = `npm run bench -- [flags]
   --size small|default|large    how many events (default: default, a few minutes)
@@ -33,7 +37,6 @@ const usage = `npm run bench -- [flags]
   --activity-slots N            HERALD_WORKER_ACTIVITY_SLOTS
   --workflow-slots N            HERALD_WORKER_WORKFLOW_SLOTS
   --cached-workflows N          HERALD_WORKER_CACHED_WORKFLOWS
-  --local-activities MODE       HERALD_LOCAL_ACTIVITIES: none | lookup | all
   --eager-start true|false      HERALD_EAGER_START
   --keep-alive true|false       HERALD_DELIVERY_KEEP_ALIVE
   --sqlite-sync full|normal     HERALD_EMBEDDED_SQLITE_SYNC
@@ -43,16 +46,15 @@ const usage = `npm run bench -- [flags]
 Settings not given are Herald's shipped defaults.`;
 
 const sizes = {
-  small: { events: 300, fanoutEvents: 60, retries: 200, latencyRate: 5, latencySeconds: 10, ingestRate: 30, ingestSeconds: 10 },
-  default: { events: 1000, fanoutEvents: 200, retries: 1000, latencyRate: 5, latencySeconds: 20, ingestRate: 30, ingestSeconds: 15 },
-  large: { events: 10000, fanoutEvents: 2000, retries: 1000, latencyRate: 10, latencySeconds: 30, ingestRate: 50, ingestSeconds: 30 },
+  small: { events: 300, fanoutEvents: 60, retries: 200, latencyRate: 5, latencySeconds: 10, erpSeconds: 20, ingestRate: 30, ingestSeconds: 10 },
+  default: { events: 1000, fanoutEvents: 200, retries: 1000, latencyRate: 5, latencySeconds: 20, erpSeconds: 60, ingestRate: 30, ingestSeconds: 15 },
+  large: { events: 10000, fanoutEvents: 2000, retries: 1000, latencyRate: 10, latencySeconds: 30, erpSeconds: 300, ingestRate: 50, ingestSeconds: 30 },
 };
 
 const settingFlags = {
   'activity-slots': 'HERALD_WORKER_ACTIVITY_SLOTS',
   'workflow-slots': 'HERALD_WORKER_WORKFLOW_SLOTS',
   'cached-workflows': 'HERALD_WORKER_CACHED_WORKFLOWS',
-  'local-activities': 'HERALD_LOCAL_ACTIVITIES',
   'eager-start': 'HERALD_EAGER_START',
   'keep-alive': 'HERALD_DELIVERY_KEEP_ALIVE',
   'sqlite-sync': 'HERALD_EMBEDDED_SQLITE_SYNC',
@@ -163,6 +165,7 @@ await endpoint('ok/latency', 'bench.latency');
 await endpoint('ok/single', 'bench.single');
 for (let i = 0; i < 5; i++) await endpoint(`ok/fanout-${i}`, 'bench.fanout');
 await endpoint('flaky/retry', 'bench.retry', { schedule: ['1s', '1s'] });
+await endpoint('ok/erp', 'bench.erp');
 
 // ---------- measurement helpers ----------
 const pids = { server: serverPid, herald: herald.pid!, baseline: baseline.pid! };
@@ -220,12 +223,16 @@ async function endToEnd(name: string, eventType: string, pathPrefix: string, eve
   const last = Math.max(...arrivals.map(([, at]) => at));
   const seconds = (last - started) / 1000;
   const firstByteMs = arrivals.map(([key, at]) => at - acceptedAt.get(key.split(' ')[1]!)!);
+  const cpu = cpuOver(cpuBefore, seconds);
+  await waitFor('workflows to finish', async () => (await running()) === 0, 300_000);
+  const perDelivery = (process: 'server' | 'herald') => round((Number(cpu[process]!.seconds) * 1000) / expected, 1);
   const result = {
     events, deliveries: expected, seconds: round(seconds, 2),
-    deliveriesPerSecond: round(expected / seconds), ingestMs: ms(ingestMs), acceptedToFirstByteMs: ms(firstByteMs), cpu: cpuOver(cpuBefore, seconds),
+    deliveriesPerSecond: round(expected / seconds), ingestMs: ms(ingestMs), acceptedToFirstByteMs: ms(firstByteMs), cpu,
+    cpuMsPerDelivery: { server: perDelivery('server'), herald: perDelivery('herald') },
+    ...(await actionsPerDelivery(temporal, `WorkflowType = 'eventWorkflow' AND HeraldEventType = '${eventType}'`, deliveriesPerEvent)),
   };
-  progress.finish(`${result.deliveriesPerSecond} deliveries/s, accepted→first byte p50 ${result.acceptedToFirstByteMs.p50} ms, p99 ${result.acceptedToFirstByteMs.p99} ms`);
-  await waitFor('workflows to finish', async () => (await running()) === 0, 300_000);
+  progress.finish(`${result.deliveriesPerSecond} deliveries/s, accepted→first byte p50 ${result.acceptedToFirstByteMs.p50} ms, p99 ${result.acceptedToFirstByteMs.p99} ms; ${result.actionsPerDelivery} actions and ${result.cpuMsPerDelivery.server} ms of server CPU per delivery`);
   return result;
 }
 
@@ -235,9 +242,14 @@ async function baselineRun(count: number) {
   baseline.send({ count, concurrency, prefix: `baseline-${Date.now()}` } satisfies BaselineBatch);
   const [{ elapsedMs }] = (await once(baseline, 'message')) as [BaselineResult];
   const seconds = elapsedMs / 1000;
-  const result = { workflows: count, seconds: round(seconds, 2), workflowsPerSecond: round(count / seconds), cpu: cpuOver(cpuBefore, seconds) };
-  progress.finish(`${result.workflowsPerSecond} workflows/s`);
+  const cpu = cpuOver(cpuBefore, seconds);
   await waitFor('baseline workflows to finish', async () => (await running()) === 0, 300_000);
+  const result = {
+    workflows: count, seconds: round(seconds, 2), workflowsPerSecond: round(count / seconds), cpu,
+    cpuMsPerWorkflow: { server: round((Number(cpu.server!.seconds) * 1000) / count, 1) },
+    ...(await actionsPerDelivery(temporal, `WorkflowType = 'noopWorkflow'`, 1)),
+  };
+  progress.finish(`${result.workflowsPerSecond} workflows/s; ${result.actionsPerDelivery} actions and ${result.cpuMsPerWorkflow.server} ms of server CPU per workflow`);
   return result;
 }
 
@@ -292,6 +304,9 @@ try {
   const { result: single, report: serverProfile } = runs('single') ? await perfProfile(() => endToEnd('end to end, 1 endpoint', 'bench.single', '/ok/single', size.events, 1)) : { result: undefined, report: undefined };
   const fanout = runs('fanout') ? await endToEnd('end to end, 5 endpoints', 'bench.fanout', '/ok/fanout-', size.fanoutEvents, 5) : undefined;
   const retry = runs('retry') ? await endToEnd('retry load (fail twice)', 'bench.retry', '/flaky/retry', size.retries, 1) : undefined;
+  const erp = runs('erp')
+    ? await endToEnd('1,000 deliveries a minute (ERP target)', 'bench.erp', '/ok/erp', Math.round(ERP_RATE_PER_SECOND * size.erpSeconds), 1, ERP_RATE_PER_SECOND)
+    : undefined;
   const ingestFixed = runs('ingest') ? await ingestLoad(`ingest at ${size.ingestRate} req/s`, 'ingest-fixed', { seconds: size.ingestSeconds, connections: concurrency, rate: size.ingestRate }) : undefined;
   const ingestSaturated = runs('ingest') ? await ingestLoad('ingest at saturation', 'ingest-saturation', { seconds: size.ingestSeconds, connections: concurrency }) : undefined;
   const ratio = (deliveriesPerSecond?: number | null) => deliveriesPerSecond && baselineResult?.workflowsPerSecond ? round(deliveriesPerSecond / baselineResult.workflowsPerSecond, 2) : undefined;
@@ -301,7 +316,7 @@ try {
     machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryGiB: round(os.totalmem() / 2 ** 30, 0), node: process.version, os: `${os.type()} ${os.release()}`, loadAverageAtEnd: os.loadavg().map((l) => round(l, 2)) },
     size: flags.size, concurrency, settings,
     ingest: { fixedRate: ingestFixed, saturation: ingestSaturated },
-    endToEnd: { lightLoad: latency, oneEndpoint: single, fiveEndpoints: fanout },
+    endToEnd: { lightLoad: latency, oneEndpoint: single, fiveEndpoints: fanout, erpRate: erp },
     baseline: baselineResult,
     ratioToBaseline: { oneEndpoint: ratio(single?.deliveriesPerSecond), fiveEndpoints: ratio(fanout?.deliveriesPerSecond) },
     retryLoad: retry,
@@ -336,7 +351,12 @@ function printTable(r: any): void {
     ['end to end, light load', r.endToEnd.lightLoad && delivered(r.endToEnd.lightLoad)],
     ['end to end, 1 endpoint', r.endToEnd.oneEndpoint && delivered(r.endToEnd.oneEndpoint)],
     ['end to end, 5 endpoints', r.endToEnd.fiveEndpoints && delivered(r.endToEnd.fiveEndpoints)],
-    ['baseline (no-op workflow)', r.baseline && `${r.baseline.workflowsPerSecond} workflows/s`],
+    ['1,000 deliveries/min (ERP)', r.endToEnd.erpRate && delivered(r.endToEnd.erpRate)],
+    ['baseline (no-op workflow)', r.baseline && `${r.baseline.workflowsPerSecond} workflows/s; ${r.baseline.actionsPerDelivery} actions, ${r.baseline.cpuMsPerWorkflow.server} ms server CPU per workflow`],
+    ['actions per delivery', [['1 endpoint', r.endToEnd.oneEndpoint], ['5 endpoints', r.endToEnd.fiveEndpoints], ['fails twice', r.retryLoad]]
+      .filter(([, e]) => e).map(([name, e]) => `${name} ${e.actionsPerDelivery} (${e.workflowTasksPerDelivery} workflow tasks)`).join(', ')],
+    ['server CPU per delivery', [['1 endpoint', r.endToEnd.oneEndpoint], ['5 endpoints', r.endToEnd.fiveEndpoints], ['fails twice', r.retryLoad]]
+      .filter(([, e]) => e).map(([name, e]) => `${name} ${e.cpuMsPerDelivery.server} ms`).join(', ')],
     ['ratio to baseline', r.baseline && `1 endpoint ${r.ratioToBaseline.oneEndpoint ?? '-'}, 5 endpoints ${r.ratioToBaseline.fiveEndpoints ?? '-'}`],
     ['retry load', r.retryLoad && `${r.retryLoad.deliveries} deliveries × 3 attempts in ${r.retryLoad.seconds} s; server ${r.retryLoad.cpu.server.percentOfOneCore}% of a core, Herald ${r.retryLoad.cpu.herald.percentOfOneCore}%`],
     ['peak RSS (at the end)', ['herald', 'baselineWorker', 'temporalServer'].map((p) => `${p} ${r.peakRssMiB[p]} (${r.rssAtEndMiB[p]}) MiB`).join(', ')],
