@@ -94,7 +94,7 @@ export interface EventWorkflowState {
   /** Part workflows of a large fan-out, by workflow id. */
   parts: string[];
 }
-export const stateQuery = defineQuery<EventWorkflowState>('state');
+export const statusQuery = defineQuery<EventWorkflowState>('status');
 
 /** Herald's custom search attributes; registered on the embedded server at start. */
 export const HeraldTenant = defineSearchAttributeKey('HeraldTenant', SearchAttributeType.KEYWORD);

@@ -6,7 +6,7 @@ import type { HeraldActivities } from '../activities/index.ts';
 import {
   cancelSignal, type DeliverySignal, type DeliveryStatusName, type EventRef, type EventWorkflowInput,
   eventRef, type EventWorkflowState, HeraldEndpointIds, MAX_DIRECT_DELIVERIES, HeraldEventType, HeraldFailedEndpoints, HeraldStatus, HeraldTenant,
-  partWorkflowId, replaySignal, retryNowSignal, stateQuery, type Subscription,
+  partWorkflowId, replaySignal, retryNowSignal, statusQuery, type Subscription,
 } from './contract.ts';
 
 const HISTORY_EVENTS_BEFORE_CONTINUE = 1_000;
@@ -139,7 +139,7 @@ export async function eventWorkflow(input: EventWorkflowInput): Promise<EventWor
     deliveries: [...deliveries.values()].map((d) => ({ endpointId: d.subscription.endpointId, status: d.status })),
     parts: parts.map((p) => p.workflowId),
   });
-  setHandler(stateQuery, state);
+  setHandler(statusQuery, state);
 
   if (input.subscriptions.length <= MAX_DIRECT_DELIVERIES) {
     for (const subscription of input.subscriptions) add(subscription, input.parkedUntil?.[subscription.endpointId]);
