@@ -9,7 +9,7 @@ import { z } from 'zod';
 const usage = `usage: herald <command> [options]
 
   events send --type T [--data JSON] [--id ID] [--tenant T]
-  deliveries list [--status S] [--endpoint E] [--event-type T] [--tenant T] [--json]
+  deliveries list [--status S] [--endpoint E] [--event-type T] [--since ISO] [--tenant T] [--cursor C] [--json]
   deliveries show ID
   deliveries replay ID
   endpoints list [--tenant T] [--json]
@@ -38,7 +38,7 @@ const environment = z.object({
 
 type Api = (method: string, path: string, body?: unknown) => Promise<unknown>;
 
-/** A page of a list route: `{ data, nextCursor }` (deliveries have no cursor). */
+/** A page of a list route: `{ data, nextCursor }`. */
 const listPage = z.object({ data: z.array(z.record(z.string(), z.unknown())), nextCursor: z.string().nullable().optional() });
 
 function readPage(answer: unknown, path: string): z.output<typeof listPage> {
@@ -135,14 +135,17 @@ const commands: Record<string, Command> = {
   },
   'deliveries list': {
     options: {
-      status: { type: 'string' }, endpoint: { type: 'string' }, 'event-type': { type: 'string' }, tenant: { type: 'string' }, json: { type: 'boolean' },
+      status: { type: 'string' }, endpoint: { type: 'string' }, 'event-type': { type: 'string' }, since: { type: 'string' },
+      tenant: { type: 'string' }, cursor: { type: 'string' }, json: { type: 'boolean' },
     },
+    // One page, newest first: a delivery log can be long. The next page's command is printed.
     run: async (api, v) => {
-      const path = `/v1/deliveries${query({ status: v.status, endpointId: v.endpoint, eventType: v['event-type'], tenant: v.tenant })}`;
+      const path = `/v1/deliveries${query({ status: v.status, endpointId: v.endpoint, eventType: v['event-type'], since: v.since, tenant: v.tenant, cursor: v.cursor })}`;
       const answer = await api('GET', path);
-      return v.json
-        ? json(answer)
-        : table(readPage(answer, path).data, [['ID', 'id'], ['STATUS', 'status'], ['ATTEMPTS', 'attempts'], ['EVENT TYPE', 'eventType'], ['STARTED', 'startedAt']]);
+      if (v.json) return json(answer);
+      const page = readPage(answer, path);
+      const rows = table(page.data, [['ID', 'id'], ['STATUS', 'status'], ['ATTEMPTS', 'attempts'], ['LAST ERROR', 'lastError'], ['EVENT TYPE', 'eventType'], ['STARTED', 'startedAt']]);
+      return page.nextCursor ? `${rows}\nmore: herald deliveries list --cursor ${page.nextCursor} (with the same filters)` : rows;
     },
   },
   'deliveries show': {
