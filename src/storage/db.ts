@@ -1,5 +1,9 @@
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import type { Logger } from '../logger.ts';
 import { migrations } from './migrations.ts';
 
@@ -59,14 +63,11 @@ async function openPglite(dataDir: string): Promise<Db> {
     fs.mkdirSync(location, { recursive: true });
   }
   // Herald's tables are small and endpoint reads are cached: PostgreSQL's default 128 MB of shared buffers is resident memory for nothing.
-  const options = { startParams: [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'] };
-  const fresh = location !== 'memory://' && !fs.existsSync(path.join(location, 'PG_VERSION'));
-  let pglite = await PGlite.create(location, options);
-  if (fresh) {
-    // Creating the cluster grows WebAssembly memory to several hundred MB that is never given back; reopening starts small.
-    await pglite.close();
-    pglite = await PGlite.create(location, options);
-  }
+  const startParams = [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'];
+  // Creating the cluster grows WebAssembly memory to several hundred MB that is never given back:
+  // a child process does it and exits, so Herald's own memory never peaks there.
+  if (location !== 'memory://' && !fs.existsSync(path.join(location, 'PG_VERSION'))) await createClusterInChild(location, startParams);
+  const pglite = await PGlite.create(location, { startParams });
   return {
     async query(sql, params) {
       return (await pglite.query(sql, params as unknown[])).rows as never[];
@@ -74,6 +75,14 @@ async function openPglite(dataDir: string): Promise<Db> {
     transaction: (work) => pglite.transaction((tx) => work({ query: async (sql, params) => (await tx.query(sql, params as unknown[])).rows as never[] })),
     close: () => pglite.close(),
   };
+}
+
+async function createClusterInChild(location: string, startParams: string[]): Promise<void> {
+  const module = pathToFileURL(createRequire(import.meta.url).resolve('@electric-sql/pglite')).href;
+  const script = `const { PGlite } = await import(${JSON.stringify(module)});
+    const db = await PGlite.create(process.argv[1], { startParams: JSON.parse(process.argv[2]) });
+    await db.close();`;
+  await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script, location, JSON.stringify(startParams)]);
 }
 
 /** Herald's own advisory lock key (any bigint; other applications sharing the database must not take it). */
