@@ -246,6 +246,8 @@ export function endpointsRouter(deps: EndpointsDeps): Router {
 }
 
 const TEST_EVENT_TYPE = 'herald.test';
+/** A failed test stays parked (replayable from the Web UI) this long, not the full dead-letter retention. */
+const TEST_DEAD_LETTER_MS = 3_600_000;
 /** Time to wait beyond the endpoint's own timeout for a worker to pick the attempt up. */
 const TEST_SLACK_MS = 15_000;
 const TEST_POLL_MS = 100;
@@ -264,7 +266,7 @@ async function sendTestEvent(deps: EndpointsDeps, endpoint: Endpoint) {
   };
   const id = deliveryId(event.tenant, event.id, endpoint.id);
   const deadline = Date.now() + endpoint.timeoutMs + TEST_SLACK_MS;
-  await deps.temporal.ingest(event, [subscriptionFor(endpoint, 'none')], deadline - Date.now());
+  await deps.temporal.ingest(event, [subscriptionFor(endpoint, 'none')], deadline - Date.now(), TEST_DEAD_LETTER_MS);
   await deps.log.registerPending(event, [{ id, endpointId: endpoint.id }]);
   while (Date.now() < deadline) {
     const attempt = (await deps.log.get(event.tenant, id))?.attempts[0];

@@ -43,13 +43,16 @@ export class HeraldTemporal {
 
   constructor(readonly client: Client, private readonly options: HeraldTemporalOptions) {}
 
-  /** Starts the event's workflow; `duplicate` when the id was seen within the namespace's retention. */
-  async ingest(event: HeraldEvent, subscriptions: Subscription[], deadlineMs: number): Promise<'accepted' | 'duplicate'> {
+  /**
+   * Starts the event's workflow; `duplicate` when the id was seen within the namespace's retention.
+   * `deadLetterRetentionMs` overrides the configured retention (test sends park briefly).
+   */
+  async ingest(event: HeraldEvent, subscriptions: Subscription[], deadlineMs: number, deadLetterRetentionMs?: number): Promise<'accepted' | 'duplicate'> {
     const workflowId = eventWorkflowId(event.tenant, event.id);
     try {
       await this.client.withDeadline(Date.now() + deadlineMs, () =>
         this.client.workflow.start<typeof eventWorkflow>('eventWorkflow', {
-          ...this.startOptions(event, subscriptions),
+          ...this.startOptions(event, subscriptions, deadLetterRetentionMs),
           requestEagerStart: this.options.eagerStart,
           // An id seen within the namespace retention is a duplicate, running or closed.
           workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
@@ -165,8 +168,8 @@ export class HeraldTemporal {
     }
   }
 
-  private startOptions(event: HeraldEvent, subscriptions: Subscription[]) {
-    const args: [EventWorkflowInput] = [{ event, subscriptions, deadLetterRetentionMs: this.options.deadLetterRetentionMs }];
+  private startOptions(event: HeraldEvent, subscriptions: Subscription[], deadLetterRetentionMs = this.options.deadLetterRetentionMs) {
+    const args: [EventWorkflowInput] = [{ event, subscriptions, deadLetterRetentionMs }];
     const hosts = [...new Set(subscriptions.map((s) => s.host))];
     return {
       workflowId: eventWorkflowId(event.tenant, event.id),
