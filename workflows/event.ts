@@ -88,8 +88,8 @@ export async function eventWorkflow(input: EventWorkflowInput): Promise<EventWor
       const left = d.parkedUntil - Date.now();
       const woken = left > 0 && (await condition(() => d.request === 'replay' || d.request === 'cancel', left));
       d.parkedUntil = undefined;
+      if (!woken) break; // the dead-letter retention ended: it stays failed, and listed so until the workflow closes
       showDeadLetters();
-      if (!woken) break; // the dead-letter retention ended: it stays failed
       if (d.request === 'cancel') {
         d.status = 'cancelled';
         break;
