@@ -151,7 +151,7 @@ async function waitFor(what: string, check: () => Promise<boolean> | boolean, ti
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
-await waitFor('Herald ready', async () => (await call('GET', '/readyz')).status === 200);
+await waitFor('Herald ready', async () => (await call('GET', '/readyz')).status === 200, 300_000);
 await baselineReady;
 const temporal = new Client({ connection: await Connection.connect({ address: server.address }) });
 const running = () => temporal.workflow.count('ExecutionStatus = "Running"').then((c) => c.count);
