@@ -1,8 +1,7 @@
 import { Context } from '@temporalio/activity';
-// undici's own fetch (the version Node 20 bundles): the global fetch's types take no dispatcher.
-import { type Dispatcher, fetch, type Response } from 'undici';
+import type { Dispatcher } from 'undici';
 import { classifyStatus, messageIdFor, parseRetryAfter } from '../src/delivery/classify.ts';
-import { ForbiddenDestinationError } from '../src/delivery/destinations.ts';
+import { send, SendError } from '../src/delivery/send.ts';
 import { formats } from '../src/formats/index.ts';
 import type { Logger } from '../src/logger.ts';
 import type { DeliveryMetrics } from '../src/metrics/index.ts';
@@ -16,8 +15,6 @@ export interface AttemptInput {
   endpointId: string;
   attempt: number;
 }
-
-const EXCERPT_BYTES = 1024;
 
 /** One attempt: build the body, sign it for this moment, POST it, classify the answer. */
 export async function attemptDelivery(
@@ -57,61 +54,21 @@ export async function attemptDelivery(
   };
   const cancelled = Context.current().cancellationSignal;
   try {
-    const response = await fetch(endpoint.url, {
-      method: 'POST', headers, body, redirect: 'manual', dispatcher: deps.dispatcher,
-      signal: AbortSignal.any([AbortSignal.timeout(endpoint.timeoutMs), cancelled]),
-    });
-    const excerpt = await readExcerpt(response);
+    const response = await send({ url: endpoint.url, headers, body, timeoutMs: endpoint.timeoutMs, signal: cancelled, dispatcher: deps.dispatcher });
     const verdict = classifyStatus(response.status);
     return record({
       statusCode: response.status,
       error: verdict === 'delivered' ? null : `HTTP ${response.status}`,
-      responseExcerpt: excerpt,
+      responseExcerpt: response.excerpt,
       verdict,
-      retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
+      retryAfterMs: parseRetryAfter([response.headers['retry-after']].flat()[0] ?? null),
     });
   } catch (err) {
     // Cancelled (the worker is shutting down): not the receiver's doing, so no attempt is recorded;
     // Temporal runs this attempt again on a worker that is up.
-    if (cancelled.aborted) throw err;
-    // A forbidden destination stays forbidden: failed at once, not retried.
-    const forbidden = err instanceof Error && err.cause instanceof ForbiddenDestinationError ? err.cause : undefined;
-    if (forbidden) return record({ statusCode: null, error: forbidden.message, responseExcerpt: null, verdict: 'failed' });
-    return record(
-      { statusCode: null, error: describeFetchError(err, endpoint.timeoutMs), responseExcerpt: null, verdict: 'retry' },
-      isTimeout(err) ? 'timeout' : 'connection',
-    );
+    if (cancelled.aborted || !(err instanceof SendError)) throw err;
+    // A forbidden destination or a request that cannot be sent (an invalid header value) fails the same way every time: final.
+    const retryable = err.kind === 'timeout' || err.kind === 'connection' ? err.kind : undefined;
+    return record({ statusCode: null, error: err.message, responseExcerpt: null, verdict: retryable ? 'retry' : 'failed' }, retryable);
   }
-}
-
-/** The first KiB of the answer, for the attempt log; the rest is discarded unread. */
-async function readExcerpt(response: Response): Promise<string | null> {
-  if (!response.body) return null;
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  try {
-    while (size < EXCERPT_BYTES) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      size += value.byteLength;
-    }
-  } catch {
-    // A body cut short still leaves its status code as the outcome.
-  } finally {
-    void reader.cancel().catch(() => undefined);
-  }
-  return size === 0 ? null : Buffer.concat(chunks).subarray(0, EXCERPT_BYTES).toString('utf8');
-}
-
-const isTimeout = (err: unknown) => err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
-
-function describeFetchError(err: unknown, timeoutMs: number): string {
-  if (isTimeout(err)) return `timed out after ${timeoutMs} ms`;
-  // undici wraps the socket error; with several addresses tried it is an AggregateError.
-  const cause = err instanceof Error ? err.cause : undefined;
-  const socketError = (cause instanceof AggregateError ? cause.errors[0] : cause) as { code?: string; message?: string } | undefined;
-  if (socketError?.code) return socketError.message?.includes(socketError.code) ? socketError.message : `${socketError.code}: ${socketError.message}`;
-  return err instanceof Error ? err.message : String(err);
 }
