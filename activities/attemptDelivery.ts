@@ -33,7 +33,7 @@ export async function attemptDelivery(
     return result;
   };
 
-  const endpoint = await deps.endpoints.forDelivery(endpointId);
+  const endpoint = await deps.endpoints.forDelivery(event.tenant, endpointId);
   if (!endpoint || !endpoint.enabled) {
     return record({ statusCode: null, error: endpoint ? 'endpoint is disabled' : 'endpoint was deleted', responseExcerpt: null, verdict: 'failed' });
   }
