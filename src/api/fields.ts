@@ -14,4 +14,5 @@ export const eventTypePattern = z.string().regex(/^(\*|[A-Za-z0-9_-]+(\.[A-Za-z0
  */
 export const endpointUrl = z
   .url({ protocol: /^https?$/, error: 'an http or https URL' })
-  .refine((url) => { const { username, password } = new URL(url); return !username && !password; }, 'may not carry credentials (user:password@); send them in a static header such as Authorization');
+  .refine((url) => { const { username, password } = new URL(url); return !username && !password; }, 'may not carry credentials (user:password@); send them in a static header such as Authorization')
+  .describe('http or https; no user:password@ (use a static Authorization header). Guarded: no private or reserved address unless HERALD_ALLOW_PRIVATE_TARGETS');

@@ -35,9 +35,16 @@ export const headerValue = z.string().max(1024).regex(/^[\t\x20-\x7e\x80-\xff]*$
 const signatureHeaders = /^webhook-/i;
 
 /** An endpoint's static headers; each refused name or value is reported under its own name. */
-export const staticHeaders = z.record(z.string(), headerValue).superRefine((headers, ctx) => {
-  for (const name of Object.keys(headers)) {
-    const refusal = signatureHeaders.test(name) ? 'webhook-* headers are set by the signature' : headerName.safeParse(name).error?.issues[0]?.message;
-    if (refusal) ctx.addIssue({ code: 'custom', path: [name], message: refusal });
-  }
-});
+export const staticHeaders = z
+  .record(z.string(), headerValue)
+  .superRefine((headers, ctx) => {
+    for (const name of Object.keys(headers)) {
+      const refusal = signatureHeaders.test(name) ? 'webhook-* headers are set by the signature' : headerName.safeParse(name).error?.issues[0]?.message;
+      if (refusal) ctx.addIssue({ code: 'custom', path: [name], message: refusal });
+    }
+  })
+  .describe(
+    'Headers sent with every attempt. Values read back as "********"; sent back so, a value is kept as stored. ' +
+      'Names are HTTP tokens, not Host, Content-Type, Content-Length, Content-Encoding, Transfer-Encoding, Connection, Keep-Alive, ' +
+      'Proxy-Connection, Upgrade, TE, Trailer, Expect, User-Agent or webhook-*; values have no CR, LF, NUL or characters beyond Latin-1.',
+  );
