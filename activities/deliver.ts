@@ -1,8 +1,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
-// undici's own fetch (the version Node 20 bundles): the global fetch's types take no dispatcher.
-import { type Dispatcher, fetch, type Response } from 'undici';
+import type { Dispatcher } from 'undici';
 import { classifyStatus, messageIdFor, parseRetryAfter, type Verdict } from '../src/delivery/classify.ts';
-import { ForbiddenDestinationError } from '../src/delivery/destinations.ts';
+import { send, SendError } from '../src/delivery/send.ts';
 import { formats } from '../src/formats/index.ts';
 import type { Logger } from '../src/logger.ts';
 import type { DeliveryMetrics } from '../src/metrics/index.ts';
@@ -36,7 +35,6 @@ interface Answer {
   networkFailure?: 'timeout' | 'connection';
 }
 
-const EXCERPT_BYTES = 1024;
 /** Response headers the attempt log keeps: the ones that explain an outcome. */
 const KEPT_RESPONSE_HEADERS = ['retry-after', 'location'];
 
@@ -54,7 +52,7 @@ export async function deliver(deps: DeliverDeps, input: DeliveryActivityInput): 
   const startedAt = Math.max(Date.now(), info.currentAttemptScheduledTimestampMs);
   const { attempt, madeInBudget } = await deps.log.nextAttempt(id, budget);
   const began = Date.now();
-  const answer = await send(deps, input, startedAt);
+  const answer = await postAttempt(deps, input, startedAt);
   const durationMs = Date.now() - began;
 
   const waitMs = answer.verdict === 'retry' ? delayBeforeNextAttempt(subscription.schedule, madeInBudget + 1, answer.retryAfterMs, Math.random) : undefined;
@@ -86,13 +84,12 @@ export async function deliver(deps: DeliverDeps, input: DeliveryActivityInput): 
 }
 
 /** Loads what the attempt needs, POSTs, and reads the answer; never throws for the receiver's doing. */
-async function send(deps: DeliverDeps, input: DeliveryActivityInput, startedAt: number): Promise<Answer> {
+async function postAttempt(deps: DeliverDeps, input: DeliveryActivityInput, startedAt: number): Promise<Answer> {
   const refused = (error: string): Answer => ({ verdict: 'failed', statusCode: null, error, responseExcerpt: null, responseHeaders: null });
-  const endpoint = await deps.endpoints.forDelivery(input.subscription.endpointId);
+  // Scoped to the event's tenant (defence in depth): another tenant's endpoint is not found.
+  const endpoint = await deps.endpoints.forDelivery(input.event.tenant, input.subscription.endpointId);
   if (!endpoint) return refused('endpoint was deleted');
   if (!endpoint.enabled) return refused('endpoint is disabled');
-  // Defence in depth: a subscription can only name its own tenant's endpoint.
-  if (endpoint.tenant !== input.event.tenant) return refused('endpoint belongs to another tenant');
   const event: HeraldEvent | undefined = 'data' in input.event && input.event.data !== undefined
     ? { ...input.event, data: input.event.data }
     : await deps.temporal.eventOf(input.eventWorkflowId);
@@ -113,59 +110,19 @@ async function send(deps: DeliverDeps, input: DeliveryActivityInput, startedAt: 
   };
   const cancelled = Context.current().cancellationSignal;
   try {
-    const response = await fetch(endpoint.url, {
-      method: 'POST', headers, body, redirect: 'manual', dispatcher: deps.dispatcher,
-      signal: AbortSignal.any([AbortSignal.timeout(endpoint.timeoutMs), cancelled]),
-    });
-    const responseExcerpt = await readExcerpt(response);
+    const response = await send({ url: endpoint.url, headers, body, timeoutMs: endpoint.timeoutMs, signal: cancelled, dispatcher: deps.dispatcher });
     const verdict = classifyStatus(response.status);
-    const kept = KEPT_RESPONSE_HEADERS.flatMap((name) => (response.headers.has(name) ? [[name, response.headers.get(name)!]] : []));
+    const kept = KEPT_RESPONSE_HEADERS.flatMap((name) => (response.headers[name] === undefined ? [] : [[name, [response.headers[name]].flat().join(', ')]]));
     return {
-      verdict, statusCode: response.status, error: verdict === 'delivered' ? null : `HTTP ${response.status}`, responseExcerpt,
+      verdict, statusCode: response.status, error: verdict === 'delivered' ? null : `HTTP ${response.status}`, responseExcerpt: response.excerpt,
       responseHeaders: kept.length ? Object.fromEntries(kept) : null,
-      retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
+      retryAfterMs: parseRetryAfter([response.headers['retry-after']].flat()[0] ?? null),
     };
   } catch (err) {
     // Cancelled (the worker is shutting down, or the workflow moved on): not the receiver's doing.
-    if (cancelled.aborted) throw err;
-    // A forbidden destination stays forbidden: failed at once, not retried.
-    const forbidden = err instanceof Error && err.cause instanceof ForbiddenDestinationError ? err.cause : undefined;
-    if (forbidden) return refused(forbidden.message);
-    return {
-      verdict: 'retry', statusCode: null, error: describeFetchError(err, endpoint.timeoutMs), responseExcerpt: null, responseHeaders: null,
-      networkFailure: isTimeout(err) ? 'timeout' : 'connection',
-    };
+    if (cancelled.aborted || !(err instanceof SendError)) throw err;
+    // A forbidden destination or a request that cannot be sent (an invalid header value) fails the same way every time: final.
+    if (err.kind === 'forbidden' || err.kind === 'request') return refused(err.message);
+    return { verdict: 'retry', statusCode: null, error: err.message, responseExcerpt: null, responseHeaders: null, networkFailure: err.kind };
   }
-}
-
-/** The first KiB of the answer, for the attempt log; the rest is discarded unread. */
-async function readExcerpt(response: Response): Promise<string | null> {
-  if (!response.body) return null;
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  try {
-    while (size < EXCERPT_BYTES) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      size += value.byteLength;
-    }
-  } catch {
-    // A body cut short still leaves its status code as the outcome.
-  } finally {
-    void reader.cancel().catch(() => undefined);
-  }
-  return size === 0 ? null : Buffer.concat(chunks).subarray(0, EXCERPT_BYTES).toString('utf8');
-}
-
-const isTimeout = (err: unknown) => err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
-
-function describeFetchError(err: unknown, timeoutMs: number): string {
-  if (isTimeout(err)) return `timed out after ${timeoutMs} ms`;
-  // undici wraps the socket error; with several addresses tried it is an AggregateError.
-  const cause = err instanceof Error ? err.cause : undefined;
-  const socketError = (cause instanceof AggregateError ? cause.errors[0] : cause) as { code?: string; message?: string } | undefined;
-  if (socketError?.code) return socketError.message?.includes(socketError.code) ? socketError.message : `${socketError.code}: ${socketError.message}`;
-  return err instanceof Error ? err.message : String(err);
 }

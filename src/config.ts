@@ -94,7 +94,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
   if (production && !e.HERALD_API_KEY) {
     throw new Error('invalid configuration:\n  HERALD_API_KEY: required when NODE_ENV=production');
   }
-  const staticRoutes = loadStaticRoutes(env, e.HERALD_ROUTES_FILE);
+  const destinations = { allowPrivateTargets: e.HERALD_ALLOW_PRIVATE_TARGETS ?? !production, requireHttps: production };
+  const staticRoutes = loadStaticRoutes(env, e.HERALD_ROUTES_FILE, destinations);
   if (!staticRoutes.ok) throw new Error(`invalid configuration:\n${staticRoutes.errors.map((line) => `  ${line}`).join('\n')}`);
   const dataDir = path.resolve(e.HERALD_DATA_DIR);
   return {
@@ -123,7 +124,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     /** When true, ingest refuses event types that are not declared in the catalog. */
     strictEventTypes: e.HERALD_STRICT_EVENT_TYPES ?? false,
     /** Where endpoints may point: loopback and private addresses only when allowed, https only in production. */
-    destinations: { allowPrivateTargets: e.HERALD_ALLOW_PRIVATE_TARGETS ?? !production, requireHttps: production },
+    destinations,
     /** Request bodies larger than this are refused with 413. */
     maxBodyBytes: e.HERALD_MAX_BODY_BYTES,
     /** Throughput settings, measured by `npm run bench` (BENCHMARKS.md). */

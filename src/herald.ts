@@ -10,7 +10,7 @@ import type { Logger } from './logger.ts';
 import { EventCatalog } from './eventCatalog.ts';
 import { createMetrics } from './metrics/index.ts';
 import { serveMetrics } from './metrics/server.ts';
-import { openDb, type Db } from './storage/db.ts';
+import { createPrivateDir, openDb, type Db } from './storage/db.ts';
 import { DeliveryLog } from './storage/deliveryLog.ts';
 import { EndpointStore } from './storage/endpoints.ts';
 import { TenantStore } from './storage/tenants.ts';
@@ -70,6 +70,8 @@ export async function startHerald(
     for (const step of stops.splice(0).reverse()) await step().catch((err) => logger.error({ err }, 'error during shutdown'));
   };
   try {
+    // Before either embedded store creates it with default permissions.
+    if (!config.temporal.address || !config.databaseUrl) createPrivateDir(config.dataDir);
     // The embedded server, storage and the workflow bundle are independent: prepare them together.
     const [server, db, bundle] = await Promise.allSettled([
       config.temporal.address
@@ -95,12 +97,15 @@ export async function startHerald(
     for (const step of [server, db, bundle]) if (step.status === 'rejected') throw step.reason;
     const temporalAddress = config.temporal.address ?? (server as PromiseFulfilledResult<DevServer>).value.address;
     const storage = (db as PromiseFulfilledResult<Db>).value;
-    const endpoints = new EndpointStore(storage);
+    const endpoints = new EndpointStore(storage, { secretKeys: config.payloadKeys });
     const log = new DeliveryLog(storage);
     const workflowBundle = (bundle as PromiseFulfilledResult<WorkerOptions['workflowBundle']>).value;
     // The API process owns configuration-defined endpoints; a lone worker only reads them.
     if (role !== 'worker') {
       await endpoints.syncStaticRoutes(config.staticRoutes);
+      const secrets = await endpoints.sealStoredSecrets();
+      if (secrets.sealed) logger.info({ endpoints: secrets.sealed }, 'signing secrets sealed with the first of HERALD_PAYLOAD_KEYS');
+      if (secrets.unreadable.length) logger.warn({ endpointIds: secrets.unreadable }, 'signing secrets sealed under a key no longer in HERALD_PAYLOAD_KEYS: their deliveries fail until it is back');
       if (config.staticRoutes.length) logger.info({ routes: config.staticRoutes.map((r) => `${r.tenant}/${r.name}`) }, 'static routes stored');
       if (config.staticRoutesLeftOut.length) logger.info({ leftOut: config.staticRoutesLeftOut }, 'static routes without a URL left out');
     }

@@ -14,6 +14,7 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { checkEndpointDefinition, endpointDefinition, retrySettings } from './api/endpoints.ts';
 import { eventTypePattern, identifier } from './api/fields.ts';
+import { type DestinationPolicy, urlRefusal } from './delivery/destinations.ts';
 import type { RetryPolicy } from './delivery/retryPolicy.ts';
 import type { StaticRoute } from './storage/endpoints.ts';
 
@@ -75,8 +76,12 @@ export type StaticRoutesResult =
   | { ok: true; routes: StaticRoute[]; /** Where each route left out for an empty URL was defined. */ leftOut: string[] }
   | { ok: false; errors: string[] };
 
-/** Reads and validates every static route once, at start; errors name the file field or variable. */
-export function loadStaticRoutes(env: NodeJS.ProcessEnv, routesFilePath: string | undefined): StaticRoutesResult {
+/**
+ * Reads and validates every static route once, at start; errors name the file field or variable.
+ * URLs meet the same destination policy as the API's (no private addresses unless allowed,
+ * https in production): configuration is no way around it.
+ */
+export function loadStaticRoutes(env: NodeJS.ProcessEnv, routesFilePath: string | undefined, destinations: DestinationPolicy): StaticRoutesResult {
   const errors: string[] = [];
   const read = [...(routesFilePath ? readRoutesFile(routesFilePath, env, errors) : []), ...readRouteVariables(env, errors)];
   if (errors.length) return { ok: false, errors };
@@ -93,6 +98,11 @@ export function loadStaticRoutes(env: NodeJS.ProcessEnv, routesFilePath: string 
       }),
     };
   }
+  const refusals = parsed.data.flatMap((route, i) => {
+    const refusal = urlRefusal(route.url, destinations);
+    return refusal ? [`${raw[i]!.where('url')}: ${refusal}`] : [];
+  });
+  if (refusals.length) return { ok: false, errors: refusals };
   return {
     ok: true,
     leftOut,

@@ -4,6 +4,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { z } from 'zod';
 import { compileRetryPolicy, retryPolicySchema, type RetryPolicy } from '../delivery/retryPolicy.ts';
 import { type DestinationPolicy, urlRefusal } from '../delivery/destinations.ts';
+import { staticHeaders } from '../delivery/headers.ts';
 import { subscriptionFor } from '../delivery/subscription.ts';
 import { duration } from '../duration.ts';
 import { formatNames } from '../formats/index.ts';
@@ -11,8 +12,9 @@ import type { Logger } from '../logger.ts';
 import { generateSecret, signatureSchema } from '../signing/index.ts';
 import type { DeliveryLog } from '../storage/deliveryLog.ts';
 import type { Endpoint, EndpointStore } from '../storage/endpoints.ts';
+import { SEALED_PREFIX } from '../storage/secretCipher.ts';
 import { deliveryId, type HeraldEvent, type HeraldTemporal } from '../temporal/heraldTemporal.ts';
-import { eventTypePattern, identifier, tenantField } from './fields.ts';
+import { endpointUrl, eventTypePattern, identifier, tenantField } from './fields.ts';
 import { resolveTenant } from './auth.ts';
 import type { RouteDescription } from './openapi.ts';
 import { invalidFields, notFound, parse, Problem } from './problem.ts';
@@ -21,10 +23,7 @@ const DEFAULT_TIMEOUT_MS = 15_000;
 const DEFAULT_ROTATION_GRACE = '24h';
 const MAX_ROTATION_GRACE_MS = 30 * 86_400_000;
 
-/** Headers Herald sets itself; an endpoint's static headers may not replace them. */
-const reservedHeaders = /^(host|content-type|content-length|user-agent|connection|transfer-encoding|webhook-.*)$/i;
-
-const secretField = z.string().min(8).max(256);
+const secretField = z.string().min(8).max(256).refine((secret) => !secret.startsWith(SEALED_PREFIX), `may not start with "${SEALED_PREFIX}", the mark of a sealed secret`);
 
 /** Why `secret` cannot sign under `scheme`, or undefined when it can. */
 function secretUnfitFor(scheme: string, secret: string): string | undefined {
@@ -38,16 +37,14 @@ const onlyMakeSendsSourceApp = 'only the "make" format sends source_app';
 
 /** Everything an endpoint is configured with, no defaults: the create body adds them, PATCH takes any subset. */
 const endpointSettings = z.strictObject({
-  url: z.url({ protocol: /^https?$/, error: 'an http or https URL' }),
+  url: endpointUrl,
   eventTypes: z.array(eventTypePattern).min(1).max(100),
   description: z.string().max(500),
   retryPolicy: retryPolicySchema,
   timeoutMs: z.number().int().min(100).max(60_000),
   format: z.enum(formatNames),
   signature: signatureSchema,
-  headers: z
-    .record(z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'an HTTP header name'), z.string().max(1024).regex(/^[^\r\n]*$/, 'no line breaks'))
-    .refine((h) => !Object.keys(h).some((name) => reservedHeaders.test(name)), 'may not set content-type, user-agent, host or webhook-* headers'),
+  headers: staticHeaders,
   enabled: z.boolean(),
   /** `make` format only: the `source_app` it sends (the order form's SOURCE_APP); the tenant by default. */
   sourceApp: z.string().min(1).max(128),

@@ -7,3 +7,12 @@ export const tenantField = identifier.optional();
 export const eventType = z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'dot-separated words such as "order.submitted"').max(128);
 /** A subscription filter: an event type, `family.*`, or `*`. */
 export const eventTypePattern = z.string().regex(/^(\*|[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*(\.\*)?)$/, 'an event type, "family.*" or "*"').max(128);
+
+/**
+ * Where an endpoint receives: http or https, without credentials in the URL (they would travel
+ * into logs, workflow histories and the attempt log; a static Authorization header is masked).
+ */
+export const endpointUrl = z
+  .url({ protocol: /^https?$/, error: 'an http or https URL' })
+  .refine((url) => { const { username, password } = new URL(url); return !username && !password; }, 'may not carry credentials (user:password@); send them in a static header such as Authorization')
+  .describe('http or https; no user:password@ (use a static Authorization header). Guarded: no private or reserved address unless HERALD_ALLOW_PRIVATE_TARGETS');

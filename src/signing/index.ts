@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import { z } from 'zod';
+import { headerName, headerNamePrefix } from '../delivery/headers.ts';
 
 export interface SigningInput {
   messageId: string;
@@ -19,9 +20,9 @@ export const signatureSchema = z.union([
   z.strictObject({
     scheme: z.literal('hmac-sha256'),
     /** Header carrying `sha256=<hex>`. */
-    header: z.string().regex(/^[A-Za-z0-9-]+$/).default('X-Signature'),
+    header: headerName.default('X-Signature'),
     /** When set, also sends `<prefix>Event`, `<prefix>Event-ID` and `<prefix>Timestamp`. */
-    headerPrefix: z.string().regex(/^[A-Za-z0-9-]+$/).optional(),
+    headerPrefix: headerNamePrefix.optional(),
   }),
   z.strictObject({ scheme: z.enum(['standard-webhooks', 'shared-secret', 'none']) }),
 ]);

@@ -18,6 +18,15 @@ export interface Db extends Queryable {
   close(): Promise<void>;
 }
 
+/**
+ * Creates Herald's data directory (and any missing parents) readable by its owner only (0700):
+ * it holds the dev server's histories and the embedded database, secrets included. A directory
+ * that already exists keeps its permissions.
+ */
+export function createPrivateDir(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+}
+
 /** PostgreSQL when a URL is given, otherwise embedded PGlite under `dataDir` (or in memory for `memory://`). */
 export async function openDb(opts: { databaseUrl?: string; dataDir: string; logger?: Logger }): Promise<Db> {
   const db = opts.databaseUrl ? await openPostgres(opts.databaseUrl, opts.logger) : await openPglite(opts.dataDir);
@@ -60,7 +69,7 @@ async function openPglite(dataDir: string): Promise<Db> {
   let location = dataDir;
   if (dataDir !== 'memory://') {
     location = path.join(dataDir, 'pglite');
-    fs.mkdirSync(location, { recursive: true });
+    createPrivateDir(location);
   }
   // Herald's tables are small and endpoint reads are cached: PostgreSQL's default 128 MB of shared buffers is resident memory for nothing.
   const startParams = [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'];

@@ -2,7 +2,9 @@ import crypto from 'node:crypto';
 import type { FormatName } from '../formats/index.ts';
 import type { RetryPolicy } from '../delivery/retryPolicy.ts';
 import type { SignatureConfig } from '../signing/index.ts';
+import type { PayloadKey } from '../temporal/payloadCodec.ts';
 import type { Db } from './db.ts';
+import { SecretCipher } from './secretCipher.ts';
 
 export interface Endpoint {
   id: string;
@@ -14,6 +16,7 @@ export interface Endpoint {
   timeoutMs: number;
   format: FormatName;
   signature: SignatureConfig;
+  /** Static headers, each value shown as MASKED_HEADER_VALUE: they often carry a receiver's credentials. */
   headers: Record<string, string>;
   enabled: boolean;
   /** `make` format only: the `source_app` it sends; the tenant when null. */
@@ -44,10 +47,15 @@ export const staticRouteId = (name: string) => `ep_route_${name}`;
 /** What PATCH may change: not identity, nor whether an endpoint is a static route. */
 export type EndpointChanges = Partial<Omit<Endpoint, 'id' | 'tenant' | 'readOnly' | 'staticRoute' | 'createdAt' | 'updatedAt'>>;
 
-/** The endpoint plus the secrets that sign for it right now (newest first). */
+/** The endpoint as an attempt needs it: its static headers in clear and the secrets that sign for it right now (newest first). */
 export interface SigningEndpoint extends Endpoint {
   secrets: string[];
 }
+
+/** How a static header's value reads back; sent in a PATCH, it keeps the stored value. */
+export const MASKED_HEADER_VALUE = '********';
+
+const masked = (headers: Record<string, string>) => Object.fromEntries(Object.keys(headers).map((name) => [name, MASKED_HEADER_VALUE]));
 
 interface Row {
   id: string; tenant: string; url: string; description: string; event_types: string[];
@@ -64,8 +72,9 @@ const COLUMNS = ['id', 'tenant', 'url', 'description', 'event_types', 'secret', 
 
 const placeholders = (count: number) => Array.from({ length: count }, (_, i) => `$${i + 1}`).join(', ');
 
-function columnValues(id: string, input: NewEndpoint): unknown[] {
-  return [id, input.tenant, input.url, input.description, JSON.stringify(input.eventTypes), input.secret,
+/** `storedSecret` is the secret as stored (sealed when keys are configured). */
+function columnValues(id: string, input: NewEndpoint, storedSecret: string): unknown[] {
+  return [id, input.tenant, input.url, input.description, JSON.stringify(input.eventTypes), storedSecret,
     JSON.stringify(input.retryPolicy), input.timeoutMs, input.format, JSON.stringify(input.signature),
     JSON.stringify(input.headers), input.enabled, input.sourceApp ?? null];
 }
@@ -74,7 +83,7 @@ function toEndpoint(row: Row): Endpoint {
   return {
     id: row.id, tenant: row.tenant, url: row.url, description: row.description, eventTypes: row.event_types,
     retryPolicy: row.retry_policy, timeoutMs: row.timeout_ms, format: row.format, signature: row.signature,
-    headers: row.headers, enabled: row.enabled, sourceApp: row.source_app, readOnly: row.static_route !== null,
+    headers: masked(row.headers), enabled: row.enabled, sourceApp: row.source_app, readOnly: row.static_route !== null,
     staticRoute: row.static_route === null ? null : { name: row.static_route, fallback: row.static_fallback },
     createdAt: iso(row.created_at), updatedAt: iso(row.updated_at),
   };
@@ -109,23 +118,57 @@ const changeColumns = {
 
 interface CachedEndpoint {
   endpoint: Endpoint;
+  headers: Record<string, string>;
   secret: string;
   previousSecret: string | null;
   previousSecretExpiresAt: number | null;
 }
 
+const cacheKey = (tenant: string, id: string) => `${tenant}\0${id}`;
+
 export class EndpointStore {
   private readonly cache = new Map<string, { entry: CachedEndpoint | undefined; until: number }>();
+  private readonly secrets: SecretCipher;
 
-  constructor(private readonly db: Db) {}
+  /** With `secretKeys` (HERALD_PAYLOAD_KEYS), signing secrets are sealed at rest under the first. */
+  constructor(private readonly db: Db, options: { secretKeys?: readonly PayloadKey[] } = {}) {
+    this.secrets = new SecretCipher(options.secretKeys ?? []);
+  }
 
   async create(input: NewEndpoint): Promise<Endpoint> {
     const id = `ep_${crypto.randomBytes(12).toString('base64url')}`;
     const [row] = await this.db.query<Row>(
       `INSERT INTO endpoints (${COLUMNS.join(', ')}) VALUES (${placeholders(COLUMNS.length)}) RETURNING *`,
-      columnValues(id, input),
+      columnValues(id, input, this.secrets.seal(input.secret, id)),
     );
     return toEndpoint(row!);
+  }
+
+  /**
+   * Seals every signing secret still stored in plaintext (written before keys were configured)
+   * or under a key that is no longer the first. Answers how many endpoints it rewrote, and the
+   * ids of those it cannot open (sealed under a key no longer configured), which it leaves as they are.
+   */
+  async sealStoredSecrets(): Promise<{ sealed: number; unreadable: string[] }> {
+    const rows = await this.db.query<Pick<Row, 'id' | 'secret' | 'previous_secret'>>('SELECT id, secret, previous_secret FROM endpoints');
+    let sealed = 0;
+    const unreadable: string[] = [];
+    for (const { id, secret, previous_secret: previous } of rows) {
+      if (!this.secrets.needsSealing(secret) && !(previous !== null && this.secrets.needsSealing(previous))) continue;
+      const current = this.openOrUndefined(secret, id);
+      const before = previous === null ? null : this.openOrUndefined(previous, id);
+      if (current === undefined || before === undefined) {
+        unreadable.push(id);
+        continue;
+      }
+      // Only if unchanged meanwhile: a rotation in between wins.
+      const changed = await this.db.query(
+        'UPDATE endpoints SET secret = $3, previous_secret = $4 WHERE id = $1 AND secret = $2 RETURNING id',
+        [id, secret, this.secrets.seal(current, id), before === null ? null : this.secrets.seal(before, id)],
+      );
+      sealed += changed.length;
+    }
+    return { sealed, unreadable };
   }
 
   /**
@@ -134,14 +177,21 @@ export class EndpointStore {
    */
   async syncStaticRoutes(routes: StaticRoute[]): Promise<void> {
     const changeable = [...COLUMNS.filter((c) => c !== 'id'), 'static_fallback'];
+    const stored = new Map(
+      (await this.db.query<Pick<Row, 'id' | 'secret'>>('SELECT id, secret FROM endpoints WHERE static_route IS NOT NULL')).map((r) => [r.id, r.secret]),
+    );
     for (const route of routes) {
+      const id = staticRouteId(route.name);
+      // A sealed secret is different bytes each time: an unchanged secret keeps its stored form, so an unchanged route is not rewritten.
+      const current = stored.get(id);
+      const storedSecret = current !== undefined && this.openOrUndefined(current, id) === route.secret ? current : this.secrets.seal(route.secret, id);
       await this.db.query(
         `INSERT INTO endpoints (${[...COLUMNS, 'static_route', 'static_fallback'].join(', ')})
          VALUES (${placeholders(COLUMNS.length + 2)})
          ON CONFLICT (id) DO UPDATE SET ${changeable.map((c) => `${c} = EXCLUDED.${c}`).join(', ')}, updated_at = now()
          WHERE endpoints.static_route IS NOT NULL
            AND (${changeable.map((c) => `endpoints.${c}`).join(', ')}) IS DISTINCT FROM (${changeable.map((c) => `EXCLUDED.${c}`).join(', ')})`,
-        [...columnValues(staticRouteId(route.name), route), route.name, route.fallback],
+        [...columnValues(id, route, storedSecret), route.name, route.fallback],
       );
     }
     await this.db.query('DELETE FROM endpoints WHERE static_route IS NOT NULL AND NOT (id = ANY($1::text[]))', [
@@ -171,8 +221,19 @@ export class EndpointStore {
     return routed ? matching.filter((e) => !e.staticRoute?.fallback) : matching;
   }
 
-  /** Applies the given changes; undefined when the tenant has no such endpoint. */
+  /**
+   * Applies the given changes; undefined when the tenant has no such endpoint. A static header
+   * sent back as MASKED_HEADER_VALUE keeps its stored value (one the endpoint does not have is dropped).
+   */
   async update(tenant: string, id: string, changes: EndpointChanges): Promise<Endpoint | undefined> {
+    if (changes.headers && Object.values(changes.headers).includes(MASKED_HEADER_VALUE)) {
+      const [current] = await this.db.query<Pick<Row, 'headers'>>('SELECT headers FROM endpoints WHERE tenant = $1 AND id = $2', [tenant, id]);
+      const headers = Object.entries(changes.headers).flatMap(([name, value]) => {
+        const kept = value === MASKED_HEADER_VALUE ? current?.headers[name] : value;
+        return kept === undefined ? [] : [[name, kept] as const];
+      });
+      changes = { ...changes, headers: Object.fromEntries(headers) };
+    }
     const assignments: string[] = [];
     const params: unknown[] = [tenant, id];
     for (const [field, value] of Object.entries(changes)) {
@@ -185,14 +246,14 @@ export class EndpointStore {
       `UPDATE endpoints SET ${[...assignments, 'updated_at = now()'].join(', ')} WHERE tenant = $1 AND id = $2 RETURNING *`,
       params,
     );
-    this.cache.delete(id);
+    this.cache.delete(cacheKey(tenant, id));
     return row && toEndpoint(row);
   }
 
   /** False when the tenant has no such endpoint. Deliveries still under way fail their next attempt. */
   async delete(tenant: string, id: string): Promise<boolean> {
     const rows = await this.db.query('DELETE FROM endpoints WHERE tenant = $1 AND id = $2 RETURNING id', [tenant, id]);
-    this.cache.delete(id);
+    this.cache.delete(cacheKey(tenant, id));
     return rows.length > 0;
   }
 
@@ -206,36 +267,50 @@ export class EndpointStore {
     const [row] = await this.db.query<Row>(
       `UPDATE endpoints SET previous_secret = secret, previous_secret_expires_at = $3, secret = $4, updated_at = now()
        WHERE tenant = $1 AND id = $2 RETURNING *`,
-      [tenant, id, expiresAt.toISOString(), secret],
+      [tenant, id, expiresAt.toISOString(), this.secrets.seal(secret, id)],
     );
-    this.cache.delete(id);
+    this.cache.delete(cacheKey(tenant, id));
     return row && { endpoint: toEndpoint(row), previousSecretExpiresAt: expiresAt.toISOString() };
   }
 
   /** The current signing secret, for checks that depend on its form; never sent to a client. */
   async currentSecret(tenant: string, id: string): Promise<string | undefined> {
     const [row] = await this.db.query<{ secret: string }>('SELECT secret FROM endpoints WHERE tenant = $1 AND id = $2', [tenant, id]);
-    return row?.secret;
+    return row && this.secrets.open(row.secret, id);
   }
 
-  /** For one delivery attempt: the endpoint with its signing secrets, cached briefly. */
-  async forDelivery(id: string): Promise<SigningEndpoint | undefined> {
-    let hit = this.cache.get(id);
+  /**
+   * For one delivery attempt of an event of `tenant`: the endpoint with its headers in clear and
+   * its signing secrets, cached briefly. Another tenant's endpoint is not found: an event never
+   * reaches an endpoint it does not own, whatever id its workflow carries.
+   */
+  async forDelivery(tenant: string, id: string): Promise<SigningEndpoint | undefined> {
+    const key = cacheKey(tenant, id);
+    let hit = this.cache.get(key);
     if (!hit || hit.until <= Date.now()) {
-      const [row] = await this.db.query<Row>('SELECT * FROM endpoints WHERE id = $1', [id]);
+      const [row] = await this.db.query<Row>('SELECT * FROM endpoints WHERE tenant = $1 AND id = $2', [tenant, id]);
       const entry = row && {
         endpoint: toEndpoint(row),
-        secret: row.secret,
-        previousSecret: row.previous_secret,
+        headers: row.headers,
+        secret: this.secrets.open(row.secret, id),
+        previousSecret: row.previous_secret === null ? null : this.secrets.open(row.previous_secret, id),
         previousSecretExpiresAt: row.previous_secret_expires_at ? new Date(row.previous_secret_expires_at).getTime() : null,
       };
       hit = { entry, until: Date.now() + DELIVERY_CACHE_MS };
-      this.cache.set(id, hit);
+      this.cache.set(key, hit);
     }
     if (!hit.entry) return undefined;
-    const { endpoint, secret, previousSecret, previousSecretExpiresAt } = hit.entry;
+    const { endpoint, headers, secret, previousSecret, previousSecretExpiresAt } = hit.entry;
     // Decided per call, not per cache fill: a grace period ends on time even mid-cache.
     const previousValid = previousSecret !== null && previousSecretExpiresAt !== null && previousSecretExpiresAt > Date.now();
-    return { ...endpoint, secrets: previousValid ? [secret, previousSecret] : [secret] };
+    return { ...endpoint, headers, secrets: previousValid ? [secret, previousSecret] : [secret] };
+  }
+
+  private openOrUndefined(stored: string, id: string): string | undefined {
+    try {
+      return this.secrets.open(stored, id);
+    } catch {
+      return undefined;
+    }
   }
 }

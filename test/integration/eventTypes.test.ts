@@ -76,6 +76,23 @@ describe('event catalog in strict mode', () => {
     assert.equal((await herald.api('POST', '/v1/events', { type: 'booking.cancelled', data: { any: 'thing' }, tenant: 'elsewhere' })).status, 202);
   });
 
+  test('a tenant pattern that backtracks exponentially neither stalls its own ingest nor anyone else\'s request', async () => {
+    const hostile = { name: 'signup.hostile', schema: { type: 'object', properties: { code: { type: 'string', pattern: '^(a+)+$' } } } };
+    assert.equal((await herald.api('POST', '/v1/event-types', { ...hostile, tenant: 'attacker' })).status, 201);
+    // 40 characters: about 12 days of V8's backtracking engine, at 670 ms for 28 and doubling per character.
+    const started = performance.now();
+    const [ingest, health] = await Promise.all([
+      herald.api('POST', '/v1/events', { type: 'signup.hostile', tenant: 'attacker', data: { code: `${'a'.repeat(40)}!` } }),
+      herald.api('GET', '/healthz'),
+    ]);
+    const elapsedMs = performance.now() - started;
+    assert.deepEqual([ingest.status, ingest.body.errors.map((e: { field: string }) => e.field)], [400, ['data.code']]);
+    assert.equal(health.status, 200);
+    console.log(`hostile pattern: ingest refused and /healthz answered in ${elapsedMs.toFixed(0)} ms`);
+    const lookahead = await herald.api('POST', '/v1/event-types', { name: 'signup.lookahead', tenant: 'attacker', schema: { type: 'string', pattern: '^(?=a)' } });
+    assert.deepEqual([lookahead.status, lookahead.body.errors.map((e: { field: string }) => e.field)], [400, ['schema']]);
+  });
+
   test('a deleted type is undeclared again', async () => {
     assert.equal((await herald.api('DELETE', '/v1/event-types/booking.created')).status, 204);
     assert.equal((await herald.api('DELETE', '/v1/event-types/booking.created')).status, 404);

@@ -93,6 +93,10 @@ describe('Herald with HERALD_PAYLOAD_KEYS and HERALD_API_KEY', () => {
       const plaintext = payloads.filter(({ payload }) => metadataText(payload, 'encoding') !== 'binary/encrypted').map(({ at }) => at);
       assert.deepEqual(plaintext, [], `${workflowId}: every payload is encrypted`);
       assert.ok(payloads.every(({ payload }) => metadataText(payload, 'encryption-key-id') === KEY_ID));
+      // Bound to their workflow (a child's input and summary to the child): one moved into another history is refused.
+      const boundTo = new Set([workflowId, ...(workflowId === deliveryId ? [] : [deliveryId])]);
+      const unbound = payloads.filter(({ payload }) => !boundTo.has(metadataText(payload, 'encryption-workflow-id')));
+      assert.deepEqual(unbound.map(({ at }) => at), [], `${workflowId}: every payload is bound to its workflow`);
     }
     eventPayload = startInput(await rawHistory(herald.client, 'event:default:cust-1'));
   });

@@ -60,4 +60,23 @@ describe('event catalog', () => {
     assert.match(lenient.schemaError({ type: 'nonsense' }) ?? '', /schema is invalid/);
     assert.equal(lenient.schemaError(orderSchema), undefined);
   });
+
+  test('a tenant pattern cannot stall ingest: "^(a+)+$" against a long hostile value answers at once', async () => {
+    const hostile = { type: 'object', properties: { code: { type: 'string', pattern: '^(a+)+$' } }, patternProperties: { '^(x+x+)+y$': { type: 'number' } } };
+    await store.create({ tenant: 'shop', name: 'order.hostile', description: '', schema: hostile });
+    // On a backtracking engine each extra character doubles the time: 30 took over 10 s.
+    const started = performance.now();
+    const errors = await lenient.check('shop', 'order.hostile', { code: `${'a'.repeat(30)}!`, [`${'x'.repeat(30)}`]: 'not a number' });
+    const elapsedMs = performance.now() - started;
+    assert.deepEqual(errors.map((e) => e.field), ['data.code']);
+    assert.deepEqual(await lenient.check('shop', 'order.hostile', { code: 'aaaa' }), []);
+    assert.ok(elapsedMs < 2_000, `checking took ${elapsedMs.toFixed(0)} ms`);
+  });
+
+  test('a pattern the linear-time engine cannot run is refused when declared', () => {
+    assert.match(lenient.schemaError({ type: 'string', pattern: '^(?=a)a$' }) ?? '', /not supported/);
+    assert.match(lenient.schemaError({ type: 'string', pattern: '^(?<x>a)\\k<x>$' }) ?? '', /backreferences/);
+    assert.match(lenient.schemaError({ type: 'object', patternProperties: { '(a)\\1': {} } }) ?? '', /not supported/);
+    assert.equal(lenient.schemaError({ type: 'string', pattern: '^[\\p{L} -]+$' }), undefined);
+  });
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { describe, test } from 'node:test';
-import { defaultPayloadConverter, type Payload } from '@temporalio/common';
+import { defaultPayloadConverter, type Payload, type SerializationContext } from '@temporalio/common';
 import { loadConfig } from '../../src/config.ts';
 import { EncryptionCodec, PayloadDecryptionError, type PayloadKey } from '../../src/temporal/payloadCodec.ts';
 
@@ -74,6 +74,37 @@ describe('EncryptionCodec', () => {
   test('with no keys, encoding passes payloads through', async () => {
     const plain = defaultPayloadConverter.toPayload(event);
     assert.deepEqual(await new EncryptionCodec([]).encode([plain]), [plain]);
+  });
+
+  const inWorkflow = (workflowId: string): SerializationContext => ({ type: 'workflow', namespace: 'default', workflowId });
+  const inActivityOf = (workflowId: string): SerializationContext => ({ type: 'activity', namespace: 'default', workflowId, activityId: '1', isLocal: false });
+
+  test('a payload is bound to its workflow: moved into another workflow\'s history it is refused', async () => {
+    const codec = new EncryptionCodec([k1]);
+    const [encrypted] = await codec.encode([defaultPayloadConverter.toPayload(event)], inWorkflow('event:acme:order-1'));
+    const [own] = await codec.decode([encrypted!], inWorkflow('event:acme:order-1'));
+    assert.deepEqual(defaultPayloadConverter.fromPayload(own!), event);
+    const [fromActivity] = await codec.decode([encrypted!], inActivityOf('event:acme:order-1'));
+    assert.deepEqual(defaultPayloadConverter.fromPayload(fromActivity!), event);
+    await assert.rejects(codec.decode([encrypted!], inWorkflow('event:globex:order-9')), (err: Error) =>
+      err instanceof PayloadDecryptionError && /bound to their workflow/.test(err.message));
+    // The codec endpoint has no context: the workflow named in the metadata is authenticated instead.
+    const [viaEndpoint] = await codec.decode([encrypted!]);
+    assert.deepEqual(defaultPayloadConverter.fromPayload(viaEndpoint!), event);
+    const relabelled = { ...encrypted!, metadata: { ...encrypted!.metadata, 'encryption-workflow-id': Buffer.from('event:globex:order-9') } };
+    await assert.rejects(codec.decode([relabelled], inWorkflow('event:globex:order-9')), /fails authentication/);
+    const stripped = { ...encrypted!, metadata: { encoding: encrypted!.metadata!.encoding!, 'encryption-key-id': encrypted!.metadata!['encryption-key-id']! } };
+    await assert.rejects(codec.decode([stripped]), /fails authentication/);
+  });
+
+  test('a payload as versions before the binding wrote it (no associated data) still decodes', async () => {
+    // Written by the codec of commit 96cfafb under a key of 32 bytes of 7.
+    const legacy: Payload = {
+      metadata: { encoding: Buffer.from('binary/encrypted'), 'encryption-key-id': Buffer.from('legacy') },
+      data: Buffer.from('LzD6YnykE+P69eOZ4tqtStVtvnA7hc/TJQmOzyBf46aS2ZlOuMrr97bm79I8r8TuQGoFfpC4C+2pfBg9iiYTmzALv/eUePL2nd2PvBVSg6SzP1zra/B7szObO6Wn8RiJ1ktd3Q==', 'base64'),
+    };
+    const [decoded] = await new EncryptionCodec([{ id: 'legacy', key: Buffer.alloc(32, 7) }]).decode([legacy], inWorkflow('event:default:order-1'));
+    assert.deepEqual(defaultPayloadConverter.fromPayload(decoded!), { type: 'order.submitted', data: { total: 42 } });
   });
 });
 

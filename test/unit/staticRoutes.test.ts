@@ -19,14 +19,17 @@ function file(name: string, text: string): string {
   return at;
 }
 
+/** The destination policy of development: any address, http allowed. */
+const open = { allowPrivateTargets: true, requireHttps: false };
+
 function routes(env: NodeJS.ProcessEnv, routesFile?: string): StaticRoute[] {
-  const result = loadStaticRoutes(env, routesFile);
+  const result = loadStaticRoutes(env, routesFile, open);
   assert.ok(result.ok, result.ok ? '' : result.errors.join('\n'));
   return result.routes;
 }
 
 function errors(env: NodeJS.ProcessEnv, routesFile?: string): string[] {
-  const result = loadStaticRoutes(env, routesFile);
+  const result = loadStaticRoutes(env, routesFile, open);
   assert.ok(!result.ok, 'expected the routes to be refused');
   return result.errors;
 }
@@ -84,7 +87,7 @@ describe('static routes from the environment', () => {
   });
 
   test('a route without its URL variable is left out, and said so', () => {
-    const result = loadStaticRoutes({ HERALD_ROUTE_RESCHEDULE_EVENTS: 'booking.rescheduled', HERALD_ROUTE_RESCHEDULE_URL: '', HERALD_FALLBACK_SIGNATURE: 'none' }, undefined);
+    const result = loadStaticRoutes({ HERALD_ROUTE_RESCHEDULE_EVENTS: 'booking.rescheduled', HERALD_ROUTE_RESCHEDULE_URL: '', HERALD_FALLBACK_SIGNATURE: 'none' }, undefined, open);
     assert.deepEqual(result, { ok: true, routes: [], leftOut: ['HERALD_ROUTE_RESCHEDULE_URL', 'HERALD_FALLBACK_URL'] });
   });
 });
@@ -127,7 +130,7 @@ routes:
   - { name: reschedule, url: "\${RESCHEDULE_URL:-}", eventTypes: [booking.rescheduled], signature: none }
   - { name: refund, url: "\${REFUND_URL:-https://hook.example/refunds}", eventTypes: [order.refunded], signature: none }
 `);
-    const result = loadStaticRoutes({ BOOKING_URL: 'https://hook.example/booking', REFUND_URL: '' }, at);
+    const result = loadStaticRoutes({ BOOKING_URL: 'https://hook.example/booking', REFUND_URL: '' }, at, open);
     assert.ok(result.ok);
     assert.deepEqual(result.routes.map((r) => [r.name, r.url]), [['booking', 'https://hook.example/booking'], ['refund', 'https://hook.example/refunds']]);
     assert.deepEqual(result.leftOut, [`HERALD_ROUTES_FILE (${at}) routes.1.url`]);
@@ -173,6 +176,17 @@ routes:
 
   test('a bad routes file fails start with the configuration error', () => {
     assert.throws(() => loadConfig({ HERALD_ROUTES_FILE: path.join(dir, 'missing.yaml') }), /^Error: invalid configuration:\n {2}HERALD_ROUTES_FILE \(.*missing\.yaml\): ENOENT/);
+  });
+
+  test('a static route meets the destination policy of API endpoints: no private address when guarded, https in production', () => {
+    const guarded = { HERALD_ALLOW_PRIVATE_TARGETS: 'false', HERALD_ROUTE_METADATA_URL: 'http://[64:ff9b::a9fe:a9fe]/latest', HERALD_ROUTE_METADATA_EVENTS: '*', HERALD_ROUTE_METADATA_SIGNATURE: 'none' };
+    assert.throws(() => loadConfig(guarded), /^Error: invalid configuration:\n {2}HERALD_ROUTE_METADATA_URL: destination 64:ff9b::a9fe:a9fe is a private or reserved address/);
+    const production = { NODE_ENV: 'production', HERALD_API_KEY: 'an-admin-key-of-16+', HERALD_ROUTE_ORDER_URL: 'http://hook.example/order', HERALD_ROUTE_ORDER_EVENTS: '*', HERALD_ROUTE_ORDER_SIGNATURE: 'none' };
+    assert.throws(() => loadConfig(production), /HERALD_ROUTE_ORDER_URL: must be an https URL in production/);
+    assert.equal(loadConfig({ ...production, HERALD_ROUTE_ORDER_URL: 'https://hook.example/order' }).staticRoutes.length, 1);
+    const file = path.join(dir, 'private.yaml');
+    fs.writeFileSync(file, 'routes:\n  - { name: internal, url: "http://10.1.2.3/hook", eventTypes: ["*"], signature: none }\n');
+    assert.throws(() => loadConfig({ HERALD_ALLOW_PRIVATE_TARGETS: 'false', HERALD_ROUTES_FILE: file }), /routes\.0\.url: destination 10\.1\.2\.3 is a private or reserved address/);
   });
 });
 

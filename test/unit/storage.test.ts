@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { generateSecret } from '../../src/signing/index.ts';
@@ -42,23 +45,78 @@ for (const storage of storages) describe(`storage of endpoints, tenants and keys
     const [oldSecret, newSecret] = [generateSecret(), generateSecret()];
     const { id } = await store.create(newEndpoint(oldSecret));
     const rotated = await store.rotateSecret('store', id, newSecret, 1_500);
-    assert.deepEqual((await store.forDelivery(id))!.secrets, [newSecret, oldSecret]);
+    assert.deepEqual((await store.forDelivery('store', id))!.secrets, [newSecret, oldSecret]);
     // Waiting out a known expiry, well inside the 5 s cache.
     await delay(Date.parse(rotated!.previousSecretExpiresAt) - Date.now() + 10);
-    assert.deepEqual((await store.forDelivery(id))!.secrets, [newSecret]);
+    assert.deepEqual((await store.forDelivery('store', id))!.secrets, [newSecret]);
   });
 
   test('update and delete take effect on the delivery path at once', async () => {
     const store = new EndpointStore(db);
     const { id } = await store.create(newEndpoint(generateSecret()));
-    assert.equal((await store.forDelivery(id))!.url, 'https://receiver.example/hook');
+    assert.equal((await store.forDelivery('store', id))!.url, 'https://receiver.example/hook');
     const updated = await store.update('store', id, { url: 'https://receiver.example/moved', enabled: false, eventTypes: ['order.*'] });
     assert.deepEqual([updated!.url, updated!.enabled, updated!.eventTypes], ['https://receiver.example/moved', false, ['order.*']]);
-    assert.equal((await store.forDelivery(id))!.url, 'https://receiver.example/moved');
+    assert.equal((await store.forDelivery('store', id))!.url, 'https://receiver.example/moved');
     assert.equal(await store.update('elsewhere', id, { description: 'not theirs' }), undefined);
     assert.equal(await store.delete('elsewhere', id), false);
     assert.equal(await store.delete('store', id), true);
-    assert.equal(await store.forDelivery(id), undefined);
+    assert.equal(await store.forDelivery('store', id), undefined);
+  });
+
+  test('the delivery path finds an endpoint only for its own tenant', async () => {
+    const store = new EndpointStore(db);
+    const { id } = await store.create(newEndpoint(generateSecret()));
+    assert.equal(await store.forDelivery('intruder', id), undefined);
+    assert.equal((await store.forDelivery('store', id))?.id, id);
+    // The cache answers per tenant too.
+    assert.equal(await store.forDelivery('intruder', id), undefined);
+  });
+
+  test('static header values read back masked; the delivery path has them in clear; a masked value sent back keeps the stored one', async () => {
+    const store = new EndpointStore(db);
+    const headers = { Authorization: 'Bearer receiver-token', 'X-Region': 'eu' };
+    const created = await store.create({ ...newEndpoint(generateSecret()), headers });
+    const masked = { Authorization: '********', 'X-Region': '********' };
+    assert.deepEqual(created.headers, masked);
+    assert.deepEqual((await store.get('store', created.id))!.headers, masked);
+    assert.deepEqual((await store.list('store', { limit: 200 })).find((e) => e.id === created.id)!.headers, masked);
+    assert.deepEqual((await store.forDelivery('store', created.id))!.headers, headers);
+
+    // Read, change one header, write back: the untouched one keeps its value; one the endpoint lacks is dropped.
+    const updated = await store.update('store', created.id, { headers: { ...masked, 'X-Region': 'us', 'X-Unknown': '********' } });
+    assert.deepEqual(updated!.headers, masked);
+    assert.deepEqual((await store.forDelivery('store', created.id))!.headers, { Authorization: 'Bearer receiver-token', 'X-Region': 'us' });
+  });
+
+  test('with keys, signing secrets are sealed at rest, bound to their endpoint; plaintext rows still sign and are sealed at start', async () => {
+    const keys = [{ id: 'k1', key: crypto.randomBytes(32) }];
+    const plain = new EndpointStore(db);
+    const sealing = new EndpointStore(db, { secretKeys: keys });
+    const [before, secret, rotated] = [generateSecret(), generateSecret(), generateSecret()];
+    const old = await plain.create(newEndpoint(before));
+    const { id } = await sealing.create(newEndpoint(secret));
+    const stored = async (endpointId: string) => (await db.query<{ secret: string; previous_secret: string | null }>('SELECT secret, previous_secret FROM endpoints WHERE id = $1', [endpointId]))[0]!;
+    assert.match((await stored(id)).secret, /^herald-enc:v1:k1:/);
+    assert.ok(!(await stored(id)).secret.includes(secret.slice(6)));
+    assert.deepEqual((await sealing.forDelivery('store', id))!.secrets, [secret]);
+    assert.equal(await sealing.currentSecret('store', id), secret);
+
+    await sealing.rotateSecret('store', id, rotated, 60_000);
+    assert.match((await stored(id)).previous_secret!, /^herald-enc:v1:k1:/);
+    assert.deepEqual((await sealing.forDelivery('store', id))!.secrets, [rotated, secret]);
+
+    // A row written before keys were configured still signs, and start seals it.
+    assert.deepEqual((await sealing.forDelivery('store', old.id))!.secrets, [before]);
+    const { sealed, unreadable } = await sealing.sealStoredSecrets();
+    assert.ok(sealed >= 1);
+    assert.deepEqual(unreadable, []);
+    assert.match((await stored(old.id)).secret, /^herald-enc:v1:k1:/);
+    assert.equal(await new EndpointStore(db, { secretKeys: keys }).currentSecret('store', old.id), before);
+
+    // A sealed secret copied into another endpoint's row does not open there.
+    await db.query('UPDATE endpoints SET secret = $1 WHERE id = $2', [(await stored(id)).secret, old.id]);
+    await assert.rejects(new EndpointStore(db, { secretKeys: keys }).currentSecret('store', old.id), /fails authentication/);
   });
 
   test('an API key is stored as its SHA-256 digest only and authenticates until revoked', async () => {
@@ -116,6 +174,22 @@ describe('PostgreSQL connections', () => {
     } finally {
       await db.close();
       await admin.close();
+    }
+  });
+});
+
+describe('the embedded data directory', () => {
+  test('is created readable by its owner only (0700), parents included', async () => {
+    const parent = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-datadir-'));
+    const dataDir = path.join(parent, 'new', 'data');
+    const db = await openDb({ dataDir });
+    try {
+      for (const dir of [path.join(parent, 'new'), dataDir, path.join(dataDir, 'pglite')]) {
+        assert.equal(fs.statSync(dir).mode & 0o777, 0o700, dir);
+      }
+    } finally {
+      await db.close();
+      fs.rmSync(parent, { recursive: true, force: true });
     }
   });
 });
