@@ -3,12 +3,10 @@ import { Context } from '@temporalio/activity';
 import { type Dispatcher, fetch, type Response } from 'undici';
 import { classifyStatus, messageIdFor, parseRetryAfter } from '../src/delivery/classify.ts';
 import { ForbiddenDestinationError } from '../src/delivery/destinations.ts';
-import { formats } from '../src/formats/index.ts';
+import { buildRequest, TransformError } from '../src/delivery/request.ts';
 import type { Logger } from '../src/logger.ts';
 import type { DeliveryMetrics } from '../src/metrics/index.ts';
-import { signerFor } from '../src/signing/index.ts';
 import type { EndpointStore } from '../src/storage/endpoints.ts';
-import { version } from '../src/version.ts';
 import type { AttemptOutcome, HeraldEvent } from '../workflows/types.ts';
 
 export interface AttemptInput {
@@ -40,21 +38,20 @@ export async function attemptDelivery(
   if (!endpoint || !endpoint.enabled) {
     return record({ statusCode: null, error: endpoint ? 'endpoint is disabled' : 'endpoint was deleted', responseExcerpt: null, verdict: 'failed' });
   }
-  const body = JSON.stringify(formats[endpoint.format](event, endpoint));
-  const headers = {
-    ...endpoint.headers,
-    'content-type': 'application/json',
-    'user-agent': `Herald/${version}`,
-    ...signerFor(endpoint.signature)({
-      messageId: messageIdFor(event.tenant, event.id),
-      eventType: event.type,
+  let request;
+  try {
+    request = await buildRequest({
+      event, endpoint,
       // Never before the attempt's own schedule: equal to now in production, ahead of
       // the wall clock only under a time-skipping test server.
-      timestamp: Math.floor(Math.max(Date.now(), Context.current().info.currentAttemptScheduledTimestampMs) / 1000),
-      body,
-      secrets: endpoint.secrets,
-    }),
-  };
+      attempt: { number: attempt, sentAt: new Date(Math.max(Date.now(), Context.current().info.currentAttemptScheduledTimestampMs)), webhookId: messageIdFor(event.tenant, event.id) },
+    });
+  } catch (err) {
+    // A transform that fails (or runs away) fails the same way on every retry: final.
+    if (err instanceof TransformError) return record({ statusCode: null, error: `transform failed: ${err.message}`, responseExcerpt: null, verdict: 'failed' });
+    throw err;
+  }
+  const { body, headers } = request;
   const cancelled = Context.current().cancellationSignal;
   try {
     const response = await fetch(endpoint.url, {

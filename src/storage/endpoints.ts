@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import type { FormatName } from '../formats/index.ts';
 import type { RetryPolicy } from '../delivery/retryPolicy.ts';
 import type { SignatureConfig } from '../signing/index.ts';
+import type { TransformDefinition } from '../transform/index.ts';
 import type { Db } from './db.ts';
 
 export interface Endpoint {
@@ -18,6 +19,10 @@ export interface Endpoint {
   enabled: boolean;
   /** `make` format only: the `source_app` it sends; the tenant when null. */
   sourceApp: string | null;
+  /** JSONata expressions for the body and headers; the format preset when null. */
+  transform: TransformDefinition | null;
+  /** Receives the matching events of every tenant (admin only; the SaaS platform's endpoints with no organisation). */
+  allTenants: boolean;
   /** Static routes come from configuration: the API shows them but may not change them (409). */
   readOnly: boolean;
   /** Set for static routes: the route's name and whether it is its tenant's fallback. */
@@ -26,9 +31,12 @@ export interface Endpoint {
   updatedAt: string;
 }
 
-export type NewEndpoint = Omit<Endpoint, 'id' | 'sourceApp' | 'readOnly' | 'staticRoute' | 'createdAt' | 'updatedAt'> & {
+export type NewEndpoint = Omit<Endpoint, 'id' | 'sourceApp' | 'transform' | 'allTenants' | 'readOnly' | 'staticRoute' | 'createdAt' | 'updatedAt'> & {
+  /** Empty for no secret (shared-secret and hmac-sha256 then send none). */
   secret: string;
   sourceApp?: string | null;
+  transform?: TransformDefinition | null;
+  allTenants?: boolean;
 };
 
 /**
@@ -54,27 +62,30 @@ interface Row {
   secret: string; previous_secret: string | null; previous_secret_expires_at: Date | string | null;
   retry_policy: RetryPolicy; timeout_ms: number; format: FormatName; signature: SignatureConfig;
   headers: Record<string, string>; enabled: boolean; source_app: string | null; static_route: string | null;
+  transform: TransformDefinition | null; all_tenants: boolean;
   static_fallback: boolean; created_at: Date | string; updated_at: Date | string;
 }
 
 const iso = (value: Date | string) => new Date(value).toISOString();
 
 /** The columns an endpoint is written with, in the order columnValues gives them. */
-const COLUMNS = ['id', 'tenant', 'url', 'description', 'event_types', 'secret', 'retry_policy', 'timeout_ms', 'format', 'signature', 'headers', 'enabled', 'source_app'];
+const COLUMNS = ['id', 'tenant', 'url', 'description', 'event_types', 'secret', 'retry_policy', 'timeout_ms', 'format', 'signature', 'headers', 'enabled', 'source_app', 'transform', 'all_tenants'];
 
 const placeholders = (count: number) => Array.from({ length: count }, (_, i) => `$${i + 1}`).join(', ');
 
 function columnValues(id: string, input: NewEndpoint): unknown[] {
   return [id, input.tenant, input.url, input.description, JSON.stringify(input.eventTypes), input.secret,
     JSON.stringify(input.retryPolicy), input.timeoutMs, input.format, JSON.stringify(input.signature),
-    JSON.stringify(input.headers), input.enabled, input.sourceApp ?? null];
+    JSON.stringify(input.headers), input.enabled, input.sourceApp ?? null,
+    input.transform ? JSON.stringify(input.transform) : null, input.allTenants ?? false];
 }
 
 function toEndpoint(row: Row): Endpoint {
   return {
     id: row.id, tenant: row.tenant, url: row.url, description: row.description, eventTypes: row.event_types,
     retryPolicy: row.retry_policy, timeoutMs: row.timeout_ms, format: row.format, signature: row.signature,
-    headers: row.headers, enabled: row.enabled, sourceApp: row.source_app, readOnly: row.static_route !== null,
+    headers: row.headers, enabled: row.enabled, sourceApp: row.source_app, transform: row.transform ?? null,
+    allTenants: row.all_tenants, readOnly: row.static_route !== null,
     staticRoute: row.static_route === null ? null : { name: row.static_route, fallback: row.static_fallback },
     createdAt: iso(row.created_at), updatedAt: iso(row.updated_at),
   };
@@ -105,6 +116,8 @@ const changeColumns = {
   headers: { column: 'headers', json: true },
   enabled: { column: 'enabled', json: false },
   sourceApp: { column: 'source_app', json: false },
+  transform: { column: 'transform', json: true },
+  allTenants: { column: 'all_tenants', json: false },
 } satisfies Record<keyof EndpointChanges, { column: string; json: boolean }>;
 
 interface CachedEndpoint {
@@ -163,9 +176,12 @@ export class EndpointStore {
     return row && toEndpoint(row);
   }
 
-  /** Enabled endpoints of the tenant whose filters match the event type; a fallback route only when no other static route does. */
+  /**
+   * Enabled endpoints of the tenant, and all-tenant endpoints, whose filters match the event type;
+   * a fallback route only when no other static route does.
+   */
   async subscribedTo(tenant: string, eventType: string): Promise<Endpoint[]> {
-    const rows = await this.db.query<Row>('SELECT * FROM endpoints WHERE tenant = $1 AND enabled ORDER BY id', [tenant]);
+    const rows = await this.db.query<Row>('SELECT * FROM endpoints WHERE (tenant = $1 OR all_tenants) AND enabled ORDER BY id', [tenant]);
     const matching = rows.map(toEndpoint).filter((e) => e.eventTypes.some((p) => matchesEventType(p, eventType)));
     const routed = matching.some((e) => e.staticRoute && !e.staticRoute.fallback);
     return routed ? matching.filter((e) => !e.staticRoute?.fallback) : matching;

@@ -57,4 +57,9 @@ export const migrations: string[][] = [
       PRIMARY KEY (tenant, name)
     )`,
   ],
+  // Issue 12: request transforms per endpoint; endpoints receiving every tenant's events.
+  [
+    'ALTER TABLE endpoints ADD COLUMN transform jsonb',
+    'ALTER TABLE endpoints ADD COLUMN all_tenants boolean NOT NULL DEFAULT false',
+  ],
 ];
