@@ -1,6 +1,7 @@
 import { Context } from '@temporalio/activity';
-// undici's own fetch (the version Node 20 bundles): the global fetch's types take no dispatcher.
-import { type Dispatcher, fetch, type Response } from 'undici';
+// undici's request(), not fetch: fetch adds browser headers (sec-fetch-mode, accept-language, ...)
+// that Herald never means to send to a receiver.
+import { type Dispatcher, request as send } from 'undici';
 import { classifyStatus, messageIdFor, parseRetryAfter } from '../src/delivery/classify.ts';
 import { ForbiddenDestinationError } from '../src/delivery/destinations.ts';
 import { buildRequest, TransformError } from '../src/delivery/request.ts';
@@ -54,25 +55,27 @@ export async function attemptDelivery(
   const { body, headers } = request;
   const cancelled = Context.current().cancellationSignal;
   try {
-    const response = await fetch(endpoint.url, {
-      method: 'POST', headers, body, redirect: 'manual', dispatcher: deps.dispatcher,
+    // request() follows no redirects: a 3xx is the outcome.
+    const response = await send(endpoint.url, {
+      method: 'POST', headers, body, dispatcher: deps.dispatcher,
       signal: AbortSignal.any([AbortSignal.timeout(endpoint.timeoutMs), cancelled]),
     });
-    const excerpt = await readExcerpt(response);
-    const verdict = classifyStatus(response.status);
+    const excerpt = await readExcerpt(response.body);
+    const verdict = classifyStatus(response.statusCode);
+    const retryAfter = response.headers['retry-after'];
     return record({
-      statusCode: response.status,
-      error: verdict === 'delivered' ? null : `HTTP ${response.status}`,
+      statusCode: response.statusCode,
+      error: verdict === 'delivered' ? null : `HTTP ${response.statusCode}`,
       responseExcerpt: excerpt,
       verdict,
-      retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
+      retryAfterMs: parseRetryAfter(Array.isArray(retryAfter) ? retryAfter[0]! : retryAfter ?? null),
     });
   } catch (err) {
     // Cancelled (the worker is shutting down): not the receiver's doing, so no attempt is recorded;
     // Temporal runs this attempt again on a worker that is up.
     if (cancelled.aborted) throw err;
     // A forbidden destination stays forbidden: failed at once, not retried.
-    const forbidden = err instanceof Error && err.cause instanceof ForbiddenDestinationError ? err.cause : undefined;
+    const forbidden = err instanceof ForbiddenDestinationError ? err : err instanceof Error && err.cause instanceof ForbiddenDestinationError ? err.cause : undefined;
     if (forbidden) return record({ statusCode: null, error: forbidden.message, responseExcerpt: null, verdict: 'failed' });
     return record(
       { statusCode: null, error: describeFetchError(err, endpoint.timeoutMs), responseExcerpt: null, verdict: 'retry' },
@@ -82,22 +85,19 @@ export async function attemptDelivery(
 }
 
 /** The first KiB of the answer, for the attempt log; the rest is discarded unread. */
-async function readExcerpt(response: Response): Promise<string | null> {
-  if (!response.body) return null;
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
+async function readExcerpt(body: AsyncIterable<Buffer> & { destroy(): void }): Promise<string | null> {
+  const chunks: Buffer[] = [];
   let size = 0;
   try {
-    while (size < EXCERPT_BYTES) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      size += value.byteLength;
+    for await (const chunk of body) {
+      chunks.push(chunk);
+      size += chunk.byteLength;
+      if (size >= EXCERPT_BYTES) break;
     }
   } catch {
     // A body cut short still leaves its status code as the outcome.
   } finally {
-    void reader.cancel().catch(() => undefined);
+    body.destroy();
   }
   return size === 0 ? null : Buffer.concat(chunks).subarray(0, EXCERPT_BYTES).toString('utf8');
 }
@@ -106,8 +106,8 @@ const isTimeout = (err: unknown) => err instanceof Error && (err.name === 'Timeo
 
 function describeFetchError(err: unknown, timeoutMs: number): string {
   if (isTimeout(err)) return `timed out after ${timeoutMs} ms`;
-  // undici wraps the socket error; with several addresses tried it is an AggregateError.
-  const cause = err instanceof Error ? err.cause : undefined;
+  // The socket error itself, or wrapped; with several addresses tried it is an AggregateError.
+  const cause = err instanceof Error && (err as { code?: string }).code === undefined ? err.cause : err;
   const socketError = (cause instanceof AggregateError ? cause.errors[0] : cause) as { code?: string; message?: string } | undefined;
   if (socketError?.code) return socketError.message?.includes(socketError.code) ? socketError.message : `${socketError.code}: ${socketError.message}`;
   return err instanceof Error ? err.message : String(err);
