@@ -31,7 +31,9 @@ export async function attemptDelivery(
         statusCode: result.statusCode, verdict: result.verdict, durationMs: result.durationMs, error: result.error ?? undefined },
       'delivery attempt',
     );
-    deps.metrics.recordAttempt({ eventType: event.type, ...result, networkFailure });
+    deps.metrics.recordAttempt({ eventType: event.type, tenant: event.tenant, ...result, networkFailure });
+    // Today's engine: these verdicts end the delivery (exhausted retries end in the workflow; engine v2 reports those too).
+    if (result.verdict !== 'retry') deps.metrics.recordDeliveryOutcome({ eventType: event.type, tenant: event.tenant, outcome: result.verdict });
     return result;
   };
 

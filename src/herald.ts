@@ -94,6 +94,7 @@ export async function startHerald(
     const temporalAddress = config.temporal.address ?? (server as PromiseFulfilledResult<DevServer>).value.address;
     const storage = (db as PromiseFulfilledResult<Db>).value;
     const endpoints = new EndpointStore(storage);
+    stops.push(await metrics.followEventCatalog(() => new EventTypeStore(storage).declaredNames()));
     const workflowBundle = (bundle as PromiseFulfilledResult<WorkerOptions['workflowBundle']>).value;
     // The API process owns configuration-defined endpoints; a lone worker only reads them.
     if (role !== 'worker') {
