@@ -24,10 +24,12 @@ export async function attemptDelivery(
   { event, endpointId, attempt }: AttemptInput,
 ): Promise<AttemptOutcome> {
   const started = Date.now();
+  let host: string | undefined;
   const record = (fields: Omit<AttemptOutcome, 'durationMs'>, networkFailure?: 'timeout' | 'connection'): AttemptOutcome => {
     const result = { durationMs: Date.now() - started, ...fields };
-    deps.logger.info(
-      { deliveryId: Context.current().info.workflowExecution?.workflowId, eventId: event.id, endpointId, attempt,
+    // A failed attempt is a warning; one that ends the delivery (today: a final answer) an error.
+    deps.logger[result.verdict === 'delivered' ? 'info' : result.verdict === 'retry' ? 'warn' : 'error'](
+      { deliveryId: Context.current().info.workflowExecution?.workflowId, eventId: event.id, endpointId, host, attempt,
         statusCode: result.statusCode, verdict: result.verdict, durationMs: result.durationMs, error: result.error ?? undefined },
       'delivery attempt',
     );
@@ -38,6 +40,7 @@ export async function attemptDelivery(
   };
 
   const endpoint = await deps.endpoints.forDelivery(endpointId);
+  host = endpoint && new URL(endpoint.url).host;
   if (!endpoint || !endpoint.enabled) {
     return record({ statusCode: null, error: endpoint ? 'endpoint is disabled' : 'endpoint was deleted', responseExcerpt: null, verdict: 'failed' });
   }
