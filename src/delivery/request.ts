@@ -66,7 +66,7 @@ export async function buildRequest({ event, endpoint, attempt }: { event: Herald
   const transformed = endpoint.transform
     ? await cachedTransform(endpoint.transform).apply(transformInput(event, endpoint, attempt))
     : undefined;
-  const body = transformed?.body ?? JSON.stringify(formats[endpoint.format](event, endpoint));
+  const body = transformed?.body ?? JSON.stringify(formats[endpoint.format](event, endpoint, attempt));
   const forbidden = protectedHeaders(endpoint.signature);
   const fromTransform = lowerCaseKeys(transformed?.headers ?? {});
   for (const name of Object.keys(fromTransform)) {
