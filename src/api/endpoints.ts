@@ -67,9 +67,9 @@ const endpointSettings = z.strictObject({
   /** `make` format only: the `source_app` it sends (the order form's SOURCE_APP); the tenant by default. */
   sourceApp: z.string().min(1).max(128),
   /** JSONata expressions for the body and headers, instead of the format preset; null removes it. */
-  transform: transformSchema.nullable(),
+  transform: transformSchema.nullable().describe('JSONata expressions for the body and headers, evaluated per attempt against {event, attempt, endpoint}; null removes it (docs/integrations.md#request-transforms)'),
   /** Receive the matching events of every tenant (admin key only). */
-  allTenants: z.boolean(),
+  allTenants: z.boolean().describe('admin key only: receive the matching events of every tenant'),
 });
 
 const { shape } = endpointSettings;
@@ -88,7 +88,7 @@ export const endpointDefinition = endpointSettings.extend({
   transform: shape.transform.optional(),
   allTenants: shape.allTenants.default(false),
   /** Generated when omitted; null for none (shared-secret, hmac-sha256 and none only). */
-  secret: secretField.nullable().optional(),
+  secret: secretField.nullable().optional().describe('generated when omitted; null for none (shared-secret, hmac-sha256 and none send no secret or signature header)'),
   tenant: tenantField,
 });
 

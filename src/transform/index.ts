@@ -34,9 +34,10 @@ export interface TransformInput {
 /** An endpoint's `transform` field. */
 export const transformSchema = z.strictObject({
   /** The request body: the expression's result as JSON. */
-  body: z.string().min(1).max(20_000).optional(),
+  body: z.string().min(1).max(20_000).optional().describe('JSONata expression whose JSON result is the body'),
   /** Header name → expression giving a string (a missing result leaves the header out). */
-  headers: z.record(z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'an HTTP header name'), z.string().min(1).max(2_000)).optional(),
+  headers: z.record(z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'an HTTP header name'), z.string().min(1).max(2_000)).optional()
+    .describe('header name → JSONata expression giving a string; may set User-Agent and <prefix>Event-ID / <prefix>Timestamp, not secret or signature headers'),
 });
 export type TransformDefinition = z.output<typeof transformSchema>;
 

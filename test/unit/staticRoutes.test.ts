@@ -97,6 +97,14 @@ describe('static routes from the environment', () => {
     ]);
   });
 
+  test('a transform comes from _TRANSFORM, and a broken one names that variable', () => {
+    const base = { HERALD_ROUTE_HOOK_URL: 'https://hook.example/x', HERALD_ROUTE_HOOK_EVENTS: '*', HERALD_ROUTE_HOOK_SIGNATURE: 'none' };
+    const [route] = routes({ ...base, HERALD_ROUTE_HOOK_TRANSFORM: '{"body": "{ \\"id\\": event.id }"}' });
+    assert.deepEqual(route!.transform, { body: '{ "id": event.id }' });
+    const [problem] = errors({ ...base, HERALD_ROUTE_HOOK_TRANSFORM: '{"body": "{ \\"id\\": "}' });
+    assert.match(problem!, /^HERALD_ROUTE_HOOK_TRANSFORM\.body: .*position/);
+  });
+
   test('a route without its URL variable is left out, and said so', () => {
     const result = loadStaticRoutes({ HERALD_ROUTE_RESCHEDULE_EVENTS: 'booking.rescheduled', HERALD_ROUTE_RESCHEDULE_URL: '', HERALD_FALLBACK_SIGNATURE: 'none' }, undefined);
     assert.deepEqual(result, { ok: true, routes: [], leftOut: ['HERALD_ROUTE_RESCHEDULE_URL', 'HERALD_FALLBACK_URL'] });
