@@ -117,7 +117,7 @@ export function transformDefinitionProblems(transform: TransformDefinition, sign
     compileTransform(transform);
   } catch (err) {
     if (!(err instanceof TransformError)) throw err;
-    problems.push({ path: err.field.split('.'), message: `${err.message.slice(err.field.length + 2)}${err.position !== undefined ? ` (at position ${err.position})` : ''}` });
+    problems.push({ path: err.field.split('.'), message: err.explanation });
   }
   return problems;
 }
@@ -166,10 +166,8 @@ const tenantQuery = z.object({ tenant: tenantField });
 
 const TEST_EVENT_TYPE = 'herald.test';
 /** What a test sends: by default a `herald.test` event; the caller may choose the type and data its receiver expects. */
-export const testBody = z.strictObject({
-  type: eventType.default(TEST_EVENT_TYPE),
-  data: z.unknown().default({ message: 'A test event sent by Herald' }),
-});
+const testPayload = { type: eventType.default(TEST_EVENT_TYPE), data: z.unknown().default({ message: 'A test event sent by Herald' }) };
+const testBody = z.strictObject(testPayload);
 
 /** An event to preview a request with; id, time and tenant default to a made-up event's. */
 const previewEvent = z.strictObject({
@@ -185,7 +183,7 @@ const previewDefinitionBody = z.strictObject({ endpoint: endpointDefinition.supe
 /** A one-off test send to a URL: an unsaved endpoint definition and the event to send (the SaaS platform's "test endpoint"). */
 const testSendBody = endpointDefinition
   .pick({ url: true, format: true, signature: true, headers: true, transform: true, sourceApp: true, secret: true, timeoutMs: true })
-  .extend({ type: eventType.default('herald.test'), data: z.unknown().default({ message: 'A test event sent by Herald' }) })
+  .extend(testPayload)
   .superRefine(checkEndpointDefinition);
 
 const readOnly = 'a static route from configuration, not changeable through the API';
@@ -332,7 +330,7 @@ export function endpointsRouter(deps: EndpointsDeps): Router {
       if (problems.length) throw invalidFields(problems.map(({ path, message }) => ({ field: path.join('.'), message })));
       await assertTransformRuns({ ...endpoint, ...changes, transform });
     }
-    const { secret: _secret, allTenants: _allTenants, ...settings } = changes;
+    const { secret: _secret, ...settings } = changes;
     // Stored as declared, like on create.
     const updated = await store.update(tenant, id, { ...settings, retryPolicy: req.body.retryPolicy });
     if (!updated) throw notFound(`endpoint ${id}`);
@@ -373,7 +371,6 @@ export function endpointsRouter(deps: EndpointsDeps): Router {
   return router;
 }
 
-
 /** The request buildRequest makes for a previewed event, secrets masked; a failing transform is a 400 naming its field. */
 async function preview(endpoint: RequestEndpoint & { tenant: string }, event: z.output<typeof previewEvent>, attempt: number) {
   const full: HeraldEvent = {
@@ -389,7 +386,7 @@ async function built(build: () => Promise<OutboundRequest>): Promise<OutboundReq
   try {
     return await build();
   } catch (err) {
-    if (err instanceof TransformError) throw invalidFields([{ field: err.field, message: err.message.slice(err.field.length + 2) }]);
+    if (err instanceof TransformError) throw invalidFields([{ field: err.field, message: err.explanation }]);
     throw err;
   }
 }

@@ -43,9 +43,21 @@ export type TransformDefinition = z.output<typeof transformSchema>;
 
 /** A transform that failed for this event: the attempt fails for good (retrying gives the same answer). */
 export class TransformError extends Error {
-  constructor(readonly field: string, message: string, readonly position?: number, readonly noResult = false) {
-    super(`${field}: ${message}`);
+  constructor(
+    readonly field: string,
+    /** What went wrong, without the field. */
+    readonly reason: string,
+    readonly position?: number,
+    /** The body expression found nothing in the event (not a failure on a sample event). */
+    readonly noResult = false,
+  ) {
+    super(`${field}: ${reason}`);
     this.name = 'TransformError';
+  }
+
+  /** The reason and, for a syntax or evaluation error, where in the expression. */
+  get explanation(): string {
+    return this.position === undefined ? this.reason : `${this.reason} (at position ${this.position})`;
   }
 }
 
@@ -206,6 +218,6 @@ export async function transformProblem(definition: TransformDefinition, input: T
     if (!(err instanceof TransformError)) throw err;
     // The sample's data is not the tenant's: a path that finds nothing in it is no mistake.
     if (err.noResult) return undefined;
-    return { field: err.field, message: `${err.message.slice(err.field.length + 2)}${err.position !== undefined ? ` (at position ${err.position})` : ''}` };
+    return { field: err.field, message: err.explanation };
   }
 }
