@@ -2,14 +2,12 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Dispatcher } from 'undici';
 import { classifyStatus, messageIdFor, parseRetryAfter, type Verdict } from '../src/delivery/classify.ts';
 import { send, SendError } from '../src/delivery/send.ts';
-import { formats } from '../src/formats/index.ts';
+import { buildRequest, TransformError } from '../src/delivery/request.ts';
 import type { Logger } from '../src/logger.ts';
 import type { DeliveryMetrics } from '../src/metrics/index.ts';
-import { signerFor } from '../src/signing/index.ts';
 import type { DeliveryLog } from '../src/storage/deliveryLog.ts';
 import type { EndpointStore } from '../src/storage/endpoints.ts';
 import type { HeraldTemporal } from '../src/temporal/heraldTemporal.ts';
-import { version } from '../src/version.ts';
 import { delayBeforeNextAttempt } from '../workflows/retrySchedule.ts';
 import { deliveryFailureTypes, deliveryId, type DeliveryActivityInput, type HeraldEvent } from '../workflows/contract.ts';
 
@@ -52,7 +50,7 @@ export async function deliver(deps: DeliverDeps, input: DeliveryActivityInput): 
   const startedAt = Math.max(Date.now(), info.currentAttemptScheduledTimestampMs);
   const { attempt, madeInBudget } = await deps.log.nextAttempt(id, budget);
   const began = Date.now();
-  const answer = await postAttempt(deps, input, startedAt);
+  const answer = await postAttempt(deps, input, attempt, startedAt);
   const durationMs = Date.now() - began;
 
   const waitMs = answer.verdict === 'retry' ? delayBeforeNextAttempt(subscription.schedule, madeInBudget + 1, answer.retryAfterMs, Math.random) : undefined;
@@ -63,7 +61,10 @@ export async function deliver(deps: DeliverDeps, input: DeliveryActivityInput): 
     responseExcerpt: answer.responseExcerpt, responseHeaders: answer.responseHeaders, status,
     nextAttemptAt: waitMs === undefined ? null : new Date(startedAt + durationMs + waitMs).toISOString(),
   });
-  deps.metrics.recordAttempt({ eventType, verdict: answer.verdict, statusCode: answer.statusCode, durationMs, networkFailure: answer.networkFailure });
+  // A retryable answer with no attempt left ends the delivery: counted as failed, not as a retry.
+  const verdict = status === 'retrying' ? 'retry' : status === 'delivered' ? 'delivered' : 'failed';
+  deps.metrics.recordAttempt({ eventType, tenant, verdict, statusCode: answer.statusCode, durationMs, networkFailure: answer.networkFailure });
+  if (status !== 'retrying') deps.metrics.recordDeliveryOutcome({ eventType, tenant, outcome: status });
   // Failed attempts at warn, dead letters at error: what an operator's alerting keys on.
   const level = status === 'delivered' ? 'info' : status === 'retrying' ? 'warn' : 'error';
   deps.logger[level]({
@@ -84,7 +85,7 @@ export async function deliver(deps: DeliverDeps, input: DeliveryActivityInput): 
 }
 
 /** Loads what the attempt needs, POSTs, and reads the answer; never throws for the receiver's doing. */
-async function postAttempt(deps: DeliverDeps, input: DeliveryActivityInput, startedAt: number): Promise<Answer> {
+async function postAttempt(deps: DeliverDeps, input: DeliveryActivityInput, attempt: number, startedAt: number): Promise<Answer> {
   const refused = (error: string): Answer => ({ verdict: 'failed', statusCode: null, error, responseExcerpt: null, responseHeaders: null });
   // Scoped to the event's tenant (defence in depth): another tenant's endpoint is not found.
   const endpoint = await deps.endpoints.forDelivery(input.event.tenant, input.subscription.endpointId);
@@ -95,19 +96,15 @@ async function postAttempt(deps: DeliverDeps, input: DeliveryActivityInput, star
     : await deps.temporal.eventOf(input.eventWorkflowId);
   if (!event) return refused('the event is no longer retained');
 
-  const body = JSON.stringify(formats[endpoint.format](event, endpoint));
-  const headers = {
-    ...endpoint.headers,
-    'content-type': 'application/json',
-    'user-agent': `Herald/${version}`,
-    ...signerFor(endpoint.signature)({
-      messageId: messageIdFor(event.tenant, event.id),
-      eventType: event.type,
-      timestamp: Math.floor(startedAt / 1000),
-      body,
-      secrets: endpoint.secrets,
-    }),
-  };
+  let request;
+  try {
+    request = await buildRequest({ event, endpoint, attempt: { number: attempt, sentAt: new Date(startedAt), webhookId: messageIdFor(event.tenant, event.id) } });
+  } catch (err) {
+    // A transform that fails (or runs away) fails the same way on every retry: final.
+    if (err instanceof TransformError) return refused(`transform failed: ${err.message}`);
+    throw err;
+  }
+  const { body, headers } = request;
   const cancelled = Context.current().cancellationSignal;
   try {
     const response = await send({ url: endpoint.url, headers, body, timeoutMs: endpoint.timeoutMs, signal: cancelled, dispatcher: deps.dispatcher });

@@ -99,6 +99,7 @@ export async function startHerald(
     const storage = (db as PromiseFulfilledResult<Db>).value;
     const endpoints = new EndpointStore(storage, { secretKeys: config.payloadKeys });
     const log = new DeliveryLog(storage);
+    stops.push(await metrics.followEventCatalog(() => new EventTypeStore(storage).declaredNames()));
     const workflowBundle = (bundle as PromiseFulfilledResult<WorkerOptions['workflowBundle']>).value;
     // The API process owns configuration-defined endpoints; a lone worker only reads them.
     if (role !== 'worker') {

@@ -12,14 +12,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
-import { checkEndpointDefinition, endpointDefinition, retrySettings } from './api/endpoints.ts';
+import { checkEndpointDefinition, endpointDefinition, retrySettings, secretOptional } from './api/endpoints.ts';
 import { eventTypePattern, identifier } from './api/fields.ts';
 import { type DestinationPolicy, urlRefusal } from './delivery/destinations.ts';
 import type { RetryPolicy } from './delivery/retryPolicy.ts';
 import type { StaticRoute } from './storage/endpoints.ts';
 
 const routeSchema = endpointDefinition
-  .omit({ eventTypes: true, tenant: true })
+  .omit({ eventTypes: true, tenant: true, allTenants: true })
   .extend({
     name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'lower-case letters, digits, "_" and "-"'),
     eventTypes: z.array(eventTypePattern).min(1).max(100).optional(),
@@ -35,8 +35,9 @@ const routeSchema = endpointDefinition
     if (!route.fallback && !route.eventTypes) {
       ctx.addIssue({ code: 'custom', path: ['eventTypes'], message: 'required unless "fallback": true' });
     }
-    // Herald cannot invent a secret the receiver already knows.
-    if (!route.secret && route.signature.scheme !== 'none') {
+    // Herald cannot invent a secret the receiver already knows. Without one, shared-secret and
+    // hmac-sha256 send no secret header, as the order form did without WEBHOOK_SECRET.
+    if (!route.secret && !secretOptional(route.signature.scheme)) {
       ctx.addIssue({ code: 'custom', path: ['secret'], message: `required for signature "${route.signature.scheme}" (or use signature "none")` });
     }
   });
@@ -60,6 +61,7 @@ const routesFile = z.strictObject({ routes: z.array(z.record(z.string(), z.unkno
 const envFields = {
   URL: 'url', EVENTS: 'eventTypes', SECRET: 'secret', FORMAT: 'format', SIGNATURE: 'signature', RETRY_POLICY: 'retryPolicy',
   TIMEOUT_MS: 'timeoutMs', HEADERS: 'headers', SOURCE_APP: 'sourceApp', TENANT: 'tenant', DESCRIPTION: 'description',
+  TRANSFORM: 'transform',
 } as const;
 type EnvField = keyof typeof envFields;
 const suffixes = Object.keys(envFields).join('|');
@@ -85,6 +87,8 @@ export function loadStaticRoutes(env: NodeJS.ProcessEnv, routesFilePath: string 
   const errors: string[] = [];
   const read = [...(routesFilePath ? readRoutesFile(routesFilePath, env, errors) : []), ...readRouteVariables(env, errors)];
   if (errors.length) return { ok: false, errors };
+  // An empty secret (`${WEBHOOK_SECRET:-}` with the variable unset) is no secret.
+  for (const route of read) if (route.fields.secret === '') delete route.fields.secret;
   const raw = read.filter((r) => r.fields.url !== '');
   const leftOut = read.filter((r) => r.fields.url === '').map((r) => r.where('url'));
   const parsed = routeList.safeParse(raw.map((r) => r.fields));
@@ -135,7 +139,8 @@ function readRoutesFile(file: string, env: NodeJS.ProcessEnv, errors: string[]):
   }
   return shape.data.routes.map((fields, i) => {
     const where = (field: string) => `${label} routes.${i}${field ? `.${field}` : ''}`;
-    return { fields: expandVariables(fields, env, (key, name) => errors.push(`${where(key)}: \${${name}} is not set`)) as Record<string, unknown>, where };
+    // An unset variable in `url` leaves the route out, as the old senders skipped an unset webhook URL.
+    return { fields: expandVariables(fields, env, (key, name) => key !== 'url' && errors.push(`${where(key)}: \${${name}} is not set`)) as Record<string, unknown>, where };
   });
 }
 
@@ -206,6 +211,7 @@ function decodeVariable(field: (typeof envFields)[EnvField], value: string): unk
     case 'signature':
     case 'retryPolicy':
     case 'headers':
+    case 'transform':
       // A name ("shared-secret", "make") or a JSON object ({"scheme": "hmac-sha256", ...}).
       return value.trimStart().startsWith('{') ? JSON.parse(value) : value;
     default:

@@ -55,7 +55,8 @@ export function createApp(deps: ApiDeps): Express {
   app.use(endpointsRouter(deps));
   app.use(deliveriesRouter(deps));
   app.use(tenantsRouter(deps));
-  app.use(eventTypesRouter(deps.catalog));
+  // This process's metrics label newly declared types at once (other processes within 30 s).
+  app.use(eventTypesRouter(deps.catalog, deps.metrics.reloadEventCatalog));
   app.use(codecRouter(deps.payloadKeys));
   app.use((req, _res, next) => next(notFound(`route ${req.method} ${req.path}`)));
   app.use(problemHandler(deps.logger));

@@ -58,6 +58,9 @@ function principalOf(res: Response): Principal {
   return principal;
 }
 
+/** Whether the request carries the admin key. */
+export const isAdmin = (res: Response): boolean => principalOf(res).role === 'admin';
+
 /** Whether the request may act for `tenant`; routes that find the tenant inside an id answer 404 when not. */
 export function mayActFor(res: Response, tenant: string): boolean {
   const principal = principalOf(res);

@@ -9,13 +9,18 @@ import { subscriptionFor } from '../delivery/subscription.ts';
 import { duration } from '../duration.ts';
 import { formatNames } from '../formats/index.ts';
 import type { Logger } from '../logger.ts';
-import { generateSecret, signatureSchema } from '../signing/index.ts';
+import { messageIdFor } from '../delivery/classify.ts';
+import { deliveryDispatcher } from '../delivery/destinations.ts';
+import { buildRequest, maskSecrets, type OutboundRequest, protectedHeaders, type RequestEndpoint, TEST_EVENT_ID_PREFIX } from '../delivery/request.ts';
+import { sendOnce } from '../delivery/testSend.ts';
+import { generateSecret, signatureSchema, type SignatureConfig } from '../signing/index.ts';
+import { compileTransform, sampleInput, TransformError, transformProblem, transformSchema, type TransformDefinition } from '../transform/index.ts';
 import type { DeliveryLog } from '../storage/deliveryLog.ts';
 import type { Endpoint, EndpointStore } from '../storage/endpoints.ts';
 import { SEALED_PREFIX } from '../storage/secretCipher.ts';
 import { deliveryId, type HeraldEvent, type HeraldTemporal } from '../temporal/heraldTemporal.ts';
-import { endpointUrl, eventTypePattern, identifier, tenantField } from './fields.ts';
-import { resolveTenant } from './auth.ts';
+import { endpointUrl, eventType, eventTypePattern, identifier, tenantField } from './fields.ts';
+import { isAdmin, resolveTenant } from './auth.ts';
 import type { RouteDescription } from './openapi.ts';
 import { invalidFields, notFound, parse, Problem } from './problem.ts';
 
@@ -23,15 +28,21 @@ const DEFAULT_TIMEOUT_MS = 15_000;
 const DEFAULT_ROTATION_GRACE = '24h';
 const MAX_ROTATION_GRACE_MS = 30 * 86_400_000;
 
-const secretField = z.string().min(8).max(256).refine((secret) => !secret.startsWith(SEALED_PREFIX), `may not start with "${SEALED_PREFIX}", the mark of a sealed secret`);
+/** Any length here: a legacy shared secret is only compared, so even a short one keeps working. */
+const secretField = z.string().min(1).max(256).refine((secret) => !secret.startsWith(SEALED_PREFIX), `may not start with "${SEALED_PREFIX}", the mark of a sealed secret`);
+const MIN_SIGNING_SECRET_LENGTH = 8;
 
 /** Why `secret` cannot sign under `scheme`, or undefined when it can. */
 function secretUnfitFor(scheme: string, secret: string): string | undefined {
   if (scheme === 'standard-webhooks' && !/^whsec_[A-Za-z0-9+/]+={0,2}$/.test(secret)) {
     return 'a Standard Webhooks secret is "whsec_" followed by base64';
   }
+  if (scheme !== 'shared-secret' && secret.length < MIN_SIGNING_SECRET_LENGTH) return `at least ${MIN_SIGNING_SECRET_LENGTH} characters to sign with`;
   return undefined;
 }
+
+/** Schemes that may run without a secret: they then send no secret or signature header (the order form without WEBHOOK_SECRET). */
+export const secretOptional = (scheme: string) => scheme === 'shared-secret' || scheme === 'hmac-sha256' || scheme === 'none';
 
 const onlyMakeSendsSourceApp = 'only the "make" format sends source_app';
 
@@ -48,6 +59,10 @@ const endpointSettings = z.strictObject({
   enabled: z.boolean(),
   /** `make` format only: the `source_app` it sends (the order form's SOURCE_APP); the tenant by default. */
   sourceApp: z.string().min(1).max(128),
+  /** JSONata expressions for the body and headers, instead of the format preset; null removes it. */
+  transform: transformSchema.nullable().describe('JSONata expressions for the body and headers, evaluated per attempt against {event, attempt, endpoint}; null removes it (docs/integrations.md#request-transforms)'),
+  /** Receive the matching events of every tenant (admin key only). */
+  allTenants: z.boolean().describe('admin key only: receive the matching events of every tenant'),
 });
 
 const { shape } = endpointSettings;
@@ -63,18 +78,48 @@ export const endpointDefinition = endpointSettings.extend({
   headers: shape.headers.default({}),
   enabled: shape.enabled.default(true),
   sourceApp: shape.sourceApp.optional(),
-  secret: secretField.optional(),
+  transform: shape.transform.optional(),
+  allTenants: shape.allTenants.default(false),
+  /** Generated when omitted; null for none (shared-secret, hmac-sha256 and none only). */
+  secret: secretField.nullable().optional().describe('generated when omitted; null for none (shared-secret, hmac-sha256 and none send no secret or signature header)'),
   tenant: tenantField,
 });
 
 /** Rules across the fields of an endpoint definition. */
 export function checkEndpointDefinition(
-  body: Pick<z.output<typeof endpointDefinition>, 'secret' | 'signature' | 'format' | 'sourceApp'>,
+  body: Pick<z.output<typeof endpointDefinition>, 'secret' | 'signature' | 'format' | 'sourceApp' | 'transform'>,
   ctx: z.RefinementCtx,
 ): void {
   const unfit = body.secret && secretUnfitFor(body.signature.scheme, body.secret);
   if (unfit) ctx.addIssue({ code: 'custom', path: ['secret'], message: unfit });
-  if (body.sourceApp !== undefined && body.format !== 'make') ctx.addIssue({ code: 'custom', path: ['sourceApp'], message: onlyMakeSendsSourceApp });
+  if (body.secret === null && !secretOptional(body.signature.scheme)) {
+    ctx.addIssue({ code: 'custom', path: ['secret'], message: `signature "${body.signature.scheme}" needs a secret` });
+  }
+  if (body.sourceApp !== undefined && body.format !== 'make' && !body.transform) ctx.addIssue({ code: 'custom', path: ['sourceApp'], message: onlyMakeSendsSourceApp });
+  if (body.transform) for (const problem of transformDefinitionProblems(body.transform, body.signature)) ctx.addIssue({ code: 'custom', ...problem });
+}
+
+/** Syntax errors, regexes and headers a transform may not set, each with its path under `transform`. */
+export function transformDefinitionProblems(transform: TransformDefinition, signature: SignatureConfig): { path: string[]; message: string }[] {
+  const problems: { path: string[]; message: string }[] = [];
+  const forbidden = protectedHeaders(signature);
+  for (const name of Object.keys(transform.headers ?? {})) {
+    if (forbidden.has(name.toLowerCase())) problems.push({ path: ['transform', 'headers', name], message: 'Herald sets this header itself (transport, deduplication id, secret or signature)' });
+  }
+  try {
+    compileTransform(transform);
+  } catch (err) {
+    if (!(err instanceof TransformError)) throw err;
+    problems.push({ path: err.field.split('.'), message: err.explanation });
+  }
+  return problems;
+}
+
+/** Runs the transform on a sample event (a runaway or failing expression is a 400 naming its field). */
+export async function assertTransformRuns(endpoint: { id: string; tenant: string; sourceApp: string | null; eventTypes: string[]; transform: TransformDefinition | null | undefined }): Promise<void> {
+  if (!endpoint.transform) return;
+  const problem = await transformProblem(endpoint.transform, sampleInput(endpoint));
+  if (problem) throw invalidFields([{ field: problem.field, message: `${problem.message}, on a sample event` }]);
 }
 
 const createBody = endpointDefinition.superRefine(checkEndpointDefinition);
@@ -93,6 +138,7 @@ export function assertWritable(endpoint: Endpoint): void {
 }
 
 const patchBody = endpointSettings.partial().extend({
+  allTenants: z.never({ error: 'not patchable: create an all-tenant endpoint anew' }).optional(),
   secret: z.never({ error: 'not patchable: POST /v1/endpoints/:id/rotate-secret replaces it' }).optional(),
 });
 
@@ -110,6 +156,28 @@ const listQuery = z.strictObject({
 });
 
 const tenantQuery = z.object({ tenant: tenantField });
+
+const TEST_EVENT_TYPE = 'herald.test';
+/** What a test sends: by default a `herald.test` event; the caller may choose the type and data its receiver expects. */
+const testPayload = { type: eventType.default(TEST_EVENT_TYPE), data: z.unknown().default({ message: 'A test event sent by Herald' }) };
+const testBody = z.strictObject(testPayload);
+
+/** An event to preview a request with; id, time and tenant default to a made-up event's. */
+const previewEvent = z.strictObject({
+  type: eventType,
+  data: z.unknown().default({}),
+  id: identifier.optional(),
+  occurredAt: z.iso.datetime({ offset: true }).optional(),
+});
+const previewAttempt = z.number().int().min(1).max(1000).default(1);
+const previewBody = z.strictObject({ event: previewEvent, attempt: previewAttempt });
+const previewDefinitionBody = z.strictObject({ endpoint: endpointDefinition.superRefine(checkEndpointDefinition), event: previewEvent, attempt: previewAttempt });
+
+/** A one-off test send to a URL: an unsaved endpoint definition and the event to send (the SaaS platform's "test endpoint"). */
+const testSendBody = endpointDefinition
+  .pick({ url: true, format: true, signature: true, headers: true, transform: true, sourceApp: true, secret: true, timeoutMs: true })
+  .extend(testPayload)
+  .superRefine(checkEndpointDefinition);
 
 const readOnly = 'a static route from configuration, not changeable through the API';
 export const endpointRoutes: RouteDescription[] = [
@@ -132,7 +200,19 @@ export const endpointRoutes: RouteDescription[] = [
     responses: { 200: 'the endpoint with the new secret, shown in full only here, and previousSecretExpiresAt', 404: 'no such endpoint', 409: readOnly },
   },
   {
-    method: 'post', path: '/v1/endpoints/:id/test', summary: 'Send a herald.test event to this endpoint and answer with the attempt', query: tenantQuery,
+    method: 'post', path: '/v1/endpoints/:id/preview', summary: 'The exact request this endpoint would receive for an event: method, URL, headers (secrets and signatures masked) and body', query: tenantQuery, body: previewBody,
+    responses: { 200: '{ method, url, headers, body }', 400: 'invalid event, or the transform fails on it', 404: 'no such endpoint' },
+  },
+  {
+    method: 'post', path: '/v1/endpoints/preview', summary: 'The same for an endpoint definition not yet saved: { endpoint: <as POST /v1/endpoints>, event }', body: previewDefinitionBody,
+    responses: { 200: '{ method, url, headers, body }', 400: 'invalid definition or event, or the transform fails on it' },
+  },
+  {
+    method: 'post', path: '/v1/endpoints/test-send', summary: 'Send one test request to a URL (an unsaved endpoint definition plus type and data), under the same address rules as deliveries; it carries `herald-test: true`', body: testSendBody,
+    responses: { 200: '{ success, statusCode, responseTimeMs, error }', 400: 'invalid definition or a refused URL' },
+  },
+  {
+    method: 'post', path: '/v1/endpoints/:id/test', summary: 'Send a test event (herald.test, or the type and data given) to this endpoint and answer with the attempt; it carries `herald-test: true`', query: tenantQuery, body: testBody, bodyOptional: true,
     responses: { 200: '{ deliveryId, eventId, status, statusCode, error, durationMs, responseExcerpt }', 404: 'no such endpoint', 504: 'the attempt has not finished in time' },
   },
 ];
@@ -154,6 +234,8 @@ export function endpointsRouter(deps: EndpointsDeps): Router {
     const tenant = resolveTenant(res, parse(tenantQuery, req.query, 'query').tenant);
     const endpoint = await store.get(tenant, req.params.id);
     if (!endpoint) throw notFound(`endpoint ${req.params.id}`);
+    // It receives every tenant's events: a tenant key may neither read nor steer it.
+    if (endpoint.allTenants && !isAdmin(res)) throw notFound(`endpoint ${req.params.id}`);
     return endpoint;
   };
 
@@ -163,14 +245,46 @@ export function endpointsRouter(deps: EndpointsDeps): Router {
     if (refusal) throw invalidFields([{ field: 'url', message: refusal }]);
   };
 
+  const testDispatcher = deliveryDispatcher({ guarded: !deps.destinations.allowPrivateTargets, keepAlive: false });
+
+  router.post('/v1/endpoints/preview', async (req, res) => {
+    const { endpoint: definition, event, attempt } = parse(previewDefinitionBody, req.body);
+    const tenant = resolveTenant(res, definition.tenant);
+    const endpoint = { ...definition, id: 'ep_preview', tenant, sourceApp: definition.sourceApp ?? null, transform: definition.transform ?? null, secrets: [definition.secret ?? generateSecret()] };
+    res.json(await preview(endpoint, event, attempt));
+  });
+
+  router.post('/v1/endpoints/test-send', async (req, res) => {
+    const body = parse(testSendBody, req.body);
+    assertDestinationAllowed(body.url);
+    const tenant = resolveTenant(res, undefined);
+    const event: HeraldEvent = { tenant, id: `${TEST_EVENT_ID_PREFIX}${crypto.randomUUID()}`, type: body.type, occurredAt: new Date().toISOString(), data: body.data };
+    const endpoint = { ...body, id: 'ep_test_send', sourceApp: body.sourceApp ?? null, transform: body.transform ?? null, secrets: [body.secret ?? ''] };
+    const outbound = await built(() => buildRequest({ event, endpoint, attempt: { number: 1, sentAt: new Date(), webhookId: messageIdFor(tenant, event.id) } }));
+    const result = await sendOnce(outbound, { timeoutMs: body.timeoutMs ?? DEFAULT_TIMEOUT_MS, dispatcher: testDispatcher });
+    logger.info({ tenant, host: new URL(body.url).host, success: result.success, statusCode: result.statusCode }, 'test send');
+    res.json(result);
+  });
+
+  router.post('/v1/endpoints/:id/preview', async (req, res) => {
+    const { event, attempt } = parse(previewBody, req.body);
+    const { id, tenant } = await ownedEndpoint(req, res);
+    const endpoint = await store.forDelivery(tenant, id);
+    if (!endpoint) throw notFound(`endpoint ${id}`);
+    res.json(await preview(endpoint, event, attempt));
+  });
+
   router.post('/v1/endpoints', async (req, res) => {
     const body = parse(createBody, req.body);
     assertDestinationAllowed(body.url);
-    const secret = body.secret ?? generateSecret();
+    if (body.allTenants && !isAdmin(res)) throw new Problem(403, 'Forbidden', 'an endpoint for every tenant needs the admin key', [{ field: 'allTenants', message: 'admin key only' }]);
+    const tenant = resolveTenant(res, body.tenant);
+    await assertTransformRuns({ id: 'ep_new', tenant, sourceApp: body.sourceApp ?? null, eventTypes: body.eventTypes, transform: body.transform });
+    const secret = body.secret === null ? '' : body.secret ?? generateSecret();
     const endpoint = await store.create({
       ...body,
       ...retrySettings(req.body.retryPolicy, body.timeoutMs),
-      tenant: resolveTenant(res, body.tenant),
+      tenant,
       secret,
     });
     // The only time the secret is shown in full.
@@ -193,7 +307,7 @@ export function endpointsRouter(deps: EndpointsDeps): Router {
     const endpoint = await ownedEndpoint(req, res);
     assertWritable(endpoint);
     const { tenant, id } = endpoint;
-    if (changes.sourceApp !== undefined && (changes.format ?? endpoint.format) !== 'make') {
+    if (changes.sourceApp !== undefined && (changes.format ?? endpoint.format) !== 'make' && !(changes.transform ?? endpoint.transform)) {
       throw new Problem(400, 'Invalid request', onlyMakeSendsSourceApp, [{ field: 'sourceApp', message: onlyMakeSendsSourceApp }]);
     }
     if (changes.signature) {
@@ -201,6 +315,12 @@ export function endpointsRouter(deps: EndpointsDeps): Router {
       if (secret === undefined) throw notFound(`endpoint ${id}`);
       const unfit = secretUnfitFor(changes.signature.scheme, secret);
       if (unfit) throw new Problem(400, 'Invalid request', 'the endpoint\'s secret cannot sign with this scheme', [{ field: 'signature', message: `${unfit}: rotate to such a secret first` }]);
+    }
+    const transform = changes.transform === undefined ? endpoint.transform : changes.transform;
+    if (transform && (changes.transform !== undefined || changes.signature)) {
+      const problems = transformDefinitionProblems(transform, changes.signature ?? endpoint.signature);
+      if (problems.length) throw invalidFields(problems.map(({ path, message }) => ({ field: path.join('.'), message })));
+      await assertTransformRuns({ ...endpoint, ...changes, transform });
     }
     const { secret: _secret, ...settings } = changes;
     // Stored as declared, like on create.
@@ -235,14 +355,34 @@ export function endpointsRouter(deps: EndpointsDeps): Router {
   });
 
   router.post('/v1/endpoints/:id/test', async (req, res) => {
+    const payload = parse(testBody, req.body ?? {});
     const endpoint = await ownedEndpoint(req, res);
-    res.json(await sendTestEvent(deps, endpoint));
+    res.json(await sendTestEvent(deps, endpoint, payload));
   });
 
   return router;
 }
 
-const TEST_EVENT_TYPE = 'herald.test';
+/** The request buildRequest makes for a previewed event, secrets masked; a failing transform is a 400 naming its field. */
+async function preview(endpoint: RequestEndpoint & { tenant: string }, event: z.output<typeof previewEvent>, attempt: number) {
+  const full: HeraldEvent = {
+    tenant: endpoint.tenant, id: event.id ?? 'evt_preview', type: event.type,
+    occurredAt: event.occurredAt ? new Date(event.occurredAt).toISOString() : new Date().toISOString(), data: event.data,
+  };
+  const outbound = await built(() => buildRequest({ event: full, endpoint, attempt: { number: attempt, sentAt: new Date(), webhookId: messageIdFor(full.tenant, full.id) } }));
+  return maskSecrets(outbound, endpoint.signature);
+}
+
+/** Runs buildRequest; a failing transform is the caller's mistake: 400 naming the expression. */
+async function built(build: () => Promise<OutboundRequest>): Promise<OutboundRequest> {
+  try {
+    return await build();
+  } catch (err) {
+    if (err instanceof TransformError) throw invalidFields([{ field: err.field, message: err.explanation }]);
+    throw err;
+  }
+}
+
 /** A failed test stays parked (replayable from the Web UI) this long, not the full dead-letter retention. */
 const TEST_DEAD_LETTER_MS = 3_600_000;
 /** Time to wait beyond the endpoint's own timeout for a worker to pick the attempt up. */
@@ -253,13 +393,14 @@ const TEST_POLL_MS = 100;
  * Delivers one `herald.test` event to this endpoint only, through an event workflow like any other
  * (one attempt, no retries), and answers with that attempt's outcome from the attempt log.
  */
-async function sendTestEvent(deps: EndpointsDeps, endpoint: Endpoint) {
+async function sendTestEvent(deps: EndpointsDeps, endpoint: Endpoint, payload: z.output<typeof testBody>) {
   const event: HeraldEvent = {
     tenant: endpoint.tenant,
-    id: `test_${crypto.randomUUID()}`,
-    type: TEST_EVENT_TYPE,
+    // Recognisable at the receiver: a `herald-test: true` header (buildRequest), and an id no producer can post.
+    id: `${TEST_EVENT_ID_PREFIX}${crypto.randomUUID()}`,
+    type: payload.type,
     occurredAt: new Date().toISOString(),
-    data: { endpointId: endpoint.id, message: 'A test event sent by POST /v1/endpoints/:id/test' },
+    data: payload.data,
   };
   const id = deliveryId(event.tenant, event.id, endpoint.id);
   const deadline = Date.now() + endpoint.timeoutMs + TEST_SLACK_MS;

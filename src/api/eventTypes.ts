@@ -38,7 +38,7 @@ export const eventTypeRoutes: RouteDescription[] = [
 ];
 
 /** The event catalog: POST and GET /v1/event-types, GET, PUT and DELETE /v1/event-types/:name. */
-export function eventTypesRouter(catalog: EventCatalog): Router {
+export function eventTypesRouter(catalog: EventCatalog, declarationsChanged: () => Promise<void> = async () => {}): Router {
   const router = Router();
   const { store } = catalog;
 
@@ -52,6 +52,7 @@ export function eventTypesRouter(catalog: EventCatalog): Router {
     usableSchema(body.schema);
     const created = await store.create({ ...body, tenant: resolveTenant(res, tenant) });
     if (!created) throw new Problem(409, 'Conflict', `event type ${body.name} is already declared; PUT /v1/event-types/${body.name} replaces it`);
+    await declarationsChanged();
     res.status(201).location(`/v1/event-types/${created.name}`).json(created);
   });
 
@@ -74,6 +75,7 @@ export function eventTypesRouter(catalog: EventCatalog): Router {
     const { tenant, ...body } = parse(declaration, req.body);
     usableSchema(body.schema);
     const { eventType: saved, created } = await store.put({ ...body, name, tenant: resolveTenant(res, tenant) });
+    await declarationsChanged();
     res.status(created ? 201 : 200).json(saved);
   });
 
@@ -81,6 +83,7 @@ export function eventTypesRouter(catalog: EventCatalog): Router {
     const { name } = parse(nameParams, req.params, 'params');
     const { tenant } = parse(tenantQuery, req.query, 'query');
     if (!(await store.delete(resolveTenant(res, tenant), name))) throw notFound(`event type ${name}`);
+    await declarationsChanged();
     res.status(204).end();
   });
 

@@ -10,7 +10,7 @@ const token = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
  */
 const reservedHeaderNames = new Set([
   'host', 'content-type', 'content-length', 'content-encoding', 'transfer-encoding', 'connection', 'keep-alive',
-  'proxy-connection', 'upgrade', 'te', 'trailer', 'expect', 'user-agent',
+  'proxy-connection', 'upgrade', 'te', 'trailer', 'expect',
 ]);
 
 export const isReservedHeaderName = (name: string) => reservedHeaderNames.has(name.toLowerCase());
@@ -46,5 +46,5 @@ export const staticHeaders = z
   .describe(
     'Headers sent with every attempt. Values read back as "********"; sent back so, a value is kept as stored. ' +
       'Names are HTTP tokens, not Host, Content-Type, Content-Length, Content-Encoding, Transfer-Encoding, Connection, Keep-Alive, ' +
-      'Proxy-Connection, Upgrade, TE, Trailer, Expect, User-Agent or webhook-*; values have no CR, LF, NUL or characters beyond Latin-1.',
+      'Proxy-Connection, Upgrade, TE, Trailer, Expect or webhook-*; values have no CR, LF, NUL or characters beyond Latin-1.',
   );

@@ -6,8 +6,14 @@ export interface FormatOptions {
   sourceApp: string | null;
 }
 
+/** What a format may read of the attempt it builds the body for. */
+export interface FormatAttempt {
+  /** When this attempt is sent. */
+  sentAt: Date;
+}
+
 /** Turns an event into the JSON body one kind of receiver expects. */
-export type PayloadFormat = (event: HeraldEvent, options: FormatOptions) => unknown;
+export type PayloadFormat = (event: HeraldEvent, options: FormatOptions, attempt: FormatAttempt) => unknown;
 
 const asObject = (data: unknown): Record<string, unknown> =>
   data !== null && typeof data === 'object' && !Array.isArray(data) ? (data as Record<string, unknown>) : { data };
@@ -25,7 +31,9 @@ export const formats = {
   }),
   /** The booking app's typed payloads: the type, then the event's own fields at the top level. */
   flat: (event) => ({ type: event.type, ...asObject(event.data) }),
-  /** The ERP / SaaS envelope. */
+  /** The booking app's wire format: the event's fields under `payload`, its id, and the time of this attempt. */
+  booking: (event, _options, { sentAt }) => ({ type: event.type, payload: event.data, event_id: event.id, sent_at: sentAt.toISOString() }),
+  /** A generic envelope (the ERP and SaaS shapes are transforms: docs/integrations.md). */
   envelope: (event) => ({
     event: event.type,
     event_id: event.id,

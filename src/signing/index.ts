@@ -8,7 +8,10 @@ export interface SigningInput {
   /** Unix seconds of this attempt. */
   timestamp: number;
   body: string;
-  /** Newest first; more than one only during a rotation's grace period. */
+  /**
+   * Newest first; more than one only during a rotation's grace period. Empty for an endpoint
+   * with no secret (shared-secret and hmac-sha256 only): it then sends no secret or signature.
+   */
   secrets: string[];
 }
 
@@ -49,6 +52,20 @@ export function standardWebhooksSignature({ messageId, timestamp, body, secrets 
   return secrets.map((secret) => standardWebhooksMac(secret, messageId, timestamp, body)).join(' ');
 }
 
+/** Headers whose value is a secret or derived from one: never set by an endpoint's headers or transform, masked in previews. */
+export function secretHeaders(config: SignatureConfig): string[] {
+  switch (config.scheme) {
+    case 'standard-webhooks':
+      return ['webhook-signature'];
+    case 'hmac-sha256':
+      return [('header' in config ? config.header : 'X-Signature').toLowerCase()];
+    case 'shared-secret':
+      return ['x-webhook-secret'];
+    case 'none':
+      return [];
+  }
+}
+
 export function signerFor(config: SignatureConfig): Signer {
   switch (config.scheme) {
     case 'standard-webhooks':
@@ -61,7 +78,7 @@ export function signerFor(config: SignatureConfig): Signer {
       const header = 'header' in config ? config.header : 'X-Signature';
       const prefix = 'headerPrefix' in config ? config.headerPrefix : undefined;
       return (input) => ({
-        [header]: hmacSha256Signature(input.secrets[0]!, input.body),
+        ...(input.secrets[0] && { [header]: hmacSha256Signature(input.secrets[0], input.body) }),
         ...(prefix && {
           [`${prefix}Event`]: input.eventType,
           [`${prefix}Event-ID`]: input.messageId,
@@ -70,7 +87,8 @@ export function signerFor(config: SignatureConfig): Signer {
       });
     }
     case 'shared-secret':
-      return (input) => ({ 'X-Webhook-Secret': input.secrets[0]! });
+      // The order form sent no header when its WEBHOOK_SECRET was unset.
+      return (input): Record<string, string> => (input.secrets[0] ? { 'X-Webhook-Secret': input.secrets[0] } : {});
     case 'none':
       return () => ({});
   }

@@ -3,6 +3,7 @@ import type { FormatName } from '../formats/index.ts';
 import type { RetryPolicy } from '../delivery/retryPolicy.ts';
 import type { SignatureConfig } from '../signing/index.ts';
 import type { PayloadKey } from '../temporal/payloadCodec.ts';
+import type { TransformDefinition } from '../transform/index.ts';
 import type { Db } from './db.ts';
 import { SecretCipher } from './secretCipher.ts';
 
@@ -21,6 +22,10 @@ export interface Endpoint {
   enabled: boolean;
   /** `make` format only: the `source_app` it sends; the tenant when null. */
   sourceApp: string | null;
+  /** JSONata expressions for the body and headers; the format preset when null. */
+  transform: TransformDefinition | null;
+  /** Receives the matching events of every tenant (admin only; the SaaS platform's endpoints with no organisation). */
+  allTenants: boolean;
   /** Static routes come from configuration: the API shows them but may not change them (409). */
   readOnly: boolean;
   /** Set for static routes: the route's name and whether it is its tenant's fallback. */
@@ -29,9 +34,12 @@ export interface Endpoint {
   updatedAt: string;
 }
 
-export type NewEndpoint = Omit<Endpoint, 'id' | 'sourceApp' | 'readOnly' | 'staticRoute' | 'createdAt' | 'updatedAt'> & {
+export type NewEndpoint = Omit<Endpoint, 'id' | 'sourceApp' | 'transform' | 'allTenants' | 'readOnly' | 'staticRoute' | 'createdAt' | 'updatedAt'> & {
+  /** Empty for no secret (shared-secret and hmac-sha256 then send none). */
   secret: string;
   sourceApp?: string | null;
+  transform?: TransformDefinition | null;
+  allTenants?: boolean;
 };
 
 /**
@@ -62,13 +70,14 @@ interface Row {
   secret: string; previous_secret: string | null; previous_secret_expires_at: Date | string | null;
   retry_policy: RetryPolicy; timeout_ms: number; format: FormatName; signature: SignatureConfig;
   headers: Record<string, string>; enabled: boolean; source_app: string | null; static_route: string | null;
+  transform: TransformDefinition | null; all_tenants: boolean;
   static_fallback: boolean; created_at: Date | string; updated_at: Date | string;
 }
 
 const iso = (value: Date | string) => new Date(value).toISOString();
 
 /** The columns an endpoint is written with, in the order columnValues gives them. */
-const COLUMNS = ['id', 'tenant', 'url', 'description', 'event_types', 'secret', 'retry_policy', 'timeout_ms', 'format', 'signature', 'headers', 'enabled', 'source_app'];
+const COLUMNS = ['id', 'tenant', 'url', 'description', 'event_types', 'secret', 'retry_policy', 'timeout_ms', 'format', 'signature', 'headers', 'enabled', 'source_app', 'transform', 'all_tenants'];
 
 const placeholders = (count: number) => Array.from({ length: count }, (_, i) => `$${i + 1}`).join(', ');
 
@@ -76,14 +85,16 @@ const placeholders = (count: number) => Array.from({ length: count }, (_, i) => 
 function columnValues(id: string, input: NewEndpoint, storedSecret: string): unknown[] {
   return [id, input.tenant, input.url, input.description, JSON.stringify(input.eventTypes), storedSecret,
     JSON.stringify(input.retryPolicy), input.timeoutMs, input.format, JSON.stringify(input.signature),
-    JSON.stringify(input.headers), input.enabled, input.sourceApp ?? null];
+    JSON.stringify(input.headers), input.enabled, input.sourceApp ?? null,
+    input.transform ? JSON.stringify(input.transform) : null, input.allTenants ?? false];
 }
 
 function toEndpoint(row: Row): Endpoint {
   return {
     id: row.id, tenant: row.tenant, url: row.url, description: row.description, eventTypes: row.event_types,
     retryPolicy: row.retry_policy, timeoutMs: row.timeout_ms, format: row.format, signature: row.signature,
-    headers: masked(row.headers), enabled: row.enabled, sourceApp: row.source_app, readOnly: row.static_route !== null,
+    headers: masked(row.headers), enabled: row.enabled, sourceApp: row.source_app, transform: row.transform ?? null,
+    allTenants: row.all_tenants, readOnly: row.static_route !== null,
     staticRoute: row.static_route === null ? null : { name: row.static_route, fallback: row.static_fallback },
     createdAt: iso(row.created_at), updatedAt: iso(row.updated_at),
   };
@@ -114,6 +125,8 @@ const changeColumns = {
   headers: { column: 'headers', json: true },
   enabled: { column: 'enabled', json: false },
   sourceApp: { column: 'source_app', json: false },
+  transform: { column: 'transform', json: true },
+  allTenants: { column: 'all_tenants', json: false },
 } satisfies Record<keyof EndpointChanges, { column: string; json: boolean }>;
 
 interface CachedEndpoint {
@@ -213,9 +226,12 @@ export class EndpointStore {
     return row && toEndpoint(row);
   }
 
-  /** Enabled endpoints of the tenant whose filters match the event type; a fallback route only when no other static route does. */
+  /**
+   * Enabled endpoints of the tenant, and all-tenant endpoints, whose filters match the event type;
+   * a fallback route only when no other static route does.
+   */
   async subscribedTo(tenant: string, eventType: string): Promise<Endpoint[]> {
-    const rows = await this.db.query<Row>('SELECT * FROM endpoints WHERE tenant = $1 AND enabled ORDER BY id', [tenant]);
+    const rows = await this.db.query<Row>('SELECT * FROM endpoints WHERE (tenant = $1 OR all_tenants) AND enabled ORDER BY id', [tenant]);
     const matching = rows.map(toEndpoint).filter((e) => e.eventTypes.some((p) => matchesEventType(p, eventType)));
     const routed = matching.some((e) => e.staticRoute && !e.staticRoute.fallback);
     return routed ? matching.filter((e) => !e.staticRoute?.fallback) : matching;
@@ -288,7 +304,8 @@ export class EndpointStore {
     const key = cacheKey(tenant, id);
     let hit = this.cache.get(key);
     if (!hit || hit.until <= Date.now()) {
-      const [row] = await this.db.query<Row>('SELECT * FROM endpoints WHERE tenant = $1 AND id = $2', [tenant, id]);
+      // An all-tenant endpoint (admin-made) receives every tenant's events; any other only its own tenant's.
+      const [row] = await this.db.query<Row>('SELECT * FROM endpoints WHERE id = $2 AND (tenant = $1 OR all_tenants)', [tenant, id]);
       const entry = row && {
         endpoint: toEndpoint(row),
         headers: row.headers,

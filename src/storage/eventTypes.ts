@@ -25,6 +25,11 @@ const toEventType = (row: Row): EventType => ({
 export class EventTypeStore {
   constructor(private readonly db: Db) {}
 
+  /** Every name any tenant declares, for bounding metric labels. */
+  async declaredNames(): Promise<string[]> {
+    return (await this.db.query<{ name: string }>('SELECT DISTINCT name FROM event_types')).map((row) => row.name);
+  }
+
   /** Undefined when the tenant already declares that name. */
   async create(input: EventTypeInput): Promise<EventType | undefined> {
     const [row] = await this.db.query<Row>(

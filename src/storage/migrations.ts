@@ -93,4 +93,9 @@ export const migrations: string[][] = [
     'ALTER TABLE endpoints ADD COLUMN last_failure_at timestamptz',
     'ALTER TABLE endpoints ADD COLUMN consecutive_failures integer NOT NULL DEFAULT 0',
   ],
+  // Issue 12: request transforms per endpoint; endpoints receiving every tenant's events.
+  [
+    'ALTER TABLE endpoints ADD COLUMN transform jsonb',
+    'ALTER TABLE endpoints ADD COLUMN all_tenants boolean NOT NULL DEFAULT false',
+  ],
 ];

@@ -57,4 +57,16 @@ describe('with HERALD_ALLOW_PRIVATE_TARGETS=false', () => {
     assert.equal(failed.attempts[0].error, 'destination resolves to a private or reserved address; set HERALD_ALLOW_PRIVATE_TARGETS=true to allow');
     assert.deepEqual(receiver.received(path), []);
   });
+
+  test('a one-off test send follows the same rules: a private IP is refused, a name resolving to one fails at connect', async () => {
+    const literal = await herald.api('POST', '/v1/endpoints/test-send', { url: receiver.script('/test-send') });
+    assert.equal(literal.status, 400);
+    assert.deepEqual(literal.body.errors.map((e: { field: string }) => e.field), ['url']);
+    const byName = await herald.api('POST', '/v1/endpoints/test-send', { url: receiver.script('/test-send').replace('127.0.0.1', 'localhost') });
+    assert.equal(byName.status, 200);
+    assert.equal(byName.body.success, false);
+    assert.equal(byName.body.statusCode, null);
+    assert.match(byName.body.error, /^destination (127\.0\.0\.1|::1) is a private address \(loopback\)/);
+    assert.deepEqual(receiver.received('/test-send'), []);
+  });
 });

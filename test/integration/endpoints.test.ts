@@ -187,13 +187,14 @@ describe('managing endpoints on the embedded Temporal dev server', () => {
     assert.deepEqual({ status: passing.body.status, statusCode: passing.body.statusCode, error: passing.body.error }, {
       status: 'delivered', statusCode: 204, error: null,
     });
-    assert.match(passing.body.deliveryId, new RegExp(`^delivery:${tenant}:test_[0-9a-f-]+:${created.body.id}$`));
+    assert.match(passing.body.deliveryId, new RegExp(`^delivery:${tenant}:test@[0-9a-f-]+:${created.body.id}$`));
 
     // A real delivery: signed, one attempt only, and in Temporal like any other.
     const requests = receiver.received('/probe');
     assert.equal(requests.length, 2);
     const body = new Webhook(created.body.secret).verify(requests[1]!.body, requests[1]!.headers as Record<string, string>) as { type: string };
     assert.equal(body.type, 'herald.test');
+    assert.equal(requests[1]!.headers['herald-test'], 'true');
     const described = await herald.client.workflow.getHandle(`event:${tenant}:${passing.body.eventId}`).describe();
     assert.equal(described.type, 'eventWorkflow');
     assert.deepEqual(described.typedSearchAttributes.get(HeraldEventType), 'herald.test');

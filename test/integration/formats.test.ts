@@ -20,8 +20,8 @@ const event = {
 };
 const data = '{"status":"pending_review","contact_email":"customer@example.com","pricing":{"amount":228,"currency":"USD"}}';
 
-/** Each format's body, byte for byte, for the event above. */
-const formats: Record<FormatName, { body: string; sourceApp?: string }> = {
+/** Each format's body, byte for byte, for the event above (the booking format's given the time it was sent). */
+const formats: Record<FormatName, { body: string | ((sentAt: string) => string); sourceApp?: string }> = {
   standard: { body: `{"type":"order_submitted","timestamp":"2025-01-15T10:30:00.000Z","data":${data}}` },
   make: {
     sourceApp: 'pu_observatory',
@@ -29,6 +29,7 @@ const formats: Record<FormatName, { body: string; sourceApp?: string }> = {
       + '"status":"pending_review","contact_email":"customer@example.com","pricing":{"amount":228,"currency":"USD"}}',
   },
   flat: { body: '{"type":"order_submitted","status":"pending_review","contact_email":"customer@example.com","pricing":{"amount":228,"currency":"USD"}}' },
+  booking: { body: (sentAt) => `{"type":"order_submitted","payload":${data},"event_id":"ord-42","sent_at":"${sentAt}"}` },
   envelope: { body: `{"event":"order_submitted","event_id":"ord-42","timestamp":"2025-01-15T10:30:00.000Z","data":${data},"metadata":{"tenant":"matrix"}}` },
 };
 
@@ -79,8 +80,8 @@ const signatures = {
   },
 };
 
-/** Added by the HTTP client, not chosen by Herald. */
-const transportHeaders = new Set(['host', 'connection', 'content-length', 'accept', 'accept-language', 'accept-encoding', 'sec-fetch-mode']);
+/** Added by the HTTP layer; no browser headers (sec-fetch-mode, accept-language, ...) on a server-to-server POST. */
+const transportHeaders = new Set(['host', 'connection', 'content-length']);
 
 const pairs = Object.keys(formats).flatMap((format) => Object.keys(signatures).map((signature) => ({
   format: format as keyof typeof formats,
@@ -113,7 +114,11 @@ describe('every format with every signature scheme reaches a real receiver byte 
     test(`${format} body signed with ${signature}`, () => {
       const [request, ...more] = receiver.received(path);
       assert.equal(more.length, 0);
-      const expectedBody = formats[format].body;
+      const { body } = formats[format];
+      const sentAt = format === 'booking' ? String(JSON.parse(request!.body).sent_at) : '';
+      // The time of this attempt: sent_at is no older than the request it arrived in.
+      if (format === 'booking') assert.ok(Math.abs(request!.at - Date.parse(sentAt)) < 5_000, sentAt);
+      const expectedBody = typeof body === 'string' ? body : body(sentAt);
       assert.equal(request!.body, expectedBody);
       assert.equal(request!.headers['content-length'], String(Buffer.byteLength(expectedBody)));
       const chosenByHerald = Object.fromEntries(Object.entries(request!.headers).filter(([name]) => !transportHeaders.has(name)));
@@ -121,6 +126,8 @@ describe('every format with every signature scheme reaches a real receiver byte 
         'content-type': 'application/json',
         'user-agent': `Herald/${version}`,
         'x-herald-test': path,
+        // Every format and scheme: the deduplication id.
+        'webhook-id': messageId,
         ...signatures[signature].expect(request!, expectedBody, signatures[signature].secret!),
       });
     });

@@ -115,8 +115,11 @@ describe('tenants and tenant-scoped API keys', () => {
     assert.equal((await alpha('POST', `/v1/deliveries/${probe.body.deliveryId}/replay`)).status, 404);
     assert.equal((await alpha('POST', `/v1/endpoints/${id}/recover`, { since: new Date(0).toISOString() })).status, 404);
     assert.equal((await alpha('GET', '/v1/deliveries?tenant=beta')).status, 403);
-    assert.equal((await alpha('GET', `/v1/events/${probe.body.eventId}?tenant=beta`)).status, 403);
-    assert.equal(receiver.received('/beta-own').length, 1);
+    // A test send is a delivery, not an event (its id, test@…, is no event id): probe with a real one.
+    const betaEvent = await beta('POST', '/v1/events', { id: 'beta-order', type: 'order.submitted' });
+    assert.equal(betaEvent.status, 202);
+    assert.equal((await alpha('GET', `/v1/events/${betaEvent.body.eventId}?tenant=beta`)).status, 403);
+    assert.equal((await receiver.waitFor('/beta-own', 2)).length, 2);
   });
 
   test('a tenant\'s events reach only its own endpoints, and event ids are per tenant', async () => {

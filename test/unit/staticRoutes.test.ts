@@ -78,12 +78,34 @@ describe('static routes from the environment', () => {
     assert.deepEqual(errors({ HERALD_ROUTE_ORDER_URL: 'https://x.example', HERALD_ROUTE_ORDER_SIGNATURE: 'none' }), [
       'HERALD_ROUTE_ORDER_EVENTS: required unless "fallback": true',
     ]);
-    assert.deepEqual(errors({ HERALD_FALLBACK_URL: 'https://x.example', HERALD_FALLBACK_SIGNATURE: 'shared-secret' }), [
-      'HERALD_FALLBACK_SECRET: required for signature "shared-secret" (or use signature "none")',
+    assert.deepEqual(errors({ HERALD_FALLBACK_URL: 'https://x.example', HERALD_FALLBACK_SIGNATURE: 'standard-webhooks' }), [
+      'HERALD_FALLBACK_SECRET: required for signature "standard-webhooks" (or use signature "none")',
     ]);
     assert.deepEqual(errors({ HERALD_FALLBACK_URL: 'https://x.example', HERALD_FALLBACK_SIGNATURE: '{"scheme":' }), [
       'HERALD_FALLBACK_SIGNATURE: not valid JSON',
     ]);
+  });
+
+  test('the order form as written: no secret sends none, a short legacy secret is kept, the User-Agent is settable', () => {
+    const base = {
+      HERALD_ROUTE_ORDER_URL: 'https://hook.example/order', HERALD_ROUTE_ORDER_EVENTS: 'order_submitted', HERALD_ROUTE_ORDER_SIGNATURE: 'shared-secret',
+      HERALD_ROUTE_ORDER_HEADERS: '{"User-Agent": "PU-Observatory-Webhook/1.0"}',
+    };
+    const [withoutSecret] = routes(base);
+    assert.equal(withoutSecret!.secret, '');
+    assert.deepEqual(withoutSecret!.headers, { 'User-Agent': 'PU-Observatory-Webhook/1.0' });
+    assert.equal(routes({ ...base, HERALD_ROUTE_ORDER_SECRET: 'abc' })[0]!.secret, 'abc');
+    assert.deepEqual(errors({ ...base, HERALD_ROUTE_ORDER_SIGNATURE: 'hmac-sha256', HERALD_ROUTE_ORDER_SECRET: 'abc' }), [
+      'HERALD_ROUTE_ORDER_SECRET: at least 8 characters to sign with',
+    ]);
+  });
+
+  test('a transform comes from _TRANSFORM, and a broken one names that variable', () => {
+    const base = { HERALD_ROUTE_HOOK_URL: 'https://hook.example/x', HERALD_ROUTE_HOOK_EVENTS: '*', HERALD_ROUTE_HOOK_SIGNATURE: 'none' };
+    const [route] = routes({ ...base, HERALD_ROUTE_HOOK_TRANSFORM: '{"body": "{ \\"id\\": event.id }"}' });
+    assert.deepEqual(route!.transform, { body: '{ "id": event.id }' });
+    const [problem] = errors({ ...base, HERALD_ROUTE_HOOK_TRANSFORM: '{"body": "{ \\"id\\": "}' });
+    assert.match(problem!, /^HERALD_ROUTE_HOOK_TRANSFORM\.body: .*position/);
   });
 
   test('a route without its URL variable is left out, and said so', () => {
@@ -136,6 +158,13 @@ routes:
     assert.deepEqual(result.leftOut, [`HERALD_ROUTES_FILE (${at}) routes.1.url`]);
   });
 
+  test('an unset variable in a URL leaves the route out, as the order form skipped an unset ORDER_WEBHOOK_URL', () => {
+    const result = loadStaticRoutes({ WEBHOOK_SECRET: 'x' }, file('no-url.yaml', yaml), open);
+    assert.ok(result.ok);
+    assert.deepEqual(result.routes.map((r) => r.name), ['erp-fallback']);
+    assert.deepEqual(result.leftOut, [`HERALD_ROUTES_FILE (${path.join(dir, 'no-url.yaml')}) routes.0.url`]);
+  });
+
   test('JSON works too', () => {
     const json = JSON.stringify({ routes: [{ name: 'a', url: 'https://a.example', eventTypes: ['*'], signature: 'none' }] });
     assert.equal(routes({}, file('routes.json', json))[0]!.name, 'a');
@@ -147,7 +176,7 @@ routes:
   - name: order
     url: https://hook.example/order
     eventTypes: [order_submitted]
-    signature: shared-secret
+    signature: standard-webhooks
     colour: red
   - name: order
     url: https://hook.example/other
@@ -157,12 +186,11 @@ routes:
 `);
     assert.deepEqual(errors({}, at), [
       `HERALD_ROUTES_FILE (${at}) routes.0: Unrecognized key: "colour"`,
-      `HERALD_ROUTES_FILE (${at}) routes.0.secret: required for signature "shared-secret" (or use signature "none")`,
+      `HERALD_ROUTES_FILE (${at}) routes.0.secret: required for signature "standard-webhooks" (or use signature "none")`,
       `HERALD_ROUTES_FILE (${at}) routes.1.eventTypes: a fallback route takes the types no other route takes; leave eventTypes out`,
       `HERALD_ROUTES_FILE (${at}) routes.1.name: "order" is defined twice`,
     ]);
-    assert.deepEqual(errors({}, file('unset.yaml', yaml)), [
-      `HERALD_ROUTES_FILE (${path.join(dir, 'unset.yaml')}) routes.0.url: \${ORDER_WEBHOOK_URL} is not set`,
+    assert.deepEqual(errors({ ORDER_WEBHOOK_URL: 'https://hook.example/order' }, file('unset.yaml', yaml)), [
       `HERALD_ROUTES_FILE (${path.join(dir, 'unset.yaml')}) routes.0.secret: \${WEBHOOK_SECRET} is not set`,
     ]);
     const twice = file('twice.json', JSON.stringify({ routes: [1, 2].map(() => ({ name: 'a', url: 'https://a.example', fallback: true, signature: 'none' })) }));

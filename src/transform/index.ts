@@ -1,0 +1,223 @@
+/**
+ * Request transformations: per endpoint, a JSONata expression for the body and one per header,
+ * evaluated for every attempt against `{ event, attempt, endpoint }` (see TransformInput).
+ *
+ * Tenants write these expressions, so evaluation is bounded: JSONata's own guardrails stop an
+ * evaluation that runs longer than EVALUATION_TIMEOUT_MS or nests deeper than MAX_DEPTH (it
+ * checks both at every step, and every step is an `await`, so loops and recursion are caught),
+ * sequences are capped at MAX_SEQUENCE items, and any intermediate string longer than
+ * MAX_STRING_CHARS ends the evaluation. Regular expressions are refused outright (at create, by
+ * walking the syntax tree, and at send time, by a RegexEngine that throws): a JSONata regex runs
+ * on V8's backtracking RegExp, whose single synchronous match no timer can interrupt, so a
+ * catastrophic pattern would stall the worker; JSONata's string functions (`$contains`,
+ * `$split`, `$replace`, `$substringBefore`, ...) take plain strings and cover what a webhook body
+ * needs. Running in a worker thread terminated at a deadline would allow regexes, at the cost of
+ * a thread hop and a structured clone of the event per attempt; not worth it for this use.
+ */
+import jsonata from 'jsonata';
+import { z } from 'zod';
+
+export const EVALUATION_TIMEOUT_MS = 250;
+export const MAX_DEPTH = 300;
+export const MAX_SEQUENCE = 100_000;
+export const MAX_STRING_CHARS = 1_048_576;
+/** The transformed body, as JSON text. */
+export const MAX_BODY_BYTES = 1_048_576;
+
+/** What every expression is evaluated against. */
+export interface TransformInput {
+  event: { id: string; type: string; tenant: string; occurredAt: string; data: unknown };
+  attempt: { number: number; sentAt: string; sentAtUnix: number; webhookId: string };
+  endpoint: { id: string; sourceApp: string | null };
+}
+
+/** An endpoint's `transform` field. */
+export const transformSchema = z.strictObject({
+  /** The request body: the expression's result as JSON. */
+  body: z.string().min(1).max(20_000).optional().describe('JSONata expression whose JSON result is the body'),
+  /** Header name → expression giving a string (a missing result leaves the header out). */
+  headers: z.record(z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'an HTTP header name'), z.string().min(1).max(2_000)).optional()
+    .describe('header name → JSONata expression giving a string; may set User-Agent and <prefix>Event-ID / <prefix>Timestamp, not secret or signature headers'),
+});
+export type TransformDefinition = z.output<typeof transformSchema>;
+
+/** A transform that failed for this event: the attempt fails for good (retrying gives the same answer). */
+export class TransformError extends Error {
+  constructor(
+    readonly field: string,
+    /** What went wrong, without the field. */
+    readonly reason: string,
+    readonly position?: number,
+    /** The body expression found nothing in the event (not a failure on a sample event). */
+    readonly noResult = false,
+  ) {
+    super(`${field}: ${reason}`);
+    this.name = 'TransformError';
+  }
+
+  /** The reason and, for a syntax or evaluation error, where in the expression. */
+  get explanation(): string {
+    return this.position === undefined ? this.reason : `${this.reason} (at position ${this.position})`;
+  }
+}
+
+interface JsonataError {
+  code?: string;
+  message?: string;
+  position?: number;
+  token?: string;
+}
+
+const isJsonataError = (err: unknown): err is JsonataError => typeof err === 'object' && err !== null && 'code' in err;
+
+const noRegex = 'regular expressions are not allowed in transforms (use $contains, $split, $replace with plain strings)';
+
+/** JSONata's RegexEngine option, called with `new` for every regex it meets (one built by `$eval` included). */
+function refusedRegex(): never {
+  throw { code: 'H0001', message: noRegex };
+}
+
+/** Refuses a regex anywhere in the syntax tree, naming its position. */
+function assertNoRegex(node: unknown, field: string): void {
+  if (Array.isArray(node)) return node.forEach((child) => assertNoRegex(child, field));
+  if (typeof node !== 'object' || node === null) return;
+  const record = node as Record<string, unknown>;
+  if (record.type === 'regex') {
+    throw new TransformError(field, noRegex, record.position as number | undefined);
+  }
+  for (const [key, child] of Object.entries(record)) if (key !== 'value' || typeof child === 'object') assertNoRegex(child, field);
+}
+
+const describe = (err: unknown): { message: string; position?: number } => {
+  if (isJsonataError(err)) {
+    const message = err.code === 'D1012' ? `took longer than ${EVALUATION_TIMEOUT_MS} ms`
+      : err.code === 'D1011' ? `nested deeper than ${MAX_DEPTH} levels`
+      : err.code === 'D2015' ? `built a sequence of more than ${MAX_SEQUENCE} items`
+      : err.message ?? String(err.code);
+    return { message, position: err.position };
+  }
+  if (err instanceof RangeError) return { message: `ran out of room (${err.message})` };
+  return { message: err instanceof Error ? err.message : String(err) };
+};
+
+/** A bounded `$pad`: JSONata's builds the padding in one native call, before any check could stop it. */
+function boundedPad(str: string | undefined, width: number, char?: string): string | undefined {
+  if (str === undefined) return undefined;
+  if (Math.abs(width) > MAX_STRING_CHARS) throw { code: 'H0002', message: `$pad width over ${MAX_STRING_CHARS}` };
+  const padLength = Math.max(0, Math.abs(Math.trunc(width)) - [...str].length);
+  const padding = (char || ' ').repeat(padLength).slice(0, padLength);
+  return width > 0 ? str + padding : padding + str;
+}
+
+interface CompiledExpression {
+  field: string;
+  evaluate(input: TransformInput): Promise<unknown>;
+}
+
+function compileExpression(field: string, source: string): CompiledExpression {
+  let expression: jsonata.Expression;
+  try {
+    expression = jsonata(source, { timeout: EVALUATION_TIMEOUT_MS, stack: MAX_DEPTH, sequence: MAX_SEQUENCE, RegexEngine: refusedRegex as never } as jsonata.JsonataOptions);
+  } catch (err) {
+    const { message, position } = describe(err);
+    throw new TransformError(field, message, position);
+  }
+  assertNoRegex(expression.ast(), field);
+  expression.registerFunction('pad', boundedPad, '<s-ns?:s>');
+  expression.assign(Symbol.for('jsonata.__evaluate_exit') as never, (_expr: unknown, _input: unknown, _env: unknown, result: unknown) => {
+    if (typeof result === 'string' && result.length > MAX_STRING_CHARS) throw { code: 'H0003', message: `built a string longer than ${MAX_STRING_CHARS} characters` };
+  });
+  return {
+    field,
+    async evaluate(input) {
+      try {
+        return await expression.evaluate(input);
+      } catch (err) {
+        const { message, position } = describe(err);
+        throw new TransformError(field, message, position);
+      }
+    },
+  };
+}
+
+export interface TransformResult {
+  /** The JSON text of the body, when the transform sets one. */
+  body?: string;
+  /** Headers the transform sets, by name as written; a missing result leaves a header out. */
+  headers: Record<string, string>;
+}
+
+export interface CompiledTransform {
+  apply(input: TransformInput): Promise<TransformResult>;
+}
+
+/** Compiles every expression; throws TransformError naming the field (`transform.body`, `transform.headers.X`) and position. */
+export function compileTransform(definition: TransformDefinition): CompiledTransform {
+  const body = definition.body === undefined ? undefined : compileExpression('transform.body', definition.body);
+  const headers = Object.entries(definition.headers ?? {}).map(([name, source]) => ({ name, expression: compileExpression(`transform.headers.${name}`, source) }));
+  return {
+    async apply(input) {
+      const result: TransformResult = { headers: {} };
+      if (body) {
+        const value = await body.evaluate(input);
+        if (value === undefined) throw new TransformError(body.field, 'gave no result for this event', undefined, true);
+        const text = JSON.stringify(value);
+        if (Buffer.byteLength(text) > MAX_BODY_BYTES) throw new TransformError(body.field, `gave a body over ${MAX_BODY_BYTES} bytes`);
+        result.body = text;
+      }
+      for (const { name, expression } of headers) {
+        const value = await expression.evaluate(input);
+        if (value === undefined) continue;
+        if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
+          throw new TransformError(expression.field, 'must give a string');
+        }
+        const text = String(value);
+        if (text.length > 8_192 || /[\r\n\0]/.test(text)) throw new TransformError(expression.field, 'must give one line of at most 8192 characters');
+        result.headers[name] = text;
+      }
+      return result;
+    },
+  };
+}
+
+/** Compiled transforms by source, so an attempt does not re-parse its endpoint's expressions. */
+const cache = new Map<string, CompiledTransform>();
+const CACHE_LIMIT = 1_000;
+
+export function cachedTransform(definition: TransformDefinition): CompiledTransform {
+  const key = JSON.stringify(definition);
+  let compiled = cache.get(key);
+  if (!compiled) {
+    compiled = compileTransform(definition);
+    if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value!);
+    cache.set(key, compiled);
+  }
+  return compiled;
+}
+
+/** The event a transform is tried on when an endpoint is created or changed. */
+export function sampleInput(endpoint: { id: string; sourceApp: string | null; tenant: string; eventTypes: string[] }): TransformInput {
+  const sentAt = new Date();
+  const type = endpoint.eventTypes.find((t) => t !== '*' && !t.endsWith('.*')) ?? endpoint.eventTypes[0]!.replace(/\*$/, 'sample').replace(/^sample$/, 'sample.event');
+  return {
+    event: { id: 'evt_sample', type, tenant: endpoint.tenant, occurredAt: sentAt.toISOString(), data: { sample: true } },
+    attempt: { number: 1, sentAt: sentAt.toISOString(), sentAtUnix: Math.floor(sentAt.getTime() / 1000), webhookId: 'msg_sample' },
+    endpoint: { id: endpoint.id, sourceApp: endpoint.sourceApp },
+  };
+}
+
+/**
+ * Why a transform cannot be used: a syntax error, a regex, or a failure (runaway included) on a
+ * sample event. Undefined when it compiles and runs.
+ */
+export async function transformProblem(definition: TransformDefinition, input: TransformInput): Promise<{ field: string; message: string } | undefined> {
+  try {
+    await compileTransform(definition).apply(input);
+    return undefined;
+  } catch (err) {
+    if (!(err instanceof TransformError)) throw err;
+    // The sample's data is not the tenant's: a path that finds nothing in it is no mistake.
+    if (err.noResult) return undefined;
+    return { field: err.field, message: err.explanation };
+  }
+}

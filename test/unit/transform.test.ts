@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { buildRequest, maskSecrets, type RequestEndpoint } from '../../src/delivery/request.ts';
+import { compileTransform, EVALUATION_TIMEOUT_MS, sampleInput, TransformError, transformProblem } from '../../src/transform/index.ts';
+import type { HeraldEvent } from '../../workflows/contract.ts';
+
+const input = sampleInput({ id: 'ep_1', sourceApp: null, tenant: 'acme', eventTypes: ['order.*'] });
+
+test('hostile expressions are stopped within their bounds, each with a clear message', async () => {
+  const hostile: Record<string, [string, RegExp]> = {
+    'endless recursion': ['($f := function($n) { $f($n + 1) }; $f(0))', /took longer than|nested deeper than/],
+    'a long loop': ['$sum([1..99999].($ * $ * $))', /took longer than/],
+    'a huge sequence': ['[1..10000000]', /sequence of more than/],
+    'a doubling string': ['$reduce([1..40], function($s, $i) { $s & $s }, "xxxxxxxx")', /string longer than/],
+    'a gigantic pad': ['$pad("", 900000000)', /\$pad width over/],
+    'a regex literal': ['$match("aaaaaaaaaaaaaaaaaaaaaaaaaaaa!", /^(a+)+$/)', /regular expressions are not allowed/],
+    'a regex built by $eval': ['$eval("$match(\\"aaaa!\\", /^(a+)+$/)")', /regular expressions are not allowed/],
+  };
+  for (const [what, [body, message]] of Object.entries(hostile)) {
+    const started = Date.now();
+    const problem = await transformProblem({ body }, input);
+    assert.ok(problem, what);
+    assert.equal(problem.field, 'transform.body', what);
+    assert.match(problem.message, message, what);
+    assert.ok(Date.now() - started < EVALUATION_TIMEOUT_MS * 4, `${what} took ${Date.now() - started} ms`);
+  }
+});
+
+test('a syntax error names the field and the position', async () => {
+  assert.throws(() => compileTransform({ headers: { 'X-Id': 'event.id &' } }), (err: unknown) => {
+    assert.ok(err instanceof TransformError);
+    assert.equal(err.field, 'transform.headers.X-Id');
+    assert.equal(typeof err.position, 'number');
+    return true;
+  });
+});
+
+const event: HeraldEvent = { tenant: 'acme', id: 'ord-1', type: 'order_submitted', occurredAt: '2025-01-15T10:30:00.000Z', data: { total: 1 } };
+const endpoint: RequestEndpoint = {
+  id: 'ep_1', url: 'https://hook.example/x', format: 'make', signature: { scheme: 'shared-secret' }, headers: { 'User-Agent': 'PU-Observatory-Webhook/1.0' },
+  sourceApp: 'pu_observatory', transform: null, secrets: [''],
+};
+const attempt = { number: 2, sentAt: new Date('2025-01-15T10:30:05.000Z'), webhookId: 'msg_1' };
+
+test('buildRequest: only the headers Herald means, the User-Agent settable, no secret header without a secret', async () => {
+  const request = await buildRequest({ event, endpoint, attempt });
+  assert.deepEqual(request.headers, { 'user-agent': 'PU-Observatory-Webhook/1.0', 'content-type': 'application/json', 'webhook-id': 'msg_1' });
+  const withSecret = await buildRequest({ event, endpoint: { ...endpoint, secrets: ['abc'] }, attempt });
+  assert.equal(withSecret.headers['x-webhook-secret'], 'abc');
+  assert.equal(maskSecrets(withSecret, endpoint.signature).headers['x-webhook-secret'], '[masked]');
+});
+
+test('buildRequest: a transform shapes the body the signature covers, and may not set the signature header', async () => {
+  const signature = { scheme: 'hmac-sha256' as const, header: 'X-Signature', headerPrefix: 'X-App-' };
+  const transformed = { ...endpoint, signature, secrets: ['a-long-enough-key'], transform: { body: '{ "n": attempt.number, "at": attempt.sentAt }', headers: { 'X-App-Timestamp': 'attempt.sentAt' } } };
+  const request = await buildRequest({ event, endpoint: transformed, attempt });
+  assert.equal(request.body, '{"n":2,"at":"2025-01-15T10:30:05.000Z"}');
+  assert.equal(request.headers['x-app-timestamp'], '2025-01-15T10:30:05.000Z');
+  assert.equal(request.headers['x-app-event-id'], 'msg_1');
+  const forged = { ...transformed, transform: { headers: { 'X-Signature': '"sha256=forged"' } } };
+  await assert.rejects(buildRequest({ event, endpoint: forged, attempt }), TransformError);
+});
