@@ -106,7 +106,7 @@ describe('Herald with HERALD_PAYLOAD_KEYS and HERALD_API_KEY', () => {
     assert.equal(decoded.status, 200);
     const { encoding, value } = decodedValue(decoded.body.payloads[0]);
     assert.equal(encoding, 'json/plain');
-    assert.equal(value.data.email, EMAIL);
+    assert.equal(value.event.data.email, EMAIL);
   });
 
   test('POST /codec/encode encrypts with the current key, and decode reads it back', async () => {
@@ -217,7 +217,7 @@ describe('Rotating the payload key', () => {
     assert.equal(metadataText(inputs.b, 'encryption-key-id'), 'k2');
     const decoded = await herald.api('POST', '/codec/decode', { payloads: [codecJson(inputs.a), codecJson(inputs.b)] });
     assert.equal(decoded.status, 200);
-    assert.deepEqual(decoded.body.payloads.map((p: Parameters<typeof decodedValue>[0]) => decodedValue(p).value.data.email), ['a@example.com', 'b@example.com']);
+    assert.deepEqual(decoded.body.payloads.map((p: Parameters<typeof decodedValue>[0]) => decodedValue(p).value.event.data.email), ['a@example.com', 'b@example.com']);
 
     // A's history now holds both: what was written before the rotation and after.
     const keyIds = new Set(payloadsIn(History.toObject(await rawHistory(herald.client, 'event:default:evt-a'))).map(({ payload }) => metadataText(payload, 'encryption-key-id')));

@@ -135,8 +135,8 @@ describe('tenants and tenant-scoped API keys', () => {
     assert.deepEqual([fromGamma.body.workflowId, fromDelta.body.workflowId], ['event:gamma:shared-id', 'event:delta:shared-id']);
 
     // Each event workflow started exactly one delivery, to its own tenant's endpoint: no other can ever happen.
-    assert.deepEqual(await deliveryIdsOf(herald, 'gamma', 'shared-id'), [`delivery:gamma:shared-id:${gammaEndpoint.id}`]);
-    assert.deepEqual(await deliveryIdsOf(herald, 'delta', 'shared-id'), [`delivery:delta:shared-id:${deltaEndpoint.id}`]);
+    assert.deepEqual(await deliveryIdsOf(herald, 'gamma', 'shared-id', { authorization: `Bearer ${ADMIN_KEY}` }), [`delivery:gamma:shared-id:${gammaEndpoint.id}`]);
+    assert.deepEqual(await deliveryIdsOf(herald, 'delta', 'shared-id', { authorization: `Bearer ${ADMIN_KEY}` }), [`delivery:delta:shared-id:${deltaEndpoint.id}`]);
     const [gammaRequest] = await receiver.waitFor('/gamma', 1);
     const [deltaRequest] = await receiver.waitFor('/delta', 1);
     assert.deepEqual(JSON.parse(gammaRequest!.body).data, { from: 'gamma' });
