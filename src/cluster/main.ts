@@ -52,15 +52,16 @@ async function main(): Promise<void> {
     dir, cacheDir: process.env.HERALD_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'herald'), ports,
     workers: args.workers, historyShards: args.shards, logger, heraldEnv: { LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' },
   });
-  const { temporalDb: tdb, heraldDb: hdb } = clusterDefaults;
+  const { heraldDb: hdb } = clusterDefaults;
+  const withoutPassword = (url: string) => Object.assign(new URL(url), { password: '***' }).href;
   console.log(`
 Herald cluster up (${dir}):
   Herald API        ${cluster.apiUrl}            log: ${cluster.api.logFile}
   Herald workers    ${cluster.workers.length} processes, metrics on ${cluster.workers.map((w) => new URL(w.readyUrl).port).join(', ')}; logs: ${path.dirname(cluster.api.logFile)}/herald-worker-*.log
   Temporal          ${cluster.temporal.address} (frontend, history, matching, worker; ${args.shards} history shards)   log: ${path.join(dir, 'temporal', 'temporal-server.log')}
   Temporal Web UI   ${cluster.webUi?.url ?? "not built: run 'npm run provision -- ui-server'"}
-  Temporal's DB     ${cluster.temporalDb.url('temporal').replace(tdb.password, '***')}
-  Herald's DB       ${cluster.heraldDb.url(hdb.database).replace(hdb.password, '***')}
+  Temporal's DB     ${withoutPassword(cluster.temporalDb.url('temporal'))}
+  Herald's DB       ${withoutPassword(cluster.heraldDb.url(hdb.database))}
 Ctrl-C stops everything; the data stays in ${dir}.
 `);
   await new Promise<void>((resolve) => {

@@ -151,7 +151,7 @@ function serverConfig(opts: TemporalServerOptions) {
       clusterInformation: { active: { enabled: true, initialFailoverVersion: 1, rpcName: 'frontend', rpcAddress: `127.0.0.1:${ports.frontend}` } },
     },
     dcRedirectionPolicy: { policy: 'noop' },
-    dynamicConfigClient: { filepath: 'config/dynamicconfig/herald.yaml', pollInterval: '10s' },
+    dynamicConfigClient: { filepath: path.join(opts.dir, 'config', 'dynamicconfig', 'herald.yaml'), pollInterval: '10s' },
   };
 }
 
