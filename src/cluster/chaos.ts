@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Logger } from '../logger.ts';
 import { ChaosReceiver, type ReceiverLogLine } from './chaosReceiver.ts';
 import { heraldRole, type HeraldRole } from './herald.ts';
-import { freePort } from './ports.ts';
+import { freeLowPort, freePort } from './ports.ts';
 import { startCluster } from './topology.ts';
 import { waitFor } from './wait.ts';
 
@@ -256,7 +256,7 @@ export function formatReport(report: ChaosReport): string {
 
 /** The docker-compose.yml topology (src/cluster/topology.ts) in a fresh directory, on free ports. */
 export async function clusterTarget(opts: { dir: string; cacheDir: string; workers: number; logger: Logger }): Promise<ChaosTarget> {
-  const membership = [await freePort(), await freePort(), await freePort(), await freePort()] as [number, number, number, number];
+  const membership = [await freeLowPort(), await freeLowPort(), await freeLowPort(), await freeLowPort()] as [number, number, number, number];
   const workerPorts: [number, number][] = [];
   for (let i = 0; i < opts.workers; i += 1) workerPorts.push([await freePort(), await freePort()]);
   const cluster = await startCluster({

@@ -18,7 +18,7 @@ export interface TemporalPorts {
   history: number;
   matching: number;
   worker: number;
-  /** One membership (ringpop) port per service, in the order frontend, history, matching, worker. */
+  /** One membership (ringpop) port per service, in the order frontend, history, matching, worker; below 32768 (Temporal stores them as smallint). */
   membership: [number, number, number, number];
   /** Prometheus metrics of all four services. */
   metrics: number;

@@ -22,6 +22,9 @@ export const clusterServices = {
 
 type ServiceName = keyof typeof clusterServices;
 
+/** What the cluster waits on before a Herald process counts as up: the paths Compose's health checks probe. */
+export const readinessPaths = { 'herald-api': '/readyz', 'herald-worker': '/metrics' } as const;
+
 /** The settings both `npm run cluster` and docker-compose.yml use. */
 export const clusterDefaults = {
   historyShards: 8,
@@ -90,11 +93,11 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     TEMPORAL_ADDRESS: temporalAddress, TEMPORAL_NAMESPACE: namespace, DATABASE_URL: heraldDatabaseUrl,
     HERALD_HOST: '127.0.0.1', HERALD_DATA_DIR: path.join(opts.dir, 'herald'), ...opts.heraldEnv, ...extra,
   });
-  const api = heraldRole('herald-api', 'api', heraldEnv({ PORT: String(ports.api) }), `${apiUrl}/readyz`, path.join(logs, 'herald-api.log'));
+  const api = heraldRole('herald-api', 'api', heraldEnv({ PORT: String(ports.api) }), `${apiUrl}${readinessPaths['herald-api']}`, path.join(logs, 'herald-api.log'));
   const workers = Array.from({ length: workerCount }, (_, i) => {
     const [metrics, sdkMetrics] = ports.workerMetrics(i);
     return heraldRole(`herald-worker-${i + 1}`, 'worker', heraldEnv({ HERALD_METRICS_PORT: String(metrics), HERALD_TEMPORAL_METRICS_PORT: String(sdkMetrics) }),
-      `http://127.0.0.1:${metrics}/metrics`, path.join(logs, `herald-worker-${i + 1}.log`));
+      `http://127.0.0.1:${metrics}${readinessPaths['herald-worker']}`, path.join(logs, `herald-worker-${i + 1}.log`));
   });
 
   const started: Partial<Record<ServiceName, unknown>> = {};
