@@ -280,7 +280,9 @@ export async function clusterTarget(opts: { dir: string; cacheDir: string; worke
       await restarting.get(worker); // killed again only once it is back
       await worker.kill('SIGKILL');
       // The other workers go on meanwhile; the next crash need not wait for this restart.
-      restarting.set(worker, worker.start());
+      const restart = worker.start();
+      restart.catch(() => undefined); // awaited by the next kill of this worker or by settle(), which see the failure
+      restarting.set(worker, restart);
       return worker.name;
     },
     async settle() {

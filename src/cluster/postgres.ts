@@ -32,6 +32,8 @@ export interface Postgres {
   start(): Promise<void>;
   /** The server's last 4,000 characters of error output. */
   stderr(): string;
+  /** The postmaster's pid (its backends are its children). */
+  pid(): number | undefined;
 }
 
 /** PostgreSQL refuses to run as root: as root, the cluster runs as this user (created when missing). */
@@ -109,6 +111,7 @@ export async function startPostgres(opts: PostgresOptions): Promise<Postgres> {
     stop,
     start,
     stderr: () => stderr,
+    pid: () => child?.pid,
   };
 }
 
