@@ -31,7 +31,7 @@ export interface ChaosOptions {
   postgresRestarts: number;
   /** Receivers' logs and the report. */
   dir: string;
-  /** Longest wait, after the last event is accepted and the last crash is over, for every delivery. */
+  /** Longest wait, after the last event is accepted and the last crash is over, for every delivery while they still arrive. */
   drainTimeoutMs: number;
   /** Seeds the schedule of crashes and the 5xx endpoint's answers, so a run can be repeated. */
   seed: number;
@@ -75,6 +75,9 @@ function random(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/** No request at any receiver for this long, after the sending: Herald is retrying nothing, so what is missing is lost. */
+const QUIET_MS = 120_000;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -166,16 +169,23 @@ export async function runChaos(target: ChaosTarget, opts: ChaosOptions): Promise
     await target.settle();
     log.info({ accepted: acceptedAt.size, crashes: done }, 'sending and crashes over: waiting for every delivery');
 
-    // Quiet: every accepted event answered 2xx at every endpoint and no request for 5 s (late duplicates), or the timeout.
+    // Quiet: every accepted event answered 2xx at every endpoint and no request for 5 s (late duplicates);
+    // or no request at all for QUIET_MS (nothing is being retried: what is missing is lost); or the hard cap.
     const drainDeadline = Date.now() + opts.drainTimeoutMs;
     const delivered = (receiver: ChaosReceiver) => new Set(receiver.read().filter((r) => r.status < 300).map((r) => r.eventId));
+    let lastProgress = 0;
     await waitFor('every delivery', async () => {
-      const all = Object.values(receivers).every((receiver) => {
+      const lines = Object.values(receivers).map((r) => r.read());
+      const missing = Object.values(receivers).reduce((sum, receiver) => {
         const ids = delivered(receiver);
-        return [...acceptedAt.keys()].every((id) => ids.has(id));
-      });
-      const last = Math.max(...Object.values(receivers).flatMap((r) => r.read().map((line) => line.at)), 0);
-      return (all && Date.now() - last > 5_000) || Date.now() > drainDeadline;
+        return sum + [...acceptedAt.keys()].filter((id) => !ids.has(id)).length;
+      }, 0);
+      const sinceLast = Date.now() - Math.max(...lines.flat().map((line) => line.at), started);
+      if (Date.now() - lastProgress > 30_000) {
+        lastProgress = Date.now();
+        log.info({ missing }, 'waiting for deliveries');
+      }
+      return (missing === 0 && sinceLast > 5_000) || sinceLast > QUIET_MS || Date.now() > drainDeadline;
     }, opts.drainTimeoutMs + 10_000, 1_000);
 
     const endpoints = Object.entries(receivers).map(([name, receiver]) =>

@@ -43,11 +43,15 @@ async function main(): Promise<number> {
   const target: ChaosTarget = args.embedded
     ? await embeddedTarget({ dir, logger })
     : await clusterTarget({ dir, cacheDir, workers: args.workers, logger });
+  // Ctrl-C: stop what the soak started (the cluster, Herald, Temporal, PostgreSQL) before exiting.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => void target.stop().finally(() => process.exit(130)));
+  }
   let report;
   try {
     report = await runChaos(target, {
       events: args.events, rate: args.rate, workerKills: args.kills, temporalRestarts: args['server-restarts'],
-      postgresRestarts: args['postgres-restarts'], dir, seed: args.seed, drainTimeoutMs: 15 * 60_000, logger,
+      postgresRestarts: args['postgres-restarts'], dir, seed: args.seed, drainTimeoutMs: 60 * 60_000, logger,
     });
   } finally {
     await target.stop();
