@@ -76,6 +76,9 @@ function random(seed: number): () => number {
   };
 }
 
+/** How long a producer keeps retrying one event before it gives up (the event is then reported as not accepted). */
+const PRODUCER_PATIENCE_MS = 15 * 60_000;
+
 /** No request at any receiver for this long, after the sending: Herald is retrying nothing, so what is missing is lost. */
 const QUIET_MS = 120_000;
 
@@ -146,16 +149,20 @@ export async function runChaos(target: ChaosTarget, opts: ChaosOptions): Promise
     // A producer that retries until it has an answer: 202 accepted, or 200 (a retry of one whose answer was lost).
     const acceptedAt = new Map<string, number>();
     let refusedAnswers = 0;
+    // Retries back off (1, 2, 4… 30 s, or the answer's Retry-After) so that a backlog of producers
+    // waiting out an outage does not become a storm of requests when Herald comes back.
     const sendOne = async (n: number) => {
       const id = `${runId}-${n}`;
-      for (let attempt = 0; attempt < 600; attempt += 1) {
+      const giveUpAt = Date.now() + PRODUCER_PATIENCE_MS;
+      for (let delayMs = 1_000; Date.now() < giveUpAt; delayMs = Math.min(delayMs * 2, 30_000)) {
         const response = await post(target.apiUrl, '/v1/events', { id, type: 'chaos.tick', data: { eventId: id, n } }).catch(() => undefined);
         if (response?.status === 202 || response?.status === 200) {
           acceptedAt.set(id, Date.now());
           return;
         }
         refusedAnswers += 1;
-        await sleep(1_000);
+        const retryAfterS = Number(response?.headers.get('retry-after'));
+        await sleep(retryAfterS > 0 ? Math.max(delayMs, retryAfterS * 1000) : delayMs);
       }
       log.error({ id }, 'event never accepted');
     };
@@ -348,6 +355,15 @@ export async function embeddedTarget(opts: { dir: string; logger: Logger }): Pro
     },
     async stop() {
       await herald.kill('SIGTERM');
+      // A dev server left behind by a kill -9 whose successor had not yet replaced it.
+      const pid = await fs.promises.readFile(pidFile, 'utf8').then(Number, () => undefined);
+      if (pid) {
+        try {
+          process.kill(pid, 'SIGTERM');
+        } catch {
+          // already gone
+        }
+      }
     },
   };
 }
