@@ -1,4 +1,4 @@
-import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -53,6 +53,9 @@ export async function startPostgres(opts: PostgresOptions): Promise<Postgres> {
   // In its own directory: the unprivileged user may not enter ours.
   const run = { ...owner, cwd: opts.dir, env: { ...process.env, LC_ALL: 'C' } };
   const server = serverFiles(packaged, opts.dir, owner !== undefined);
+  if (owner && spawnSync('/bin/sh', ['-c', 'test -r "$1" -a -x "$1"', 'sh', opts.dir], { uid: owner.uid, gid: owner.gid }).status !== 0) {
+    throw new Error(`PostgreSQL runs as the user '${UNPRIVILEGED_USER}' here (it refuses root), and that user cannot reach ${opts.dir}: choose a directory every user can enter (for example under /var/tmp)`);
+  }
   const dataDir = path.join(opts.dir, 'data');
   if (!fs.existsSync(path.join(dataDir, 'PG_VERSION'))) {
     const passwordFile = path.join(opts.dir, 'password');

@@ -85,6 +85,8 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   const workerCount = opts.workers ?? clusterDefaults.workers;
   const logs = path.join(opts.dir, 'logs');
   fs.mkdirSync(logs, { recursive: true });
+  // PostgreSQL may run as another user (as root: 'postgres'): it must enter the directory (a mkdtemp one is 0700).
+  fs.chmodSync(opts.dir, 0o755);
   const { temporalDb: tdb, heraldDb: hdb, namespace } = clusterDefaults;
   const heraldDatabaseUrl = `postgres://${hdb.user}:${hdb.password}@127.0.0.1:${ports.heraldDb}/${hdb.database}`;
   const temporalAddress = `127.0.0.1:${ports.temporal.frontend}`;
