@@ -9,7 +9,7 @@ import { createLogger } from '../../src/logger.ts';
 // The CI slice of `npm run chaos` (docs/chaos.md has the full soak): the real cluster of
 // `npm run cluster` (Temporal multi-service on PostgreSQL, two worker processes), real receivers,
 // judged from the receivers' own logs.
-test('on the cluster, 200 events reach all three endpoints through 5 worker kills, a Temporal and a PostgreSQL restart', { timeout: 15 * 60_000 }, async () => {
+test('on the cluster, 200 events reach all three endpoints through 5 worker kills, a Temporal and a PostgreSQL restart', { timeout: 15 * 60_000 }, async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-chaos-test-'));
   const target = await clusterTarget({
     dir, cacheDir: process.env.HERALD_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'herald'), workers: 2, logger: createLogger('warn'),
@@ -24,6 +24,7 @@ test('on the cluster, 200 events reach all three endpoints through 5 worker kill
     await target.stop();
   }
   const summary = `${formatReport(report)}\n(logs in ${dir})`;
+  t.diagnostic(formatReport(report));
   assert.equal(report.events.accepted, 200, summary);
   assert.deepEqual(report.crashes, { workerKills: 5, temporalRestarts: 1, postgresRestarts: 1 }, summary);
   assert.equal(report.lost, 0, summary);
