@@ -24,6 +24,7 @@ interface Service {
   deploy?: { replicas?: number };
   depends_on?: Record<string, { condition: string }>;
   volumes?: string[];
+  restart?: string;
 }
 const services: Record<string, Service> = compose.services;
 
@@ -113,7 +114,9 @@ test('npm run cluster and Compose run the same PostgreSQL, credentials and numbe
   assert.equal(services['herald-worker']!.deploy!.replicas, clusterDefaults.workers);
 });
 
-test('npm run cluster waits for what the Compose health checks probe', () => {
+test('npm run cluster waits for what the Compose health checks probe, and restarts Herald as Compose does', () => {
+  // src/cluster/herald.ts starts a Herald process again whenever it exits until it is stopped.
+  for (const name of ['herald-api', 'herald-worker']) assert.equal(services[name]!.restart, 'unless-stopped', name);
   assert.match(services['herald-api']!.healthcheck!.test.join(' '), new RegExp(`127\\.0\\.0\\.1:3000${readinessPaths['herald-api']}\\b`));
   const metricsPort = services['herald-worker']!.environment!.HERALD_METRICS_PORT;
   assert.match(services['herald-worker']!.healthcheck!.test.join(' '), new RegExp(`127\\.0\\.0\\.1:${metricsPort}${readinessPaths['herald-worker']}\\b`));
