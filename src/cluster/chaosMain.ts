@@ -9,7 +9,7 @@ import { type ChaosTarget, clusterTarget, embeddedTarget, formatReport, runChaos
 const options = z.object({
   embedded: z.boolean().default(false),
   events: z.coerce.number().int().min(1).default(1000),
-  rate: z.coerce.number().positive().default(4),
+  rate: z.coerce.number().positive().default(1),
   kills: z.coerce.number().int().min(0).default(20),
   'server-restarts': z.coerce.number().int().min(0).default(3),
   'postgres-restarts': z.coerce.number().int().min(0).default(1),
@@ -19,7 +19,7 @@ const options = z.object({
 });
 
 const usage = `usage: npm run chaos -- [--embedded] [--events N] [--rate N] [--kills N] [--server-restarts N] [--postgres-restarts N] [--workers N] [--seed N] [--dir DIR]
-  Sends --events (1000) at --rate (4/s) to three endpoints while killing worker processes with kill -9 (--kills, 20),
+  Sends --events (1000) at --rate (1/s) to three endpoints while killing worker processes with kill -9 (--kills, 20),
   the Temporal server (--server-restarts, 3) and restarting PostgreSQL (--postgres-restarts, 1), on a fresh cluster
   (or, with --embedded, on npm start's embedded default); then judges from the receivers' logs. Exit 1 on any loss.`;
 
