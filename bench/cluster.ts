@@ -27,14 +27,18 @@ export interface ClusterUnderTest {
   stop(): Promise<void>;
 }
 
-/** A fresh cluster in `dir` on free ports, headless, with `env` (the benchmark's HERALD_* settings) in every Herald process. */
-export async function clusterUnderTest(opts: { workers: number; dir: string; env: Record<string, string> }): Promise<ClusterUnderTest> {
+/**
+ * A fresh cluster in a temp dir of its own (PostgreSQL's user must enter it: not under the benchmark's
+ * 0700 run dir) on free ports, headless, with `env` (the benchmark's HERALD_* settings) in every Herald process.
+ */
+export async function clusterUnderTest(opts: { workers: number; env: Record<string, string> }): Promise<ClusterUnderTest> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-bench-cluster-'));
   const membership = [await freeLowPort(), await freeLowPort(), await freeLowPort(), await freeLowPort()] as [number, number, number, number];
   const workerPorts: [number, number][] = [];
   for (let i = 0; i < opts.workers; i += 1) workerPorts.push([await freePort(), await freePort()]);
   const apiPort = await freePort();
   const cluster = await startCluster({
-    dir: opts.dir, cacheDir: process.env.HERALD_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'herald'),
+    dir, cacheDir: process.env.HERALD_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'herald'),
     workers: opts.workers, headless: true, logger: createLogger('warn'),
     heraldEnv: { ...opts.env, LOG_LEVEL: 'info', NODE_ENV: 'development' },
     ports: {
@@ -53,7 +57,10 @@ export async function clusterUnderTest(opts: { workers: number; dir: string; env
     heraldCpuSeconds: () => heraldPids.reduce((sum, pid) => sum + cpuSeconds(pid), 0),
     // Backends come and go with connections: count them while alive, and what ended through the postmaster's children totals.
     postgresCpuSeconds: () => postmasters.reduce((sum, pid) => sum + treeCpuSeconds(pid), 0),
-    stop: cluster.stop,
+    async stop() {
+      await cluster.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
   };
 }
 

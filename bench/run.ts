@@ -107,7 +107,7 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 // ---------- the system under test ----------
 log(`bench: run dir ${runDir}; settings ${JSON.stringify(settings)}; concurrency ${concurrency}`);
 const logger = createLogger('warn');
-const cluster = flags['cluster-workers'] ? await clusterUnderTest({ workers: Number(flags['cluster-workers']), dir: path.join(runDir, 'cluster'), env: settingsEnv }) : undefined;
+const cluster = flags['cluster-workers'] ? await clusterUnderTest({ workers: Number(flags['cluster-workers']), env: settingsEnv }) : undefined;
 const server = cluster ? { address: cluster.temporalAddress, stop: cluster.stop } : await startDevServer({
   cacheDir: loadConfig({}).cacheDir, dataDir: path.join(runDir, 'temporal'), port: await freePort(), uiPort: 0,
   namespace: 'default', retentionDays: 1, headless: true, logger,
