@@ -25,6 +25,7 @@ import { BenchReceiver } from './receiver.ts';
 import { percentile, round } from './stats.ts';
 import { summarizeCpuProfiles, summarizePerfReport } from './profile.ts';
 import { actionsPerDelivery } from './actions.ts';
+import { benchCluster, clusterUnderTest } from './cluster.ts';
 
 /** The ERP document's target: 1,000 deliveries a minute from one worker. */
 const ERP_RATE_PER_SECOND = 1000 / 60;
@@ -43,6 +44,7 @@ const usage = `npm run bench -- [flags]
   --profile                     CPU-profile Herald and the Temporal server (perf) during the end-to-end run
   --label NAME                  name of the result file (default: a timestamp)
   --only PHASES                 comma-separated subset of ${phases.join(',')} (tuning runs)
+  --cluster                     on npm run cluster's topology instead, with 1 then 2 worker processes (bench/cluster.ts)
 Settings not given are Herald's shipped defaults.`;
 
 const sizes = {
@@ -60,6 +62,7 @@ const settingFlags = {
   'sqlite-sync': 'HERALD_EMBEDDED_SQLITE_SYNC',
 } as const;
 
+if (process.argv.includes('--cluster')) process.exit(await benchCluster(process.argv.slice(2)));
 const { values: flags } = parseArgs({
   options: {
     size: { type: 'string', default: 'default' },
@@ -68,6 +71,7 @@ const { values: flags } = parseArgs({
     label: { type: 'string' },
     only: { type: 'string', default: phases.join(',') },
     help: { type: 'boolean', default: false },
+    'cluster-workers': { type: 'string' },
     ...Object.fromEntries(Object.keys(settingFlags).map((flag) => [flag, { type: 'string' as const }])),
   },
 });
@@ -105,26 +109,27 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 // ---------- the system under test ----------
 log(`bench: run dir ${runDir}; settings ${JSON.stringify(settings)}; concurrency ${concurrency}`);
 const logger = createLogger('warn');
-const server = await startDevServer({
+const cluster = flags['cluster-workers'] ? await clusterUnderTest({ workers: Number(flags['cluster-workers']), env: settingsEnv }) : undefined;
+const server = cluster ? { address: cluster.temporalAddress, stop: cluster.stop } : await startDevServer({
   cacheDir: loadConfig({}).cacheDir, dataDir: path.join(runDir, 'temporal'), port: await freePort(), uiPort: 0,
   namespace: 'default', retentionDays: 1, headless: true, logger,
   sqliteSync: settings.embeddedSqliteSync,
 });
-const serverPid = Number(fs.readFileSync(path.join(runDir, 'temporal', 'temporal-dev-server.pid'), 'utf8'));
+const serverPid = cluster ? cluster.serverPid : Number(fs.readFileSync(path.join(runDir, 'temporal', 'temporal-dev-server.pid'), 'utf8'));
 const receiver = new BenchReceiver();
 await receiver.start();
 
 const commonEnv = { ...process.env, ...settingsEnv, TEMPORAL_ADDRESS: server.address, LOG_LEVEL: 'info', NODE_ENV: 'development' };
 const logFile = fs.openSync(path.join(runDir, 'processes.log'), 'a');
-const apiPort = await freePort();
+const apiPort = cluster?.apiPort ?? await freePort();
 const profileDir = path.join(runDir, 'profile');
-const herald = spawn(process.execPath, [
+const herald = cluster ? undefined : spawn(process.execPath, [
   '--import', 'tsx', ...(flags.profile ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []), 'src/main.ts',
 ], {
   cwd: repo, stdio: ['ignore', logFile, logFile],
   env: { ...commonEnv, PORT: String(apiPort), HERALD_HOST: '127.0.0.1', HERALD_DATA_DIR: path.join(runDir, 'herald'), HERALD_METRICS_PORT: '0', HERALD_TEMPORAL_METRICS_PORT: '0' },
 });
-children.push(herald);
+if (herald) children.push(herald);
 const baseline = fork(path.join(repo, 'bench', 'baseline', 'worker.ts'), [], {
   cwd: repo, execArgv: ['--import', 'tsx'], stdio: ['ignore', logFile, logFile, 'ipc'], env: commonEnv,
 });
@@ -168,14 +173,18 @@ await endpoint('flaky/retry', 'bench.retry', { schedule: ['1s', '1s'] });
 await endpoint('ok/erp', 'bench.erp');
 
 // ---------- measurement helpers ----------
-const pids = { server: serverPid, herald: herald.pid!, baseline: baseline.pid! };
-type Cpu = Record<keyof typeof pids, number>;
-const cpuNow = (): Cpu => ({ server: cpuSeconds(pids.server), herald: cpuSeconds(pids.herald), baseline: cpuSeconds(pids.baseline) });
+// On the cluster, Herald's CPU is its API's and workers' together, its memory a worker's.
+const pids = { server: serverPid, herald: cluster?.workerPid ?? herald!.pid!, baseline: baseline.pid! };
+const cpuNow = (): Cpu => ({
+  server: cpuSeconds(pids.server), herald: cluster?.heraldCpuSeconds() ?? cpuSeconds(pids.herald), baseline: cpuSeconds(pids.baseline),
+  ...(cluster && { postgres: cluster.postgresCpuSeconds() }),
+});
+type Cpu = Record<string, number>;
 /** CPU seconds each process used over a phase, and as a share of one core. */
 function cpuOver(before: Cpu, seconds: number) {
   const after = cpuNow();
-  return Object.fromEntries(Object.keys(pids).map((k) => {
-    const used = after[k as keyof Cpu] - before[k as keyof Cpu];
+  return Object.fromEntries(Object.keys(after).map((k) => {
+    const used = after[k]! - before[k]!;
     return [k, { seconds: round(used, 2), percentOfOneCore: round((used / seconds) * 100, 0) }];
   }));
 }

