@@ -11,7 +11,8 @@ import type { TenantStore } from '../storage/tenants.ts';
 import type { EventWorkflowOptions } from '../../workflows/types.ts';
 import { Deliveries } from '../temporal/deliveries.ts';
 import type { PayloadKey } from '../temporal/payloadCodec.ts';
-import { authenticate } from './auth.ts';
+import { ReplayLimiter, type Quotas } from '../quotas.ts';
+import { authenticate, requireAdmin, requireLoopbackHost } from './auth.ts';
 import { codecCors, codecRouter } from './codec.ts';
 import { deliveriesRouter } from './deliveries.ts';
 import { endpointsRouter } from './endpoints.ts';
@@ -30,6 +31,9 @@ export interface ApiDeps {
   catalog: EventCatalog;
   taskQueue: string;
   apiKey: string | undefined;
+  /** Refuse requests not addressed to a loopback name (on whenever no admin key is set). */
+  checkHostHeader: boolean;
+  quotas: Quotas;
   /** What every event workflow is started with. */
   eventWorkflowOptions: EventWorkflowOptions;
   /** Ask the server to hand an event's first workflow task to this process's worker (needs a shared NativeConnection). */
@@ -49,17 +53,19 @@ export function createApp(deps: ApiDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.use(deps.metrics.httpRequests);
+  if (deps.checkHostHeader) app.use(requireLoopbackHost);
   app.use(healthRouter(deps));
   app.use(openApiRouter());
   app.use('/codec', codecCors(deps.codecCorsOrigins));
-  // Every route but health and the API description needs a key (scrapers send it as a bearer token), refused before its body is read.
+  // Every route but health and the API description needs a key, refused before its body is read.
   app.use(authenticate(deps));
-  app.get('/metrics', deps.metrics.scrape);
+  // Every tenant's event types and volumes: the operator's, not a tenant's.
+  app.get('/metrics', requireAdmin('reading metrics'), deps.metrics.scrape);
   app.use(jsonBody(deps.maxBodyBytes));
   const deliveries = new Deliveries(deps.client, deps.taskQueue);
   app.use(eventsRouter({ ...deps, deliveries }));
   app.use(endpointsRouter({ ...deps, deliveries }));
-  app.use(deliveriesRouter({ deliveries, endpoints: deps.endpoints }));
+  app.use(deliveriesRouter({ deliveries, endpoints: deps.endpoints, replays: new ReplayLimiter(deps.quotas.replaysPerMinute) }));
   app.use(tenantsRouter(deps));
   app.use(eventTypesRouter(deps.catalog));
   app.use(codecRouter(deps.payloadKeys));

@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import { z } from 'zod';
+import type { ReplayLimiter } from '../quotas.ts';
 import type { EndpointStore } from '../storage/endpoints.ts';
 import { type Deliveries, parseDeliveryId } from '../temporal/deliveries.ts';
 import { mayActFor, resolveTenant } from './auth.ts';
@@ -30,18 +31,18 @@ export const deliveryRoutes: RouteDescription[] = [
   },
   {
     method: 'post', path: '/v1/deliveries/:deliveryId/replay', summary: 'Send a delivery again, whatever its state',
-    responses: { 202: '{ id, status: "replaying" }', 404: 'no such delivery' },
+    responses: { 202: '{ id, status: "replaying" }', 404: 'no such delivery', 429: 'the tenant has replayed HERALD_MAX_REPLAYS_PER_MINUTE deliveries in the last minute; Retry-After says when to try again' },
   },
   {
     method: 'post', path: '/v1/endpoints/:id/recover', summary: 'Replay every failed delivery of the endpoint since a time', body: recoverBody,
-    responses: { 202: '{ endpointId, replayed: [deliveryId] }', 404: 'no such endpoint' },
+    responses: { 202: '{ endpointId, replayed: [deliveryId] } (at most the tenant\'s replay allowance: call again for the rest)', 404: 'no such endpoint', 429: 'the tenant\'s replay allowance (HERALD_MAX_REPLAYS_PER_MINUTE) is spent; Retry-After says when' },
   },
 ];
 
 /** Replaying every failed delivery of a large outage is bounded per call; call again for the rest. */
 const RECOVER_BATCH = 1000;
 
-export function deliveriesRouter(deps: { deliveries: Deliveries; endpoints: EndpointStore }): Router {
+export function deliveriesRouter(deps: { deliveries: Deliveries; endpoints: EndpointStore; replays: ReplayLimiter }): Router {
   const router = Router();
 
   /** The delivery id from the path, if it names a delivery of a tenant the request may act for. */
@@ -65,7 +66,12 @@ export function deliveriesRouter(deps: { deliveries: Deliveries; endpoints: Endp
 
   router.post('/v1/deliveries/:deliveryId/replay', async (req, res) => {
     const id = ownedDeliveryId(res, req.params.deliveryId);
-    if ((await deps.deliveries.replay(id)) === 'not-found') throw notFound(`delivery ${id}`);
+    const tenant = parseDeliveryId(id)!.tenant;
+    deps.replays.reserve(tenant);
+    if ((await deps.deliveries.replay(id)) === 'not-found') {
+      deps.replays.release(tenant, 1);
+      throw notFound(`delivery ${id}`);
+    }
     res.status(202).json({ id, status: 'replaying' });
   });
 
@@ -74,10 +80,12 @@ export function deliveriesRouter(deps: { deliveries: Deliveries; endpoints: Endp
     const tenant = resolveTenant(res, body.tenant);
     const endpoint = await deps.endpoints.get(tenant, req.params.id);
     if (!endpoint) throw notFound(`endpoint ${req.params.id}`);
+    const allowed = deps.replays.reserve(tenant, RECOVER_BATCH);
     const failed = await deps.deliveries.list(
       { tenant, endpointId: endpoint.id, status: 'failed', since: new Date(body.since) },
-      RECOVER_BATCH,
+      allowed,
     );
+    deps.replays.release(tenant, allowed - failed.length);
     for (const delivery of failed) await deps.deliveries.replay(delivery.id);
     res.status(202).json({ endpointId: endpoint.id, replayed: failed.map((d) => d.id) });
   });

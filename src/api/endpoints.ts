@@ -3,12 +3,13 @@ import { type Response, Router } from 'express';
 import crypto from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { z } from 'zod';
-import { compileRetryPolicy, retryPolicySchema, type RetryPolicy } from '../delivery/retryPolicy.ts';
+import { compileRetryPolicy, retryLimitRefusals, retryPolicySchema, type RetryPolicy } from '../delivery/retryPolicy.ts';
 import { type DestinationPolicy, urlRefusal } from '../delivery/destinations.ts';
 import { subscriptionFor } from '../delivery/subscription.ts';
 import { duration } from '../duration.ts';
 import { formatNames } from '../formats/index.ts';
 import type { Logger } from '../logger.ts';
+import { endpointQuotaExceeded, type Quotas } from '../quotas.ts';
 import { generateSecret, signatureSchema } from '../signing/index.ts';
 import type { Endpoint, EndpointStore } from '../storage/endpoints.ts';
 import type { Deliveries } from '../temporal/deliveries.ts';
@@ -122,7 +123,10 @@ const readOnly = 'a static route from configuration, not changeable through the 
 export const endpointRoutes: RouteDescription[] = [
   {
     method: 'post', path: '/v1/endpoints', summary: 'Register an endpoint', body: createBody,
-    responses: { 201: 'the endpoint with its id and its secret, shown in full only here', 403: 'a tenant key naming another tenant' },
+    responses: {
+      201: 'the endpoint with its id and its secret, shown in full only here', 403: 'a tenant key naming another tenant',
+      409: 'the tenant has as many endpoints as HERALD_MAX_ENDPOINTS_PER_TENANT allows',
+    },
   },
   { method: 'get', path: '/v1/endpoints', summary: 'List endpoints', query: listQuery, responses: { 200: '{ data: [endpoint], nextCursor }' } },
   { method: 'get', path: '/v1/endpoints/:id', summary: 'Read an endpoint', query: tenantQuery, responses: { 200: 'the endpoint', 404: 'no such endpoint' } },
@@ -150,6 +154,7 @@ export interface EndpointsDeps {
   deliveries: Deliveries;
   taskQueue: string;
   destinations: DestinationPolicy;
+  quotas: Quotas;
   logger: Logger;
 }
 
@@ -171,14 +176,23 @@ export function endpointsRouter(deps: EndpointsDeps): Router {
     if (refusal) throw invalidFields([{ field: 'url', message: refusal }]);
   };
 
+  /** Refuses a retry policy beyond the tenant quotas, naming the field and the limit. */
+  const assertRetryPolicyWithinLimits = (declared: RetryPolicy | undefined) => {
+    const refusals = declared === undefined ? [] : retryLimitRefusals(declared, deps.quotas);
+    if (refusals.length) throw invalidFields(refusals);
+  };
+
   router.post('/v1/endpoints', async (req, res) => {
     const body = parse(createBody, req.body);
     assertDestinationAllowed(body.url);
+    assertRetryPolicyWithinLimits(req.body.retryPolicy);
+    const tenant = resolveTenant(res, body.tenant);
+    if ((await store.count(tenant)) >= deps.quotas.maxEndpointsPerTenant) throw endpointQuotaExceeded(tenant, deps.quotas.maxEndpointsPerTenant);
     const secret = body.secret ?? generateSecret();
     const endpoint = await store.create({
       ...body,
       ...retrySettings(req.body.retryPolicy, body.timeoutMs),
-      tenant: resolveTenant(res, body.tenant),
+      tenant,
       secret,
     });
     // The only time the secret is shown in full.
@@ -198,6 +212,7 @@ export function endpointsRouter(deps: EndpointsDeps): Router {
   router.patch('/v1/endpoints/:id', async (req, res) => {
     const changes = parse(patchBody, req.body);
     if (changes.url !== undefined) assertDestinationAllowed(changes.url);
+    assertRetryPolicyWithinLimits(req.body.retryPolicy);
     const endpoint = await ownedEndpoint(req, res);
     assertWritable(endpoint);
     const { tenant, id } = endpoint;
