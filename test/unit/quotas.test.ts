@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { loadConfig } from '../../src/config.ts';
 import { Problem } from '../../src/api/problem.ts';
-import { retryLimitRefusals } from '../../src/delivery/retryPolicy.ts';
+import { retryLimitRefusals, type RetryPolicy } from '../../src/delivery/retryPolicy.ts';
 import { ReplayLimiter } from '../../src/quotas.ts';
 
 const defaults = loadConfig({}).quotas;
@@ -16,7 +16,8 @@ describe('retry policies within the quotas', () => {
   });
 
   test('every preset and the documented examples fit the defaults', () => {
-    for (const policy of ['standard', 'make', 'none', { schedule: ['5s', '5m', '30m'] }, { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1h', maximumAttempts: 10 }] as const) {
+    const documented: RetryPolicy[] = ['standard', 'make', 'none', { schedule: ['5s', '5m', '30m'] }, { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1h', maximumAttempts: 10 }];
+    for (const policy of documented) {
       assert.deepEqual(retryLimitRefusals(policy, defaults), [], JSON.stringify(policy));
     }
   });
