@@ -51,7 +51,7 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
     let problem: Problem;
     if (err instanceof Problem) problem = err;
-    else if (err?.type === 'entity.too.large') problem = new Problem(413, 'Payload Too Large', `body exceeds ${err.limit} bytes`);
+    else if (err?.type === 'entity.too.large') problem = new Problem(413, 'Payload Too Large', `body exceeds ${err.limit} bytes (HERALD_MAX_BODY_BYTES)`);
     else if (err?.type === 'entity.parse.failed') problem = new Problem(400, 'Invalid JSON', 'the body is not valid JSON', [{ field: 'body', message: 'not valid JSON' }]);
     else if (isTemporalUnreachable(err)) {
       problem = new Problem(503, 'Service Unavailable', 'Temporal is unreachable; nothing was changed, retry later', undefined, { 'retry-after': '5' });
