@@ -4,6 +4,7 @@ import type { ReplayLimiter } from '../quotas.ts';
 import type { EndpointStore } from '../storage/endpoints.ts';
 import { type Deliveries, parseDeliveryId } from '../temporal/deliveries.ts';
 import { mayActFor, resolveTenant } from './auth.ts';
+import { endpointParams } from './endpoints.ts';
 import { eventType, identifier, tenantField } from './fields.ts';
 import type { RouteDescription } from './openapi.ts';
 import { notFound, parse } from './problem.ts';
@@ -34,7 +35,7 @@ export const deliveryRoutes: RouteDescription[] = [
     responses: { 202: '{ id, status: "replaying" }', 404: 'no such delivery', 429: 'the tenant has replayed HERALD_MAX_REPLAYS_PER_MINUTE deliveries in the last minute; Retry-After says when to try again' },
   },
   {
-    method: 'post', path: '/v1/endpoints/:id/recover', summary: 'Replay every failed delivery of the endpoint since a time', body: recoverBody,
+    method: 'post', path: '/v1/endpoints/:id/recover', summary: 'Replay every failed delivery of the endpoint since a time', params: endpointParams, body: recoverBody,
     responses: { 202: '{ endpointId, replayed: [deliveryId] } (at most the tenant\'s replay allowance: call again for the rest)', 404: 'no such endpoint', 429: 'the tenant\'s replay allowance (HERALD_MAX_REPLAYS_PER_MINUTE) is spent; Retry-After says when' },
   },
 ];
@@ -78,7 +79,7 @@ export function deliveriesRouter(deps: { deliveries: Deliveries; endpoints: Endp
   router.post('/v1/endpoints/:id/recover', async (req, res) => {
     const body = parse(recoverBody, req.body);
     const tenant = resolveTenant(res, body.tenant);
-    const endpoint = await deps.endpoints.get(tenant, req.params.id);
+    const endpoint = await deps.endpoints.get(tenant, parse(endpointParams, req.params, 'params').id);
     if (!endpoint) throw notFound(`endpoint ${req.params.id}`);
     const allowed = deps.replays.reserve(tenant, RECOVER_BATCH);
     const failed = await deps.deliveries.list(

@@ -118,6 +118,8 @@ const listQuery = z.strictObject({
 });
 
 const tenantQuery = z.object({ tenant: tenantField });
+/** Endpoint ids are identifiers; anything else (a NUL byte, say) is refused before storage sees it. */
+export const endpointParams = z.object({ id: identifier });
 
 const readOnly = 'a static route from configuration, not changeable through the API';
 export const endpointRoutes: RouteDescription[] = [
@@ -129,21 +131,21 @@ export const endpointRoutes: RouteDescription[] = [
     },
   },
   { method: 'get', path: '/v1/endpoints', summary: 'List endpoints', query: listQuery, responses: { 200: '{ data: [endpoint], nextCursor }' } },
-  { method: 'get', path: '/v1/endpoints/:id', summary: 'Read an endpoint', query: tenantQuery, responses: { 200: 'the endpoint', 404: 'no such endpoint' } },
+  { method: 'get', path: '/v1/endpoints/:id', summary: 'Read an endpoint', params: endpointParams, query: tenantQuery, responses: { 200: 'the endpoint', 404: 'no such endpoint' } },
   {
-    method: 'patch', path: '/v1/endpoints/:id', summary: 'Change any setting but the secret', query: tenantQuery, body: patchBody,
+    method: 'patch', path: '/v1/endpoints/:id', summary: 'Change any setting but the secret', params: endpointParams, query: tenantQuery, body: patchBody,
     responses: { 200: 'the endpoint as changed', 404: 'no such endpoint', 409: readOnly },
   },
   {
-    method: 'delete', path: '/v1/endpoints/:id', summary: 'Remove an endpoint; deliveries under way then fail', query: tenantQuery,
+    method: 'delete', path: '/v1/endpoints/:id', summary: 'Remove an endpoint; deliveries under way then fail', params: endpointParams, query: tenantQuery,
     responses: { 204: 'removed', 404: 'no such endpoint', 409: readOnly },
   },
   {
-    method: 'post', path: '/v1/endpoints/:id/rotate-secret', summary: 'Replace the secret; the old one keeps signing for the grace period', query: tenantQuery, body: rotateBody, bodyOptional: true,
+    method: 'post', path: '/v1/endpoints/:id/rotate-secret', summary: 'Replace the secret; the old one keeps signing for the grace period', params: endpointParams, query: tenantQuery, body: rotateBody, bodyOptional: true,
     responses: { 200: 'the endpoint with the new secret, shown in full only here, and previousSecretExpiresAt', 404: 'no such endpoint', 409: readOnly },
   },
   {
-    method: 'post', path: '/v1/endpoints/:id/test', summary: 'Send a herald.test event to this endpoint and answer with the attempt', query: tenantQuery,
+    method: 'post', path: '/v1/endpoints/:id/test', summary: 'Send a herald.test event to this endpoint and answer with the attempt', params: endpointParams, query: tenantQuery,
     responses: { 200: '{ deliveryId, eventId, status, statusCode, error, durationMs, responseExcerpt }', 404: 'no such endpoint', 504: 'the attempt has not finished in time' },
   },
 ];
@@ -164,8 +166,9 @@ export function endpointsRouter(deps: EndpointsDeps): Router {
 
   /** The tenant a by-id request acts for (`?tenant=` for the admin) and its endpoint; 404 when that tenant has none. */
   const ownedEndpoint = async (req: { params: { id: string }; query: unknown }, res: Response) => {
+    const { id } = parse(endpointParams, req.params, 'params');
     const tenant = resolveTenant(res, parse(tenantQuery, req.query, 'query').tenant);
-    const endpoint = await store.get(tenant, req.params.id);
+    const endpoint = await store.get(tenant, id);
     if (!endpoint) throw notFound(`endpoint ${req.params.id}`);
     return endpoint;
   };
