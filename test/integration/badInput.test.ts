@@ -40,3 +40,16 @@ test('an event type whose schema refers to itself without end refuses the event 
   assert.equal(ingest.status, 400);
   assert.deepEqual(ingest.body.errors, [{ field: 'type', message: 'the schema declared for "self.ref" cannot be evaluated: it refers to itself without end' }]);
 });
+
+test('a lone surrogate escaped in JSON is a 400 naming where it is', async () => {
+  const admin = { authorization: `Bearer ${ADMIN_KEY}` };
+  // JSON.stringify escapes a lone surrogate as \ud800, which JSON.parse reads back as one.
+  const loneHeader = await herald.api('POST', '/v1/endpoints', { url: 'https://hooks.example/lone', headers: { A: '\ud800' } }, admin);
+  assert.equal(loneHeader.status, 400);
+  assert.equal(loneHeader.body.errors[0].field, 'headers.A');
+  const loneKey = await herald.api('POST', '/v1/events', { type: 'order.submitted', data: { ['\udc00']: 1 } }, admin);
+  assert.equal(loneKey.status, 400);
+  assert.equal(loneKey.body.errors[0].field, 'data');
+  const paired = await herald.api('POST', '/v1/events', { type: 'order.submitted', data: { emoji: '\ud83d\ude00' } }, admin);
+  assert.equal(paired.status, 202, 'a surrogate pair is one character');
+});
