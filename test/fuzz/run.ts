@@ -13,7 +13,7 @@ import { startTestHerald } from '../support/herald.ts';
 const scale = Number(process.env.FUZZ_SCALE ?? 1);
 const runs: FuzzRuns = {
   perWriteRoute: 500 * scale,
-  perParameterRoute: 150 * scale,
+  perParameterRoute: 200 * scale,
   schemas: 400 * scale,
   headerSets: 400 * scale,
   transforms: 200 * scale,
