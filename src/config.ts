@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { duration } from './duration.ts';
+import { isLoopbackHost } from './exposure.ts';
 import { loadStaticRoutes } from './staticRoutes.ts';
 import type { PayloadKey } from './temporal/payloadCodec.ts';
 
@@ -47,6 +48,7 @@ const origins = z.string().transform((text, ctx) => {
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: port.default(3000),
+  /** Default: 127.0.0.1 without HERALD_API_KEY, all interfaces with it. */
   HERALD_HOST: z.string().min(1).optional(),
   TEMPORAL_ADDRESS: z.string().min(1).optional(),
   HERALD_DEV_SERVER_PORT: port.default(7233),
@@ -64,13 +66,22 @@ const envSchema = z.object({
   HERALD_STRICT_EVENT_TYPES: booleanFromEnv.optional(),
   HERALD_METRICS_PORT: port.default(9464),
   HERALD_TEMPORAL_METRICS_PORT: port.default(9465),
-  /** Default: true outside production, false in production. */
+  /** Default: true only when Herald is loopback-only without a key (rule 1 of issue 13). */
   HERALD_ALLOW_PRIVATE_TARGETS: booleanFromEnv.optional(),
   /** Unset: payloads are stored in plaintext. */
   HERALD_PAYLOAD_KEYS: payloadKeys.optional(),
   /** Default: the embedded Web UI's origins. */
   HERALD_CODEC_CORS_ORIGINS: origins.optional(),
   HERALD_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1_048_576),
+  /** A client must have sent its whole request (headers and body) within this; slower ones get 408 and are disconnected. */
+  HERALD_REQUEST_TIMEOUT: duration.prefault('10s').refine((ms) => ms >= 1000, 'at least 1s'),
+  /** At shutdown, requests still under way get this long before their connections are closed. */
+  HERALD_SHUTDOWN_GRACE: duration.prefault('5s'),
+  HERALD_MAX_ENDPOINTS_PER_TENANT: z.coerce.number().int().min(1).default(100),
+  HERALD_MIN_RETRY_DELAY: duration.prefault('1s'),
+  HERALD_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(50),
+  HERALD_MAX_RETRY_SCHEDULE: duration.prefault('7d'),
+  HERALD_MAX_REPLAYS_PER_MINUTE: z.coerce.number().int().min(1).default(100),
   HERALD_WORKER_ACTIVITY_SLOTS: z.coerce.number().int().min(1).default(100),
   HERALD_WORKER_WORKFLOW_SLOTS: z.coerce.number().int().min(2).default(40),
   HERALD_WORKER_CACHED_WORKFLOWS: z.coerce.number().int().min(0).optional(),
@@ -81,6 +92,26 @@ const envSchema = z.object({
 });
 
 export type Config = ReturnType<typeof loadConfig>;
+
+/**
+ * Closed unless opened on purpose (issue 13, rule 1): without a key Herald binds to loopback and
+ * a non-loopback bind is a configuration error; the destination guard is on whenever a key is set
+ * or Herald is reachable beyond loopback, unless HERALD_ALLOW_PRIVATE_TARGETS=true opens it.
+ */
+function exposureOf(hostSetting: string | undefined, apiKey: string | undefined, allowPrivateSetting: boolean | undefined) {
+  const host = hostSetting ?? (apiKey ? undefined : '127.0.0.1');
+  const loopbackOnly = host !== undefined && isLoopbackHost(host);
+  if (!loopbackOnly && !apiKey) {
+    throw new Error(`invalid configuration:\n  HERALD_HOST: "${host}" is reachable beyond loopback; set HERALD_API_KEY to listen there, or bind 127.0.0.1`);
+  }
+  const guardedByDefault = Boolean(apiKey) || !loopbackOnly;
+  const warnings: string[] = [];
+  if (allowPrivateSetting && guardedByDefault) {
+    warnings.push('HERALD_ALLOW_PRIVATE_TARGETS=true: endpoints may point at loopback, private and cloud metadata addresses, and every tenant can reach them');
+  }
+  if (!apiKey) warnings.push('HERALD_API_KEY is not set: every request acts as the admin, so Herald listens on loopback only and answers only loopback host names');
+  return { host, allowPrivateTargets: allowPrivateSetting ?? !guardedByDefault, warnings };
+}
 
 /** Reads the environment once, at start; everything else receives the result. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
@@ -94,15 +125,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
   if (production && !e.HERALD_API_KEY) {
     throw new Error('invalid configuration:\n  HERALD_API_KEY: required when NODE_ENV=production');
   }
-  const destinations = { allowPrivateTargets: e.HERALD_ALLOW_PRIVATE_TARGETS ?? !production, requireHttps: production };
+  const exposure = exposureOf(e.HERALD_HOST, e.HERALD_API_KEY, e.HERALD_ALLOW_PRIVATE_TARGETS);
+  const destinations = { allowPrivateTargets: exposure.allowPrivateTargets, requireHttps: production };
   const staticRoutes = loadStaticRoutes(env, e.HERALD_ROUTES_FILE, destinations);
   if (!staticRoutes.ok) throw new Error(`invalid configuration:\n${staticRoutes.errors.map((line) => `  ${line}`).join('\n')}`);
   const dataDir = path.resolve(e.HERALD_DATA_DIR);
   return {
     production,
     port: e.PORT,
-    /** Interface the API binds to; all interfaces when unset. */
-    host: e.HERALD_HOST,
+    /** Interface the API and the worker metrics bind to; all interfaces when unset (only ever with a key). */
+    host: exposure.host,
+    /** Without a key, requests must name a loopback host (DNS rebinding); with one, every request needs a key. */
+    checkHostHeader: !e.HERALD_API_KEY,
+    /** What start-up should say loudly: openings made on purpose. */
+    exposureWarnings: exposure.warnings,
     temporal: {
       /** Unset: Herald starts its own dev server (the embedded default). */
       address: e.TEMPORAL_ADDRESS,
@@ -127,6 +163,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     destinations,
     /** Request bodies larger than this are refused with 413. */
     maxBodyBytes: e.HERALD_MAX_BODY_BYTES,
+    http: { requestTimeoutMs: e.HERALD_REQUEST_TIMEOUT, shutdownGraceMs: e.HERALD_SHUTDOWN_GRACE },
+    /** What one tenant may ask of Herald (src/quotas.ts). */
+    quotas: {
+      maxEndpointsPerTenant: e.HERALD_MAX_ENDPOINTS_PER_TENANT,
+      minRetryDelayMs: e.HERALD_MIN_RETRY_DELAY,
+      maxAttempts: e.HERALD_MAX_ATTEMPTS,
+      maxRetryScheduleMs: e.HERALD_MAX_RETRY_SCHEDULE,
+      replaysPerMinute: e.HERALD_MAX_REPLAYS_PER_MINUTE,
+    },
     /** Throughput settings, measured by `npm run bench` (BENCHMARKS.md). */
     tuning: {
       /** Attempts a worker runs at once. */

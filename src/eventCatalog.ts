@@ -78,7 +78,13 @@ export class EventCatalog {
     if (!declared) return this.options.strict ? [{ field: 'type', message: `"${type}" is not a declared event type` }] : [];
     if (!declared.schema) return [];
     const validate = this.validatorFor(declared, declared.schema);
-    if (validate(data)) return [];
+    try {
+      if (validate(data)) return [];
+    } catch (err) {
+      // A schema that refers to itself without end ({"$ref": "#"}) overflows the stack instead of answering.
+      if (err instanceof RangeError) return [{ field: 'type', message: `the schema declared for "${type}" cannot be evaluated: it refers to itself without end` }];
+      throw err;
+    }
     return (validate.errors ?? []).map((error) => ({ field: fieldOf(error), message: error.message ?? 'is invalid' }));
   }
 

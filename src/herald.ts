@@ -1,5 +1,3 @@
-import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
 import { Client } from '@temporalio/client';
 import { NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import { createApp } from './api/app.ts';
@@ -8,6 +6,7 @@ import type { Config } from './config.ts';
 import { deliveryDispatcher } from './delivery/destinations.ts';
 import type { Logger } from './logger.ts';
 import { EventCatalog } from './eventCatalog.ts';
+import { listen } from './httpServer.ts';
 import { createMetrics } from './metrics/index.ts';
 import { serveMetrics } from './metrics/server.ts';
 import { createPrivateDir, openDb, type Db } from './storage/db.ts';
@@ -52,13 +51,12 @@ export async function startHerald(
   if (role !== 'all' && !config.temporal.address) {
     throw new Error(`'${role}' alone needs TEMPORAL_ADDRESS; only 'npm start' starts an embedded Temporal`);
   }
-  const sdkMetricsAddress = role !== 'api' && config.metrics.temporalPort
-    ? `${config.host ?? '0.0.0.0'}:${config.metrics.temporalPort}`
-    : undefined;
+  // The SDK's exporter cannot check a key: it stays on loopback whatever else is exposed.
+  const sdkMetricsAddress = role !== 'api' && config.metrics.temporalPort ? `127.0.0.1:${config.metrics.temporalPort}` : undefined;
   installTemporalRuntime(logger, { prometheusBindAddress: sdkMetricsAddress });
   if (sdkMetricsAddress) logger.info({ url: `http://${sdkMetricsAddress}/metrics` }, 'Temporal SDK worker metrics');
   const metrics = createMetrics();
-  if (!config.apiKey) logger.warn('HERALD_API_KEY is not set: the API accepts every request (allowed outside production only)');
+  for (const warning of config.exposureWarnings) logger.warn(warning);
   // Worker and client share it, so every process holding the keys reads and writes the same histories.
   const dataConverter = heraldDataConverter(config.payloadKeys);
   if (config.payloadKeys.length) {
@@ -139,7 +137,7 @@ export async function startHerald(
       });
       workerLogger.info({ taskQueue: config.temporal.taskQueue }, 'Herald worker running');
       if (role === 'worker') {
-        const metricsServer = await serveMetrics(metrics.registry, { port: config.metrics.port, host: config.host });
+        const metricsServer = await serveMetrics(metrics.registry, { port: config.metrics.port, host: config.host, apiKey: config.apiKey, http: config.http });
         stops.push(metricsServer.close);
         workerLogger.info({ url: metricsServer.url }, 'metrics served');
       }
@@ -153,16 +151,17 @@ export async function startHerald(
         tenants: new TenantStore(storage),
         catalog: new EventCatalog(new EventTypeStore(storage), { strict: config.strictEventTypes }),
         apiKey: config.apiKey,
+        checkHostHeader: config.checkHostHeader,
+        quotas: config.quotas,
         destinations: config.destinations,
         maxBodyBytes: config.maxBodyBytes,
         payloadKeys: config.payloadKeys,
         codecCorsOrigins: config.codecCorsOrigins,
       });
-      const server = config.host ? app.listen(config.port, config.host) : app.listen(config.port);
-      server.on('clientError', answerClientError);
-      await once(server, 'listening');
-      stops.push(() => new Promise((resolve) => server.close(resolve)));
-      apiUrl = `http://localhost:${(server.address() as AddressInfo).port}`;
+      const api = await listen(app, { port: config.port, host: config.host }, config.http);
+      api.server.on('clientError', answerClientError);
+      stops.push(api.close);
+      apiUrl = `http://localhost:${api.port}`;
       logger.info({ url: apiUrl }, 'Herald API listening');
     }
     const failed = server.status === 'fulfilled' && server.value ? server.value.lost : new Promise<Error>(() => {});

@@ -10,7 +10,8 @@ import type { EndpointStore } from '../storage/endpoints.ts';
 import type { TenantStore } from '../storage/tenants.ts';
 import type { HeraldTemporal } from '../temporal/heraldTemporal.ts';
 import type { PayloadKey } from '../temporal/payloadCodec.ts';
-import { authenticate } from './auth.ts';
+import { ReplayLimiter, type Quotas } from '../quotas.ts';
+import { authenticate, requireAdmin, requireLoopbackHost } from './auth.ts';
 import { codecCors, codecRouter } from './codec.ts';
 import { deliveriesRouter } from './deliveries.ts';
 import { endpointsRouter } from './endpoints.ts';
@@ -29,6 +30,9 @@ export interface ApiDeps {
   tenants: TenantStore;
   catalog: EventCatalog;
   apiKey: string | undefined;
+  /** Refuse requests not addressed to a loopback name (on whenever no admin key is set). */
+  checkHostHeader: boolean;
+  quotas: Quotas;
   destinations: DestinationPolicy;
   /** Larger request bodies are refused with 413. */
   maxBodyBytes: number;
@@ -44,16 +48,18 @@ export function createApp(deps: ApiDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.use(deps.metrics.httpRequests);
+  if (deps.checkHostHeader) app.use(requireLoopbackHost);
   app.use(healthRouter(deps));
   app.use(openApiRouter());
   app.use('/codec', codecCors(deps.codecCorsOrigins));
-  // Every route but health and the API description needs a key (scrapers send it as a bearer token), refused before its body is read.
+  // Every route but health and the API description needs a key, refused before its body is read.
   app.use(authenticate(deps));
-  app.get('/metrics', deps.metrics.scrape);
+  // Every tenant's event types and volumes: the operator's, not a tenant's.
+  app.get('/metrics', requireAdmin('reading metrics'), deps.metrics.scrape);
   app.use(jsonBody(deps.maxBodyBytes));
   app.use(eventsRouter(deps));
   app.use(endpointsRouter(deps));
-  app.use(deliveriesRouter(deps));
+  app.use(deliveriesRouter({ ...deps, replays: new ReplayLimiter(deps.quotas.replaysPerMinute) }));
   app.use(tenantsRouter(deps));
   // This process's metrics label newly declared types at once (other processes within 30 s).
   app.use(eventTypesRouter(deps.catalog, deps.metrics.reloadEventCatalog));

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
+import { isLoopbackHostHeader, nonLoopbackHostRefusal } from '../exposure.ts';
 import type { Logger } from '../logger.ts';
 import { isTenantKeyFormat, type TenantStore } from '../storage/tenants.ts';
 import { Problem } from './problem.ts';
@@ -85,5 +86,16 @@ export function resolveTenant(res: Response, requested: string | undefined): str
 /** For routes only the admin key may use (tenants and keys, decrypting payloads); `action` says what in the 403. */
 export const requireAdmin = (action: string): RequestHandler => (_req, res, next) => {
   if (principalOf(res).role !== 'admin') throw new Problem(403, 'Forbidden', `${action} needs the admin key`);
+  next();
+};
+
+/**
+ * Without an admin key every request acts as the admin, so only requests addressed to a loopback
+ * name are answered: a web page that rebinds its own name to 127.0.0.1 still sends that name.
+ */
+export const requireLoopbackHost: RequestHandler = (req, _res, next) => {
+  if (!isLoopbackHostHeader(req.headers.host)) {
+    throw new Problem(403, 'Forbidden', nonLoopbackHostRefusal, [{ field: 'Host', message: 'must be localhost, 127.0.0.1 or [::1] (with any port)' }]);
+  }
   next();
 };

@@ -50,5 +50,31 @@ export function jsonBody(maxBytes: number): RequestHandler[] {
     }
     next();
   };
-  return [parseJson, onlyJson];
+  return [parseJson, onlyJson, wellFormedStrings];
 }
+
+/** In `u` mode a surrogate pair is one code point, so this matches only a lone surrogate. */
+const loneSurrogate = /\p{Surrogate}/u;
+
+/**
+ * JSON may escape a lone surrogate (`"\ud800"`), which is no Unicode text: storage refuses it
+ * and a receiver could not decode it. Refused here, naming where it is.
+ */
+const wellFormedStrings: RequestHandler = (req, _res, next) => {
+  const pending: [path: string, value: unknown][] = [['body', req.body]];
+  for (let item = pending.pop(); item; item = pending.pop()) {
+    const [path, value] = item;
+    if (typeof value === 'string' && loneSurrogate.test(value)) throw invalidAt(path);
+    if (typeof value !== 'object' || value === null) continue;
+    for (const [key, child] of Object.entries(value)) {
+      if (loneSurrogate.test(key)) throw invalidAt(path);
+      pending.push([path === 'body' ? key : `${path}.${key}`, child]);
+    }
+  }
+  next();
+};
+
+const invalidAt = (field: string) => {
+  const message = 'not well-formed Unicode (a lone surrogate such as \\ud800)';
+  return new Problem(400, 'Invalid JSON', message, [{ field, message }]);
+};

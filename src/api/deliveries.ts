@@ -2,9 +2,11 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { subscriptionFor } from '../delivery/subscription.ts';
 import type { DeliveryLog } from '../storage/deliveryLog.ts';
+import type { ReplayLimiter } from '../quotas.ts';
 import type { EndpointStore } from '../storage/endpoints.ts';
 import { type HeraldTemporal, parseDeliveryId } from '../temporal/heraldTemporal.ts';
 import { mayActFor, resolveTenant } from './auth.ts';
+import { endpointParams } from './endpoints.ts';
 import { eventType, identifier, tenantField } from './fields.ts';
 import type { RouteDescription } from './openapi.ts';
 import { notFound, parse, Problem } from './problem.ts';
@@ -37,18 +39,18 @@ export const deliveryRoutes: RouteDescription[] = [
   },
   {
     method: 'post', path: '/v1/deliveries/:deliveryId/replay', summary: 'Send a delivery again with a fresh attempt budget, whatever its state',
-    responses: { 202: '{ id, status: "replaying" }', 404: 'no such delivery', 409: 'its endpoint was deleted' },
+    responses: { 202: '{ id, status: "replaying" }', 404: 'no such delivery', 409: 'its endpoint was deleted', 429: 'the tenant has replayed HERALD_MAX_REPLAYS_PER_MINUTE deliveries in the last minute; Retry-After says when to try again' },
   },
   {
-    method: 'post', path: '/v1/endpoints/:id/recover', summary: 'Replay every failed delivery of the endpoint since a time', body: recoverBody,
-    responses: { 202: '{ endpointId, replayed: [deliveryId] }', 404: 'no such endpoint' },
+    method: 'post', path: '/v1/endpoints/:id/recover', summary: 'Replay every failed delivery of the endpoint since a time', params: endpointParams, body: recoverBody,
+    responses: { 202: '{ endpointId, replayed: [deliveryId] } (at most the tenant\'s replay allowance: call again for the rest)', 404: 'no such endpoint', 429: 'the tenant\'s replay allowance (HERALD_MAX_REPLAYS_PER_MINUTE) is spent; Retry-After says when' },
   },
 ];
 
 /** Replaying every failed delivery of a large outage is bounded per call; call again for the rest. */
 const RECOVER_BATCH = 1000;
 
-export function deliveriesRouter(deps: { temporal: HeraldTemporal; log: DeliveryLog; endpoints: EndpointStore }): Router {
+export function deliveriesRouter(deps: { temporal: HeraldTemporal; log: DeliveryLog; endpoints: EndpointStore; replays: ReplayLimiter }): Router {
   const router = Router();
 
   /** The delivery id from the path, if it names a delivery of a tenant the request may act for. */
@@ -81,16 +83,23 @@ export function deliveriesRouter(deps: { temporal: HeraldTemporal; log: Delivery
 
   router.post('/v1/deliveries/:deliveryId/replay', async (req, res) => {
     const { id, tenant, endpointId } = ownedDelivery(res, req.params.deliveryId);
-    if (!(await deps.log.get(tenant, id)) || (await replay(id, tenant, endpointId)) === 'not-found') throw notFound(`delivery ${id}`);
+    if (!(await deps.log.get(tenant, id))) throw notFound(`delivery ${id}`);
+    deps.replays.reserve(tenant);
+    if ((await replay(id, tenant, endpointId)) === 'not-found') {
+      deps.replays.release(tenant, 1);
+      throw notFound(`delivery ${id}`);
+    }
     res.status(202).json({ id, status: 'replaying' });
   });
 
   router.post('/v1/endpoints/:id/recover', async (req, res) => {
     const body = parse(recoverBody, req.body);
     const tenant = resolveTenant(res, body.tenant);
-    const endpoint = await deps.endpoints.get(tenant, req.params.id);
+    const endpoint = await deps.endpoints.get(tenant, parse(endpointParams, req.params, 'params').id);
     if (!endpoint) throw notFound(`endpoint ${req.params.id}`);
-    const failed = await deps.log.list({ tenant, endpointId: endpoint.id, status: 'failed', since: new Date(body.since) }, { limit: RECOVER_BATCH });
+    const allowed = deps.replays.reserve(tenant, RECOVER_BATCH);
+    const failed = await deps.log.list({ tenant, endpointId: endpoint.id, status: 'failed', since: new Date(body.since) }, { limit: allowed });
+    deps.replays.release(tenant, allowed - failed.data.length);
     for (const delivery of failed.data) await replay(delivery.id, tenant, endpoint.id);
     res.status(202).json({ endpointId: endpoint.id, replayed: failed.data.map((d) => d.id) });
   });

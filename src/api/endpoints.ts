@@ -2,7 +2,7 @@ import { type Response, Router } from 'express';
 import crypto from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { z } from 'zod';
-import { compileRetryPolicy, retryPolicySchema, type RetryPolicy } from '../delivery/retryPolicy.ts';
+import { compileRetryPolicy, retryLimitRefusals, retryPolicySchema, type RetryPolicy } from '../delivery/retryPolicy.ts';
 import { type DestinationPolicy, urlRefusal } from '../delivery/destinations.ts';
 import { staticHeaders } from '../delivery/headers.ts';
 import { subscriptionFor } from '../delivery/subscription.ts';
@@ -13,6 +13,7 @@ import { messageIdFor } from '../delivery/classify.ts';
 import { deliveryDispatcher } from '../delivery/destinations.ts';
 import { buildRequest, maskSecrets, type OutboundRequest, protectedHeaders, type RequestEndpoint, TEST_EVENT_ID_PREFIX } from '../delivery/request.ts';
 import { sendOnce } from '../delivery/testSend.ts';
+import { endpointQuotaExceeded, type Quotas } from '../quotas.ts';
 import { generateSecret, signatureSchema, type SignatureConfig } from '../signing/index.ts';
 import { compileTransform, sampleInput, TransformError, transformProblem, transformSchema, type TransformDefinition } from '../transform/index.ts';
 import type { DeliveryLog } from '../storage/deliveryLog.ts';
@@ -156,6 +157,8 @@ const listQuery = z.strictObject({
 });
 
 const tenantQuery = z.object({ tenant: tenantField });
+/** Endpoint ids are identifiers; anything else (a NUL byte, say) is refused before storage sees it. */
+export const endpointParams = z.object({ id: identifier });
 
 const TEST_EVENT_TYPE = 'herald.test';
 /** What a test sends: by default a `herald.test` event; the caller may choose the type and data its receiver expects. */
@@ -183,24 +186,27 @@ const readOnly = 'a static route from configuration, not changeable through the 
 export const endpointRoutes: RouteDescription[] = [
   {
     method: 'post', path: '/v1/endpoints', summary: 'Register an endpoint', body: createBody,
-    responses: { 201: 'the endpoint with its id and its secret, shown in full only here', 403: 'a tenant key naming another tenant' },
+    responses: {
+      201: 'the endpoint with its id and its secret, shown in full only here', 403: 'a tenant key naming another tenant',
+      409: 'the tenant has as many endpoints as HERALD_MAX_ENDPOINTS_PER_TENANT allows',
+    },
   },
   { method: 'get', path: '/v1/endpoints', summary: 'List endpoints', query: listQuery, responses: { 200: '{ data: [endpoint], nextCursor }' } },
-  { method: 'get', path: '/v1/endpoints/:id', summary: 'Read an endpoint', query: tenantQuery, responses: { 200: 'the endpoint', 404: 'no such endpoint' } },
+  { method: 'get', path: '/v1/endpoints/:id', summary: 'Read an endpoint', params: endpointParams, query: tenantQuery, responses: { 200: 'the endpoint', 404: 'no such endpoint' } },
   {
-    method: 'patch', path: '/v1/endpoints/:id', summary: 'Change any setting but the secret', query: tenantQuery, body: patchBody,
+    method: 'patch', path: '/v1/endpoints/:id', summary: 'Change any setting but the secret', params: endpointParams, query: tenantQuery, body: patchBody,
     responses: { 200: 'the endpoint as changed', 404: 'no such endpoint', 409: readOnly },
   },
   {
-    method: 'delete', path: '/v1/endpoints/:id', summary: 'Remove an endpoint; deliveries under way then fail', query: tenantQuery,
+    method: 'delete', path: '/v1/endpoints/:id', summary: 'Remove an endpoint; deliveries under way then fail', params: endpointParams, query: tenantQuery,
     responses: { 204: 'removed', 404: 'no such endpoint', 409: readOnly },
   },
   {
-    method: 'post', path: '/v1/endpoints/:id/rotate-secret', summary: 'Replace the secret; the old one keeps signing for the grace period', query: tenantQuery, body: rotateBody, bodyOptional: true,
+    method: 'post', path: '/v1/endpoints/:id/rotate-secret', summary: 'Replace the secret; the old one keeps signing for the grace period', params: endpointParams, query: tenantQuery, body: rotateBody, bodyOptional: true,
     responses: { 200: 'the endpoint with the new secret, shown in full only here, and previousSecretExpiresAt', 404: 'no such endpoint', 409: readOnly },
   },
   {
-    method: 'post', path: '/v1/endpoints/:id/preview', summary: 'The exact request this endpoint would receive for an event: method, URL, headers (secrets and signatures masked) and body', query: tenantQuery, body: previewBody,
+    method: 'post', path: '/v1/endpoints/:id/preview', summary: 'The exact request this endpoint would receive for an event: method, URL, headers (secrets and signatures masked) and body', params: endpointParams, query: tenantQuery, body: previewBody,
     responses: { 200: '{ method, url, headers, body }', 400: 'invalid event, or the transform fails on it', 404: 'no such endpoint' },
   },
   {
@@ -212,7 +218,7 @@ export const endpointRoutes: RouteDescription[] = [
     responses: { 200: '{ success, statusCode, responseTimeMs, error }', 400: 'invalid definition or a refused URL' },
   },
   {
-    method: 'post', path: '/v1/endpoints/:id/test', summary: 'Send a test event (herald.test, or the type and data given) to this endpoint and answer with the attempt; it carries `herald-test: true`', query: tenantQuery, body: testBody, bodyOptional: true,
+    method: 'post', path: '/v1/endpoints/:id/test', summary: 'Send a test event (herald.test, or the type and data given) to this endpoint and answer with the attempt; it carries `herald-test: true`', params: endpointParams, query: tenantQuery, body: testBody, bodyOptional: true,
     responses: { 200: '{ deliveryId, eventId, status, statusCode, error, durationMs, responseExcerpt }', 404: 'no such endpoint', 504: 'the attempt has not finished in time' },
   },
 ];
@@ -222,6 +228,7 @@ export interface EndpointsDeps {
   temporal: HeraldTemporal;
   log: DeliveryLog;
   destinations: DestinationPolicy;
+  quotas: Quotas;
   logger: Logger;
 }
 
@@ -231,8 +238,9 @@ export function endpointsRouter(deps: EndpointsDeps): Router {
 
   /** The tenant a by-id request acts for (`?tenant=` for the admin) and its endpoint; 404 when that tenant has none. */
   const ownedEndpoint = async (req: { params: { id: string }; query: unknown }, res: Response) => {
+    const { id } = parse(endpointParams, req.params, 'params');
     const tenant = resolveTenant(res, parse(tenantQuery, req.query, 'query').tenant);
-    const endpoint = await store.get(tenant, req.params.id);
+    const endpoint = await store.get(tenant, id);
     if (!endpoint) throw notFound(`endpoint ${req.params.id}`);
     // It receives every tenant's events: a tenant key may neither read nor steer it.
     if (endpoint.allTenants && !isAdmin(res)) throw notFound(`endpoint ${req.params.id}`);
@@ -243,6 +251,12 @@ export function endpointsRouter(deps: EndpointsDeps): Router {
   const assertDestinationAllowed = (url: string) => {
     const refusal = urlRefusal(url, deps.destinations);
     if (refusal) throw invalidFields([{ field: 'url', message: refusal }]);
+  };
+
+  /** Refuses a retry policy beyond the tenant quotas, naming the field and the limit. */
+  const assertRetryPolicyWithinLimits = (declared: RetryPolicy | undefined) => {
+    const refusals = declared === undefined ? [] : retryLimitRefusals(declared, deps.quotas);
+    if (refusals.length) throw invalidFields(refusals);
   };
 
   const testDispatcher = deliveryDispatcher({ guarded: !deps.destinations.allowPrivateTargets, keepAlive: false });
@@ -277,8 +291,10 @@ export function endpointsRouter(deps: EndpointsDeps): Router {
   router.post('/v1/endpoints', async (req, res) => {
     const body = parse(createBody, req.body);
     assertDestinationAllowed(body.url);
+    assertRetryPolicyWithinLimits(req.body.retryPolicy);
     if (body.allTenants && !isAdmin(res)) throw new Problem(403, 'Forbidden', 'an endpoint for every tenant needs the admin key', [{ field: 'allTenants', message: 'admin key only' }]);
     const tenant = resolveTenant(res, body.tenant);
+    if ((await store.count(tenant)) >= deps.quotas.maxEndpointsPerTenant) throw endpointQuotaExceeded(tenant, deps.quotas.maxEndpointsPerTenant);
     await assertTransformRuns({ id: 'ep_new', tenant, sourceApp: body.sourceApp ?? null, eventTypes: body.eventTypes, transform: body.transform });
     const secret = body.secret === null ? '' : body.secret ?? generateSecret();
     const endpoint = await store.create({
@@ -304,6 +320,7 @@ export function endpointsRouter(deps: EndpointsDeps): Router {
   router.patch('/v1/endpoints/:id', async (req, res) => {
     const changes = parse(patchBody, req.body);
     if (changes.url !== undefined) assertDestinationAllowed(changes.url);
+    assertRetryPolicyWithinLimits(req.body.retryPolicy);
     const endpoint = await ownedEndpoint(req, res);
     assertWritable(endpoint);
     const { tenant, id } = endpoint;

@@ -20,7 +20,7 @@ export interface RouteDescription {
   method: 'get' | 'post' | 'put' | 'patch' | 'delete';
   path: string;
   summary: string;
-  /** Served without the bearer key (health checks, metrics, this document). */
+  /** Served without the bearer key (health checks, this document). */
   public?: true;
   /** The schemas the handler parses with; path parameters without one are plain strings. */
   params?: z.ZodObject;
@@ -36,7 +36,10 @@ export interface RouteDescription {
 
 /** Routes that app.ts registers itself rather than through a router module. */
 const appRoutes: RouteDescription[] = [
-  { method: 'get', path: '/metrics', summary: 'Prometheus metrics in text format', public: true, responses: { 200: 'Prometheus text exposition' } },
+  {
+    method: 'get', path: '/metrics', summary: 'Prometheus metrics in text format; admin key only (they cover every tenant)',
+    responses: { 200: 'Prometheus text exposition', 403: 'a tenant key' },
+  },
   { method: 'get', path: '/v1/openapi.json', summary: 'This OpenAPI document', public: true, responses: { 200: 'OpenAPI 3.1 document' } },
 ];
 

@@ -51,9 +51,12 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
     let problem: Problem;
     if (err instanceof Problem) problem = err;
-    else if (err?.type === 'entity.too.large') problem = new Problem(413, 'Payload Too Large', `body exceeds ${err.limit} bytes`);
+    else if (err?.type === 'entity.too.large') problem = new Problem(413, 'Payload Too Large', `body exceeds ${err.limit} bytes (HERALD_MAX_BODY_BYTES)`);
     else if (err?.type === 'entity.parse.failed') problem = new Problem(400, 'Invalid JSON', 'the body is not valid JSON', [{ field: 'body', message: 'not valid JSON' }]);
-    else if (isTemporalUnreachable(err)) {
+    else if (storageRefusedText(err)) {
+      const message = 'text Herald stores (names, descriptions, header values, schemas) may not contain NUL characters (\\u0000)';
+      problem = new Problem(400, 'Invalid request', message, [{ field: 'body', message }]);
+    } else if (isTemporalUnreachable(err)) {
       problem = new Problem(503, 'Service Unavailable', 'Temporal is unreachable; nothing was changed, retry later', undefined, { 'retry-after': '5' });
     } else if (typeof err?.status === 'number' && err.status >= 400 && err.status < 500) problem = new Problem(err.status, STATUS_CODES[err.status] ?? 'Bad Request', err.message);
     else {
@@ -63,6 +66,13 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
     res.status(problem.status).set({ 'content-type': 'application/problem+json', ...problem.headers }).send(problemJson(problem));
   };
 }
+
+/**
+ * PostgreSQL's refusal of text it cannot hold: a NUL byte in a text column (22021) or a `\u0000`
+ * escape in jsonb (22P05). JSON allows both, so only storage finds them.
+ */
+const storageRefusedText = (err: unknown) =>
+  typeof err === 'object' && err !== null && ['22021', '22P05'].includes(String((err as { code?: unknown }).code));
 
 /** The body every error answer carries; typed against `problemBody`, which the OpenAPI document publishes. */
 function problemJson(problem: Problem): string {

@@ -50,3 +50,47 @@ export function compileRetryPolicy(declared: RetryPolicy): { schedule: RetrySche
     },
   };
 }
+
+/** The part of the tenant quotas (src/quotas.ts) a retry policy answers to. */
+export interface RetryLimits {
+  minRetryDelayMs: number;
+  maxAttempts: number;
+  maxRetryScheduleMs: number;
+}
+
+/** 1000 → "1s", 604800000 → "7d": the largest unit that divides it, as durations are written. */
+function written(ms: number): string {
+  const units: [string, number][] = [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]];
+  const [unit, size] = units.find(([, size]) => ms % size === 0) ?? ['ms', 1];
+  return `${ms / size}${unit}`;
+}
+
+/**
+ * Where a declared policy exceeds the limits, by field (`retryPolicy.schedule.0`, …); none when
+ * it fits. The schedule's length is the sum of its waits before jitter (a receiver's Retry-After
+ * can still raise each wait up to the largest).
+ */
+export function retryLimitRefusals(declared: RetryPolicy, limits: RetryLimits): { field: string; message: string }[] {
+  const { schedule } = compileRetryPolicy(declared);
+  const delays = schedule.kind === 'schedule'
+    ? schedule.delaysMs
+    : Array.from({ length: schedule.maxAttempts - 1 }, (_, i) => Math.min(schedule.initialMs * schedule.coefficient ** i, schedule.maxMs));
+  const refusals: { field: string; message: string }[] = [];
+  const tooShort = `at least ${written(limits.minRetryDelayMs)} (HERALD_MIN_RETRY_DELAY)`;
+  if (schedule.kind === 'schedule') {
+    schedule.delaysMs.forEach((ms, i) => {
+      if (ms < limits.minRetryDelayMs) refusals.push({ field: `retryPolicy.schedule.${i}`, message: tooShort });
+    });
+  } else if (schedule.initialMs < limits.minRetryDelayMs) {
+    refusals.push({ field: 'retryPolicy.initialInterval', message: tooShort });
+  }
+  const attemptsField = schedule.kind === 'schedule' ? 'retryPolicy.schedule' : 'retryPolicy.maximumAttempts';
+  if (delays.length + 1 > limits.maxAttempts) {
+    refusals.push({ field: attemptsField, message: `at most ${limits.maxAttempts} attempts (HERALD_MAX_ATTEMPTS); this policy makes ${delays.length + 1}` });
+  }
+  const totalMs = delays.reduce((sum, ms) => sum + ms, 0);
+  if (totalMs > limits.maxRetryScheduleMs) {
+    refusals.push({ field: attemptsField, message: `its waits add up to ${written(totalMs)}, more than ${written(limits.maxRetryScheduleMs)} (HERALD_MAX_RETRY_SCHEDULE)` });
+  }
+  return refusals;
+}

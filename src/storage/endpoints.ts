@@ -221,6 +221,12 @@ export class EndpointStore {
     return rows.map(toEndpoint);
   }
 
+  /** How many endpoints the tenant has, static routes included (for its quota). */
+  async count(tenant: string): Promise<number> {
+    const [row] = await this.db.query<{ count: number }>('SELECT count(*)::int AS count FROM endpoints WHERE tenant = $1', [tenant]);
+    return row?.count ?? 0;
+  }
+
   async get(tenant: string, id: string): Promise<Endpoint | undefined> {
     const [row] = await this.db.query<Row>('SELECT * FROM endpoints WHERE tenant = $1 AND id = $2', [tenant, id]);
     return row && toEndpoint(row);

@@ -13,7 +13,7 @@ describe('the herald CLI against a running Herald', () => {
   let herald: TestHerald;
   let receiver: Receiver;
   before(async () => {
-    [herald, receiver] = await Promise.all([startTestHerald({ HERALD_API_KEY: apiKey }), Receiver.start()]);
+    [herald, receiver] = await Promise.all([startTestHerald({ HERALD_API_KEY: apiKey, HERALD_ALLOW_PRIVATE_TARGETS: 'true' }), Receiver.start()]);
   });
   after(async () => {
     await herald?.stop();

@@ -8,7 +8,8 @@ describe('deliveries API on the embedded Temporal dev server', () => {
   let herald: TestHerald;
   let receiver: Receiver;
   before(async () => {
-    [herald, receiver] = await Promise.all([startTestHerald(), Receiver.start()]);
+    // The many-replays test replays past the default allowance of 100 a minute.
+    [herald, receiver] = await Promise.all([startTestHerald({ HERALD_MAX_REPLAYS_PER_MINUTE: '1000' }), Receiver.start()]);
   });
   after(async () => {
     await herald?.stop();

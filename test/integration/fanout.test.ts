@@ -25,7 +25,7 @@ before(async () => {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   // Room for a 1 MiB event and its envelope in one request.
-  herald = await startTestHerald({ HERALD_MAX_BODY_BYTES: String(2 * DATA_BYTES) });
+  herald = await startTestHerald({ HERALD_MAX_BODY_BYTES: String(2 * DATA_BYTES), HERALD_MAX_ENDPOINTS_PER_TENANT: String(ENDPOINTS) });
 });
 after(async () => {
   await herald?.stop();

@@ -12,7 +12,7 @@ describe('logs of an ingest and its deliveries', () => {
   before(async () => {
     // trace: the most verbose Herald and the Temporal SDK get, so nothing hides below the level.
     [herald, receiver] = await Promise.all([
-      startTestHerald({ HERALD_API_KEY: apiKey, LOG_LEVEL: 'trace' }, { logDestination: log }),
+      startTestHerald({ HERALD_API_KEY: apiKey, HERALD_ALLOW_PRIVATE_TARGETS: 'true', LOG_LEVEL: 'trace' }, { logDestination: log }),
       Receiver.start(),
     ]);
   });

@@ -58,7 +58,7 @@ describe('Prometheus metrics of a real delivery', () => {
       const before = parseExposition(await (await fetch(`${herald.apiUrl}/metrics`)).text());
       const endpoint = await herald.api('POST', '/v1/endpoints', {
         url: receiver.script('/erp-down', { status: 503 }), eventTypes: ['invoice.created'], tenant: 'acme',
-        retryPolicy: { schedule: ['200ms', '200ms'] },
+        retryPolicy: { schedule: ['1s', '1s'] },
       });
       assert.equal(endpoint.status, 201);
       const ingest = await herald.api('POST', '/v1/events', { id: 'inv-outage', type: 'invoice.created', tenant: 'acme', data: { invoice_id: 'inv-outage' } });

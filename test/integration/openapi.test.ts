@@ -8,6 +8,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import ajvFormats from 'ajv-formats';
 import type { Express } from 'express';
 import { createApp } from '../../src/api/app.ts';
+import { loadConfig } from '../../src/config.ts';
 import { buildOpenApiDocument, openApiPath } from '../../src/api/openapi.ts';
 import { EventCatalog } from '../../src/eventCatalog.ts';
 import { createLogger } from '../../src/logger.ts';
@@ -35,6 +36,8 @@ before(async () => {
     tenants: new TenantStore(db),
     catalog: new EventCatalog(new EventTypeStore(db), { strict: false }),
     apiKey: API_KEY,
+    checkHostHeader: false,
+    quotas: loadConfig({}).quotas,
     logger: createLogger('silent'),
     metrics: createMetrics(),
     destinations: { allowPrivateTargets: true, requireHttps: false },

@@ -61,7 +61,7 @@ describe('Herald with HERALD_PAYLOAD_KEYS and HERALD_API_KEY', () => {
     receiver = await Receiver.start();
     const uiPort = await freePort();
     uiOrigin = `http://localhost:${uiPort}`;
-    herald = await startTestHerald({ HERALD_PAYLOAD_KEYS: `${KEY_ID}:${newKey()}`, HERALD_API_KEY: ADMIN_KEY, HERALD_UI_PORT: String(uiPort) });
+    herald = await startTestHerald({ HERALD_PAYLOAD_KEYS: `${KEY_ID}:${newKey()}`, HERALD_API_KEY: ADMIN_KEY, HERALD_ALLOW_PRIVATE_TARGETS: 'true', HERALD_UI_PORT: String(uiPort) });
   });
   after(async () => {
     await herald?.stop();

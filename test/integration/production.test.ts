@@ -78,7 +78,7 @@ describe('Herald with NODE_ENV=production', () => {
     const tooLarge = await herald.api('POST', '/v1/events', event(MAX_BODY_BYTES - overhead + 1), admin);
     assert.equal(tooLarge.status, 413);
     assert.match(tooLarge.headers.get('content-type')!, /^application\/problem\+json/);
-    assert.equal(tooLarge.body.detail, `body exceeds ${MAX_BODY_BYTES} bytes`);
+    assert.equal(tooLarge.body.detail, `body exceeds ${MAX_BODY_BYTES} bytes (HERALD_MAX_BODY_BYTES)`);
     assert.equal((await herald.api('POST', '/v1/events', event(MAX_BODY_BYTES - overhead), admin)).status, 202);
   });
 });

@@ -134,11 +134,11 @@ describe('Herald and its Temporal server as processes', () => {
       const endpointIds = await Promise.all([
         herald.post('/v1/endpoints', {
           url: receiver.respond('/down', () => (receiverUp ? { status: 200 } : { status: 503 })), eventTypes: ['order.*'],
-          retryPolicy: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '5s', maximumAttempts: 100 },
+          retryPolicy: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '5s', maximumAttempts: 50 },
         }),
         herald.post('/v1/endpoints', {
           url: receiver.respond('/stalled', () => (receiverUp ? { status: 200 } : 'hang')), eventTypes: ['order.*'], timeoutMs: 2_000,
-          retryPolicy: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '5s', maximumAttempts: 100 },
+          retryPolicy: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '5s', maximumAttempts: 50 },
         }),
       ]).then((responses) => Promise.all(responses.map((r) => r.json().then((body) => body.id as string))));
       const eventIds = Array.from({ length: 12 }, (_, i) => `reboot-${i + 1}`);

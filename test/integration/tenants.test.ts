@@ -14,7 +14,7 @@ describe('tenants and tenant-scoped API keys', () => {
   const admin = as(ADMIN_KEY);
 
   before(async () => {
-    [herald, receiver] = await Promise.all([startTestHerald({ HERALD_API_KEY: ADMIN_KEY }), Receiver.start()]);
+    [herald, receiver] = await Promise.all([startTestHerald({ HERALD_API_KEY: ADMIN_KEY, HERALD_ALLOW_PRIVATE_TARGETS: 'true' }), Receiver.start()]);
   });
   after(async () => {
     await herald?.stop();

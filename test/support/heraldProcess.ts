@@ -14,7 +14,7 @@ export type HeraldProcess = Awaited<ReturnType<typeof heraldProcess>>;
  * temp data dir) or `npm run start:api|start:worker` runs it; `env` adds DATABASE_URL,
  * TEMPORAL_ADDRESS and the like. It can be started again after it stopped, with the same settings.
  */
-export async function heraldProcess(role: Role = 'all', extraEnv: Record<string, string> = {}) {
+export async function heraldProcess(role: Role = 'all', extraEnv: Record<string, string | undefined> = {}) {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `herald-${role}-`));
   const port = await freePort();
   const metricsPort = await freePort();

@@ -13,12 +13,12 @@ export interface RawResponse {
  */
 export function rawRequest(
   url: string,
-  request: { method: string; path: string; headers: [string, string][]; body?: Buffer },
+  request: { method: string; path: string; headers: [string, string][]; body?: Buffer; /** Default: the URL's host and port. */ host?: string },
   timeoutMs = 10_000,
 ): Promise<RawResponse> {
   const { hostname, port } = new URL(url);
   const body = request.body ?? Buffer.alloc(0);
-  const head = [`${request.method} ${request.path} HTTP/1.1`, `host: ${hostname}:${port}`, 'connection: close', `content-length: ${body.length}`,
+  const head = [`${request.method} ${request.path} HTTP/1.1`, `host: ${request.host ?? `${hostname}:${port}`}`, 'connection: close', `content-length: ${body.length}`,
     ...request.headers.map(([name, value]) => `${name}: ${value}`)].join('\r\n');
   return new Promise((resolve, reject) => {
     const socket = net.connect(Number(port), hostname);

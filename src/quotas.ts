@@ -1,0 +1,69 @@
+import { Problem } from './api/problem.ts';
+
+/**
+ * What one tenant may ask of Herald, so that no small request turns into thousands of POSTs
+ * against a third party (issue 13, item 4). Each limit is a setting; refusals name it.
+ */
+export interface Quotas {
+  /** HERALD_MAX_ENDPOINTS_PER_TENANT */
+  maxEndpointsPerTenant: number;
+  /** HERALD_MIN_RETRY_DELAY: the shortest wait a retry policy may declare. */
+  minRetryDelayMs: number;
+  /** HERALD_MAX_ATTEMPTS: attempts per delivery, the first included. */
+  maxAttempts: number;
+  /** HERALD_MAX_RETRY_SCHEDULE: the sum of a policy's waits. */
+  maxRetryScheduleMs: number;
+  /** HERALD_MAX_REPLAYS_PER_MINUTE: deliveries a tenant may replay (by replay or recover) per minute. */
+  replaysPerMinute: number;
+}
+
+export function endpointQuotaExceeded(tenant: string, limit: number): Problem {
+  const message = `tenant "${tenant}" has ${limit} endpoints, the most HERALD_MAX_ENDPOINTS_PER_TENANT allows; delete one first`;
+  return new Problem(409, 'Quota exceeded', message, [{ field: 'tenant', message }]);
+}
+
+const MINUTE_MS = 60_000;
+
+/**
+ * Replays per tenant, as a token bucket: up to `replaysPerMinute` at once, refilled at that rate.
+ * Per API process (with several API processes each allows as much).
+ */
+export class ReplayLimiter {
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+
+  constructor(
+    private readonly perMinute: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /**
+   * Takes up to `wanted` replays from the tenant's allowance and answers how many it got (at
+   * least one); with none left it throws a 429 naming the limit, with Retry-After.
+   * Give back what goes unused with `release`.
+   */
+  reserve(tenant: string, wanted = 1): number {
+    const bucket = this.refilled(tenant);
+    if (bucket.tokens < 1) {
+      const waitSeconds = Math.ceil(((1 - bucket.tokens) * MINUTE_MS) / this.perMinute / 1000);
+      const message = `tenant "${tenant}" may replay ${this.perMinute} deliveries a minute (HERALD_MAX_REPLAYS_PER_MINUTE); retry in ${waitSeconds} s`;
+      throw new Problem(429, 'Too Many Requests', message, undefined, { 'retry-after': String(waitSeconds) });
+    }
+    const granted = Math.min(wanted, Math.floor(bucket.tokens));
+    bucket.tokens -= granted;
+    return granted;
+  }
+
+  release(tenant: string, unused: number): void {
+    const bucket = this.refilled(tenant);
+    bucket.tokens = Math.min(this.perMinute, bucket.tokens + unused);
+  }
+
+  private refilled(tenant: string) {
+    const now = this.now();
+    const bucket = this.buckets.get(tenant) ?? { tokens: this.perMinute, at: now };
+    bucket.tokens = Math.min(this.perMinute, bucket.tokens + ((now - bucket.at) * this.perMinute) / MINUTE_MS);
+    bucket.at = now;
+    this.buckets.set(tenant, bucket);
+    return bucket;
+  }
+}
