@@ -61,11 +61,11 @@ describe('the herald CLI against a running Herald', () => {
     assert.deepEqual(JSON.parse(request!.body).data, { booking: 42 });
 
     const deliveryId = `delivery:cli-send:bk-42:${endpoint.id}`;
-    // The list reads Temporal visibility, which trails the workflow by a moment.
+    // The attempt log has it once the attempt has reported.
     await eventually(() => herald.api('GET', `/v1/deliveries?tenant=cli-send&status=delivered`, undefined, { authorization: `Bearer ${apiKey}` }), (r) => r.body.data.length === 1);
     const listed = await cli(['deliveries', 'list', '--tenant', 'cli-send', '--status', 'delivered', '--endpoint', endpoint.id]);
     assert.equal(listed.code, 0, listed.stderr);
-    assert.match(listed.stdout.split('\n')[1]!, new RegExp(`^${deliveryId}\\s+delivered\\s+1\\s+booking\\.created`));
+    assert.match(listed.stdout.split('\n')[1]!, new RegExp(`^${deliveryId}\\s+delivered\\s+1\\s+-\\s+booking\\.created`));
 
     const shown = await cli(['deliveries', 'show', deliveryId]);
     assert.equal(shown.code, 0, shown.stderr);
