@@ -23,7 +23,7 @@ export const clusterServices = {
 type ServiceName = keyof typeof clusterServices;
 
 /** What the cluster waits on before a Herald process counts as up: the paths Compose's health checks probe. */
-export const readinessPaths = { 'herald-api': '/readyz', 'herald-worker': '/metrics' } as const;
+export const readinessPaths = { 'herald-api': '/readyz', 'herald-worker': '/healthz' } as const;
 
 /** The settings both `npm run cluster` and docker-compose.yml use. */
 export const clusterDefaults = {

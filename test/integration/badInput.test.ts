@@ -28,7 +28,7 @@ test('a NUL character where storage cannot hold it is a 400, in a path parameter
   }
   const nulHeader = await herald.api('POST', '/v1/endpoints', { url: 'https://hooks.example/nul', headers: { Authorization: '\u0000' } }, admin);
   assert.equal(nulHeader.status, 400);
-  assert.match(nulHeader.body.detail, /NUL/);
+  assert.match(JSON.stringify(nulHeader.body.errors), /NUL/);
   const nulSchema = await herald.api('POST', '/v1/event-types', { name: 'nul.schema', schema: { description: 'a\u0000b' } }, admin);
   assert.equal(nulSchema.status, 400);
 });

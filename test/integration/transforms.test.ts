@@ -22,7 +22,7 @@ describe('request transforms, previews and test sends on the embedded Temporal d
   let receiver: Receiver;
   const api = (method: string, route: string, body?: unknown, headers: Record<string, string> = admin) => herald.api(method, route, body, headers);
   before(async () => {
-    [herald, receiver] = await Promise.all([startTestHerald({ HERALD_API_KEY: ADMIN_KEY }), Receiver.start()]);
+    [herald, receiver] = await Promise.all([startTestHerald({ HERALD_API_KEY: ADMIN_KEY, HERALD_ALLOW_PRIVATE_TARGETS: 'true' }), Receiver.start()]);
   });
   after(async () => {
     await herald?.stop();
