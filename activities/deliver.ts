@@ -6,6 +6,7 @@ import { ForbiddenDestinationError } from '../src/delivery/destinations.ts';
 import { formats } from '../src/formats/index.ts';
 import type { Logger } from '../src/logger.ts';
 import type { DeliveryMetrics } from '../src/metrics/index.ts';
+import type { TrafficControl } from '../src/delivery/trafficControl.ts';
 import { signerFor } from '../src/signing/index.ts';
 import type { DeliveryLog } from '../src/storage/deliveryLog.ts';
 import type { EndpointStore } from '../src/storage/endpoints.ts';
@@ -21,6 +22,7 @@ export interface DeliverDeps {
   temporal: Pick<HeraldTemporal, 'eventOf'>;
   logger: Logger;
   metrics: DeliveryMetrics;
+  traffic: TrafficControl;
   /** The HTTP agent deliveries go through (deliveryDispatcher); fetch's default when unset (tests). */
   dispatcher?: Dispatcher;
 }
@@ -52,6 +54,12 @@ export async function deliver(deps: DeliverDeps, input: DeliveryActivityInput): 
   const info = Context.current().info;
   // Equal to now in production; ahead of the wall clock only under a time-skipping test server.
   const startedAt = Math.max(Date.now(), info.currentAttemptScheduledTimestampMs);
+  // Held (rate limit, open circuit, 429 slow-down): no attempt row, so no attempt and no budget spent.
+  const admission = await deps.traffic.admit(subscription.endpointId, startedAt);
+  if (!admission.send) {
+    const waitMs = Math.ceil(admission.waitMs);
+    throw ApplicationFailure.create({ type: deliveryFailureTypes.held, message: `held: ${admission.reason}; next try in ${Math.ceil(waitMs / 1000)} s`, nextRetryDelay: waitMs });
+  }
   const { attempt, madeInBudget } = await deps.log.nextAttempt(id, budget);
   const began = Date.now();
   const answer = await send(deps, input, startedAt);
@@ -64,6 +72,9 @@ export async function deliver(deps: DeliverDeps, input: DeliveryActivityInput): 
     startedAt: new Date(startedAt).toISOString(), durationMs, statusCode: answer.statusCode, error: answer.error,
     responseExcerpt: answer.responseExcerpt, responseHeaders: answer.responseHeaders, status,
     nextAttemptAt: waitMs === undefined ? null : new Date(startedAt + durationMs + waitMs).toISOString(),
+  });
+  await deps.traffic.recordOutcome(subscription.endpointId, {
+    deliveryId: id, eventId, eventType, attempt, status, statusCode: answer.statusCode, error: answer.error, at: startedAt, waitMs,
   });
   deps.metrics.recordAttempt({ eventType, verdict: answer.verdict, statusCode: answer.statusCode, durationMs, networkFailure: answer.networkFailure });
   // Failed attempts at warn, dead letters at error: what an operator's alerting keys on.

@@ -9,6 +9,8 @@ import { duration } from '../duration.ts';
 import { formatNames } from '../formats/index.ts';
 import type { Logger } from '../logger.ts';
 import { generateSecret, signatureSchema } from '../signing/index.ts';
+import { endpointHealth, resetTraffic } from '../delivery/trafficControl.ts';
+import type { Db } from '../storage/db.ts';
 import type { DeliveryLog } from '../storage/deliveryLog.ts';
 import type { Endpoint, EndpointStore } from '../storage/endpoints.ts';
 import { deliveryId, type HeraldEvent, type HeraldTemporal } from '../temporal/heraldTemporal.ts';
@@ -51,6 +53,13 @@ const endpointSettings = z.strictObject({
   enabled: z.boolean(),
   /** `make` format only: the `source_app` it sends (the order form's SOURCE_APP); the tenant by default. */
   sourceApp: z.string().min(1).max(128),
+  /** Requests per second to this endpoint across every worker, and how many may go at once after a quiet spell; null: no limit. */
+  rateLimit: z.strictObject({
+    perSecond: z.number().positive().max(10_000),
+    burst: z.number().int().min(1).max(10_000).optional(),
+  }).transform(({ perSecond, burst }) => ({ perSecond, burst: burst ?? Math.max(1, Math.ceil(perSecond)) })).nullable(),
+  /** Continuous failure after which Herald disables the endpoint (a duration such as "5d"); null: never. */
+  disableAfter: z.string().refine((text) => duration.safeParse(text).success, 'a duration such as "12h" or "5d"').nullable(),
 });
 
 const { shape } = endpointSettings;
@@ -66,6 +75,8 @@ export const endpointDefinition = endpointSettings.extend({
   headers: shape.headers.default({}),
   enabled: shape.enabled.default(true),
   sourceApp: shape.sourceApp.optional(),
+  rateLimit: shape.rateLimit.default(null),
+  disableAfter: shape.disableAfter.optional(),
   secret: secretField.optional(),
   tenant: tenantField,
 });
@@ -121,7 +132,10 @@ export const endpointRoutes: RouteDescription[] = [
     responses: { 201: 'the endpoint with its id and its secret, shown in full only here', 403: 'a tenant key naming another tenant' },
   },
   { method: 'get', path: '/v1/endpoints', summary: 'List endpoints', query: listQuery, responses: { 200: '{ data: [endpoint], nextCursor }' } },
-  { method: 'get', path: '/v1/endpoints/:id', summary: 'Read an endpoint', query: tenantQuery, responses: { 200: 'the endpoint', 404: 'no such endpoint' } },
+  {
+    method: 'get', path: '/v1/endpoints/:id', summary: 'Read an endpoint, with its health', query: tenantQuery,
+    responses: { 200: 'the endpoint and health: { state (healthy | degraded | open | disabled), consecutiveFailures, lastSuccessAt, lastFailureAt, circuitOpenUntil }', 404: 'no such endpoint' },
+  },
   {
     method: 'patch', path: '/v1/endpoints/:id', summary: 'Change any setting but the secret', query: tenantQuery, body: patchBody,
     responses: { 200: 'the endpoint as changed', 404: 'no such endpoint', 409: readOnly },
@@ -141,6 +155,7 @@ export const endpointRoutes: RouteDescription[] = [
 ];
 
 export interface EndpointsDeps {
+  db: Db;
   endpoints: EndpointStore;
   temporal: HeraldTemporal;
   log: DeliveryLog;
@@ -187,7 +202,8 @@ export function endpointsRouter(deps: EndpointsDeps): Router {
   });
 
   router.get('/v1/endpoints/:id', async (req, res) => {
-    res.json(await ownedEndpoint(req, res));
+    const endpoint = await ownedEndpoint(req, res);
+    res.json({ ...endpoint, health: await endpointHealth(deps.db, endpoint) });
   });
 
   router.patch('/v1/endpoints/:id', async (req, res) => {
@@ -209,6 +225,8 @@ export function endpointsRouter(deps: EndpointsDeps): Router {
     // Stored as declared, like on create.
     const updated = await store.update(tenant, id, { ...settings, retryPolicy: req.body.retryPolicy });
     if (!updated) throw notFound(`endpoint ${id}`);
+    // Re-enabled by hand (after auto-disable, say): its circuit and failure streak start afresh.
+    if (changes.enabled && !endpoint.enabled) await resetTraffic(deps.db, id);
     logger.info({ tenant, endpointId: id, fields: Object.keys(settings) }, 'endpoint updated');
     res.json(updated);
   });

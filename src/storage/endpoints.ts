@@ -18,6 +18,10 @@ export interface Endpoint {
   enabled: boolean;
   /** `make` format only: the `source_app` it sends; the tenant when null. */
   sourceApp: string | null;
+  /** Requests per second across every worker, with a burst; null: no limit. */
+  rateLimit: RateLimit | null;
+  /** Continuous failure before Herald disables it, as declared ("5d"); null: never; undefined: Herald's default. */
+  disableAfter?: string | null;
   /** Static routes come from configuration: the API shows them but may not change them (409). */
   readOnly: boolean;
   /** Set for static routes: the route's name and whether it is its tenant's fallback. */
@@ -26,10 +30,19 @@ export interface Endpoint {
   updatedAt: string;
 }
 
-export type NewEndpoint = Omit<Endpoint, 'id' | 'sourceApp' | 'readOnly' | 'staticRoute' | 'createdAt' | 'updatedAt'> & {
+export type NewEndpoint = Omit<Endpoint, 'id' | 'sourceApp' | 'rateLimit' | 'readOnly' | 'staticRoute' | 'createdAt' | 'updatedAt'> & {
   secret: string;
   sourceApp?: string | null;
+  rateLimit?: RateLimit | null;
 };
+
+export interface RateLimit {
+  perSecond: number;
+  burst: number;
+}
+
+/** How `disable_after` stores "never" (SQL NULL is Herald's default). */
+const NEVER = 'never';
 
 /**
  * A route from the routes file or HERALD_ROUTE_* variables. A fallback route receives the event
@@ -54,27 +67,33 @@ interface Row {
   secret: string; previous_secret: string | null; previous_secret_expires_at: Date | string | null;
   retry_policy: RetryPolicy; timeout_ms: number; format: FormatName; signature: SignatureConfig;
   headers: Record<string, string>; enabled: boolean; source_app: string | null; static_route: string | null;
+  rate_limit: RateLimit | null; disable_after: string | null;
   static_fallback: boolean; created_at: Date | string; updated_at: Date | string;
 }
 
 const iso = (value: Date | string) => new Date(value).toISOString();
 
 /** The columns an endpoint is written with, in the order columnValues gives them. */
-const COLUMNS = ['id', 'tenant', 'url', 'description', 'event_types', 'secret', 'retry_policy', 'timeout_ms', 'format', 'signature', 'headers', 'enabled', 'source_app'];
+const COLUMNS = ['id', 'tenant', 'url', 'description', 'event_types', 'secret', 'retry_policy', 'timeout_ms', 'format', 'signature', 'headers', 'enabled', 'source_app', 'rate_limit', 'disable_after'];
 
 const placeholders = (count: number) => Array.from({ length: count }, (_, i) => `$${i + 1}`).join(', ');
 
 function columnValues(id: string, input: NewEndpoint): unknown[] {
   return [id, input.tenant, input.url, input.description, JSON.stringify(input.eventTypes), input.secret,
     JSON.stringify(input.retryPolicy), input.timeoutMs, input.format, JSON.stringify(input.signature),
-    JSON.stringify(input.headers), input.enabled, input.sourceApp ?? null];
+    JSON.stringify(input.headers), input.enabled, input.sourceApp ?? null, input.rateLimit ? JSON.stringify(input.rateLimit) : null,
+    disableAfterColumn(input.disableAfter)];
 }
+
+const disableAfterColumn = (value: string | null | undefined) => (value === null ? NEVER : value ?? null);
 
 function toEndpoint(row: Row): Endpoint {
   return {
     id: row.id, tenant: row.tenant, url: row.url, description: row.description, eventTypes: row.event_types,
     retryPolicy: row.retry_policy, timeoutMs: row.timeout_ms, format: row.format, signature: row.signature,
-    headers: row.headers, enabled: row.enabled, sourceApp: row.source_app, readOnly: row.static_route !== null,
+    headers: row.headers, enabled: row.enabled, sourceApp: row.source_app, rateLimit: row.rate_limit,
+    ...(row.disable_after !== null && { disableAfter: row.disable_after === NEVER ? null : row.disable_after }),
+    readOnly: row.static_route !== null,
     staticRoute: row.static_route === null ? null : { name: row.static_route, fallback: row.static_fallback },
     createdAt: iso(row.created_at), updatedAt: iso(row.updated_at),
   };
@@ -105,6 +124,8 @@ const changeColumns = {
   headers: { column: 'headers', json: true },
   enabled: { column: 'enabled', json: false },
   sourceApp: { column: 'source_app', json: false },
+  rateLimit: { column: 'rate_limit', json: true },
+  disableAfter: { column: 'disable_after', json: false },
 } satisfies Record<keyof EndpointChanges, { column: string; json: boolean }>;
 
 interface CachedEndpoint {
@@ -178,7 +199,7 @@ export class EndpointStore {
     for (const [field, value] of Object.entries(changes)) {
       if (value === undefined) continue;
       const { column, json } = changeColumns[field as keyof EndpointChanges];
-      params.push(json ? JSON.stringify(value) : value);
+      params.push(field === 'disableAfter' ? disableAfterColumn(value as string | null) : value === null || !json ? value : JSON.stringify(value));
       assignments.push(`${column} = $${params.length}`);
     }
     const [row] = await this.db.query<Row>(
@@ -216,6 +237,11 @@ export class EndpointStore {
   async currentSecret(tenant: string, id: string): Promise<string | undefined> {
     const [row] = await this.db.query<{ secret: string }>('SELECT secret FROM endpoints WHERE tenant = $1 AND id = $2', [tenant, id]);
     return row?.secret;
+  }
+
+  /** Drops the cached entry after a change made outside this store (traffic control disabling the endpoint). */
+  forget(id: string): void {
+    this.cache.delete(id);
   }
 
   /** For one delivery attempt: the endpoint with its signing secrets, cached briefly. */

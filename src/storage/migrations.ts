@@ -93,4 +93,25 @@ export const migrations: string[][] = [
     'ALTER TABLE endpoints ADD COLUMN last_failure_at timestamptz',
     'ALTER TABLE endpoints ADD COLUMN consecutive_failures integer NOT NULL DEFAULT 0',
   ],
+  // Issue 15: per-endpoint traffic control. The endpoint's settings, and the state every worker process shares.
+  [
+    // { perSecond, burst }; NULL: no limit.
+    'ALTER TABLE endpoints ADD COLUMN rate_limit jsonb',
+    // A duration as declared ("5d"), 'never', or NULL for Herald's default (HERALD_DISABLE_AFTER).
+    'ALTER TABLE endpoints ADD COLUMN disable_after text',
+    `CREATE TABLE endpoint_traffic (
+      endpoint_id text PRIMARY KEY,
+      -- token bucket: tokens left at refilled_at
+      tokens double precision,
+      refilled_at timestamptz,
+      -- a 429 pauses the endpoint until then
+      slowed_until timestamptz,
+      -- circuit: open until then (NULL: closed), the cool-down it was opened for, when its probe went out
+      circuit_open_until timestamptz,
+      circuit_cooldown_ms bigint,
+      probe_started_at timestamptz,
+      -- the first failed attempt since the last success: auto-disable counts from here
+      failing_since timestamptz
+    )`,
+  ],
 ];
