@@ -24,6 +24,7 @@ const indexedValueType: Record<string, proto.temporal.api.enums.v1.IndexedValueT
 
 export interface TimeSkippingHerald {
   env: TestWorkflowEnvironment;
+  db: Db;
   endpoints: EndpointStore;
   log: DeliveryLog;
   temporal: HeraldTemporal;
@@ -61,6 +62,7 @@ export async function startTimeSkippingHerald(options: { deadLetterRetentionMs?:
   const running = worker.run();
   return {
     env,
+    db,
     endpoints,
     log,
     temporal,
