@@ -55,7 +55,7 @@ export async function deliver(deps: DeliverDeps, input: DeliveryActivityInput): 
   // Equal to now in production; ahead of the wall clock only under a time-skipping test server.
   const startedAt = Math.max(Date.now(), info.currentAttemptScheduledTimestampMs);
   // Held (rate limit, open circuit, 429 slow-down): no attempt row, so no attempt and no budget spent.
-  const admission = await deps.traffic.admit(subscription.endpointId, startedAt);
+  const admission = await deps.traffic.admit(subscription.endpointId, id, startedAt);
   if (!admission.send) {
     const waitMs = Math.ceil(admission.waitMs);
     throw ApplicationFailure.create({ type: deliveryFailureTypes.held, message: `held: ${admission.reason}; next try in ${Math.ceil(waitMs / 1000)} s`, nextRetryDelay: waitMs });

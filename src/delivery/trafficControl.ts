@@ -74,6 +74,7 @@ interface TrafficRow {
   tokens: number | null;
   refilled_at: Date | string | null;
   slowed_until: Date | string | null;
+  slowed_by: string | null;
   circuit_open_until: Date | string | null;
   circuit_cooldown_ms: string | number | null;
   probe_started_at: Date | string | null;
@@ -100,14 +101,14 @@ export class TrafficControl {
   ) {}
 
   /** Whether an attempt may go out now, and if not, how long to hold it. */
-  async admit(endpointId: string, now: number): Promise<Admission> {
+  async admit(endpointId: string, deliveryId: string, now: number): Promise<Admission> {
     const endpoint = await this.endpoints.forDelivery(endpointId);
     // Deleted or disabled: the attempt goes on and fails for good, so the delivery parks with that reason.
     if (!endpoint?.enabled) return { send: true, probe: false };
     const [row] = await this.db.query<TrafficRow>('SELECT * FROM endpoint_traffic WHERE endpoint_id = $1', [endpointId]);
     if (!row && !endpoint.rateLimit) return { send: true, probe: false };
 
-    if (row?.slowed_until && ms(row.slowed_until) > now) return { send: false, reason: 'slowed-down', waitMs: ms(row.slowed_until) - now };
+    if (row?.slowed_until && ms(row.slowed_until) > now && row.slowed_by !== deliveryId) return { send: false, reason: 'slowed-down', waitMs: ms(row.slowed_until) - now };
     const openUntil = row?.circuit_open_until ? ms(row.circuit_open_until) : undefined;
     if (openUntil !== undefined && openUntil > now) {
       // Spread over a tenth of the cool-down: the held deliveries do not all return at the probe's instant.
@@ -162,11 +163,12 @@ export class TrafficControl {
   async recordOutcome(endpointId: string, outcome: AttemptOutcome): Promise<void> {
     const at = iso(outcome.at);
     if (outcome.statusCode === 429 && outcome.waitMs !== undefined) {
-      // The receiver asked for less: every delivery to it waits as long as this one does.
+      // The receiver asked for less: every other delivery to it waits as long as this one does (its own schedule).
       await this.db.query(
-        `INSERT INTO endpoint_traffic (endpoint_id, slowed_until) VALUES ($1, $2) ON CONFLICT (endpoint_id)
-         DO UPDATE SET slowed_until = GREATEST(endpoint_traffic.slowed_until, EXCLUDED.slowed_until)`,
-        [endpointId, iso(outcome.at + outcome.waitMs)],
+        `INSERT INTO endpoint_traffic (endpoint_id, slowed_until, slowed_by) VALUES ($1, $2, $3) ON CONFLICT (endpoint_id)
+         DO UPDATE SET slowed_until = GREATEST(endpoint_traffic.slowed_until, EXCLUDED.slowed_until),
+           slowed_by = CASE WHEN endpoint_traffic.slowed_until > EXCLUDED.slowed_until THEN endpoint_traffic.slowed_by ELSE EXCLUDED.slowed_by END`,
+        [endpointId, iso(outcome.at + outcome.waitMs), outcome.deliveryId],
       );
     }
     if (outcome.status === 'failed') {

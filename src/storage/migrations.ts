@@ -104,8 +104,9 @@ export const migrations: string[][] = [
       -- token bucket: tokens left at refilled_at
       tokens double precision,
       refilled_at timestamptz,
-      -- a 429 pauses the endpoint until then
+      -- a 429 pauses the endpoint until then, for every delivery but the one it answered (which waits its own schedule)
       slowed_until timestamptz,
+      slowed_by text,
       -- circuit: open until then (NULL: closed), the cool-down it was opened for, when its probe went out
       circuit_open_until timestamptz,
       circuit_cooldown_ms bigint,

@@ -58,31 +58,33 @@ describe('traffic control', () => {
 
   test('an endpoint without controls is always admitted', async () => {
     const endpoint = await newEndpoint();
-    assert.deepEqual(await traffic.admit(endpoint.id, Date.now()), { send: true, probe: false });
+    assert.deepEqual(await traffic.admit(endpoint.id, 'delivery:t:e:other', Date.now()), { send: true, probe: false });
   });
 
   test('a rate limit admits the burst, then one request per interval; a held request learns how long to wait', async () => {
     const endpoint = await newEndpoint({ rateLimit: { perSecond: 2, burst: 3 } });
     const t0 = Date.now();
-    const first = await Promise.all(Array.from({ length: 5 }, () => traffic.admit(endpoint.id, t0)));
+    const first = await Promise.all(Array.from({ length: 5 }, () => traffic.admit(endpoint.id, 'delivery:t:e:other', t0)));
     assert.equal(first.filter((a) => a.send).length, 3, 'the burst');
     const held = first.find((a) => !a.send);
     assert.ok(held && !held.send && held.reason === 'rate-limited' && held.waitMs >= 500 && held.waitMs <= 500 + 4 * 500, JSON.stringify(held));
-    assert.equal((await traffic.admit(endpoint.id, t0 + 400)).send, false, 'no token yet after 400 ms');
-    assert.equal((await traffic.admit(endpoint.id, t0 + 500)).send, true, 'one token after 500 ms');
-    assert.equal((await traffic.admit(endpoint.id, t0 + 500)).send, false);
+    assert.equal((await traffic.admit(endpoint.id, 'delivery:t:e:other', t0 + 400)).send, false, 'no token yet after 400 ms');
+    assert.equal((await traffic.admit(endpoint.id, 'delivery:t:e:other', t0 + 500)).send, true, 'one token after 500 ms');
+    assert.equal((await traffic.admit(endpoint.id, 'delivery:t:e:other', t0 + 500)).send, false);
     // Ten quiet seconds refill the bucket to its burst, no more.
-    const later = await Promise.all(Array.from({ length: 5 }, () => traffic.admit(endpoint.id, t0 + 10_500)));
+    const later = await Promise.all(Array.from({ length: 5 }, () => traffic.admit(endpoint.id, 'delivery:t:e:other', t0 + 10_500)));
     assert.equal(later.filter((a) => a.send).length, 3);
   });
 
-  test('a 429 holds every delivery to the endpoint for as long as its own next wait', async () => {
+  test('a 429 holds every other delivery to the endpoint for as long as its own next wait', async () => {
     const endpoint = await newEndpoint();
     const t0 = Date.now();
     await attempt(endpoint, t0, { statusCode: 429, waitMs: 30 * SECOND });
-    const held = await traffic.admit(endpoint.id, t0 + 10 * SECOND);
+    const held = await traffic.admit(endpoint.id, 'delivery:t:e:other', t0 + 10 * SECOND);
     assert.deepEqual(held, { send: false, reason: 'slowed-down', waitMs: 20 * SECOND });
-    assert.equal((await traffic.admit(endpoint.id, t0 + 30 * SECOND)).send, true);
+    const told = `delivery:${endpoint.tenant}:e${attempts}:${endpoint.id}`;
+    assert.deepEqual(await traffic.admit(endpoint.id, told, t0 + 10 * SECOND), { send: true, probe: false }, 'the delivery it answered keeps its own schedule');
+    assert.equal((await traffic.admit(endpoint.id, 'delivery:t:e:other', t0 + 30 * SECOND)).send, true);
   });
 
   test('consecutive failures open the circuit; one probe after the cool-down; a failed probe doubles it; a success closes it', async () => {
@@ -95,19 +97,19 @@ describe('traffic control', () => {
     assert.equal(health.state, 'open');
     assert.equal(health.consecutiveFailures, 3);
 
-    const held = await traffic.admit(endpoint.id, t0 + 30 * SECOND);
+    const held = await traffic.admit(endpoint.id, 'delivery:t:e:other', t0 + 30 * SECOND);
     assert.ok(!held.send && held.reason === 'circuit-open' && held.waitMs >= 30 * SECOND - 2 && held.waitMs <= 36 * SECOND, JSON.stringify(held));
     // After the cool-down, one of several deliveries probes.
-    const afterCooldown = await Promise.all(Array.from({ length: 4 }, () => traffic.admit(endpoint.id, t0 + MINUTE + 2)));
+    const afterCooldown = await Promise.all(Array.from({ length: 4 }, () => traffic.admit(endpoint.id, 'delivery:t:e:other', t0 + MINUTE + 2)));
     assert.deepEqual(afterCooldown.filter((a) => a.send), [{ send: true, probe: true }]);
     assert.ok(afterCooldown.every((a) => a.send || a.reason === 'probe-out'));
 
     await attempt(endpoint, t0 + MINUTE + 3, { statusCode: 503, waitMs: 5 * MINUTE });
     assert.equal((await endpointHealth(db, endpoint)).circuitOpenUntil, new Date(t0 + MINUTE + 3 + 2 * MINUTE).toISOString(), 'twice the cool-down');
-    assert.equal((await traffic.admit(endpoint.id, t0 + 3 * MINUTE + 3)).send, true, 'the next probe');
+    assert.equal((await traffic.admit(endpoint.id, 'delivery:t:e:other', t0 + 3 * MINUTE + 3)).send, true, 'the next probe');
     await attempt(endpoint, t0 + 3 * MINUTE + 4, { statusCode: 200 });
     assert.equal((await endpointHealth(db, endpoint)).state, 'healthy');
-    assert.deepEqual(await traffic.admit(endpoint.id, t0 + 3 * MINUTE + 5), { send: true, probe: false });
+    assert.deepEqual(await traffic.admit(endpoint.id, 'delivery:t:e:other', t0 + 3 * MINUTE + 5), { send: true, probe: false });
     assert.deepEqual(raised.filter((r) => r.event.data && (r.event.data as { endpointId: string }).endpointId === endpoint.id), [], 'nobody subscribed: nothing raised');
   });
 
@@ -123,7 +125,7 @@ describe('traffic control', () => {
     assert.equal((await endpoints.get(endpoint.tenant, endpoint.id))!.enabled, false);
     assert.equal((await endpointHealth(db, (await endpoints.get(endpoint.tenant, endpoint.id))!)).state, 'disabled');
     // A disabled endpoint's deliveries go on to fail for good (as dead letters), never held.
-    assert.deepEqual(await traffic.admit(endpoint.id, t0 + 2 * DAY + 1), { send: true, probe: false });
+    assert.deepEqual(await traffic.admit(endpoint.id, 'delivery:t:e:other', t0 + 2 * DAY + 1), { send: true, probe: false });
     await attempt(endpoint, t0 + 2 * DAY + 2, { statusCode: 503, waitMs: HOUR });
 
     const disabled = raised.filter((r) => r.event.type === 'herald.endpoint.disabled');
