@@ -12,6 +12,7 @@ import { generateSecret, signatureSchema } from '../signing/index.ts';
 import { endpointHealth, resetTraffic } from '../delivery/trafficControl.ts';
 import type { Db } from '../storage/db.ts';
 import type { DeliveryLog } from '../storage/deliveryLog.ts';
+import { endpointStats, statsWindows, type StatsWindow } from '../storage/endpointStats.ts';
 import type { Endpoint, EndpointStore } from '../storage/endpoints.ts';
 import { deliveryId, type HeraldEvent, type HeraldTemporal } from '../temporal/heraldTemporal.ts';
 import { eventTypePattern, identifier, tenantField } from './fields.ts';
@@ -57,9 +58,11 @@ const endpointSettings = z.strictObject({
   rateLimit: z.strictObject({
     perSecond: z.number().positive().max(10_000),
     burst: z.number().int().min(1).max(10_000).optional(),
-  }).transform(({ perSecond, burst }) => ({ perSecond, burst: burst ?? Math.max(1, Math.ceil(perSecond)) })).nullable(),
+  }).transform(({ perSecond, burst }) => ({ perSecond, burst: burst ?? Math.max(1, Math.ceil(perSecond)) })).nullable()
+    .describe('Requests per second to this endpoint across all workers; burst (default: one second\'s worth) may go at once after a quiet spell. Waiting for capacity is not an attempt. null: no limit.'),
   /** Continuous failure after which Herald disables the endpoint (a duration such as "5d"); null: never. */
-  disableAfter: z.string().refine((text) => duration.safeParse(text).success, 'a duration such as "12h" or "5d"').nullable(),
+  disableAfter: z.string().refine((text) => duration.safeParse(text).success, 'a duration such as "12h" or "5d"').nullable()
+    .describe('Continuous failure after which Herald disables the endpoint (default HERALD_DISABLE_AFTER, 5d); null: never.'),
 });
 
 const { shape } = endpointSettings;
@@ -125,6 +128,11 @@ const listQuery = z.strictObject({
 
 const tenantQuery = z.object({ tenant: tenantField });
 
+const statsQuery = z.strictObject({
+  tenant: tenantField,
+  window: z.enum(Object.keys(statsWindows) as [StatsWindow, ...StatsWindow[]]).default('24h'),
+});
+
 const readOnly = 'a static route from configuration, not changeable through the API';
 export const endpointRoutes: RouteDescription[] = [
   {
@@ -135,6 +143,10 @@ export const endpointRoutes: RouteDescription[] = [
   {
     method: 'get', path: '/v1/endpoints/:id', summary: 'Read an endpoint, with its health', query: tenantQuery,
     responses: { 200: 'the endpoint and health: { state (healthy | degraded | open | disabled), consecutiveFailures, lastSuccessAt, lastFailureAt, circuitOpenUntil }', 404: 'no such endpoint' },
+  },
+  {
+    method: 'get', path: '/v1/endpoints/:id/stats', summary: 'Attempts, deliveries, failures, success rate and latency of the endpoint over a window, from the attempt log', query: statsQuery,
+    responses: { 200: '{ window, since, attempts, delivered, failed, successRate, latencyMs: { p50, p95, p99 } }', 404: 'no such endpoint' },
   },
   {
     method: 'patch', path: '/v1/endpoints/:id', summary: 'Change any setting but the secret', query: tenantQuery, body: patchBody,
@@ -204,6 +216,12 @@ export function endpointsRouter(deps: EndpointsDeps): Router {
   router.get('/v1/endpoints/:id', async (req, res) => {
     const endpoint = await ownedEndpoint(req, res);
     res.json({ ...endpoint, health: await endpointHealth(deps.db, endpoint) });
+  });
+
+  router.get('/v1/endpoints/:id/stats', async (req, res) => {
+    const { window } = parse(statsQuery, req.query, 'query');
+    const endpoint = await ownedEndpoint(req, res);
+    res.json(await endpointStats(deps.db, endpoint.id, window));
   });
 
   router.patch('/v1/endpoints/:id', async (req, res) => {
