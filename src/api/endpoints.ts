@@ -60,6 +60,10 @@ const endpointSettings = z.strictObject({
     burst: z.number().int().min(1).max(10_000).optional(),
   }).transform(({ perSecond, burst }) => ({ perSecond, burst: burst ?? Math.max(1, Math.ceil(perSecond)) })).nullable()
     .describe('Requests per second to this endpoint across all workers; burst (default: one second\'s worth) may go at once after a quiet spell. Waiting for capacity is not an attempt. null: no limit.'),
+  ordering: z.enum(['fifo']).nullable()
+    .describe('"fifo": one delivery in flight at a time, in the order Herald accepted the events; null (default): concurrent.'),
+  onFailure: z.enum(['block', 'skip'])
+    .describe('With "fifo": a delivery that fails for good holds the line until replayed or cancelled ("block", default), or is set aside ("skip").'),
   /** Continuous failure after which Herald disables the endpoint (a duration such as "5d"); null: never. */
   disableAfter: z.string().refine((text) => duration.safeParse(text).success, 'a duration such as "12h" or "5d"').nullable()
     .describe('Continuous failure after which Herald disables the endpoint (default HERALD_DISABLE_AFTER, 5d); null: never.'),
@@ -79,6 +83,8 @@ export const endpointDefinition = endpointSettings.extend({
   enabled: shape.enabled.default(true),
   sourceApp: shape.sourceApp.optional(),
   rateLimit: shape.rateLimit.default(null),
+  ordering: shape.ordering.default(null),
+  onFailure: shape.onFailure.default('block'),
   disableAfter: shape.disableAfter.optional(),
   secret: secretField.optional(),
   tenant: tenantField,

@@ -33,7 +33,7 @@ export const defaultTrafficSettings: TrafficSettings = {
   disableAfterMs: 5 * 86_400_000,
 };
 
-export type HoldReason = 'rate-limited' | 'slowed-down' | 'circuit-open' | 'probe-out';
+export type HoldReason = 'rate-limited' | 'slowed-down' | 'circuit-open' | 'probe-out' | 'not-first-in-line';
 export type Admission = { send: true; probe: boolean } | { send: false; reason: HoldReason; waitMs: number };
 
 export type HealthState = 'healthy' | 'degraded' | 'open' | 'disabled';
@@ -67,6 +67,11 @@ export interface AttemptOutcome {
 const PROBE_SLACK_MS = 10_000;
 /** Held deliveries come back spread over this many of the limit's intervals, not all in the same instant. */
 const RATE_SPREAD_INTERVALS = 4;
+/**
+ * A FIFO delivery behind another waits this long at most: the one ahead wakes it (a `retryNow` signal)
+ * when it settles; this is the fallback should that signal be lost, or the one ahead be cancelled.
+ */
+const FIFO_RECHECK_MS = 30_000;
 /** A hold is at least this long: Temporal's retry timer has second-ish precision anyway. */
 const MIN_HOLD_MS = 100;
 
@@ -87,17 +92,17 @@ const disableAfterMsOf = (endpoint: Endpoint, fallback: number | null) =>
 
 /** Traffic control for a worker: its state in `db`, operational events raised through `temporal`. */
 export function createTrafficControl(deps: {
-  db: Db; endpoints: EndpointStore; log: DeliveryLog; temporal: Pick<HeraldTemporal, 'ingest'>; logger: Logger; settings: TrafficSettings;
+  db: Db; endpoints: EndpointStore; log: DeliveryLog; temporal: Pick<HeraldTemporal, 'ingest' | 'signal'>; logger: Logger; settings: TrafficSettings;
 }): TrafficControl {
   const events = new OperationalEvents(deps);
-  return new TrafficControl(deps.db, deps.endpoints, { settings: deps.settings, logger: deps.logger, events });
+  return new TrafficControl(deps.db, deps.endpoints, { settings: deps.settings, logger: deps.logger, events, temporal: deps.temporal });
 }
 
 export class TrafficControl {
   constructor(
     private readonly db: Db,
     private readonly endpoints: EndpointStore,
-    private readonly deps: { settings: TrafficSettings; logger: Logger; events?: OperationalEvents },
+    private readonly deps: { settings: TrafficSettings; logger: Logger; events?: OperationalEvents; temporal?: Pick<HeraldTemporal, 'signal'> },
   ) {}
 
   /** Whether an attempt may go out now, and if not, how long to hold it. */
@@ -106,7 +111,7 @@ export class TrafficControl {
     // Deleted or disabled: the attempt goes on and fails for good, so the delivery parks with that reason.
     if (!endpoint?.enabled) return { send: true, probe: false };
     const [row] = await this.db.query<TrafficRow>('SELECT * FROM endpoint_traffic WHERE endpoint_id = $1', [endpointId]);
-    if (!row && !endpoint.rateLimit) return { send: true, probe: false };
+    if (!row && !endpoint.rateLimit && endpoint.ordering !== 'fifo') return { send: true, probe: false };
 
     if (row?.slowed_until && ms(row.slowed_until) > now && row.slowed_by !== deliveryId) return { send: false, reason: 'slowed-down', waitMs: ms(row.slowed_until) - now };
     const openUntil = row?.circuit_open_until ? ms(row.circuit_open_until) : undefined;
@@ -120,6 +125,9 @@ export class TrafficControl {
       return { send: false, reason: 'probe-out', waitMs: ms(row!.probe_started_at) + probeDeadline - now };
     }
 
+    if (endpoint.ordering === 'fifo' && (await this.firstInLine(endpoint))?.id !== deliveryId) {
+      return { send: false, reason: 'not-first-in-line', waitMs: FIFO_RECHECK_MS };
+    }
     if (endpoint.rateLimit) {
       const waitMs = await this.takeToken(endpointId, endpoint.rateLimit, now, !row);
       if (waitMs !== undefined) return { send: false, reason: 'rate-limited', waitMs };
@@ -132,6 +140,31 @@ export class TrafficControl {
       [endpointId, iso(now), iso(now - probeDeadline)],
     );
     return claimed.length ? { send: true, probe: true } : { send: false, reason: 'probe-out', waitMs: probeDeadline };
+  }
+
+  /**
+   * The delivery at the head of a FIFO endpoint's line: the earliest accepted that is not settled
+   * (with `block`, a dead letter is not settled until replayed or cancelled).
+   */
+  private async firstInLine(endpoint: Endpoint): Promise<{ id: string; tenant: string; event_id: string } | undefined> {
+    const [head] = await this.db.query<{ id: string; tenant: string; event_id: string }>(
+      `SELECT id, tenant, event_id FROM deliveries WHERE endpoint_id = $1 AND (status IN ('pending', 'retrying') OR (status = 'failed' AND $2))
+       ORDER BY accepted_seq LIMIT 1`,
+      [endpoint.id, endpoint.onFailure === 'block'],
+    );
+    return head;
+  }
+
+  /** A FIFO delivery settled: the next in line goes now rather than at its next recheck. */
+  private async wakeNextInLine(endpointId: string, settled: string): Promise<void> {
+    const endpoint = await this.endpoints.forDelivery(endpointId);
+    if (endpoint?.ordering !== 'fifo' || !this.deps.temporal) return;
+    const next = await this.firstInLine(endpoint);
+    // A dead letter that blocks the line is still its head: nothing to wake.
+    if (!next || next.id === settled) return;
+    await this.deps.temporal.signal(next.tenant, next.event_id, 'retryNow', { endpointId }).catch((err: unknown) => {
+      this.deps.logger.warn({ err, endpointId, deliveryId: next.id }, 'could not wake the next FIFO delivery; it goes at its recheck');
+    });
   }
 
   /**
@@ -177,6 +210,7 @@ export class TrafficControl {
         statusCode: outcome.statusCode, error: outcome.error,
       });
     }
+    if (outcome.status !== 'retrying') await this.wakeNextInLine(endpointId, outcome.deliveryId);
     if (outcome.status === 'delivered') {
       const [closed] = await this.db.query<{ was_open: boolean }>(
         `WITH before AS (SELECT circuit_open_until FROM endpoint_traffic WHERE endpoint_id = $1 FOR UPDATE)

@@ -22,6 +22,10 @@ export interface Endpoint {
   rateLimit: RateLimit | null;
   /** Continuous failure before Herald disables it, as declared ("5d"); null: never; undefined: Herald's default. */
   disableAfter?: string | null;
+  /** `fifo`: one delivery in flight at a time, in the order Herald accepted them; null: concurrent. */
+  ordering: 'fifo' | null;
+  /** With `fifo`: whether a delivery that failed for good holds the line until replayed or cancelled (`block`), or is set aside (`skip`). */
+  onFailure: 'block' | 'skip';
   /** Static routes come from configuration: the API shows them but may not change them (409). */
   readOnly: boolean;
   /** Set for static routes: the route's name and whether it is its tenant's fallback. */
@@ -30,10 +34,12 @@ export interface Endpoint {
   updatedAt: string;
 }
 
-export type NewEndpoint = Omit<Endpoint, 'id' | 'sourceApp' | 'rateLimit' | 'readOnly' | 'staticRoute' | 'createdAt' | 'updatedAt'> & {
+export type NewEndpoint = Omit<Endpoint, 'id' | 'sourceApp' | 'rateLimit' | 'ordering' | 'onFailure' | 'readOnly' | 'staticRoute' | 'createdAt' | 'updatedAt'> & {
   secret: string;
   sourceApp?: string | null;
   rateLimit?: RateLimit | null;
+  ordering?: 'fifo' | null;
+  onFailure?: 'block' | 'skip';
 };
 
 export interface RateLimit {
@@ -67,14 +73,14 @@ interface Row {
   secret: string; previous_secret: string | null; previous_secret_expires_at: Date | string | null;
   retry_policy: RetryPolicy; timeout_ms: number; format: FormatName; signature: SignatureConfig;
   headers: Record<string, string>; enabled: boolean; source_app: string | null; static_route: string | null;
-  rate_limit: RateLimit | null; disable_after: string | null;
+  rate_limit: RateLimit | null; disable_after: string | null; ordering: 'fifo' | null; fifo_on_failure: 'block' | 'skip' | null;
   static_fallback: boolean; created_at: Date | string; updated_at: Date | string;
 }
 
 const iso = (value: Date | string) => new Date(value).toISOString();
 
 /** The columns an endpoint is written with, in the order columnValues gives them. */
-const COLUMNS = ['id', 'tenant', 'url', 'description', 'event_types', 'secret', 'retry_policy', 'timeout_ms', 'format', 'signature', 'headers', 'enabled', 'source_app', 'rate_limit', 'disable_after'];
+const COLUMNS = ['id', 'tenant', 'url', 'description', 'event_types', 'secret', 'retry_policy', 'timeout_ms', 'format', 'signature', 'headers', 'enabled', 'source_app', 'rate_limit', 'disable_after', 'ordering', 'fifo_on_failure'];
 
 const placeholders = (count: number) => Array.from({ length: count }, (_, i) => `$${i + 1}`).join(', ');
 
@@ -82,7 +88,7 @@ function columnValues(id: string, input: NewEndpoint): unknown[] {
   return [id, input.tenant, input.url, input.description, JSON.stringify(input.eventTypes), input.secret,
     JSON.stringify(input.retryPolicy), input.timeoutMs, input.format, JSON.stringify(input.signature),
     JSON.stringify(input.headers), input.enabled, input.sourceApp ?? null, input.rateLimit ? JSON.stringify(input.rateLimit) : null,
-    disableAfterColumn(input.disableAfter)];
+    disableAfterColumn(input.disableAfter), input.ordering ?? null, input.onFailure ?? 'block'];
 }
 
 const disableAfterColumn = (value: string | null | undefined) => (value === null ? NEVER : value ?? null);
@@ -92,6 +98,7 @@ function toEndpoint(row: Row): Endpoint {
     id: row.id, tenant: row.tenant, url: row.url, description: row.description, eventTypes: row.event_types,
     retryPolicy: row.retry_policy, timeoutMs: row.timeout_ms, format: row.format, signature: row.signature,
     headers: row.headers, enabled: row.enabled, sourceApp: row.source_app, rateLimit: row.rate_limit,
+    ordering: row.ordering, onFailure: row.fifo_on_failure ?? 'block',
     ...(row.disable_after !== null && { disableAfter: row.disable_after === NEVER ? null : row.disable_after }),
     readOnly: row.static_route !== null,
     staticRoute: row.static_route === null ? null : { name: row.static_route, fallback: row.static_fallback },
@@ -126,6 +133,8 @@ const changeColumns = {
   sourceApp: { column: 'source_app', json: false },
   rateLimit: { column: 'rate_limit', json: true },
   disableAfter: { column: 'disable_after', json: false },
+  ordering: { column: 'ordering', json: false },
+  onFailure: { column: 'fifo_on_failure', json: false },
 } satisfies Record<keyof EndpointChanges, { column: string; json: boolean }>;
 
 interface CachedEndpoint {

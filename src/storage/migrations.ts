@@ -99,6 +99,12 @@ export const migrations: string[][] = [
     'ALTER TABLE endpoints ADD COLUMN rate_limit jsonb',
     // A duration as declared ("5d"), 'never', or NULL for Herald's default (HERALD_DISABLE_AFTER).
     'ALTER TABLE endpoints ADD COLUMN disable_after text',
+    // 'fifo' with 'block' or 'skip'; NULL: deliveries run concurrently.
+    'ALTER TABLE endpoints ADD COLUMN ordering text',
+    'ALTER TABLE endpoints ADD COLUMN fifo_on_failure text',
+    // The order Herald accepted deliveries in: a FIFO endpoint's line.
+    'ALTER TABLE deliveries ADD COLUMN accepted_seq bigserial',
+    'CREATE INDEX deliveries_endpoint_line ON deliveries (endpoint_id, accepted_seq)',
     `CREATE TABLE endpoint_traffic (
       endpoint_id text PRIMARY KEY,
       -- token bucket: tokens left at refilled_at

@@ -24,7 +24,10 @@ describe('traffic control', () => {
     db = await openDb({ dataDir: 'memory://' });
     endpoints = new EndpointStore(db);
     log = new DeliveryLog(db);
-    const temporal = { ingest: async (event: HeraldEvent, subscriptions: Subscription[]) => (raised.push({ event, subscriptions }), 'accepted' as const) };
+    const temporal = {
+      ingest: async (event: HeraldEvent, subscriptions: Subscription[]) => (raised.push({ event, subscriptions }), 'accepted' as const),
+      signal: async () => 'signalled' as const,
+    };
     traffic = createTrafficControl({
       db, endpoints, log, temporal, logger: createLogger('silent'),
       settings: { ...defaultTrafficSettings, circuitFailures: 3, circuitCooldownMs: MINUTE, maxCircuitCooldownMs: 8 * MINUTE, disableAfterMs: 5 * DAY },
