@@ -54,7 +54,7 @@ export async function deliver(deps: DeliverDeps, input: DeliveryActivityInput): 
   const info = Context.current().info;
   // Equal to now in production; ahead of the wall clock only under a time-skipping test server.
   const startedAt = Math.max(Date.now(), info.currentAttemptScheduledTimestampMs);
-  // Held (rate limit, open circuit, 429 slow-down): no attempt row, so no attempt and no budget spent.
+  // Held (rate limit, 429 slow-down, open circuit, FIFO line): no attempt row, so no attempt and no budget spent.
   const admission = await deps.traffic.admit(subscription.endpointId, id, startedAt);
   if (!admission.send) {
     const waitMs = Math.ceil(admission.waitMs);
