@@ -8,7 +8,8 @@ describe('deliveries API on the embedded Temporal dev server', () => {
   let herald: TestHerald;
   let receiver: Receiver;
   before(async () => {
-    [herald, receiver] = await Promise.all([startTestHerald(), Receiver.start()]);
+    // These tests follow every attempt of a failing endpoint; the circuit that would hold them after 10 is test/workflow/circuitBreaker.test.ts's.
+    [herald, receiver] = await Promise.all([startTestHerald({ HERALD_CIRCUIT_FAILURES: '1000' }), Receiver.start()]);
   });
   after(async () => {
     await herald?.stop();
