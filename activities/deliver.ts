@@ -5,6 +5,7 @@ import { send, SendError } from '../src/delivery/send.ts';
 import { buildRequest, TransformError } from '../src/delivery/request.ts';
 import type { Logger } from '../src/logger.ts';
 import type { DeliveryMetrics } from '../src/metrics/index.ts';
+import type { TrafficControl } from '../src/delivery/trafficControl.ts';
 import type { DeliveryLog } from '../src/storage/deliveryLog.ts';
 import type { EndpointStore } from '../src/storage/endpoints.ts';
 import type { HeraldTemporal } from '../src/temporal/heraldTemporal.ts';
@@ -18,6 +19,7 @@ export interface DeliverDeps {
   temporal: Pick<HeraldTemporal, 'eventOf'>;
   logger: Logger;
   metrics: DeliveryMetrics;
+  traffic: TrafficControl;
   /** The HTTP agent deliveries go through (deliveryDispatcher); fetch's default when unset (tests). */
   dispatcher?: Dispatcher;
 }
@@ -48,6 +50,12 @@ export async function deliver(deps: DeliverDeps, input: DeliveryActivityInput): 
   const info = Context.current().info;
   // Equal to now in production; ahead of the wall clock only under a time-skipping test server.
   const startedAt = Math.max(Date.now(), info.currentAttemptScheduledTimestampMs);
+  // Held (rate limit, 429 slow-down, open circuit, FIFO line): no attempt row, so no attempt and no budget spent.
+  const admission = await deps.traffic.admit(subscription.endpointId, id, startedAt);
+  if (!admission.send) {
+    const waitMs = Math.ceil(admission.waitMs);
+    throw ApplicationFailure.create({ type: deliveryFailureTypes.held, message: `held: ${admission.reason}; next try in ${Math.ceil(waitMs / 1000)} s`, nextRetryDelay: waitMs });
+  }
   const { attempt, madeInBudget } = await deps.log.nextAttempt(id, budget);
   const began = Date.now();
   const answer = await postAttempt(deps, input, attempt, startedAt);
@@ -60,6 +68,9 @@ export async function deliver(deps: DeliverDeps, input: DeliveryActivityInput): 
     startedAt: new Date(startedAt).toISOString(), durationMs, statusCode: answer.statusCode, error: answer.error,
     responseExcerpt: answer.responseExcerpt, responseHeaders: answer.responseHeaders, status,
     nextAttemptAt: waitMs === undefined ? null : new Date(startedAt + durationMs + waitMs).toISOString(),
+  });
+  await deps.traffic.recordOutcome(subscription.endpointId, {
+    deliveryId: id, eventId, eventType, attempt, status, statusCode: answer.statusCode, error: answer.error, at: startedAt, waitMs,
   });
   // A retryable answer with no attempt left ends the delivery: counted as failed, not as a retry.
   const verdict = status === 'retrying' ? 'retry' : status === 'delivered' ? 'delivered' : 'failed';

@@ -14,6 +14,7 @@ const usage = `usage: herald <command> [options]
   deliveries replay ID
   endpoints list [--tenant T] [--json]
   endpoints create --url U [--events a,b] [--policy standard|make|none|JSON] [--tenant T]
+  endpoints stats ID [--window 1h|24h|7d] [--tenant T]
 
 environment: HERALD_URL (default http://localhost:3000), HERALD_API_KEY (bearer key)`;
 
@@ -174,6 +175,11 @@ const commands: Record<string, Command> = {
         ? json(endpoints)
         : table(endpoints, [['ID', 'id'], ['URL', 'url'], ['EVENTS', 'eventTypes'], ['ENABLED', 'enabled'], ['DESCRIPTION', 'description']]);
     },
+  },
+  'endpoints stats': {
+    options: { window: { type: 'string' }, tenant: { type: 'string' } },
+    positionals: ['ID'],
+    run: async (api, v, [id]) => json(await api('GET', `/v1/endpoints/${encodeURIComponent(id!)}/stats${query({ window: v.window, tenant: v.tenant })}`)),
   },
   'endpoints create': {
     options: { url: { type: 'string' }, events: { type: 'string' }, policy: { type: 'string' }, tenant: { type: 'string' } },

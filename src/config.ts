@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { defaultTrafficSettings, type TrafficSettings } from './delivery/trafficControl.ts';
 import { duration } from './duration.ts';
 import { isLoopbackHost } from './exposure.ts';
 import { loadStaticRoutes } from './staticRoutes.ts';
@@ -61,6 +62,11 @@ const envSchema = z.object({
   HERALD_DEAD_LETTER_RETENTION: duration.prefault('7d'),
   HERALD_ATTEMPT_LOG_RETENTION: duration.prefault('30d'),
   HERALD_CACHE_DIR: z.string().min(1).optional(),
+  /** Issue 15: traffic control defaults. */
+  HERALD_CIRCUIT_FAILURES: z.coerce.number().int().min(1).default(defaultTrafficSettings.circuitFailures),
+  HERALD_CIRCUIT_COOLDOWN: duration.prefault('1m'),
+  HERALD_CIRCUIT_MAX_COOLDOWN: duration.prefault('1h'),
+  HERALD_DISABLE_AFTER: z.union([z.literal('never').transform(() => null), duration]).prefault('5d'),
   /** A YAML or JSON file of static routes; HERALD_ROUTE_<NAME>_<FIELD> variables add more (see staticRoutes.ts). */
   HERALD_ROUTES_FILE: z.string().min(1).optional(),
   HERALD_STRICT_EVENT_TYPES: booleanFromEnv.optional(),
@@ -153,6 +159,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     deadLetterRetentionMs: e.HERALD_DEAD_LETTER_RETENTION,
     /** Attempt-log rows older than this are pruned daily (a Temporal Schedule). */
     attemptLogRetentionMs: e.HERALD_ATTEMPT_LOG_RETENTION,
+    traffic: {
+      circuitFailures: e.HERALD_CIRCUIT_FAILURES,
+      circuitCooldownMs: e.HERALD_CIRCUIT_COOLDOWN,
+      maxCircuitCooldownMs: e.HERALD_CIRCUIT_MAX_COOLDOWN,
+      disableAfterMs: e.HERALD_DISABLE_AFTER,
+    } satisfies TrafficSettings,
     /** Endpoints defined by configuration; stored at start, read-only through the API. */
     staticRoutes: staticRoutes.routes,
     /** Static routes defined without a URL, by where they were defined; logged at start. */

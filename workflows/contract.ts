@@ -71,6 +71,8 @@ export type DeliveryStatusName = 'pending' | 'retrying' | 'delivered' | 'failed'
 export const deliveryFailureTypes = {
   /** A retryable outcome: Temporal retries after the delay the policy gave. */
   attemptFailed: 'DeliveryAttemptFailed',
+  /** Not an attempt: traffic control held it (rate limit, 429 slow-down, open circuit, FIFO line); Temporal runs it again after the wait. */
+  held: 'DeliveryHeld',
   /** A final outcome (4xx, forbidden destination, deleted endpoint) or the budget spent: a dead letter. */
   failed: 'DeliveryFailed',
 } as const;

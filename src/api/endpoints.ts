@@ -16,7 +16,10 @@ import { sendOnce } from '../delivery/testSend.ts';
 import { endpointQuotaExceeded, type Quotas } from '../quotas.ts';
 import { generateSecret, signatureSchema, type SignatureConfig } from '../signing/index.ts';
 import { compileTransform, sampleInput, TransformError, transformProblem, transformSchema, type TransformDefinition } from '../transform/index.ts';
+import { endpointHealth, resetTraffic } from '../delivery/trafficControl.ts';
+import type { Db } from '../storage/db.ts';
 import type { DeliveryLog } from '../storage/deliveryLog.ts';
+import { endpointStats, statsWindows, type StatsWindow } from '../storage/endpointStats.ts';
 import type { Endpoint, EndpointStore } from '../storage/endpoints.ts';
 import { SEALED_PREFIX } from '../storage/secretCipher.ts';
 import { deliveryId, type HeraldEvent, type HeraldTemporal } from '../temporal/heraldTemporal.ts';
@@ -64,6 +67,19 @@ const endpointSettings = z.strictObject({
   transform: transformSchema.nullable().describe('JSONata expressions for the body and headers, evaluated per attempt against {event, attempt, endpoint}; null removes it (docs/integrations.md#request-transforms)'),
   /** Receive the matching events of every tenant (admin key only). */
   allTenants: z.boolean().describe('admin key only: receive the matching events of every tenant'),
+  /** Requests per second to this endpoint across every worker, and how many may go at once after a quiet spell; null: no limit. */
+  rateLimit: z.strictObject({
+    perSecond: z.number().positive().max(10_000),
+    burst: z.number().int().min(1).max(10_000).optional(),
+  }).transform(({ perSecond, burst }) => ({ perSecond, burst: burst ?? Math.max(1, Math.ceil(perSecond)) })).nullable()
+    .describe('Requests per second to this endpoint across all workers; burst (default: one second\'s worth) may go at once after a quiet spell. Waiting for capacity is not an attempt. null: no limit.'),
+  ordering: z.enum(['fifo']).nullable()
+    .describe('"fifo": one delivery in flight at a time, in the order Herald accepted the events; null (default): concurrent.'),
+  onFailure: z.enum(['block', 'skip'])
+    .describe('With "fifo": a delivery that fails for good holds the line until replayed or cancelled ("block", default), or is set aside ("skip").'),
+  /** Continuous failure after which Herald disables the endpoint (a duration such as "5d"); null: never. */
+  disableAfter: z.string().refine((text) => duration.safeParse(text).success, 'a duration such as "12h" or "5d"').nullable()
+    .describe('Continuous failure after which Herald disables the endpoint (default HERALD_DISABLE_AFTER, 5d); null: never.'),
 });
 
 const { shape } = endpointSettings;
@@ -83,6 +99,10 @@ export const endpointDefinition = endpointSettings.extend({
   allTenants: shape.allTenants.default(false),
   /** Generated when omitted; null for none (shared-secret, hmac-sha256 and none only). */
   secret: secretField.nullable().optional().describe('generated when omitted; null for none (shared-secret, hmac-sha256 and none send no secret or signature header)'),
+  rateLimit: shape.rateLimit.default(null),
+  ordering: shape.ordering.default(null),
+  onFailure: shape.onFailure.default('block'),
+  disableAfter: shape.disableAfter.optional(),
   tenant: tenantField,
 });
 
@@ -182,6 +202,11 @@ const testSendBody = endpointDefinition
   .extend(testPayload)
   .superRefine(checkEndpointDefinition);
 
+const statsQuery = z.strictObject({
+  tenant: tenantField,
+  window: z.enum(Object.keys(statsWindows) as [StatsWindow, ...StatsWindow[]]).default('24h'),
+});
+
 const readOnly = 'a static route from configuration, not changeable through the API';
 export const endpointRoutes: RouteDescription[] = [
   {
@@ -192,7 +217,14 @@ export const endpointRoutes: RouteDescription[] = [
     },
   },
   { method: 'get', path: '/v1/endpoints', summary: 'List endpoints', query: listQuery, responses: { 200: '{ data: [endpoint], nextCursor }' } },
-  { method: 'get', path: '/v1/endpoints/:id', summary: 'Read an endpoint', params: endpointParams, query: tenantQuery, responses: { 200: 'the endpoint', 404: 'no such endpoint' } },
+  {
+    method: 'get', path: '/v1/endpoints/:id', summary: 'Read an endpoint, with its health', params: endpointParams, query: tenantQuery,
+    responses: { 200: 'the endpoint and health: { state (healthy | degraded | open | disabled), consecutiveFailures, lastSuccessAt, lastFailureAt, circuitOpenUntil }', 404: 'no such endpoint' },
+  },
+  {
+    method: 'get', path: '/v1/endpoints/:id/stats', summary: 'Attempts, deliveries, failures, success rate and latency of the endpoint over a window, from the attempt log', params: endpointParams, query: statsQuery,
+    responses: { 200: '{ window, since, attempts, delivered, failed, successRate, latencyMs: { p50, p95, p99 } }', 404: 'no such endpoint' },
+  },
   {
     method: 'patch', path: '/v1/endpoints/:id', summary: 'Change any setting but the secret', params: endpointParams, query: tenantQuery, body: patchBody,
     responses: { 200: 'the endpoint as changed', 404: 'no such endpoint', 409: readOnly },
@@ -224,6 +256,7 @@ export const endpointRoutes: RouteDescription[] = [
 ];
 
 export interface EndpointsDeps {
+  db: Db;
   endpoints: EndpointStore;
   temporal: HeraldTemporal;
   log: DeliveryLog;
@@ -314,7 +347,14 @@ export function endpointsRouter(deps: EndpointsDeps): Router {
   });
 
   router.get('/v1/endpoints/:id', async (req, res) => {
-    res.json(await ownedEndpoint(req, res));
+    const endpoint = await ownedEndpoint(req, res);
+    res.json({ ...endpoint, health: await endpointHealth(deps.db, endpoint) });
+  });
+
+  router.get('/v1/endpoints/:id/stats', async (req, res) => {
+    const { window } = parse(statsQuery, req.query, 'query');
+    const endpoint = await ownedEndpoint(req, res);
+    res.json(await endpointStats(deps.db, endpoint.id, window));
   });
 
   router.patch('/v1/endpoints/:id', async (req, res) => {
@@ -343,6 +383,8 @@ export function endpointsRouter(deps: EndpointsDeps): Router {
     // Stored as declared, like on create.
     const updated = await store.update(tenant, id, { ...settings, retryPolicy: req.body.retryPolicy });
     if (!updated) throw notFound(`endpoint ${id}`);
+    // Re-enabled by hand (after auto-disable, say): its circuit and failure streak start afresh.
+    if (changes.enabled && !endpoint.enabled) await resetTraffic(deps.db, id);
     logger.info({ tenant, endpointId: id, fields: Object.keys(settings) }, 'endpoint updated');
     res.json(updated);
   });

@@ -7,14 +7,14 @@ import type { Logger } from '../logger.ts';
 import type { DeliveryLog } from '../storage/deliveryLog.ts';
 import type { EndpointStore } from '../storage/endpoints.ts';
 import { deliveryId, eventWorkflowId, type HeraldEvent, type HeraldTemporal } from '../temporal/heraldTemporal.ts';
-import { eventType, identifier, tenantField } from './fields.ts';
+import { identifier, producedEventType, tenantField } from './fields.ts';
 import { resolveTenant } from './auth.ts';
 import type { RouteDescription } from './openapi.ts';
 import { invalidFields, notFound, parse, Problem } from './problem.ts';
 
 const ingestBody = z.strictObject({
   id: identifier.optional(),
-  type: eventType,
+  type: producedEventType,
   data: z.unknown().default({}),
   tenant: tenantField,
   occurredAt: z.iso.datetime({ offset: true }).optional(),

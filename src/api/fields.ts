@@ -5,6 +5,8 @@ export const identifier = z.string().regex(/^[A-Za-z0-9._~-]{1,128}$/, '1-128 ch
 /** Named by admin requests; resolveTenant decides what a request may act for. */
 export const tenantField = identifier.optional();
 export const eventType = z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'dot-separated words such as "order.submitted"').max(128);
+/** What producers may send: `herald.*` types are Herald's own operational events, and receivers trust them as such. */
+export const producedEventType = eventType.refine((type) => !type.startsWith('herald.'), 'herald.* event types are reserved for Herald\'s own events');
 /** A subscription filter: an event type, `family.*`, or `*`. */
 export const eventTypePattern = z.string().regex(/^(\*|[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*(\.\*)?)$/, 'an event type, "family.*" or "*"').max(128);
 

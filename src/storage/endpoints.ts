@@ -26,6 +26,14 @@ export interface Endpoint {
   transform: TransformDefinition | null;
   /** Receives the matching events of every tenant (admin only; the SaaS platform's endpoints with no organisation). */
   allTenants: boolean;
+  /** Requests per second across every worker, with a burst; null: no limit. */
+  rateLimit: RateLimit | null;
+  /** Continuous failure before Herald disables it, as declared ("5d"); null: never; undefined: Herald's default. */
+  disableAfter?: string | null;
+  /** `fifo`: one delivery in flight at a time, in the order Herald accepted them; null: concurrent. */
+  ordering: 'fifo' | null;
+  /** With `fifo`: whether a delivery that failed for good holds the line until replayed or cancelled (`block`), or is set aside (`skip`). */
+  onFailure: 'block' | 'skip';
   /** Static routes come from configuration: the API shows them but may not change them (409). */
   readOnly: boolean;
   /** Set for static routes: the route's name and whether it is its tenant's fallback. */
@@ -34,13 +42,24 @@ export interface Endpoint {
   updatedAt: string;
 }
 
-export type NewEndpoint = Omit<Endpoint, 'id' | 'sourceApp' | 'transform' | 'allTenants' | 'readOnly' | 'staticRoute' | 'createdAt' | 'updatedAt'> & {
+export type NewEndpoint = Omit<Endpoint, 'id' | 'sourceApp' | 'transform' | 'allTenants' | 'rateLimit' | 'ordering' | 'onFailure' | 'readOnly' | 'staticRoute' | 'createdAt' | 'updatedAt'> & {
   /** Empty for no secret (shared-secret and hmac-sha256 then send none). */
   secret: string;
   sourceApp?: string | null;
   transform?: TransformDefinition | null;
   allTenants?: boolean;
+  rateLimit?: RateLimit | null;
+  ordering?: 'fifo' | null;
+  onFailure?: 'block' | 'skip';
 };
+
+export interface RateLimit {
+  perSecond: number;
+  burst: number;
+}
+
+/** How `disable_after` stores "never" (SQL NULL is Herald's default). */
+const NEVER = 'never';
 
 /**
  * A route from the routes file or HERALD_ROUTE_* variables. A fallback route receives the event
@@ -70,14 +89,14 @@ interface Row {
   secret: string; previous_secret: string | null; previous_secret_expires_at: Date | string | null;
   retry_policy: RetryPolicy; timeout_ms: number; format: FormatName; signature: SignatureConfig;
   headers: Record<string, string>; enabled: boolean; source_app: string | null; static_route: string | null;
-  transform: TransformDefinition | null; all_tenants: boolean;
+  transform: TransformDefinition | null; all_tenants: boolean; rate_limit: RateLimit | null; disable_after: string | null; ordering: 'fifo' | null; fifo_on_failure: 'block' | 'skip' | null;
   static_fallback: boolean; created_at: Date | string; updated_at: Date | string;
 }
 
 const iso = (value: Date | string) => new Date(value).toISOString();
 
 /** The columns an endpoint is written with, in the order columnValues gives them. */
-const COLUMNS = ['id', 'tenant', 'url', 'description', 'event_types', 'secret', 'retry_policy', 'timeout_ms', 'format', 'signature', 'headers', 'enabled', 'source_app', 'transform', 'all_tenants'];
+const COLUMNS = ['id', 'tenant', 'url', 'description', 'event_types', 'secret', 'retry_policy', 'timeout_ms', 'format', 'signature', 'headers', 'enabled', 'source_app', 'transform', 'all_tenants', 'rate_limit', 'disable_after', 'ordering', 'fifo_on_failure'];
 
 const placeholders = (count: number) => Array.from({ length: count }, (_, i) => `$${i + 1}`).join(', ');
 
@@ -86,15 +105,20 @@ function columnValues(id: string, input: NewEndpoint, storedSecret: string): unk
   return [id, input.tenant, input.url, input.description, JSON.stringify(input.eventTypes), storedSecret,
     JSON.stringify(input.retryPolicy), input.timeoutMs, input.format, JSON.stringify(input.signature),
     JSON.stringify(input.headers), input.enabled, input.sourceApp ?? null,
-    input.transform ? JSON.stringify(input.transform) : null, input.allTenants ?? false];
+    input.transform ? JSON.stringify(input.transform) : null, input.allTenants ?? false, input.rateLimit ? JSON.stringify(input.rateLimit) : null,
+    disableAfterColumn(input.disableAfter), input.ordering ?? null, input.onFailure ?? 'block'];
 }
+
+const disableAfterColumn = (value: string | null | undefined) => (value === null ? NEVER : value ?? null);
 
 function toEndpoint(row: Row): Endpoint {
   return {
     id: row.id, tenant: row.tenant, url: row.url, description: row.description, eventTypes: row.event_types,
     retryPolicy: row.retry_policy, timeoutMs: row.timeout_ms, format: row.format, signature: row.signature,
     headers: masked(row.headers), enabled: row.enabled, sourceApp: row.source_app, transform: row.transform ?? null,
-    allTenants: row.all_tenants, readOnly: row.static_route !== null,
+    allTenants: row.all_tenants, rateLimit: row.rate_limit, ordering: row.ordering, onFailure: row.fifo_on_failure ?? 'block',
+    ...(row.disable_after !== null && { disableAfter: row.disable_after === NEVER ? null : row.disable_after }),
+    readOnly: row.static_route !== null,
     staticRoute: row.static_route === null ? null : { name: row.static_route, fallback: row.static_fallback },
     createdAt: iso(row.created_at), updatedAt: iso(row.updated_at),
   };
@@ -127,6 +151,10 @@ const changeColumns = {
   sourceApp: { column: 'source_app', json: false },
   transform: { column: 'transform', json: true },
   allTenants: { column: 'all_tenants', json: false },
+  rateLimit: { column: 'rate_limit', json: true },
+  disableAfter: { column: 'disable_after', json: false },
+  ordering: { column: 'ordering', json: false },
+  onFailure: { column: 'fifo_on_failure', json: false },
 } satisfies Record<keyof EndpointChanges, { column: string; json: boolean }>;
 
 interface CachedEndpoint {
@@ -136,8 +164,6 @@ interface CachedEndpoint {
   previousSecret: string | null;
   previousSecretExpiresAt: number | null;
 }
-
-const cacheKey = (tenant: string, id: string) => `${tenant}\0${id}`;
 
 export class EndpointStore {
   private readonly cache = new Map<string, { entry: CachedEndpoint | undefined; until: number }>();
@@ -261,21 +287,21 @@ export class EndpointStore {
     for (const [field, value] of Object.entries(changes)) {
       if (value === undefined) continue;
       const { column, json } = changeColumns[field as keyof EndpointChanges];
-      params.push(json ? JSON.stringify(value) : value);
+      params.push(field === 'disableAfter' ? disableAfterColumn(value as string | null) : value === null || !json ? value : JSON.stringify(value));
       assignments.push(`${column} = $${params.length}`);
     }
     const [row] = await this.db.query<Row>(
       `UPDATE endpoints SET ${[...assignments, 'updated_at = now()'].join(', ')} WHERE tenant = $1 AND id = $2 RETURNING *`,
       params,
     );
-    this.cache.delete(cacheKey(tenant, id));
+    this.cache.delete(id);
     return row && toEndpoint(row);
   }
 
   /** False when the tenant has no such endpoint. Deliveries still under way fail their next attempt. */
   async delete(tenant: string, id: string): Promise<boolean> {
     const rows = await this.db.query('DELETE FROM endpoints WHERE tenant = $1 AND id = $2 RETURNING id', [tenant, id]);
-    this.cache.delete(cacheKey(tenant, id));
+    this.cache.delete(id);
     return rows.length > 0;
   }
 
@@ -291,7 +317,7 @@ export class EndpointStore {
        WHERE tenant = $1 AND id = $2 RETURNING *`,
       [tenant, id, expiresAt.toISOString(), this.secrets.seal(secret, id)],
     );
-    this.cache.delete(cacheKey(tenant, id));
+    this.cache.delete(id);
     return row && { endpoint: toEndpoint(row), previousSecretExpiresAt: expiresAt.toISOString() };
   }
 
@@ -301,17 +327,27 @@ export class EndpointStore {
     return row && this.secrets.open(row.secret, id);
   }
 
+  /** Drops the cached entry after a change made outside this store (traffic control disabling the endpoint). */
+  forget(id: string): void {
+    this.cache.delete(id);
+  }
+
   /**
    * For one delivery attempt of an event of `tenant`: the endpoint with its headers in clear and
-   * its signing secrets, cached briefly. Another tenant's endpoint is not found: an event never
-   * reaches an endpoint it does not own, whatever id its workflow carries.
+   * its signing secrets, cached briefly. Another tenant's endpoint is not found (unless it takes
+   * every tenant's events): an event never reaches an endpoint it does not own, whatever id its
+   * workflow carries.
    */
   async forDelivery(tenant: string, id: string): Promise<SigningEndpoint | undefined> {
-    const key = cacheKey(tenant, id);
-    let hit = this.cache.get(key);
+    const endpoint = await this.cachedById(id);
+    return endpoint && (endpoint.tenant === tenant || endpoint.allTenants) ? endpoint : undefined;
+  }
+
+  /** The endpoint, cached as for delivery but whatever the tenant: for Herald's own bookkeeping (traffic control), never for a tenant's request. */
+  async cachedById(id: string): Promise<SigningEndpoint | undefined> {
+    let hit = this.cache.get(id);
     if (!hit || hit.until <= Date.now()) {
-      // An all-tenant endpoint (admin-made) receives every tenant's events; any other only its own tenant's.
-      const [row] = await this.db.query<Row>('SELECT * FROM endpoints WHERE id = $2 AND (tenant = $1 OR all_tenants)', [tenant, id]);
+      const [row] = await this.db.query<Row>('SELECT * FROM endpoints WHERE id = $1', [id]);
       const entry = row && {
         endpoint: toEndpoint(row),
         headers: row.headers,
@@ -320,7 +356,7 @@ export class EndpointStore {
         previousSecretExpiresAt: row.previous_secret_expires_at ? new Date(row.previous_secret_expires_at).getTime() : null,
       };
       hit = { entry, until: Date.now() + DELIVERY_CACHE_MS };
-      this.cache.set(key, hit);
+      this.cache.set(id, hit);
     }
     if (!hit.entry) return undefined;
     const { endpoint, headers, secret, previousSecret, previousSecretExpiresAt } = hit.entry;

@@ -98,4 +98,32 @@ export const migrations: string[][] = [
     'ALTER TABLE endpoints ADD COLUMN transform jsonb',
     'ALTER TABLE endpoints ADD COLUMN all_tenants boolean NOT NULL DEFAULT false',
   ],
+  // Issue 15: per-endpoint traffic control. The endpoint's settings, and the state every worker process shares.
+  [
+    // { perSecond, burst }; NULL: no limit.
+    'ALTER TABLE endpoints ADD COLUMN rate_limit jsonb',
+    // A duration as declared ("5d"), 'never', or NULL for Herald's default (HERALD_DISABLE_AFTER).
+    'ALTER TABLE endpoints ADD COLUMN disable_after text',
+    // 'fifo' with 'block' or 'skip'; NULL: deliveries run concurrently.
+    'ALTER TABLE endpoints ADD COLUMN ordering text',
+    'ALTER TABLE endpoints ADD COLUMN fifo_on_failure text',
+    // The order Herald accepted deliveries in: a FIFO endpoint's line.
+    'ALTER TABLE deliveries ADD COLUMN accepted_seq bigserial',
+    'CREATE INDEX deliveries_endpoint_line ON deliveries (endpoint_id, accepted_seq)',
+    `CREATE TABLE endpoint_traffic (
+      endpoint_id text PRIMARY KEY,
+      -- token bucket: tokens left at refilled_at
+      tokens double precision,
+      refilled_at timestamptz,
+      -- a 429 pauses the endpoint until then, for every delivery but the one it answered (which waits its own schedule)
+      slowed_until timestamptz,
+      slowed_by text,
+      -- circuit: open until then (NULL: closed), the cool-down it was opened for, when its probe went out
+      circuit_open_until timestamptz,
+      circuit_cooldown_ms bigint,
+      probe_started_at timestamptz,
+      -- the first failed attempt since the last success: auto-disable counts from here
+      failing_since timestamptz
+    )`,
+  ],
 ];

@@ -77,6 +77,24 @@ describe('the herald CLI against a running Herald', () => {
     assert.equal(replayed.code, 0, replayed.stderr);
     assert.equal(JSON.parse(replayed.stdout).id, deliveryId);
     await receiver.waitFor('/cli-bookings', 2);
+
+  });
+
+  test('endpoints stats shows an endpoint\'s attempts, success rate and latency over a window', async () => {
+    const url = receiver.script('/cli-stats', { status: 503 }, { status: 200 });
+    const endpoint = JSON.parse((await cli(['endpoints', 'create', '--url', url, '--events', 'stats.*', '--policy', '{"schedule":["1s"]}', '--tenant', 'cli-stats'])).stdout);
+    assert.equal((await cli(['events', 'send', '--type', 'stats.sent', '--id', 'st-1', '--tenant', 'cli-stats'])).code, 0);
+    // A 503, then a 200 a second later.
+    const stats = await eventually(async () => {
+      const shown = await cli(['endpoints', 'stats', endpoint.id, '--window', '1h', '--tenant', 'cli-stats']);
+      assert.equal(shown.code, 0, shown.stderr);
+      return JSON.parse(shown.stdout);
+    }, (s) => s.attempts === 2);
+    assert.deepEqual({ ...stats, since: undefined, latencyMs: undefined }, { window: '1h', since: undefined, attempts: 2, delivered: 1, failed: 1, successRate: 0.5, latencyMs: undefined });
+    assert.ok(stats.latencyMs.p50 >= 0 && stats.latencyMs.p50 <= stats.latencyMs.p95 && stats.latencyMs.p95 <= stats.latencyMs.p99, JSON.stringify(stats.latencyMs));
+    const wrongWindow = await cli(['endpoints', 'stats', endpoint.id, '--window', '2w', '--tenant', 'cli-stats']);
+    assert.equal(wrongWindow.code, 1);
+    assert.match(wrongWindow.stderr, /window/);
   });
 
   test('a rejected request prints the problem and each failing field, and exits 1', async () => {

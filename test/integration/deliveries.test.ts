@@ -8,8 +8,9 @@ describe('deliveries API on the embedded Temporal dev server', () => {
   let herald: TestHerald;
   let receiver: Receiver;
   before(async () => {
-    // The many-replays test replays past the default allowance of 100 a minute.
-    [herald, receiver] = await Promise.all([startTestHerald({ HERALD_MAX_REPLAYS_PER_MINUTE: '1000' }), Receiver.start()]);
+    // The many-replays test replays past the default allowance of 100 a minute; these tests follow every attempt of a
+    // failing endpoint, and the circuit that would hold them after 10 is test/workflow/circuitBreaker.test.ts's.
+    [herald, receiver] = await Promise.all([startTestHerald({ HERALD_MAX_REPLAYS_PER_MINUTE: '1000', HERALD_CIRCUIT_FAILURES: '1000' }), Receiver.start()]);
   });
   after(async () => {
     await herald?.stop();

@@ -63,7 +63,9 @@ describe('managing endpoints on the embedded Temporal dev server', () => {
     const { secret: _secret, updatedAt, ...before } = created.body;
     assert.deepEqual({ ...patched.body, updatedAt }, { ...before, description: 'after', enabled: false, updatedAt });
     assert.ok(patched.body.updatedAt >= updatedAt);
-    assert.deepEqual((await herald.api('GET', route)).body, patched.body);
+    const { health, ...read } = (await herald.api('GET', route)).body;
+    assert.deepEqual(read, patched.body);
+    assert.deepEqual(health, { state: 'disabled', consecutiveFailures: 0, lastSuccessAt: null, lastFailureAt: null });
 
     assert.deepEqual(await ingest({ id: 'while-disabled', type: 'order.submitted', tenant }), [
       `delivery:${tenant}:while-disabled:${other.body.id}`,
@@ -73,6 +75,30 @@ describe('managing endpoints on the embedded Temporal dev server', () => {
       `delivery:${tenant}:enabled-again:${created.body.id}`,
       `delivery:${tenant}:enabled-again:${other.body.id}`,
     ].sort());
+  });
+
+  test('traffic settings: rateLimit and disableAfter are stored as given, validated, and GET shows health', async () => {
+    const tenant = 'traffic-settings';
+    const created = await herald.api('POST', '/v1/endpoints', {
+      url: receiver.script('/traffic-settings'), tenant, rateLimit: { perSecond: 5, burst: 10 }, disableAfter: '2d',
+    });
+    assert.equal(created.status, 201);
+    assert.deepEqual(created.body.rateLimit, { perSecond: 5, burst: 10 });
+    assert.equal(created.body.disableAfter, '2d');
+    const route = `/v1/endpoints/${created.body.id}?tenant=${tenant}`;
+    // The burst defaults to one second's worth; null turns auto-disable off.
+    const patched = await herald.api('PATCH', route, { rateLimit: { perSecond: 0.5 }, disableAfter: null });
+    assert.deepEqual(patched.body.rateLimit, { perSecond: 0.5, burst: 1 });
+    assert.equal(patched.body.disableAfter, null);
+    const read = (await herald.api('GET', route)).body;
+    assert.deepEqual(read.health, { state: 'healthy', consecutiveFailures: 0, lastSuccessAt: null, lastFailureAt: null });
+    assert.deepEqual((await herald.api('PATCH', route, { rateLimit: null })).body.rateLimit, null);
+
+    const bad = await herald.api('POST', '/v1/endpoints', {
+      url: receiver.script('/traffic-bad'), tenant, rateLimit: { perSecond: 0, burst: 1.5, colour: 'red' }, disableAfter: 'a while',
+    });
+    assert.equal(bad.status, 400);
+    assert.deepEqual(fields(bad.body), ['disableAfter', 'rateLimit.burst', 'rateLimit.colour', 'rateLimit.perSecond']);
   });
 
   test('an invalid PATCH is a 400 naming each failing field, and changes nothing', async () => {
@@ -86,7 +112,8 @@ describe('managing endpoints on the embedded Temporal dev server', () => {
     assert.deepEqual(fields(bad.body), ['colour', 'eventTypes', 'retryPolicy', 'secret', 'timeoutMs', 'url']);
     assert.match(bad.body.errors.find((e: { field: string }) => e.field === 'secret').message, /rotate-secret/);
     const { secret: _secret, ...stored } = created.body;
-    assert.deepEqual((await herald.api('GET', route)).body, stored);
+    const { health: _health, ...read } = (await herald.api('GET', route)).body;
+    assert.deepEqual(read, stored);
 
     // A scheme the current secret cannot sign with is refused until a fitting secret is rotated in.
     const plain = await herald.api('POST', '/v1/endpoints', {

@@ -60,6 +60,10 @@ describe('ingest to delivery on the embedded Temporal dev server', () => {
     assert.equal(bad.status, 400);
     assert.equal(bad.headers.get('content-type'), 'application/problem+json; charset=utf-8');
     assert.deepEqual(bad.body.errors.map((e: { field: string }) => e.field).sort(), ['colour', 'id', 'type']);
+    // Herald's own operational event types cannot be forged by a producer.
+    const forged = await herald.api('POST', '/v1/events', { type: 'herald.endpoint.disabled', data: { endpointId: 'ep_x' } });
+    assert.equal(forged.status, 400);
+    assert.deepEqual(forged.body.errors.map((e: { field: string }) => e.field), ['type']);
     const malformed = await herald.api('POST', '/v1/events', '{"type": ');
     assert.equal(malformed.status, 400);
     assert.equal(malformed.body.title, 'Invalid JSON');

@@ -123,4 +123,54 @@ describe('API and workers as separate processes on PostgreSQL', () => {
     assert.equal(attemptsPerWorker.reduce((a, b) => a + b), receiver.received('/shared').length);
     assert.ok(attemptsPerWorker.every((n) => n > 0), `both workers made attempts: ${attemptsPerWorker.join(' + ')}`);
   }));
+
+  test('a rate limit holds across two workers: 20 events at once reach the receiver at no more than 2/s after a burst of 3', () => withDeployment('rate_limited', ['api', 'worker', 'worker'], async ([api, ...workers]) => {
+    await Promise.all([api!, ...workers].map((p) => p.start()));
+    const rateLimit = { perSecond: 2, burst: 3 };
+    // Warm-up through an unlimited endpoint on the same receiver: both workers' first request (a new connection, a
+    // cold cache) is slower than the rest, which would bunch the limited requests behind it at the receiver.
+    const warmUp = await api!.post('/v1/endpoints', { url: receiver.script('/warm-up', { status: 200 }), eventTypes: ['order.*'] }).then((r) => r.json());
+    const warmUpIds = Array.from({ length: 8 }, (_, i) => `warm-up-${i}`);
+    await acceptEvents(api!, warmUpIds);
+    await assertAllDelivered(api!, warmUp.id, '/warm-up', warmUpIds);
+    await fetch(`${api!.url}/v1/endpoints/${warmUp.id}`, { method: 'DELETE' });
+
+    const endpoint = await api!.post('/v1/endpoints', { url: receiver.script('/limited', { status: 200 }), eventTypes: ['order.*'], rateLimit }).then((r) => r.json());
+    assert.deepEqual(endpoint.rateLimit, rateLimit);
+    const ids = Array.from({ length: 20 }, (_, i) => `limited-${i}`);
+    await Promise.all(ids.map((id) => acceptEvents(api!, [id])));
+    await assertAllDelivered(api!, endpoint.id, '/limited', ids);
+
+    // Every stretch of requests fits the bucket: at most the burst plus the rate times its length (with 250 ms for
+    // the way from the worker that admitted a request to the receiver, which varies on a busy machine).
+    const arrivals = receiver.received('/limited').map((r) => r.at).sort((a, b) => a - b);
+    assert.equal(arrivals.length, ids.length, 'one request per event: waiting for capacity is no failed attempt');
+    for (let i = 0; i < arrivals.length; i++) {
+      for (let j = i + 1; j < arrivals.length; j++) {
+        const allowed = rateLimit.burst + rateLimit.perSecond * (arrivals[j]! - arrivals[i]! + 250) / 1000;
+        assert.ok(j - i + 1 <= allowed, `${j - i + 1} requests in ${arrivals[j]! - arrivals[i]!} ms`);
+      }
+    }
+    const spanMs = arrivals.at(-1)! - arrivals[0]!;
+    assert.ok(spanMs >= ((ids.length - rateLimit.burst) / rateLimit.perSecond) * 1000 - 250, `20 requests in ${spanMs} ms`);
+    console.log(`rate limit 2/s, burst 3: 20 events delivered in ${spanMs} ms by two workers`);
+
+    // No attempt row was written for a hold.
+    for (const id of ids) assert.equal((await api!.get(`/v1/deliveries/delivery:default:${id}:${endpoint.id}`)).attempts.length, 1, id);
+  }));
+
+  test('a 429 slows the whole endpoint down for its Retry-After', () => withDeployment('slowed_down', ['api', 'worker'], async ([api, worker]) => {
+    await Promise.all([api!.start(), worker!.start()]);
+    const endpoint = await api!.post('/v1/endpoints', {
+      url: receiver.script('/slow', { status: 429, headers: { 'retry-after': '3' } }, { status: 200 }), eventTypes: ['order.*'], retryPolicy: { schedule: ['3s'] },
+    }).then((r) => r.json());
+    await acceptEvents(api!, ['slow-0']);
+    const [told] = await receiver.waitFor('/slow', 1, 60_000);
+    const others = ['slow-1', 'slow-2', 'slow-3'];
+    await acceptEvents(api!, others);
+    await assertAllDelivered(api!, endpoint.id, '/slow', ['slow-0', ...others]);
+    const later = receiver.received('/slow').slice(1);
+    assert.equal(later.length, 4, 'the told event again, and each other event once');
+    assert.ok(later.every((r) => r.at - told!.at >= 2_900), `requests ${later.map((r) => r.at - told!.at)} ms after the 429`);
+  }));
 });

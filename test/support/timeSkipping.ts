@@ -9,6 +9,7 @@ import { createMetrics, type DeliveryMetrics } from '../../src/metrics/index.ts'
 import { openDb, type Db } from '../../src/storage/db.ts';
 import { DeliveryLog } from '../../src/storage/deliveryLog.ts';
 import { EndpointStore } from '../../src/storage/endpoints.ts';
+import { createTrafficControl, defaultTrafficSettings, type TrafficSettings } from '../../src/delivery/trafficControl.ts';
 import { HeraldTemporal } from '../../src/temporal/heraldTemporal.ts';
 import { installTemporalRuntime } from '../../src/temporal/runtime.ts';
 import { bundleWorkflows, createHeraldWorker } from '../../src/temporal/worker.ts';
@@ -23,6 +24,7 @@ const indexedValueType: Record<string, proto.temporal.api.enums.v1.IndexedValueT
 
 export interface TimeSkippingHerald {
   env: TestWorkflowEnvironment;
+  db: Db;
   endpoints: EndpointStore;
   log: DeliveryLog;
   temporal: HeraldTemporal;
@@ -36,7 +38,7 @@ export interface TimeSkippingHerald {
  * Temporal's real time-skipping test server (Java, provisioned by scripts/provision.sh),
  * Herald's search attributes registered on it, and a Herald worker with real activities.
  */
-export async function startTimeSkippingHerald(options: { deadLetterRetentionMs?: number } = {}): Promise<TimeSkippingHerald> {
+export async function startTimeSkippingHerald(options: { deadLetterRetentionMs?: number; traffic?: Partial<TrafficSettings> } = {}): Promise<TimeSkippingHerald> {
   const logger = createLogger(process.env.LOG_LEVEL ?? 'silent');
   installTemporalRuntime(logger);
   const launcher = path.join(loadConfig().cacheDir, 'temporal-test-server');
@@ -55,11 +57,12 @@ export async function startTimeSkippingHerald(options: { deadLetterRetentionMs?:
   const metrics = createMetrics().delivery;
   const worker: Worker = await createHeraldWorker(
     { connection: env.nativeConnection, namespace: env.namespace ?? 'default', taskQueue, workflowBundle: await bundleWorkflows(logger) },
-    { endpoints, log, temporal, logger, metrics },
+    { endpoints, log, temporal, logger, metrics, traffic: createTrafficControl({ db, endpoints, log, temporal, logger, settings: { ...defaultTrafficSettings, ...options.traffic } }) },
   );
   const running = worker.run();
   return {
     env,
+    db,
     endpoints,
     log,
     temporal,

@@ -4,6 +4,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { deliver } from '../../activities/deliver.ts';
 import { compileRetryPolicy } from '../../src/delivery/retryPolicy.ts';
+import { createTrafficControl, defaultTrafficSettings } from '../../src/delivery/trafficControl.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createMetrics } from '../../src/metrics/index.ts';
 import { generateSecret } from '../../src/signing/index.ts';
@@ -33,8 +34,11 @@ describe('one delivery attempt', () => {
     tenant, url, description: '', eventTypes: ['*'], retryPolicy: 'standard', timeoutMs: 2_000, format: 'standard',
     signature: { scheme: 'standard-webhooks' }, headers, enabled: true, secret: generateSecret(),
   });
+  // Nothing here reaches Temporal: these events carry their data, and no endpoint is failing long enough to raise an operational event.
+  const noTemporal = { eventOf: async () => undefined, ingest: async () => 'accepted' as const, signal: async () => 'signalled' as const };
   const attempt = (tenant: string, endpointId: string) => new MockActivityEnvironment().run(deliver, {
-    endpoints: store, log, temporal: { eventOf: async () => undefined }, logger: createLogger('silent'), metrics: createMetrics().delivery,
+    endpoints: store, log, temporal: noTemporal, logger: createLogger('silent'), metrics: createMetrics().delivery,
+    traffic: createTrafficControl({ db, endpoints: store, log, temporal: noTemporal, logger: createLogger('silent'), settings: defaultTrafficSettings }),
   }, {
     event: { tenant, id: `evt-${tenant}`, type: 'order.submitted', occurredAt: new Date().toISOString(), data: {} },
     eventWorkflowId: `event:${tenant}:evt-${tenant}`,
