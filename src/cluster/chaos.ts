@@ -107,7 +107,7 @@ export async function runChaos(target: ChaosTarget, opts: ChaosOptions): Promise
       const response = await post(target.apiUrl, '/v1/endpoints', {
         url: receiver.url, eventTypes: ['chaos.*'], description: `chaos soak: ${name}`, timeoutMs: 3_000,
         // Ample attempts, short waits: the soak judges loss, not the retry schedule.
-        retryPolicy: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '5s', maximumAttempts: 100 },
+        retryPolicy: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 50 },
       });
       if (response.status !== 201) throw new Error(`registering the ${name} endpoint answered ${response.status}: ${await response.text()}`);
     }
