@@ -133,7 +133,7 @@ export class EventCatalog {
 
   /** Why a schema cannot be used, or undefined when it compiles. */
   schemaError(schema: Record<string, unknown>): string | undefined {
-    if (exceedsValueCount(schema, MAX_SCHEMA_VALUES)) return `too large: more than ${MAX_SCHEMA_VALUES} values (keywords, subschemas and their contents count one each)`;
+    if (exceedsValueCount(schema, MAX_SCHEMA_VALUES)) return `too large: more than ${MAX_SCHEMA_VALUES} values (each object, array, string, number, boolean and null in it counts one)`;
     try {
       compile(schema, this.options.logger);
       return undefined;

@@ -52,3 +52,14 @@ test('a lone surrogate escaped in JSON is a 400 naming where it is', async () =>
   const paired = await herald.api('POST', '/v1/events', { type: 'order.submitted', data: { emoji: '\ud83d\ude00' } }, admin);
   assert.equal(paired.status, 202, 'a surrogate pair is one character');
 });
+
+test('a schema too large to compile quickly is a 400 naming schema, answered at once', async () => {
+  const admin = { authorization: `Bearer ${ADMIN_KEY}` };
+  const properties = Object.fromEntries(Array.from({ length: 5_000 }, (_, i) => [`p${i}`, { type: 'string', minLength: 1 }]));
+  const started = performance.now();
+  const answer = await herald.api('PUT', '/v1/event-types/huge.schema', { schema: { type: 'object', properties } }, admin);
+  assert.ok(performance.now() - started < 1_000);
+  assert.equal(answer.status, 400);
+  assert.equal(answer.body.errors[0].field, 'schema');
+  assert.match(answer.body.errors[0].message, /too large: more than 2000 values/);
+});
