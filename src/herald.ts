@@ -151,7 +151,7 @@ export async function startHerald(
       const app = createApp({
         temporal, db: storage, endpoints, log, logger, metrics,
         tenants: new TenantStore(storage),
-        catalog: new EventCatalog(new EventTypeStore(storage), { strict: config.strictEventTypes }),
+        catalog: new EventCatalog(new EventTypeStore(storage), { strict: config.strictEventTypes, logger }),
         apiKey: config.apiKey,
         checkHostHeader: config.checkHostHeader,
         quotas: config.quotas,

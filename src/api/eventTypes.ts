@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import type { EventCatalog } from '../eventCatalog.ts';
+import { MAX_SCHEMA_VALUES, type EventCatalog } from '../eventCatalog.ts';
 import { eventType, tenantField } from './fields.ts';
 import { resolveTenant } from './auth.ts';
 import type { RouteDescription } from './openapi.ts';
@@ -23,16 +23,17 @@ const tenantQuery = z.strictObject({ tenant: tenantField });
 const nameParams = z.object({ name: eventType });
 
 const noEventType = 'no such event type';
+const unusableSchema = `invalid fields; \`schema\` is refused when it is not valid JSON Schema, holds more than ${MAX_SCHEMA_VALUES} values, or has a pattern RE2 cannot run`;
 export const eventTypeRoutes: RouteDescription[] = [
   {
     method: 'post', path: '/v1/event-types', summary: 'Declare an event type and the JSON Schema its data must meet', body: createBody,
-    responses: { 201: 'the event type', 409: 'already declared; PUT replaces it' },
+    responses: { 201: 'the event type', 400: unusableSchema, 409: 'already declared; PUT replaces it' },
   },
   { method: 'get', path: '/v1/event-types', summary: 'List event types', query: listQuery, responses: { 200: '{ data: [eventType], nextCursor }' } },
   { method: 'get', path: '/v1/event-types/:name', summary: 'Read an event type', params: nameParams, query: tenantQuery, responses: { 200: 'the event type', 404: noEventType } },
   {
     method: 'put', path: '/v1/event-types/:name', summary: 'Declare or replace an event type', params: nameParams, body: declaration,
-    responses: { 200: 'the event type as replaced', 201: 'the event type as declared' },
+    responses: { 200: 'the event type as replaced', 201: 'the event type as declared', 400: unusableSchema },
   },
   { method: 'delete', path: '/v1/event-types/:name', summary: 'Remove an event type', params: nameParams, query: tenantQuery, responses: { 204: 'removed', 404: noEventType } },
 ];

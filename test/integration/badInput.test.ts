@@ -11,8 +11,7 @@ before(async () => {
 after(() => herald?.stop());
 
 test('bad bodies, parameters, JSON Schemas, header sets and transforms: every answer is a quick 4xx problem+json, nothing bad is stored', async (t) => {
-  // blockingSchemas: 0 while those schemas still block Herald (see test/fuzz/suites.ts); `npm run fuzz` runs them.
-  const runs = { perWriteRoute: 100, perParameterRoute: 20, schemas: 60, headerSets: 60, transforms: 20, blockingSchemas: 0 };
+  const runs = { perWriteRoute: 100, perParameterRoute: 20, schemas: 60, headerSets: 60, transforms: 20, blockingSchemas: 10 };
   const counts = await fuzzHerald(herald, runs, (line) => t.diagnostic(line));
   t.diagnostic(`fuzz: ${counts.reduce((sum, c) => sum + c.requests, 0)} requests in ${counts.length} suites`);
   assert.deepEqual(counts.filter((c) => c.failure).map((c) => `${c.suite}: ${c.failure}`), []);
@@ -52,4 +51,15 @@ test('a lone surrogate escaped in JSON is a 400 naming where it is', async () =>
   assert.equal(loneKey.body.errors[0].field, 'data');
   const paired = await herald.api('POST', '/v1/events', { type: 'order.submitted', data: { emoji: '\ud83d\ude00' } }, admin);
   assert.equal(paired.status, 202, 'a surrogate pair is one character');
+});
+
+test('a schema too large to compile quickly is a 400 naming schema, answered at once', async () => {
+  const admin = { authorization: `Bearer ${ADMIN_KEY}` };
+  const properties = Object.fromEntries(Array.from({ length: 5_000 }, (_, i) => [`p${i}`, { type: 'string', minLength: 1 }]));
+  const started = performance.now();
+  const answer = await herald.api('PUT', '/v1/event-types/huge.schema', { schema: { type: 'object', properties } }, admin);
+  assert.ok(performance.now() - started < 1_000);
+  assert.equal(answer.status, 400);
+  assert.equal(answer.body.errors[0].field, 'schema');
+  assert.match(answer.body.errors[0].message, /too large: more than 2000 values/);
 });
