@@ -91,6 +91,8 @@ if (!size || !(concurrency >= 1)) {
 const settingsEnv: Record<string, string> = Object.fromEntries(
   Object.entries(settingFlags).flatMap(([flag, variable]) => (flags as Record<string, unknown>)[flag] === undefined ? [] : [[variable, String((flags as Record<string, unknown>)[flag])]]),
 );
+// The retry phase measures retries: the circuit breaker would hold its endpoint, which fails every message twice.
+settingsEnv.HERALD_CIRCUIT_FAILURES ??= '1000000';
 let settings: ReturnType<typeof loadConfig>['tuning'];
 try {
   settings = loadConfig({ ...settingsEnv }).tuning;
