@@ -67,7 +67,7 @@ export interface DeliveryActivityInput {
 
 export type DeliveryStatusName = 'pending' | 'retrying' | 'delivered' | 'failed' | 'cancelled';
 
-/** Failure types the delivery activity throws; the workflow reads them as the delivery's end. */
+/** Failure types the delivery activity throws, shown on a pending activity in the Web UI; only `failed` ever reaches the workflow. */
 export const deliveryFailureTypes = {
   /** A retryable outcome: Temporal retries after the delay the policy gave. */
   attemptFailed: 'DeliveryAttemptFailed',
