@@ -272,6 +272,12 @@ export function formatReport(report: ChaosReport): string {
   ].join('\n');
 }
 
+/**
+ * Herald's settings under the soak. It judges loss through crashes: the circuit breaker would hold
+ * the outage endpoint for cool-downs (1 min, doubling) longer than the soak's two quiet minutes.
+ */
+const SOAK_HERALD_ENV = { LOG_LEVEL: 'info', HERALD_CIRCUIT_FAILURES: '1000000' };
+
 /** The docker-compose.yml topology (src/cluster/topology.ts) in a fresh directory, on free ports. */
 export async function clusterTarget(opts: { dir: string; cacheDir: string; workers: number; logger: Logger }): Promise<ChaosTarget> {
   const membership = [await freeLowPort(), await freeLowPort(), await freeLowPort(), await freeLowPort()] as [number, number, number, number];
@@ -279,7 +285,7 @@ export async function clusterTarget(opts: { dir: string; cacheDir: string; worke
   for (let i = 0; i < opts.workers; i += 1) workerPorts.push([await freePort(), await freePort()]);
   const cluster = await startCluster({
     dir: opts.dir, cacheDir: opts.cacheDir, workers: opts.workers, headless: true, logger: opts.logger,
-    heraldEnv: { LOG_LEVEL: 'info' },
+    heraldEnv: SOAK_HERALD_ENV,
     ports: {
       api: await freePort(), webUi: await freePort(), temporalDb: await freePort(), heraldDb: await freePort(),
       temporal: { frontend: await freePort(), frontendHttp: await freePort(), history: await freePort(), matching: await freePort(), worker: await freePort(), membership, metrics: await freePort() },
@@ -331,7 +337,7 @@ export async function embeddedTarget(opts: { dir: string; logger: Logger }): Pro
   const apiUrl = `http://127.0.0.1:${port}`;
   const dataDir = path.join(opts.dir, 'herald');
   const herald = heraldRole('herald', 'all', {
-    PORT: String(port), HERALD_HOST: '127.0.0.1', HERALD_DATA_DIR: dataDir, LOG_LEVEL: 'info',
+    ...SOAK_HERALD_ENV, PORT: String(port), HERALD_HOST: '127.0.0.1', HERALD_DATA_DIR: dataDir,
     HERALD_DEV_SERVER_PORT: String(await freePort()), HERALD_UI_PORT: String(await freePort()), HERALD_TEMPORAL_METRICS_PORT: '0',
   }, `${apiUrl}/readyz`, path.join(opts.dir, 'herald.log'));
   await herald.start();
