@@ -50,11 +50,15 @@ export async function deliver(deps: DeliverDeps, input: DeliveryActivityInput): 
   const info = Context.current().info;
   // Equal to now in production; ahead of the wall clock only under a time-skipping test server.
   const startedAt = Math.max(Date.now(), info.currentAttemptScheduledTimestampMs);
-  // Held (rate limit, 429 slow-down, open circuit, FIFO line): no attempt row, so no attempt and no budget spent.
+  // Held (rate limit, 429 slow-down, open circuit) or queued (FIFO line): no attempt row, so no attempt and no budget spent.
   const admission = await deps.traffic.admit(subscription.endpointId, id, startedAt);
   if (!admission.send) {
     const waitMs = Math.ceil(admission.waitMs);
-    throw ApplicationFailure.create({ type: deliveryFailureTypes.held, message: `held: ${admission.reason}; next try in ${Math.ceil(waitMs / 1000)} s`, nextRetryDelay: waitMs });
+    const message = `held: ${admission.reason}; next try in ${Math.ceil(waitMs / 1000)} s`;
+    // Queued: the workflow waits for its turn, which the delivery ahead signals; held: Temporal retries after the wait.
+    throw admission.reason === 'not-first-in-line'
+      ? ApplicationFailure.create({ type: deliveryFailureTypes.queued, message, nonRetryable: true, details: [waitMs] })
+      : ApplicationFailure.create({ type: deliveryFailureTypes.held, message, nextRetryDelay: waitMs });
   }
   const { attempt, madeInBudget } = await deps.log.nextAttempt(id, budget);
   const began = Date.now();

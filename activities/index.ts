@@ -7,9 +7,11 @@ export type ActivityDeps = DeliverDeps;
 export function createActivities(deps: ActivityDeps) {
   return {
     deliver: (input: Parameters<typeof deliver>[1]) => deliver(deps, input),
-    /** The workflow stopped a delivery on a `cancel` signal. */
+    /** The workflow stopped a delivery on a `cancel` signal; behind it in a FIFO line, the next goes. */
     async recordCancelled({ tenant, eventId, endpointId }: { tenant: string; eventId: string; endpointId: string }): Promise<void> {
-      await deps.log.markCancelled(deliveryId(tenant, eventId, endpointId));
+      const id = deliveryId(tenant, eventId, endpointId);
+      await deps.log.markCancelled(id);
+      await deps.traffic.wakeNextInLine(endpointId, id);
     },
     /** Run daily by a Temporal Schedule. */
     pruneDeliveryLog: ({ retentionMs }: { retentionMs: number }) => deps.log.prune(retentionMs),

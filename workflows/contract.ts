@@ -67,12 +67,17 @@ export interface DeliveryActivityInput {
 
 export type DeliveryStatusName = 'pending' | 'retrying' | 'delivered' | 'failed' | 'cancelled';
 
-/** Failure types the delivery activity throws, shown on a pending activity in the Web UI; only `failed` ever reaches the workflow. */
+/** Failure types the delivery activity throws, shown on a pending activity in the Web UI; `failed` and `queued` reach the workflow. */
 export const deliveryFailureTypes = {
   /** A retryable outcome: Temporal retries after the delay the policy gave. */
   attemptFailed: 'DeliveryAttemptFailed',
-  /** Not an attempt: traffic control held it (rate limit, 429 slow-down, open circuit, FIFO line); Temporal runs it again after the wait. */
+  /** Not an attempt: traffic control held it (rate limit, 429 slow-down, open circuit); Temporal runs it again after the wait. */
   held: 'DeliveryHeld',
+  /**
+   * Not an attempt: a FIFO delivery behind another. The workflow waits for its `turn` signal (or the
+   * recheck delay in the failure's details), so a turn never has to cancel a pending activity.
+   */
+  queued: 'DeliveryQueued',
   /** A final outcome (4xx, forbidden destination, deleted endpoint) or the budget spent: a dead letter. */
   failed: 'DeliveryFailed',
 } as const;
@@ -90,6 +95,8 @@ export const replaySignal = defineSignal<[DeliverySignal]>('replay');
 export const retryNowSignal = defineSignal<[DeliverySignal]>('retryNow');
 /** Stop retrying; a dead letter is dropped. */
 export const cancelSignal = defineSignal<[DeliverySignal]>('cancel');
+/** Herald's own: the FIFO delivery ahead settled, so a delivery queued behind it may go now. */
+export const turnSignal = defineSignal<[DeliverySignal]>('turn');
 
 export interface EventWorkflowState {
   deliveries: { endpointId: string; status: DeliveryStatusName }[];

@@ -1,23 +1,26 @@
 import {
-  ApplicationFailure, CancellationScope, condition, continueAsNew, getExternalWorkflowHandle, isCancellation,
+  ActivityFailure, ApplicationFailure, CancellationScope, condition, continueAsNew, getExternalWorkflowHandle, isCancellation,
   proxyActivities, setHandler, startChild, upsertSearchAttributes, uuid4, workflowInfo,
 } from '@temporalio/workflow';
 import type { HeraldActivities } from '../activities/index.ts';
 import {
-  cancelSignal, type DeliverySignal, type DeliveryStatusName, type EventRef, type EventWorkflowInput,
+  cancelSignal, deliveryFailureTypes, type DeliverySignal, type DeliveryStatusName, type EventRef, type EventWorkflowInput,
   eventRef, type EventWorkflowState, HeraldEndpointIds, MAX_DIRECT_DELIVERIES, HeraldEventType, HeraldFailedEndpoints, HeraldStatus, HeraldTenant,
-  partWorkflowId, replaySignal, retryNowSignal, statusQuery, type Subscription,
+  partWorkflowId, replaySignal, retryNowSignal, statusQuery, type Subscription, turnSignal,
 } from './contract.ts';
 
 const HISTORY_EVENTS_BEFORE_CONTINUE = 1_000;
 
 type Request = 'replay' | 'retryNow' | 'cancel';
+const signalDefs = { replay: replaySignal, retryNow: retryNowSignal, cancel: cancelSignal, turn: turnSignal };
 interface Delivery {
   subscription: Subscription;
   status: DeliveryStatusName;
   /** The attempt budget the schedule counts in; a replay starts a new one. */
   budget: string;
   request?: Request;
+  /** FIFO `turn` signals received: one that arrives while an attempt is pending still counts after it. */
+  turns: number;
   /** Set while parked as a dead letter: when its retention ends. */
   parkedUntil?: number;
   active: boolean;
@@ -32,6 +35,9 @@ const attempt = (event: EventRef, eventWorkflowId: string, d: Delivery) =>
     // itself decides when the budget is spent; these intervals apply only to infrastructure faults.
     retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
   }).deliver({ event, eventWorkflowId, subscription: d.subscription, budget: d.budget });
+/** How long a FIFO delivery queued behind another waits at most for its turn; undefined for any other failure. */
+const queuedFor = (err: unknown) =>
+  err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === deliveryFailureTypes.queued ? Number(err.cause.details?.[0]) : undefined;
 
 /** One ingested event: one delivery activity per subscribed endpoint, dead letters parked until replayed. */
 export async function eventWorkflow(input: EventWorkflowInput): Promise<EventWorkflowState> {
@@ -59,18 +65,21 @@ export async function eventWorkflow(input: EventWorkflowInput): Promise<EventWor
     for (;;) {
       d.request = undefined;
       d.status = 'pending';
+      const turns = d.turns;
       const outcome = await CancellationScope.cancellable(async () => {
         try {
           return await Promise.race([
-            // Every failure that reaches the workflow ends the delivery: the attempt decides, Temporal retries the rest.
-            attempt(event, root, d).then(() => 'delivered' as const, (err) => (isCancellation(err) ? 'cancelled' as const : 'failed' as const)),
+            // A failure that reaches the workflow ends the delivery (the attempt decides, Temporal retries the rest),
+            // unless the delivery is queued behind another of a FIFO endpoint.
+            attempt(event, root, d).then(() => 'delivered' as const, (err) => (isCancellation(err) ? 'cancelled' as const : queuedFor(err) ?? 'failed' as const)),
             condition(() => d.request !== undefined).then(() => 'interrupted' as const),
           ]);
         } finally {
           CancellationScope.current().cancel(); // the loser: a wait, or an attempt (reported cancelled at once)
         }
       });
-      if (outcome !== 'interrupted') return outcome;
+      if (typeof outcome === 'number') await condition(() => d.turns !== turns || d.request !== undefined, outcome);
+      else if (outcome !== 'interrupted') return outcome;
       if (d.request === 'cancel') return 'cancelled';
       if (d.request === 'replay') d.budget = uuid4(); // retryNow keeps the budget
     }
@@ -101,15 +110,17 @@ export async function eventWorkflow(input: EventWorkflowInput): Promise<EventWor
   };
 
   const add = (subscription: Subscription, parkedUntil?: number) => {
-    const d: Delivery = { subscription, status: parkedUntil ? 'failed' : 'pending', budget: uuid4(), parkedUntil, active: false };
+    const d: Delivery = { subscription, status: parkedUntil ? 'failed' : 'pending', budget: uuid4(), parkedUntil, active: false, turns: 0 };
     deliveries.set(subscription.endpointId, d);
     run(deliver(d));
   };
 
   /** What a signal asks of one delivery this workflow runs itself. */
-  const ask = (d: Delivery, kind: Request, named: boolean) => {
+  const ask = (d: Delivery, kind: keyof typeof signalDefs, named: boolean) => {
     const parked = d.parkedUntil !== undefined;
-    if (kind === 'replay' && !d.active && named) {
+    if (kind === 'turn') {
+      d.turns++;
+    } else if (kind === 'replay' && !d.active && named) {
       d.budget = uuid4();
       run(deliver(d));
     } else if (d.active && (kind === 'replay' ? parked || named : kind === 'retryNow' ? !parked : true)) {
@@ -117,13 +128,12 @@ export async function eventWorkflow(input: EventWorkflowInput): Promise<EventWor
     }
   };
 
-  const onSignal = (kind: Request) => (signal: DeliverySignal) => {
+  const onSignal = (kind: keyof typeof signalDefs) => (signal: DeliverySignal) => {
     const { endpointId, subscription } = signal;
     for (const part of parts) {
       if (!part.open || (endpointId && !part.endpointIds.has(endpointId))) continue;
-      const signalDef = { replay: replaySignal, retryNow: retryNowSignal, cancel: cancelSignal }[kind];
       // A part that has just closed no longer holds the delivery: a named replay then runs here.
-      run(getExternalWorkflowHandle(part.workflowId).signal(signalDef, signal).catch(() => {
+      run(getExternalWorkflowHandle(part.workflowId).signal(signalDefs[kind], signal).catch(() => {
         if (kind === 'replay' && subscription && !deliveries.has(subscription.endpointId)) add(subscription);
       }));
     }
@@ -132,9 +142,7 @@ export async function eventWorkflow(input: EventWorkflowInput): Promise<EventWor
     const heldByPart = parts.some((p) => p.open && endpointId && p.endpointIds.has(endpointId));
     if (kind === 'replay' && subscription && subscription.endpointId === endpointId && !own.length && !heldByPart) add(subscription);
   };
-  setHandler(replaySignal, onSignal('replay'));
-  setHandler(retryNowSignal, onSignal('retryNow'));
-  setHandler(cancelSignal, onSignal('cancel'));
+  for (const kind of ['replay', 'retryNow', 'cancel', 'turn'] as const) setHandler(signalDefs[kind], onSignal(kind));
   const state = (): EventWorkflowState => ({
     deliveries: [...deliveries.values()].map((d) => ({ endpointId: d.subscription.endpointId, status: d.status })),
     parts: parts.map((p) => p.workflowId),

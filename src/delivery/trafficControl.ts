@@ -68,8 +68,8 @@ const PROBE_SLACK_MS = 10_000;
 /** Held deliveries come back spread over this many of the limit's intervals, not all in the same instant. */
 const RATE_SPREAD_INTERVALS = 4;
 /**
- * A FIFO delivery behind another waits this long at most: the one ahead wakes it (a `retryNow` signal)
- * when it settles; this is the fallback should that signal be lost, or the one ahead be cancelled.
+ * A FIFO delivery behind another waits this long at most: the one ahead gives it its `turn` (a signal)
+ * when it settles or is cancelled; this is the fallback should that signal be lost.
  */
 const FIFO_RECHECK_MS = 30_000;
 /** A hold is at least this long: Temporal's retry timer has second-ish precision anyway. */
@@ -155,14 +155,14 @@ export class TrafficControl {
     return head;
   }
 
-  /** A FIFO delivery settled: the next in line goes now rather than at its next recheck. */
-  private async wakeNextInLine(endpointId: string, settled: string): Promise<void> {
+  /** A FIFO delivery settled or was cancelled: the next in line goes now rather than at its next recheck. */
+  async wakeNextInLine(endpointId: string, settled: string): Promise<void> {
     const endpoint = await this.endpoints.cachedById(endpointId);
     if (endpoint?.ordering !== 'fifo' || !this.deps.temporal) return;
     const next = await this.firstInLine(endpoint);
     // A dead letter that blocks the line is still its head: nothing to wake.
     if (!next || next.id === settled) return;
-    await this.deps.temporal.signal(next.tenant, next.event_id, 'retryNow', { endpointId }).catch((err: unknown) => {
+    await this.deps.temporal.signal(next.tenant, next.event_id, 'turn', { endpointId }).catch((err: unknown) => {
       this.deps.logger.warn({ err, endpointId, deliveryId: next.id }, 'could not wake the next FIFO delivery; it goes at its recheck');
     });
   }

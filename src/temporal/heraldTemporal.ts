@@ -5,7 +5,7 @@ import {
 import { fromPayloadsAtIndex } from '@temporalio/common';
 import {
   cancelSignal, deliveryId, type DeliverySignal, eventRef, eventWorkflowId, type EventWorkflowInput, type HeraldEvent,
-  HeraldEndpointIds, HeraldEventType, HeraldTenant, MAX_DIRECT_DELIVERIES, replaySignal, retryNowSignal, type Subscription,
+  HeraldEndpointIds, HeraldEventType, HeraldTenant, MAX_DIRECT_DELIVERIES, replaySignal, retryNowSignal, type Subscription, turnSignal,
 } from '../../workflows/contract.ts';
 import type { eventWorkflow } from '../../workflows/event.ts';
 import type { pruneDeliveryLogWorkflow } from '../../workflows/prune.ts';
@@ -19,8 +19,8 @@ export function parseDeliveryId(id: string): { tenant: string; eventId: string; 
   return { tenant, eventId, endpointId };
 }
 
-export type DeliverySignalName = 'replay' | 'retryNow' | 'cancel';
-const signals = { replay: replaySignal, retryNow: retryNowSignal, cancel: cancelSignal };
+const signals = { replay: replaySignal, retryNow: retryNowSignal, cancel: cancelSignal, turn: turnSignal };
+export type DeliverySignalName = keyof typeof signals;
 
 const GRPC_NOT_FOUND = 5;
 const PRUNE_SCHEDULE_ID = 'herald-prune-delivery-log';
