@@ -30,7 +30,7 @@ import { benchCluster, clusterUnderTest } from './cluster.ts';
 /** The ERP document's target: 1,000 deliveries a minute from one worker. */
 const ERP_RATE_PER_SECOND = 1000 / 60;
 
-const phases = ['latency', 'baseline', 'single', 'fanout', 'retry', 'erp', 'ingest'] as const;
+const phases = ['latency', 'baseline', 'single', 'fanout', 'retry', 'erp', 'ingest', 'traffic'] as const;
 
 const usage = `npm run bench -- [flags]
   --size small|default|large    how many events (default: default, a few minutes)
@@ -48,9 +48,9 @@ const usage = `npm run bench -- [flags]
 Settings not given are Herald's shipped defaults.`;
 
 const sizes = {
-  small: { events: 300, fanoutEvents: 60, retries: 200, latencyRate: 5, latencySeconds: 10, erpSeconds: 20, ingestRate: 30, ingestSeconds: 10 },
-  default: { events: 1000, fanoutEvents: 200, retries: 1000, latencyRate: 5, latencySeconds: 20, erpSeconds: 60, ingestRate: 30, ingestSeconds: 15 },
-  large: { events: 10000, fanoutEvents: 2000, retries: 1000, latencyRate: 10, latencySeconds: 30, erpSeconds: 300, ingestRate: 50, ingestSeconds: 30 },
+  small: { events: 300, fanoutEvents: 60, retries: 200, latencyRate: 5, latencySeconds: 10, erpSeconds: 20, ingestRate: 30, ingestSeconds: 10, trafficEvents: 50 },
+  default: { events: 1000, fanoutEvents: 200, retries: 1000, latencyRate: 5, latencySeconds: 20, erpSeconds: 60, ingestRate: 30, ingestSeconds: 15, trafficEvents: 100 },
+  large: { events: 10000, fanoutEvents: 2000, retries: 1000, latencyRate: 10, latencySeconds: 30, erpSeconds: 300, ingestRate: 50, ingestSeconds: 30, trafficEvents: 300 },
 };
 
 const settingFlags = {
@@ -163,16 +163,20 @@ await baselineReady;
 const temporal = new Client({ connection: await Connection.connect({ address: server.address }) });
 const running = () => temporal.workflow.count('ExecutionStatus = "Running"').then((c) => c.count);
 
-async function endpoint(name: string, eventType: string, retryPolicy: unknown = 'standard'): Promise<void> {
-  const res = await call('POST', '/v1/endpoints', { url: `${receiver.url}/${name}`, eventTypes: [eventType], retryPolicy });
+async function endpoint(name: string, eventType: string, fields: Record<string, unknown> = {}): Promise<void> {
+  const res = await call('POST', '/v1/endpoints', { url: `${receiver.url}/${name}`, eventTypes: [eventType], ...fields });
   if (res.status !== 201) throw new Error(`bench: creating endpoint ${name} answered ${res.status}: ${JSON.stringify(res.body)}`);
 }
 await endpoint('ok/warmup', 'bench.warmup');
 await endpoint('ok/latency', 'bench.latency');
 await endpoint('ok/single', 'bench.single');
 for (let i = 0; i < 5; i++) await endpoint(`ok/fanout-${i}`, 'bench.fanout');
-await endpoint('flaky/retry', 'bench.retry', { schedule: ['1s', '1s'] });
+await endpoint('flaky/retry', 'bench.retry', { retryPolicy: { schedule: ['1s', '1s'] } });
 await endpoint('ok/erp', 'bench.erp');
+// Traffic control, side by side with a plain endpoint on the same receiver.
+await endpoint('ok/plain', 'bench.plain');
+await endpoint('ok/fifo', 'bench.fifo', { ordering: 'fifo' });
+await endpoint('ok/limited', 'bench.limited', { rateLimit: { perSecond: 10, burst: 10 } });
 
 // ---------- measurement helpers ----------
 // On the cluster, Herald's CPU is its API's and workers' together, its memory a worker's.
@@ -318,6 +322,11 @@ try {
   const erp = runs('erp')
     ? await endToEnd('1,000 deliveries a minute (ERP target)', 'bench.erp', '/ok/erp', Math.round(ERP_RATE_PER_SECOND * size.erpSeconds), 1, ERP_RATE_PER_SECOND)
     : undefined;
+  const traffic = runs('traffic') ? {
+    plain: await endToEnd('plain endpoint', 'bench.plain', '/ok/plain', size.trafficEvents, 1),
+    fifo: await endToEnd('fifo endpoint', 'bench.fifo', '/ok/fifo', size.trafficEvents, 1),
+    rateLimited: await endToEnd('rate-limited endpoint (10/s, burst 10)', 'bench.limited', '/ok/limited', size.trafficEvents, 1),
+  } : undefined;
   const ingestFixed = runs('ingest') ? await ingestLoad(`ingest at ${size.ingestRate} req/s`, 'ingest-fixed', { seconds: size.ingestSeconds, connections: concurrency, rate: size.ingestRate }) : undefined;
   const ingestSaturated = runs('ingest') ? await ingestLoad('ingest at saturation', 'ingest-saturation', { seconds: size.ingestSeconds, connections: concurrency }) : undefined;
   const ratio = (deliveriesPerSecond?: number | null) => deliveriesPerSecond && baselineResult?.workflowsPerSecond ? round(deliveriesPerSecond / baselineResult.workflowsPerSecond, 2) : undefined;
@@ -331,6 +340,7 @@ try {
     baseline: baselineResult,
     ratioToBaseline: { oneEndpoint: ratio(single?.deliveriesPerSecond), fiveEndpoints: ratio(fanout?.deliveriesPerSecond) },
     retryLoad: retry,
+    traffic,
     peakRssMiB: { herald: round(peakRssMiB(pids.herald), 0), baselineWorker: round(peakRssMiB(pids.baseline), 0), temporalServer: round(peakRssMiB(pids.server), 0) },
     rssAtEndMiB: { herald: round(rssMiB(pids.herald), 0), baselineWorker: round(rssMiB(pids.baseline), 0), temporalServer: round(rssMiB(pids.server), 0) },
     wallSeconds: round((Date.now() - benchStarted) / 1000, 0),
@@ -370,6 +380,7 @@ function printTable(r: any): void {
       .filter(([, e]) => e).map(([name, e]) => `${name} ${e.cpuMsPerDelivery.server} ms`).join(', ')],
     ['ratio to baseline', r.baseline && `1 endpoint ${r.ratioToBaseline.oneEndpoint ?? '-'}, 5 endpoints ${r.ratioToBaseline.fiveEndpoints ?? '-'}`],
     ['retry load', r.retryLoad && `${r.retryLoad.deliveries} deliveries × 3 attempts in ${r.retryLoad.seconds} s; server ${r.retryLoad.cpu.server.percentOfOneCore}% of a core, Herald ${r.retryLoad.cpu.herald.percentOfOneCore}%`],
+    ['traffic control (deliveries/s)', r.traffic && ['plain', 'fifo', 'rateLimited'].map((k) => `${k} ${r.traffic[k].deliveriesPerSecond}`).join(', ')],
     ['peak RSS (at the end)', ['herald', 'baselineWorker', 'temporalServer'].map((p) => `${p} ${r.peakRssMiB[p]} (${r.rssAtEndMiB[p]}) MiB`).join(', ')],
     ['wall time', `${r.wallSeconds} s`],
   ] as [string, string | undefined][]).filter((row): row is [string, string] => Boolean(row[1]));
