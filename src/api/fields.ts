@@ -1,9 +1,15 @@
 import { z } from 'zod';
 
 /** Ids travel inside workflow IDs (`event:<tenant>:<id>`) and headers: no colons, spaces or control characters. */
-export const identifier = z.string().regex(/^[A-Za-z0-9._~-]{1,128}$/, '1-128 characters of A-Z a-z 0-9 . _ ~ -');
+const idOfAtMost = (max: number) => z.string().regex(new RegExp(`^[A-Za-z0-9._~-]{1,${max}}$`), `1-${max} characters of A-Z a-z 0-9 . _ ~ -`);
+export const identifier = idOfAtMost(128);
+/**
+ * Tenant ids are shorter: `event:<tenant>:<eventId>/<part>` must fit the 255 characters a workflow id
+ * has in Temporal's SQL visibility store (PostgreSQL, MySQL), the cluster's and docker-compose's.
+ */
+export const tenantId = idOfAtMost(64);
 /** Named by admin requests; resolveTenant decides what a request may act for. */
-export const tenantField = identifier.optional();
+export const tenantField = tenantId.optional();
 export const eventType = z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'dot-separated words such as "order.submitted"').max(128);
 /** What producers may send: `herald.*` types are Herald's own operational events, and receivers trust them as such. */
 export const producedEventType = eventType.refine((type) => !type.startsWith('herald.'), 'herald.* event types are reserved for Herald\'s own events');

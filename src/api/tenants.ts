@@ -3,12 +3,12 @@ import { z } from 'zod';
 import type { Logger } from '../logger.ts';
 import type { TenantStore } from '../storage/tenants.ts';
 import { requireAdmin } from './auth.ts';
-import { identifier } from './fields.ts';
+import { identifier, tenantId } from './fields.ts';
 import type { RouteDescription } from './openapi.ts';
 import { notFound, parse, Problem } from './problem.ts';
 
 const createTenantBody = z.strictObject({
-  id: identifier,
+  id: tenantId,
   name: z.string().max(200).default(''),
 });
 

@@ -36,6 +36,10 @@ describe('tenants and tenant-scoped API keys', () => {
     const duplicate = await admin('POST', '/v1/tenants', { id: 'acme' });
     assert.equal(duplicate.status, 409);
     assert.deepEqual(duplicate.body.errors, [{ field: 'id', message: 'already exists' }]);
+    // 64 at most: with a 128-character event id, its workflow ids still fit Temporal's SQL visibility store (255).
+    const tooLong = await admin('POST', '/v1/tenants', { id: 'a'.repeat(65) });
+    assert.equal(tooLong.status, 400);
+    assert.deepEqual(tooLong.body.errors.map((e: { field: string }) => e.field), ['id']);
     const listed = await admin('GET', '/v1/tenants');
     assert.deepEqual(listed.body.data.map((t: { id: string }) => t.id).filter((id: string) => ['acme', 'default'].includes(id)), ['acme', 'default']);
 
