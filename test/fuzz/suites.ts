@@ -6,6 +6,7 @@
  * time, so a slow answer is the event loop blocked by what was sent.
  */
 import assert from 'node:assert/strict';
+import { isUtf8 } from 'node:buffer';
 import fc from 'fast-check';
 import { MAX_JSON_DEPTH } from '../../src/api/body.ts';
 import { apiRoutes, type RouteDescription } from '../../src/api/openapi.ts';
@@ -97,8 +98,9 @@ function badBodies(route: WriteRoute): fc.Arbitrary<Attempt> {
     // Bytes that are not UTF-8 inside an otherwise valid body.
     fc.tuple(fc.constantFrom(0xc0, 0xff, 0xfe, 0x80, 0xed, 0xf8), fc.uint8Array({ maxLength: 8 }))
       .map(([lead, rest]) => Buffer.from([lead, ...rest]))
-      // A quote or backslash would end or escape the string early: then it is a different defect.
-      .filter((bytes) => !bytes.includes(0x22) && !bytes.includes(0x5c))
+      // A quote or backslash would end or escape the string early: then it is a different defect. Some draws
+      // (0xed 0x80 0x80 is U+D000) are valid UTF-8 after all: those are no defect.
+      .filter((bytes) => !bytes.includes(0x22) && !bytes.includes(0x5c) && !isUtf8(bytes))
       .map((bytes) => withBody('invalid UTF-8', Buffer.concat([Buffer.from(`${JSON.stringify({ ...route.base, data: null }).slice(0, -5)}"`), bytes, Buffer.from('"}')]))),
     // A valid-looking body under a media type that is not JSON.
     oddContentType.map((contentType) => withBody(`content-type ${JSON.stringify(contentType)}`, json(route.base), contentType)),
