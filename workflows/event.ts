@@ -1,6 +1,6 @@
 import {
   ActivityFailure, ApplicationFailure, CancellationScope, condition, continueAsNew, getExternalWorkflowHandle, isCancellation,
-  proxyActivities, setHandler, startChild, upsertSearchAttributes, uuid4, workflowInfo,
+  proxyActivities, setHandler, sleep, startChild, upsertSearchAttributes, uuid4, workflowInfo,
 } from '@temporalio/workflow';
 import type { HeraldActivities } from '../activities/index.ts';
 import {
@@ -38,6 +38,19 @@ const attempt = (event: EventRef, eventWorkflowId: string, d: Delivery) =>
 /** How long a FIFO delivery queued behind another waits at most for its turn; undefined for any other failure. */
 const queuedFor = (err: unknown) =>
   err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === deliveryFailureTypes.queued ? Number(err.cause.details?.[0]) : undefined;
+
+/**
+ * Like `condition(fn, ms)`, but a timer that loses the race is left to fire unheeded, never cancelled: a
+ * signal and the timer's firing can fall in the same workflow task, and the time-skipping test server
+ * then refuses the task's CancelTimer ("invalid history builder state for action") and stalls the workflow.
+ */
+async function conditionKeepingTimer(fn: () => boolean, ms: number): Promise<boolean> {
+  if (fn()) return true;
+  let due = false;
+  void CancellationScope.nonCancellable(() => sleep(ms)).then(() => void (due = true));
+  await condition(() => fn() || due);
+  return fn();
+}
 
 /** One ingested event: one delivery activity per subscribed endpoint, dead letters parked until replayed. */
 export async function eventWorkflow(input: EventWorkflowInput): Promise<EventWorkflowState> {
@@ -78,7 +91,7 @@ export async function eventWorkflow(input: EventWorkflowInput): Promise<EventWor
           CancellationScope.current().cancel(); // the loser: a wait, or an attempt (reported cancelled at once)
         }
       });
-      if (typeof outcome === 'number') await condition(() => d.turns !== turns || d.request !== undefined, outcome);
+      if (typeof outcome === 'number') await conditionKeepingTimer(() => d.turns !== turns || d.request !== undefined, outcome);
       else if (outcome !== 'interrupted') return outcome;
       if (d.request === 'cancel') return 'cancelled';
       if (d.request === 'replay') d.budget = uuid4(); // retryNow keeps the budget
@@ -95,7 +108,7 @@ export async function eventWorkflow(input: EventWorkflowInput): Promise<EventWor
       }
       showDeadLetters();
       const left = d.parkedUntil - Date.now();
-      const woken = left > 0 && (await condition(() => d.request === 'replay' || d.request === 'cancel', left));
+      const woken = left > 0 && (await conditionKeepingTimer(() => d.request === 'replay' || d.request === 'cancel', left));
       d.parkedUntil = undefined;
       if (!woken) break; // the dead-letter retention ended: it stays failed, and listed so until the workflow closes
       showDeadLetters();

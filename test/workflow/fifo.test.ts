@@ -48,6 +48,23 @@ async function fifoEndpoint(tenant: string, onFailure: 'block' | 'skip', retryPo
   return { endpoint, ids, results, path: `/${tenant}` };
 }
 
+/**
+ * The cancels (of a timer or an activity) in the event workflows' histories. A line must move without any: the
+ * time-skipping server refuses a workflow task that cancels a timer which fired while the task ran, and the
+ * workflow, with the line behind it, then stalls.
+ */
+async function cancels(tenant: string, ids: string[]): Promise<string[]> {
+  const found: string[] = [];
+  for (const id of ids) {
+    const { events } = await herald.env.client.workflow.getHandle(eventWorkflowId(tenant, id)).fetchHistory();
+    for (const event of events ?? []) {
+      if (event.timerCanceledEventAttributes) found.push(`${id}: TimerCanceled`);
+      if (event.activityTaskCancelRequestedEventAttributes) found.push(`${id}: ActivityTaskCancelRequested`);
+    }
+  }
+  return found;
+}
+
 /** The event index of each request the receiver got, in arrival order, and whether it was answered 2xx. */
 const arrivals = (path: string) => receiver.received(path).map((r) => ({ index: JSON.parse(r.body).data.index as number, ok: r.status !== undefined && r.status < 300 }));
 
@@ -59,6 +76,7 @@ test('fifo with block: 50 events reach the receiver in ingest order, one at a ti
   // Nothing after the 10th was sent before it got through: its three failures come right after the 9th, then its success.
   assert.deepEqual(seen.slice(TROUBLED, TROUBLED + 4), [...Array(3).fill({ index: TROUBLED, ok: false }), { index: TROUBLED, ok: true }]);
   assert.equal(seen.length, EVENTS + 3);
+  assert.deepEqual(await cancels('fifo-block', ids), [], 'nothing cancelled');
 });
 
 test('fifo with skip: the 10th failing for good is set aside, parked, and the rest go on in order', async () => {
@@ -69,4 +87,5 @@ test('fifo with skip: the 10th failing for good is set aside, parked, and the re
   assert.deepEqual(seen.slice(TROUBLED, TROUBLED + 2), [{ index: TROUBLED, ok: false }, { index: TROUBLED, ok: false }], 'its two attempts before the rest');
   const parked = await herald.log.get('fifo-skip', deliveryId('fifo-skip', ids[TROUBLED]!, endpoint.id));
   assert.equal(parked?.status, 'failed');
+  assert.deepEqual(await cancels('fifo-skip', ids), [], 'nothing cancelled');
 });
