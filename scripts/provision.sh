@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the Temporal programs Herald runs on exist, building or fetching
 # them only when missing. Cached outside the repo so every clone reuses them.
-#   scripts/provision.sh              the CLI, the test server and the Temporal server (what npm test needs)
+#   scripts/provision.sh              the CLI, the test server, the Temporal server and Web UI server (what npm test needs)
 #   scripts/provision.sh cli          the Temporal CLI (dev server + Web UI) only
 #   scripts/provision.sh test-server  Temporal's time-skipping test server (Java) only
 #   scripts/provision.sh cluster      a real cluster (npm run cluster): server, sql tool + schema, Web UI server
@@ -176,6 +176,6 @@ case "${1:-all}" in
   server) provision_server; link "$CACHE/temporal-server-$SERVER_VERSION" temporal-server ;;
   ui-server) provision_ui_server; link "$CACHE/temporal-ui-server-$UI_SERVER_VERSION/server" temporal-ui-server ;;
   cluster) "$0" server; "$0" ui-server ;;
-  all) "$0" cli; "$0" test-server; "$0" server ;;
+  all) "$0" cli; "$0" test-server; "$0" server; "$0" ui-server ;;
   *) die "unknown target '$1' (use: cli, test-server, server, ui-server, cluster, all)" ;;
 esac

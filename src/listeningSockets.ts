@@ -38,11 +38,6 @@ export function listeningSockets(): ListeningSocket[] {
   return sockets;
 }
 
-/** Whether a listener on `address` is reachable from this machine only. */
-export function isLoopback(address: string): boolean {
-  return address === '::1' || /^(::ffff:)?127\./.test(address);
-}
-
 /**
  * The pids holding each socket inode, for the processes this user may inspect (all of them as root),
  * from their /proc/<pid>/fd links. Limited to `pids` when given.
