@@ -14,8 +14,8 @@ CLI_VERSION=1.9.1
 # The last CLI release 'go install' can build (later tags carry a replace directive): the fallback.
 CLI_SOURCE_VERSION=v1.5.1
 TEST_SERVER_VERSION=1.38.0
-# npm run cluster's server, the version docker-compose.yml runs (temporalio/auto-setup, whose images
-# stop at 1.29): the dev server's (1.32.0) is newer; Herald's tests run on both.
+# npm run cluster's server: the version docker-compose.yml runs (temporalio/auto-setup, an image
+# Temporal no longer builds). The dev server's (1.32.0) is newer; Herald's tests run on both.
 SERVER_VERSION=v1.29.1
 UI_SERVER_VERSION=v2.42.1
 HERE="$(cd "$(dirname "$0")" && pwd)"
