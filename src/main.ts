@@ -7,7 +7,7 @@ async function main(role: Role): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config.logLevel);
   const herald = await startHerald(role, config, logger);
-  // Handlers stay installed: Ctrl-C reaches the whole process group and tsx relays it too, so a
+  // Handlers stay installed: Ctrl-C reaches the whole process group and npm relays it too, so a
   // second signal must not fall through to Node's default (an exit halfway through shutdown).
   const failure = await new Promise<Error | undefined>((resolve) => {
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => resolve(undefined));

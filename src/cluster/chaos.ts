@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Logger } from '../logger.ts';
 import { ChaosReceiver, type ReceiverLogLine } from './chaosReceiver.ts';
 import { heraldRole, type HeraldRole } from './herald.ts';
-import { freeLowPort, freePort } from './ports.ts';
+import { freeClusterPorts, freePort } from './ports.ts';
 import { startCluster } from './topology.ts';
 import { waitFor } from './wait.ts';
 
@@ -280,17 +280,9 @@ const SOAK_HERALD_ENV = { LOG_LEVEL: 'info', HERALD_CIRCUIT_FAILURES: '1000000' 
 
 /** The docker-compose.yml topology (src/cluster/topology.ts) in a fresh directory, on free ports. */
 export async function clusterTarget(opts: { dir: string; cacheDir: string; workers: number; logger: Logger }): Promise<ChaosTarget> {
-  const membership = [await freeLowPort(), await freeLowPort(), await freeLowPort(), await freeLowPort()] as [number, number, number, number];
-  const workerPorts: [number, number][] = [];
-  for (let i = 0; i < opts.workers; i += 1) workerPorts.push([await freePort(), await freePort()]);
   const cluster = await startCluster({
     dir: opts.dir, cacheDir: opts.cacheDir, workers: opts.workers, headless: true, logger: opts.logger,
-    heraldEnv: SOAK_HERALD_ENV,
-    ports: {
-      api: await freePort(), webUi: await freePort(), temporalDb: await freePort(), heraldDb: await freePort(),
-      temporal: { frontend: await freePort(), frontendHttp: await freePort(), history: await freePort(), matching: await freePort(), worker: await freePort(), membership, metrics: await freePort() },
-      workerMetrics: (i) => workerPorts[i]!,
-    },
+    heraldEnv: SOAK_HERALD_ENV, ports: await freeClusterPorts(opts.workers),
   });
   let kills = 0;
   const restarting = new Map<HeraldRole, Promise<void>>();

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { portHolder } from '../listeningSockets.ts';
 import { createLogger } from '../logger.ts';
 import { type ClusterPorts, clusterDefaults, startCluster } from './topology.ts';
 
@@ -20,18 +21,21 @@ const options = z.object({
   workers: z.coerce.number().int().min(1).max(16).default(clusterDefaults.workers),
   shards: z.coerce.number().int().min(1).max(1024).default(clusterDefaults.historyShards),
   dir: z.string().min(1).default(process.env.HERALD_CLUSTER_DIR ?? './data/cluster'),
+  host: z.string().min(1).default(clusterDefaults.host),
 });
 
-const usage = `usage: npm run cluster -- [--workers N] [--shards N] [--dir DIR]
+const usage = `usage: npm run cluster -- [--workers N] [--shards N] [--dir DIR] [--host ADDRESS]
   --workers  Herald worker processes (default ${clusterDefaults.workers})
   --shards   Temporal history shards, fixed when the cluster's database is created (default ${clusterDefaults.historyShards})
-  --dir      databases, configuration and logs (default $HERALD_CLUSTER_DIR or ./data/cluster)`;
+  --dir      databases, configuration and logs (default $HERALD_CLUSTER_DIR or ./data/cluster)
+  --host     where the Web UI and Herald's API listen (default ${clusterDefaults.host}); the Web UI has no
+             authentication, and Herald needs HERALD_API_KEY beyond loopback. The rest stays on 127.0.0.1`;
 
 /** `npm run cluster`: the docker-compose.yml topology on this machine, without Docker, until Ctrl-C. */
 async function main(): Promise<void> {
   let args;
   try {
-    const { values } = parseArgs({ options: { workers: { type: 'string' }, shards: { type: 'string' }, dir: { type: 'string' }, help: { type: 'boolean' } } });
+    const { values } = parseArgs({ options: { workers: { type: 'string' }, shards: { type: 'string' }, dir: { type: 'string' }, host: { type: 'string' }, help: { type: 'boolean' } } });
     if (values.help) {
       console.log(usage);
       return;
@@ -46,11 +50,17 @@ async function main(): Promise<void> {
   const ports = defaultPorts;
   const busy = await busyPorts([ports.api, ports.webUi, ports.temporalDb, ports.heraldDb, ...Object.values(ports.temporal).flat(),
     ...Array.from({ length: args.workers }, (_, i) => ports.workerMetrics(i)).flat()]);
-  if (busy.length) throw new Error(`ports ${busy.join(', ')} on 127.0.0.1 are in use (another cluster, npm start or docker compose?): stop what holds them`);
+  if (busy.length) {
+    const held = busy.map((port) => {
+      const holder = portHolder(port);
+      return holder ? `${port} (pid ${holder.pid}: ${holder.command})` : String(port);
+    });
+    throw new Error(`ports ${held.join(', ')} on 127.0.0.1 are in use (another cluster, npm start or docker compose?): stop what holds them`);
+  }
   const dir = path.resolve(args.dir);
   const cluster = await startCluster({
     dir, cacheDir: process.env.HERALD_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'herald'), ports,
-    workers: args.workers, historyShards: args.shards, logger, heraldEnv: { LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' },
+    workers: args.workers, historyShards: args.shards, host: args.host, logger, heraldEnv: { LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' },
   });
   const { heraldDb: hdb } = clusterDefaults;
   const withoutPassword = (url: string) => Object.assign(new URL(url), { password: '***' }).href;
@@ -62,6 +72,7 @@ Herald cluster up (${dir}):
   Temporal Web UI   ${cluster.webUi?.url ?? "not built: run 'npm run provision -- ui-server'"}
   Temporal's DB     ${withoutPassword(cluster.temporalDb.url('temporal'))}
   Herald's DB       ${withoutPassword(cluster.heraldDb.url(hdb.database))}
+  DB passwords      ${path.join(dir, 'credentials.json')} (this cluster's own; 0600)
 Ctrl-C stops everything; the data stays in ${dir}.
 `);
   await new Promise<void>((resolve) => {

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import type { ClusterPorts } from './topology.ts';
 
 /** A TCP port free on 127.0.0.1 right now. */
 export async function freePort(): Promise<number> {
@@ -23,4 +24,16 @@ export async function freeLowPort(): Promise<number> {
     });
     if (free) return port;
   }
+}
+
+/** Free ports for every listener of a cluster with `workers` worker processes (tests, the chaos soak). */
+export async function freeClusterPorts(workers: number): Promise<ClusterPorts> {
+  const membership = [await freeLowPort(), await freeLowPort(), await freeLowPort(), await freeLowPort()] as [number, number, number, number];
+  const workerPorts: [number, number][] = [];
+  for (let i = 0; i < workers; i += 1) workerPorts.push([await freePort(), await freePort()]);
+  return {
+    api: await freePort(), webUi: await freePort(), temporalDb: await freePort(), heraldDb: await freePort(),
+    temporal: { frontend: await freePort(), frontendHttp: await freePort(), history: await freePort(), matching: await freePort(), worker: await freePort(), membership, metrics: await freePort() },
+    workerMetrics: (i) => workerPorts[i]!,
+  };
 }

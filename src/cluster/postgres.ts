@@ -8,7 +8,7 @@ import pg from 'pg';
 import { waitFor } from './wait.ts';
 
 export interface PostgresOptions {
-  /** The cluster's directory: server files (as root), data and password file. Kept when `durable`. */
+  /** The server's directory: its files (as root) and data. Kept when `durable`. */
   dir: string;
   port: number;
   user: string;
@@ -68,7 +68,7 @@ export async function startPostgres(opts: PostgresOptions): Promise<Postgres> {
       ...(opts.durable ? [] : ['--no-sync']),
     ], run).catch((err: { stderr?: string }) => {
       throw new Error(`initdb failed: ${err.stderr?.trim() || String(err)}`);
-    });
+    }).finally(() => fs.rmSync(passwordFile, { force: true })); // initdb's only: the password stays with its owner
   }
 
   let child: ChildProcess | undefined;
@@ -130,6 +130,20 @@ async function locateServer(): Promise<string> {
       'for this platform, PostgreSQL cannot run here without a system installation.',
     );
   }
+}
+
+/**
+ * Makes `dir` (created when missing) reachable by this user alone: 0700. As root, PostgreSQL runs
+ * as the user 'postgres', which must pass through it to its data: 0710, group 'postgres'.
+ */
+export function makePrivateDir(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (os.userInfo().uid !== 0) {
+    fs.chmodSync(dir, 0o700);
+    return;
+  }
+  fs.chownSync(dir, 0, unprivilegedUser().gid);
+  fs.chmodSync(dir, 0o710);
 }
 
 function unprivilegedUser(): { uid: number; gid: number } {

@@ -1,8 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../logger.ts';
+import { clusterPasswords } from './credentials.ts';
 import { heraldRole, type HeraldRole } from './herald.ts';
-import { type Postgres, startPostgres } from './postgres.ts';
+import { makePrivateDir, type Postgres, startPostgres } from './postgres.ts';
 import { registerHeraldNamespace, startTemporalServer, type TemporalPorts, type TemporalServer } from './temporal.ts';
 import { startWebUi, type WebUi } from './ui.ts';
 
@@ -31,10 +32,12 @@ export const clusterDefaults = {
   workers: 2,
   namespace: 'default',
   retentionDays: 7,
-  /** Temporal's PostgreSQL credentials (the Compose `temporal-db`). */
-  temporalDb: { user: 'temporal', password: 'temporal' },
-  /** Herald's PostgreSQL credentials and database (the Compose `herald-db`). */
-  heraldDb: { user: 'herald', password: 'herald', database: 'herald' },
+  /** Temporal's PostgreSQL user (the Compose `temporal-db`); its password is the cluster directory's own. */
+  temporalDb: { user: 'temporal' },
+  /** Herald's PostgreSQL user and database (the Compose `herald-db`); its password is the cluster directory's own. */
+  heraldDb: { user: 'herald', database: 'herald' },
+  /** Where the Web UI and Herald's API listen unless asked otherwise; everything else listens there always. */
+  host: '127.0.0.1',
 };
 
 export interface ClusterPorts {
@@ -57,6 +60,11 @@ export interface ClusterOptions {
   historyShards?: number;
   /** No Web UI, even when provisioned (tests, the chaos soak). */
   headless?: boolean;
+  /**
+   * Where the Web UI and Herald's API listen (default 127.0.0.1). The Web UI has no authentication
+   * and can terminate, reset and signal workflows; Herald refuses a non-loopback address without HERALD_API_KEY.
+   */
+  host?: string;
   /** Added to every Herald process's environment (HERALD_API_KEY, LOG_LEVEL, …). */
   heraldEnv?: Record<string, string>;
   logger: Logger;
@@ -83,19 +91,24 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   const { ports, logger } = opts;
   const historyShards = opts.historyShards ?? clusterDefaults.historyShards;
   const workerCount = opts.workers ?? clusterDefaults.workers;
+  const host = opts.host ?? clusterDefaults.host;
+  // It holds the databases' passwords and everything Herald and Temporal store.
+  makePrivateDir(opts.dir);
   const logs = path.join(opts.dir, 'logs');
   fs.mkdirSync(logs, { recursive: true });
-  // PostgreSQL may run as another user (as root: 'postgres'): it must enter the directory (a mkdtemp one is 0700).
-  fs.chmodSync(opts.dir, 0o755);
-  const { temporalDb: tdb, heraldDb: hdb, namespace } = clusterDefaults;
-  const heraldDatabaseUrl = `postgres://${hdb.user}:${hdb.password}@127.0.0.1:${ports.heraldDb}/${hdb.database}`;
+  const { passwords, fixed } = clusterPasswords(opts.dir);
+  if (fixed) logger.warn({ dir: opts.dir }, "this cluster's databases were created with the fixed passwords 'temporal' and 'herald'; a new cluster directory gets generated ones");
+  const { namespace } = clusterDefaults;
+  const tdb = { ...clusterDefaults.temporalDb, password: passwords.temporalDb };
+  const hdb = { ...clusterDefaults.heraldDb, password: passwords.heraldDb };
+  const heraldDatabaseUrl = `postgres://${hdb.user}:${encodeURIComponent(hdb.password)}@127.0.0.1:${ports.heraldDb}/${hdb.database}`;
   const temporalAddress = `127.0.0.1:${ports.temporal.frontend}`;
   const apiUrl = `http://127.0.0.1:${ports.api}`;
   const heraldEnv = (extra: Record<string, string>) => ({
     TEMPORAL_ADDRESS: temporalAddress, TEMPORAL_NAMESPACE: namespace, DATABASE_URL: heraldDatabaseUrl,
     HERALD_HOST: '127.0.0.1', HERALD_DATA_DIR: path.join(opts.dir, 'herald'), ...opts.heraldEnv, ...extra,
   });
-  const api = heraldRole('herald-api', 'api', heraldEnv({ PORT: String(ports.api) }), `${apiUrl}${readinessPaths['herald-api']}`, path.join(logs, 'herald-api.log'));
+  const api = heraldRole('herald-api', 'api', heraldEnv({ PORT: String(ports.api), HERALD_HOST: host }), `${apiUrl}${readinessPaths['herald-api']}`, path.join(logs, 'herald-api.log'));
   const workers = Array.from({ length: workerCount }, (_, i) => {
     const [metrics, sdkMetrics] = ports.workerMetrics(i);
     return heraldRole(`herald-worker-${i + 1}`, 'worker', heraldEnv({ HERALD_METRICS_PORT: String(metrics), HERALD_TEMPORAL_METRICS_PORT: String(sdkMetrics) }),
@@ -130,7 +143,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     'temporal-search-attributes': () => registerHeraldNamespace(temporalAddress, namespace, clusterDefaults.retentionDays),
     'temporal-ui': async () => {
       if (opts.headless) return undefined;
-      const ui = await startWebUi({ cacheDir: opts.cacheDir, dir: path.join(opts.dir, 'web-ui'), port: ports.webUi, temporalAddress });
+      const ui = await startWebUi({ cacheDir: opts.cacheDir, dir: path.join(opts.dir, 'web-ui'), host, port: ports.webUi, temporalAddress });
       if (ui) stops.push(ui.stop);
       return ui;
     },

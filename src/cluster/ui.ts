@@ -13,12 +13,14 @@ export interface WebUi {
  * The Temporal Web UI server (module github.com/temporalio/ui-server, its build embedded), as the
  * `temporalio/ui` image runs it; undefined when scripts/provision.sh has not built it.
  */
-export async function startWebUi(opts: { cacheDir: string; dir: string; port: number; temporalAddress: string; codecEndpoint?: string }): Promise<WebUi | undefined> {
+export async function startWebUi(opts: { cacheDir: string; dir: string; host: string; port: number; temporalAddress: string; codecEndpoint?: string }): Promise<WebUi | undefined> {
   const binary = path.join(opts.cacheDir, 'temporal-ui-server');
   if (!fs.existsSync(binary)) return undefined;
   fs.mkdirSync(path.join(opts.dir, 'config'), { recursive: true });
   fs.writeFileSync(path.join(opts.dir, 'config', 'development.yaml'), stringify({
     temporalGrpcAddress: opts.temporalAddress,
+    // Without it the server listens on every interface: no authentication, and it can terminate workflows.
+    host: opts.host,
     port: opts.port,
     enableUi: true,
     defaultNamespace: 'default',

@@ -1,8 +1,9 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import proto from '@temporalio/proto';
+import { canBind, portHolder } from '../listeningSockets.ts';
 import type { Logger } from '../logger.ts';
 import { heraldSearchAttributes } from '../../workflows/contract.ts';
 
@@ -52,13 +53,14 @@ const HEALTHY_RUN_MS = 60_000;
  * and supervises it: if it exits while Herald runs (OOM killer, kill -9), it is started again.
  */
 export async function startDevServer(opts: DevServerOptions): Promise<DevServer> {
-  const cli = path.join(opts.cacheDir, 'temporal');
-  if (!fs.existsSync(cli)) {
-    throw new Error(`Temporal CLI not found at ${cli}: run 'npm run provision' (needs Go) or set TEMPORAL_ADDRESS`);
+  const provisioned = path.join(opts.cacheDir, 'temporal');
+  if (!fs.existsSync(provisioned)) {
+    throw new Error(`Temporal CLI not found at ${provisioned}: run 'npm run provision' or set TEMPORAL_ADDRESS`);
   }
   fs.mkdirSync(opts.dataDir, { recursive: true });
   const dbFile = path.join(opts.dataDir, 'temporal.db');
   const pidFile = path.join(opts.dataDir, 'temporal-dev-server.pid');
+  const cli = cliForDatabase(opts.cacheDir, dbFile, path.join(opts.dataDir, 'temporal-dev-server.version'), opts.logger);
   await stopLeftoverServer(pidFile, dbFile, opts.logger);
   const address = `127.0.0.1:${opts.port}`;
   const args = [
@@ -76,11 +78,19 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     ...heraldSearchAttributes.flatMap((key) => ['--search-attribute', `${key.name}=${typeNames[key.type] ?? key.type}`]),
   ];
 
+  const ports = [
+    { port: opts.port, what: 'gRPC port (HERALD_DEV_SERVER_PORT)' },
+    ...(opts.headless ? [] : [{ port: opts.uiPort, what: 'Web UI port (HERALD_UI_PORT)' }]),
+  ];
   /** One run of the server, answered once it serves Herald's namespace. */
   const serve = async (): Promise<ServerProcess> => {
+    await waitForFreePorts(ports, opts.logger);
     const server = launch(cli, args, pidFile);
     try {
       const connection = await waitUntilServing(address, server);
+      // Had another server taken the port meanwhile, it would have answered: Herald must talk to its own.
+      const holder = portHolder(opts.port);
+      if (holder && holder.pid !== server.pid) throw new PortInUseError(ports[0]!, holder);
       await connection.workflowService.updateNamespace({
         namespace: opts.namespace,
         config: { workflowExecutionRetentionTtl: proto.google.protobuf.Duration.fromObject({ seconds: opts.retentionDays * 86_400 }) },
@@ -89,6 +99,8 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
       return server;
     } catch (err) {
       await server.terminate();
+      // It could not bind because a process took a port since the check: name that process instead.
+      if (!(err instanceof PortInUseError)) await waitForFreePorts(ports, opts.logger, 0);
       throw err;
     }
   };
@@ -128,6 +140,8 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
           server = await serve();
           break;
         } catch (err) {
+          // Another process holds the port: restarting cannot help.
+          if (err instanceof PortInUseError) return giveUp(err);
           failures += 1;
           lastFailure = err instanceof Error ? err.message : String(err);
           log.error({ err, failures }, 'the embedded Temporal dev server did not come back');
@@ -150,6 +164,43 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   return { address, uiUrl, lost, stop };
 }
 
+/** The Temporal Server of data dirs made before Herald recorded it: the one the CLI v1.5.1 embeds. */
+const SERVER_OF_UNRECORDED_DATABASES = '1.29.1';
+
+/** The Temporal Server version a CLI embeds (`temporal version 1.9.1 (Server 1.32.0, UI 2.54.1)`). */
+function serverVersionOf(cli: string): string | undefined {
+  try {
+    return /\(Server ([^,)]+)/.exec(execFileSync(cli, ['--version'], { encoding: 'utf8', timeout: 10_000, stdio: 'pipe' }))?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The CLI to run on `dbFile`: the provisioned one, unless the file was made by another Temporal Server
+ * version. The dev server's SQLite file has no migrations (Server 1.32.0 on a 1.29.1 file fails with
+ * "no such table: current_chasm_executions"), so such a file stays on a cached CLI of its version.
+ * A new file's version is recorded in `versionFile`; a file without one was made by 1.29.1.
+ */
+function cliForDatabase(cacheDir: string, dbFile: string, versionFile: string, logger: Logger): string {
+  const provisioned = path.join(cacheDir, 'temporal');
+  const current = serverVersionOf(provisioned);
+  if (!current) return provisioned; // it does not run: starting it says why
+  if (!fs.existsSync(dbFile)) {
+    fs.writeFileSync(versionFile, `${current}\n`);
+    return provisioned;
+  }
+  const recorded = fs.existsSync(versionFile) ? fs.readFileSync(versionFile, 'utf8').trim() : SERVER_OF_UNRECORDED_DATABASES;
+  if (recorded === current) return provisioned;
+  const cached = fs.readdirSync(cacheDir).filter((name) => name.startsWith('temporal-cli-')).map((name) => path.join(cacheDir, name, 'temporal'));
+  const matching = cached.find((cli) => fs.existsSync(cli) && serverVersionOf(cli) === recorded);
+  if (!matching) {
+    throw new Error(`${dbFile} was made by Temporal Server ${recorded}, which the provisioned CLI (Server ${current}) cannot open, and no CLI of that version is in ${cacheDir}: run 'npm run provision -- cli' from this directory, or start on a new HERALD_DATA_DIR`);
+  }
+  logger.warn({ dbFile, serverVersion: recorded, cli: matching }, `this data dir stays on Temporal Server ${recorded}, which made it; a new HERALD_DATA_DIR runs ${current}`);
+  return matching;
+}
+
 interface ServerProcess {
   pid: number | undefined;
   /** Resolves, never rejects, once the process has ended, saying how. */
@@ -165,6 +216,7 @@ function launch(cli: string, args: string[], pidFile: string): ServerProcess {
   const child = spawn(cli, args, { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
   // A Herald killed outright cannot stop the server it started; the next start finds it by this file.
   if (child.pid) fs.writeFileSync(pidFile, String(child.pid));
+  const watchdog = child.pid ? watch(child.pid) : undefined;
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);
@@ -173,7 +225,11 @@ function launch(cli: string, args: string[], pidFile: string): ServerProcess {
   const exited = new Promise<string>((resolve) => {
     child.once('exit', (code, signal) => resolve(signal ? `was killed by ${signal}` : `exited with code ${code}`));
     child.once('error', (err) => resolve(`could not be run: ${err.message}`));
-  }).finally(() => (running = false));
+  }).finally(() => {
+    running = false;
+    // Its server is gone: the watchdog must not act on a pid that may be reused.
+    watchdog?.kill('SIGKILL');
+  });
   return {
     pid: child.pid,
     exited,
@@ -186,6 +242,60 @@ function launch(cli: string, args: string[], pidFile: string): ServerProcess {
       clearTimeout(timer);
     },
   };
+}
+
+/**
+ * Stops the server at `pid` when this process dies, however it dies (kill -9 and the OOM killer
+ * included), so no server is left holding its ports and database: a shell, in a process group of its
+ * own so that a supervisor killing Herald's group spares it, reads a pipe from Herald until the kernel
+ * closes it, then sends SIGTERM, and SIGKILL 10 s later. Herald kills it once the server has exited.
+ */
+function watch(pid: number): ChildProcess {
+  const script = `
+    while read -r _; do :; done
+    kill -TERM "$1" 2>/dev/null || exit 0
+    i=0
+    while kill -0 "$1" 2>/dev/null; do
+      i=$((i + 1)); if [ "$i" -gt 100 ]; then kill -KILL "$1" 2>/dev/null; exit 0; fi
+      sleep 0.1
+    done`;
+  const watchdog = spawn('/bin/sh', ['-c', script, 'herald-dev-server-watchdog', String(pid)], { detached: true, stdio: ['pipe', 'ignore', 'ignore'] });
+  watchdog.on('error', () => undefined); // no shell: the pid file and the port check remain
+  watchdog.stdin!.on('error', () => undefined);
+  // Neither keeps Herald running: at its exit the pipe closes, and the watchdog stops the server.
+  watchdog.unref();
+  (watchdog.stdin as unknown as { unref(): void }).unref();
+  return watchdog;
+}
+
+/** Another process listens on a port the dev server needs: restarting cannot help. */
+export class PortInUseError extends Error {
+  constructor(port: { port: number; what: string }, holder: { pid: number; command: string } | undefined) {
+    const by = holder ? `pid ${holder.pid} (${holder.command || 'command unknown'})` : 'another process';
+    super(`port ${port.port} on 127.0.0.1 (the embedded Temporal dev server's ${port.what}) is held by ${by}: stop it, or choose another port`);
+  }
+}
+
+/** A dev server whose Herald died is stopped by its watchdog within 10 s: worth waiting for. */
+const DYING_SERVER_GRACE_MS = 12_000;
+
+/**
+ * Answers once every port is free. A port another Temporal dev server holds is awaited for
+ * `graceMs` (one whose Herald died is being stopped); anything else fails at once, in one line naming
+ * the port and the process holding it.
+ */
+async function waitForFreePorts(ports: { port: number; what: string }[], logger: Logger, graceMs = DYING_SERVER_GRACE_MS): Promise<void> {
+  const deadline = Date.now() + graceMs;
+  for (const port of ports) {
+    let logged = false;
+    while (!(await canBind(port.port))) {
+      const holder = portHolder(port.port);
+      if (!holder?.command.includes(' start-dev ') || Date.now() >= deadline) throw new PortInUseError(port, holder);
+      if (!logged) logger.warn({ port: port.port, pid: holder.pid }, 'another Temporal dev server holds the port; waiting for it to stop');
+      logged = true;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
 }
 
 async function waitUntilServing(address: string, server: ServerProcess): Promise<Connection> {

@@ -16,8 +16,9 @@ export type HeraldProcess = Awaited<ReturnType<typeof heraldProcess>>;
  */
 export async function heraldProcess(role: Role = 'all', extraEnv: Record<string, string | undefined> = {}) {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `herald-${role}-`));
-  const port = await freePort();
-  const metricsPort = await freePort();
+  // Ports given in `extraEnv` are used as given: two processes can then run on the same ports in turn.
+  const port = Number(extraEnv.PORT ?? await freePort());
+  const metricsPort = Number(extraEnv.HERALD_METRICS_PORT ?? await freePort());
   const env = {
     ...process.env, PORT: String(port), HERALD_HOST: '127.0.0.1', HERALD_DATA_DIR: dataDir, LOG_LEVEL: 'warn',
     HERALD_DEV_SERVER_PORT: String(await freePort()), HERALD_UI_PORT: String(await freePort()),

