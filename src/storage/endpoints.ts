@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { MASKED_HEADER_VALUE } from '../delivery/headers.ts';
 import type { FormatName } from '../formats/index.ts';
 import type { RetryPolicy } from '../delivery/retryPolicy.ts';
 import type { SignatureConfig } from '../signing/index.ts';
@@ -78,9 +79,6 @@ export type EndpointChanges = Partial<Omit<Endpoint, 'id' | 'tenant' | 'readOnly
 export interface SigningEndpoint extends Endpoint {
   secrets: string[];
 }
-
-/** How a static header's value reads back; sent in a PATCH, it keeps the stored value. */
-export const MASKED_HEADER_VALUE = '********';
 
 const masked = (headers: Record<string, string>) => Object.fromEntries(Object.keys(headers).map((name) => [name, MASKED_HEADER_VALUE]));
 
