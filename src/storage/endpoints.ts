@@ -256,6 +256,12 @@ export class EndpointStore {
     return row && toEndpoint(row);
   }
 
+  /** The endpoint if it receives `tenant`'s events: the tenant's own, or an all-tenant one (whoever owns it). */
+  async receiving(tenant: string, id: string): Promise<Endpoint | undefined> {
+    const [row] = await this.db.query<Row>('SELECT * FROM endpoints WHERE id = $2 AND (tenant = $1 OR all_tenants)', [tenant, id]);
+    return row && toEndpoint(row);
+  }
+
   /**
    * Enabled endpoints of the tenant, and all-tenant endpoints, whose filters match the event type;
    * a fallback route only when no other static route does.
