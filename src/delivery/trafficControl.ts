@@ -239,13 +239,19 @@ export class TrafficControl {
     // Raised once per circuit change; an all-tenant endpoint's events name the tenant whose circuit it is.
     const circuit = endpoint.allTenants ? { occasion: `${at}|${tenant}`, data: { at, tenant } } : { occasion: at, data: { at } };
     if (outcome.status === 'delivered') {
-      // The row stays (closed): on an all-tenant endpoint it tells that this tenant's deliveries succeed.
+      // Resets a circuit that was failing (locking only such a row), and creates a closed one if there was none:
+      // on an all-tenant endpoint, a row with no failure tells that this tenant's deliveries succeed.
       const [closed] = await this.db.query<{ was_open: boolean }>(
-        `WITH before AS (SELECT open_until FROM endpoint_circuits WHERE endpoint_id = $1 AND tenant = $2 FOR UPDATE)
-         INSERT INTO endpoint_circuits (endpoint_id, tenant) VALUES ($1, $2) ON CONFLICT (endpoint_id, tenant)
-         DO UPDATE SET consecutive_failures = 0, open_until = NULL, cooldown_ms = NULL, probe_started_at = NULL, failing_since = NULL
-           WHERE endpoint_circuits.consecutive_failures > 0 OR endpoint_circuits.open_until IS NOT NULL OR endpoint_circuits.failing_since IS NOT NULL
-         RETURNING (SELECT open_until FROM before) IS NOT NULL AS was_open`,
+        `WITH before AS (
+           SELECT open_until FROM endpoint_circuits WHERE endpoint_id = $1 AND tenant = $2
+             AND (consecutive_failures > 0 OR open_until IS NOT NULL OR failing_since IS NOT NULL) FOR UPDATE
+         ), reset AS (
+           UPDATE endpoint_circuits c SET consecutive_failures = 0, open_until = NULL, cooldown_ms = NULL, probe_started_at = NULL, failing_since = NULL
+           FROM before WHERE c.endpoint_id = $1 AND c.tenant = $2 RETURNING before.open_until IS NOT NULL AS was_open
+         ), created AS (
+           INSERT INTO endpoint_circuits (endpoint_id, tenant) VALUES ($1, $2) ON CONFLICT (endpoint_id, tenant) DO NOTHING
+         )
+         SELECT was_open FROM reset`,
         [endpointId, tenant],
       );
       if (closed?.was_open) {
