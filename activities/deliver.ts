@@ -24,9 +24,11 @@ export interface DeliverDeps {
   dispatcher?: Dispatcher;
 }
 
-/** What one attempt learned from the receiver (or from failing to reach it). */
+/** What one attempt learned from the receiver (or from failing to reach it), or why Herald failed it before sending. */
 interface Answer {
   verdict: Verdict;
+  /** False for Herald's own failures (the endpoint gone, a transform that fails on the event): they say nothing of the receiver. */
+  countsAgainstEndpoint: boolean;
   statusCode: number | null;
   error: string | null;
   responseExcerpt: string | null;
@@ -38,10 +40,15 @@ interface Answer {
 /** Response headers the attempt log keeps: the ones that explain an outcome. */
 const KEPT_RESPONSE_HEADERS = ['retry-after', 'location'];
 
+/** A final failure with no answer: Herald's own by default (nothing was sent, so it says nothing of the receiver). */
+const noAnswer = (error: string, countsAgainstEndpoint = false): Answer => ({ verdict: 'failed', countsAgainstEndpoint, statusCode: null, error, responseExcerpt: null, responseHeaders: null });
+
 /**
  * One attempt at one delivery; Temporal runs it again for each retry. Build the body, sign it for
  * this moment, POST it, classify the answer, log it, then: complete (delivered), fail with the
  * policy's next delay (Temporal retries after it, without waking the workflow), or fail for good.
+ * Holds by traffic control are Temporal retries too, all within the activity's schedule-to-close
+ * timeout: a hold or a wait that would outlast it ends the delivery here, so the attempt log says so.
  */
 export async function deliver(deps: DeliverDeps, input: DeliveryActivityInput): Promise<{ attempt: number; statusCode: number }> {
   const { subscription, budget } = input;
@@ -50,31 +57,39 @@ export async function deliver(deps: DeliverDeps, input: DeliveryActivityInput): 
   const info = Context.current().info;
   // Equal to now in production; ahead of the wall clock only under a time-skipping test server.
   const startedAt = Math.max(Date.now(), info.currentAttemptScheduledTimestampMs);
+  const outlastsTimeLimit = (at: number) => info.scheduleToCloseTimeoutMs > 0 && at > info.scheduledTimestampMs + info.scheduleToCloseTimeoutMs;
   // Held (rate limit, 429 slow-down, open circuit) or queued (FIFO line): no attempt row, so no attempt and no budget spent.
   const admission = await deps.traffic.admit(subscription.endpointId, id, startedAt);
+  let heldTooLong: string | undefined;
   if (!admission.send) {
     const waitMs = Math.ceil(admission.waitMs);
     const message = `held: ${admission.reason}; next try in ${Math.ceil(waitMs / 1000)} s`;
-    // Queued: the workflow waits for its turn, which the delivery ahead signals; held: Temporal retries after the wait.
-    throw admission.reason === 'not-first-in-line'
-      ? ApplicationFailure.create({ type: deliveryFailureTypes.queued, message, nonRetryable: true, details: [waitMs] })
-      : ApplicationFailure.create({ type: deliveryFailureTypes.held, message, nextRetryDelay: waitMs });
+    // Queued: the workflow waits for its turn, which the delivery ahead signals (a new activity, with a time limit of its own).
+    if (admission.reason === 'not-first-in-line') {
+      throw ApplicationFailure.create({ type: deliveryFailureTypes.queued, message, nonRetryable: true, details: [waitMs] });
+    }
+    // Held: Temporal retries after the wait, unless that is past the activity's time limit.
+    if (!outlastsTimeLimit(startedAt + waitMs)) throw ApplicationFailure.create({ type: deliveryFailureTypes.held, message, nextRetryDelay: waitMs });
+    heldTooLong = `held (${admission.reason}) past the delivery's time limit`;
   }
   const { attempt, madeInBudget } = await deps.log.nextAttempt(id, budget);
   const began = Date.now();
-  const answer = await postAttempt(deps, input, attempt, startedAt);
+  const answer = heldTooLong ? noAnswer(heldTooLong) : await postAttempt(deps, input, attempt, startedAt);
   const durationMs = Date.now() - began;
 
-  const waitMs = answer.verdict === 'retry' ? delayBeforeNextAttempt(subscription.schedule, madeInBudget + 1, answer.retryAfterMs, Math.random) : undefined;
+  const policyWaitMs = answer.verdict === 'retry' ? delayBeforeNextAttempt(subscription.schedule, madeInBudget + 1, answer.retryAfterMs, Math.random) : undefined;
+  const outOfTime = policyWaitMs !== undefined && outlastsTimeLimit(startedAt + durationMs + policyWaitMs);
+  const waitMs = outOfTime ? undefined : policyWaitMs;
   const status = answer.verdict === 'delivered' ? 'delivered' : waitMs === undefined ? 'failed' : 'retrying';
   await deps.log.recordAttempt({
     deliveryId: id, tenant, eventId, endpointId: subscription.endpointId, eventType, attempt, budget,
     startedAt: new Date(startedAt).toISOString(), durationMs, statusCode: answer.statusCode, error: answer.error,
     responseExcerpt: answer.responseExcerpt, responseHeaders: answer.responseHeaders, status,
-    nextAttemptAt: waitMs === undefined ? null : new Date(startedAt + durationMs + waitMs).toISOString(),
+    nextAttemptAt: waitMs === undefined ? null : new Date(startedAt + durationMs + waitMs).toISOString(), countsAgainstEndpoint: answer.countsAgainstEndpoint,
   });
   await deps.traffic.recordOutcome(subscription.endpointId, {
     deliveryId: id, eventId, eventType, attempt, status, statusCode: answer.statusCode, error: answer.error, at: startedAt, waitMs,
+    countsAgainstEndpoint: answer.countsAgainstEndpoint,
   });
   // A retryable answer with no attempt left ends the delivery: counted as failed, not as a retry.
   const verdict = status === 'retrying' ? 'retry' : status === 'delivered' ? 'delivered' : 'failed';
@@ -89,7 +104,8 @@ export async function deliver(deps: DeliverDeps, input: DeliveryActivityInput): 
 
   if (status === 'delivered') return { attempt, statusCode: answer.statusCode! };
   if (status === 'failed') {
-    const why = answer.verdict === 'failed' ? answer.error : `${answer.error}; no attempts left after ${madeInBudget + 1}`;
+    const why = answer.verdict === 'failed' ? answer.error
+      : outOfTime ? `${answer.error}; the delivery's time limit ends before the next attempt` : `${answer.error}; no attempts left after ${madeInBudget + 1}`;
     throw ApplicationFailure.create({ type: deliveryFailureTypes.failed, message: `attempt ${attempt}: ${why}`, nonRetryable: true });
   }
   throw ApplicationFailure.create({
@@ -99,25 +115,24 @@ export async function deliver(deps: DeliverDeps, input: DeliveryActivityInput): 
   });
 }
 
-/** Loads what the attempt needs, POSTs, and reads the answer; never throws for the receiver's doing. */
+/** Loads what the attempt needs, POSTs, and reads the answer; never throws for the receiver's doing, nor for the event's. */
 async function postAttempt(deps: DeliverDeps, input: DeliveryActivityInput, attempt: number, startedAt: number): Promise<Answer> {
-  const refused = (error: string): Answer => ({ verdict: 'failed', statusCode: null, error, responseExcerpt: null, responseHeaders: null });
   // Scoped to the event's tenant (defence in depth): another tenant's endpoint is not found.
   const endpoint = await deps.endpoints.forDelivery(input.event.tenant, input.subscription.endpointId);
-  if (!endpoint) return refused('endpoint was deleted');
-  if (!endpoint.enabled) return refused('endpoint is disabled');
+  if (!endpoint) return noAnswer('endpoint was deleted');
+  if (!endpoint.enabled) return noAnswer('endpoint is disabled');
   const event: HeraldEvent | undefined = 'data' in input.event && input.event.data !== undefined
     ? { ...input.event, data: input.event.data }
     : await deps.temporal.eventOf(input.eventWorkflowId);
-  if (!event) return refused('the event is no longer retained');
+  if (!event) return noAnswer('the event is no longer retained');
 
   let request;
   try {
     request = await buildRequest({ event, endpoint, attempt: { number: attempt, sentAt: new Date(startedAt), webhookId: messageIdFor(event.tenant, event.id) } });
   } catch (err) {
-    // A transform that fails (or runs away) fails the same way on every retry: final.
-    if (err instanceof TransformError) return refused(`transform failed: ${err.message}`);
-    throw err;
+    // The endpoint's settings on this event: built the same way on every retry, so final (a transform that fails or
+    // runs away, or anything else that refuses to build); the event's doing, not the receiver's.
+    return noAnswer(err instanceof TransformError ? `transform failed: ${err.message}` : `request could not be built: ${err instanceof Error ? err.message : String(err)}`);
   }
   const { body, headers } = request;
   const cancelled = Context.current().cancellationSignal;
@@ -126,15 +141,17 @@ async function postAttempt(deps: DeliverDeps, input: DeliveryActivityInput, atte
     const verdict = classifyStatus(response.status);
     const kept = KEPT_RESPONSE_HEADERS.flatMap((name) => (response.headers[name] === undefined ? [] : [[name, [response.headers[name]].flat().join(', ')]]));
     return {
-      verdict, statusCode: response.status, error: verdict === 'delivered' ? null : `HTTP ${response.status}`, responseExcerpt: response.excerpt,
+      verdict, countsAgainstEndpoint: true, statusCode: response.status, error: verdict === 'delivered' ? null : `HTTP ${response.status}`, responseExcerpt: response.excerpt,
       responseHeaders: kept.length ? Object.fromEntries(kept) : null,
       retryAfterMs: parseRetryAfter([response.headers['retry-after']].flat()[0] ?? null),
     };
   } catch (err) {
     // Cancelled (the worker is shutting down, or the workflow moved on): not the receiver's doing.
     if (cancelled.aborted || !(err instanceof SendError)) throw err;
-    // A forbidden destination or a request that cannot be sent (an invalid header value) fails the same way every time: final.
-    if (err.kind === 'forbidden' || err.kind === 'request') return refused(err.message);
-    return { verdict: 'retry', statusCode: null, error: err.message, responseExcerpt: null, responseHeaders: null, networkFailure: err.kind };
+    // A request that cannot be sent (a header value undici refuses, which a transform may give for one event) fails
+    // the same way every time: final, and Herald's. A forbidden destination is final too, and the endpoint's own.
+    if (err.kind === 'request') return noAnswer(err.message);
+    if (err.kind === 'forbidden') return noAnswer(err.message, true);
+    return { verdict: 'retry', countsAgainstEndpoint: true, statusCode: null, error: err.message, responseExcerpt: null, responseHeaders: null, networkFailure: err.kind };
   }
 }

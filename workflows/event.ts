@@ -8,6 +8,7 @@ import {
   eventRef, type EventWorkflowState, HeraldEndpointIds, MAX_DIRECT_DELIVERIES, HeraldEventType, HeraldFailedEndpoints, HeraldStatus, HeraldTenant,
   partWorkflowId, replaySignal, retryNowSignal, statusQuery, type Subscription, turnSignal,
 } from './contract.ts';
+import { deliveryTimeLimitMs } from './retrySchedule.ts';
 
 const HISTORY_EVENTS_BEFORE_CONTINUE = 1_000;
 
@@ -31,6 +32,8 @@ const attempt = (event: EventRef, eventWorkflowId: string, d: Delivery) =>
   proxyActivities<HeraldActivities>({
     summary: `${event.type} → ${d.subscription.host}`,
     startToCloseTimeout: d.subscription.timeoutMs + 10_000,
+    // Bounds every retry, holds and infrastructure faults included: a fault that never clears ends the delivery.
+    scheduleToCloseTimeout: deliveryTimeLimitMs(d.subscription.schedule, d.subscription.timeoutMs + 10_000),
     // A delivery's schedule is the delay each failed attempt asks for (nextRetryDelay), and the attempt
     // itself decides when the budget is spent; these intervals apply only to infrastructure faults.
     retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },

@@ -3,9 +3,9 @@ import { z } from 'zod';
 import { subscriptionFor } from '../delivery/subscription.ts';
 import type { DeliveryLog } from '../storage/deliveryLog.ts';
 import type { ReplayLimiter } from '../quotas.ts';
-import type { EndpointStore } from '../storage/endpoints.ts';
+import type { Endpoint, EndpointStore } from '../storage/endpoints.ts';
 import { type HeraldTemporal, parseDeliveryId } from '../temporal/heraldTemporal.ts';
-import { mayActFor, resolveTenant } from './auth.ts';
+import { isAdmin, mayActFor, resolveTenant } from './auth.ts';
 import { endpointParams } from './endpoints.ts';
 import { eventType, identifier, tenantField } from './fields.ts';
 import type { RouteDescription } from './openapi.ts';
@@ -25,6 +25,7 @@ const listQuery = z.strictObject({
 
 const recoverBody = z.strictObject({
   since: z.iso.datetime({ offset: true }),
+  /** On an all-tenant endpoint (admin key): only this tenant's deliveries; every tenant's when omitted. */
   tenant: tenantField,
 });
 
@@ -34,15 +35,15 @@ export const deliveryRoutes: RouteDescription[] = [
     responses: { 200: '{ data: [{ id, eventId, endpointId, eventType, status, attempts, lastStatusCode, lastError, nextAttemptAt, startedAt, updatedAt }], nextCursor }' },
   },
   {
-    method: 'get', path: '/v1/deliveries/:deliveryId', summary: 'A delivery and each of its attempts (the latest 100)',
+    method: 'get', path: '/v1/deliveries/:deliveryId', summary: 'A delivery and each of its attempts (the latest 100); to a tenant key, an all-tenant endpoint\'s attempts show no error, response excerpt or headers',
     responses: { 200: '{ id, eventId, endpointId, eventType, status, attempts: [{ attempt, startedAt, durationMs, statusCode, error, responseExcerpt, responseHeaders }], nextAttemptAt }', 404: 'no such delivery' },
   },
   {
     method: 'post', path: '/v1/deliveries/:deliveryId/replay', summary: 'Send a delivery again with a fresh attempt budget, whatever its state',
-    responses: { 202: '{ id, status: "replaying" }', 404: 'no such delivery', 409: 'its endpoint was deleted', 429: 'the tenant has replayed HERALD_MAX_REPLAYS_PER_MINUTE deliveries in the last minute; Retry-After says when to try again' },
+    responses: { 202: '{ id, status: "replaying" }', 403: 'a tenant key replaying into an all-tenant endpoint', 404: 'no such delivery', 409: 'its endpoint was deleted', 429: 'the tenant has replayed HERALD_MAX_REPLAYS_PER_MINUTE deliveries in the last minute; Retry-After says when to try again' },
   },
   {
-    method: 'post', path: '/v1/endpoints/:id/recover', summary: 'Replay every failed delivery of the endpoint since a time', params: endpointParams, body: recoverBody,
+    method: 'post', path: '/v1/endpoints/:id/recover', summary: 'Replay every failed delivery of the endpoint since a time (of every tenant, or the one named, on an all-tenant endpoint)', params: endpointParams, body: recoverBody,
     responses: { 202: '{ endpointId, replayed: [deliveryId] } (at most the tenant\'s replay allowance: call again for the rest)', 404: 'no such endpoint', 429: 'the tenant\'s replay allowance (HERALD_MAX_REPLAYS_PER_MINUTE) is spent; Retry-After says when' },
   },
 ];
@@ -60,23 +61,31 @@ export function deliveriesRouter(deps: { temporal: HeraldTemporal; log: Delivery
     return { id, ...parsed };
   };
 
-  /** Marks it pending, then sends it again with the endpoint's current policy. */
-  const replay = async (id: string, tenant: string, endpointId: string) => {
-    const endpoint = await deps.endpoints.get(tenant, endpointId);
+  /** The endpoint a delivery of `tenant` goes to (its own, or an all-tenant one); 409 when deleted. */
+  const endpointOf = async (id: string, tenant: string, endpointId: string) => {
+    const endpoint = await deps.endpoints.receiving(tenant, endpointId);
     if (!endpoint) throw new Problem(409, 'Conflict', `endpoint ${endpointId} of delivery ${id} was deleted`);
+    return endpoint;
+  };
+
+  /** Marks it pending, then sends it again with the endpoint's current policy. */
+  const replay = async (id: string, endpoint: Endpoint) => {
     await deps.log.markReplaying(id);
     return deps.temporal.replay(id, subscriptionFor(endpoint));
   };
 
+  /** A tenant key reads no answer of an all-tenant endpoint's receiver: that endpoint is the operator's. */
+  const readerOf = (res: Parameters<typeof isAdmin>[0]) => ({ tenantKey: !isAdmin(res) });
+
   router.get('/v1/deliveries', async (req, res) => {
     const query = parse(listQuery, req.query, 'query');
     const filter = { ...query, tenant: resolveTenant(res, query.tenant), since: query.since ? new Date(query.since) : undefined };
-    res.json(await deps.log.list(filter, { limit: query.limit, cursor: query.cursor }));
+    res.json(await deps.log.list(filter, { limit: query.limit, cursor: query.cursor }, readerOf(res)));
   });
 
   router.get('/v1/deliveries/:deliveryId', async (req, res) => {
     const { id, tenant } = ownedDelivery(res, req.params.deliveryId);
-    const delivery = await deps.log.get(tenant, id);
+    const delivery = await deps.log.get(tenant, id, readerOf(res));
     if (!delivery) throw notFound(`delivery ${id}`);
     res.json(delivery);
   });
@@ -84,8 +93,11 @@ export function deliveriesRouter(deps: { temporal: HeraldTemporal; log: Delivery
   router.post('/v1/deliveries/:deliveryId/replay', async (req, res) => {
     const { id, tenant, endpointId } = ownedDelivery(res, req.params.deliveryId);
     if (!(await deps.log.get(tenant, id))) throw notFound(`delivery ${id}`);
+    const endpoint = await endpointOf(id, tenant, endpointId);
+    // Like every other action on it, sending into an all-tenant endpoint again is the operator's.
+    if (endpoint.allTenants && !isAdmin(res)) throw new Problem(403, 'Forbidden', `delivery ${id} goes to an all-tenant endpoint: replaying it needs the admin key`);
     deps.replays.reserve(tenant);
-    if ((await replay(id, tenant, endpointId)) === 'not-found') {
+    if ((await replay(id, endpoint)) === 'not-found') {
       deps.replays.release(tenant, 1);
       throw notFound(`delivery ${id}`);
     }
@@ -95,12 +107,15 @@ export function deliveriesRouter(deps: { temporal: HeraldTemporal; log: Delivery
   router.post('/v1/endpoints/:id/recover', async (req, res) => {
     const body = parse(recoverBody, req.body);
     const tenant = resolveTenant(res, body.tenant);
-    const endpoint = await deps.endpoints.get(tenant, parse(endpointParams, req.params, 'params').id);
-    if (!endpoint) throw notFound(`endpoint ${req.params.id}`);
-    const allowed = deps.replays.reserve(tenant, RECOVER_BATCH);
-    const failed = await deps.log.list({ tenant, endpointId: endpoint.id, status: 'failed', since: new Date(body.since) }, { limit: allowed });
-    deps.replays.release(tenant, allowed - failed.data.length);
-    for (const delivery of failed.data) await replay(delivery.id, tenant, endpoint.id);
+    const endpoint = await deps.endpoints.receiving(tenant, parse(endpointParams, req.params, 'params').id);
+    // An all-tenant endpoint is the admin's alone, like every route by id.
+    if (!endpoint || (endpoint.allTenants && !isAdmin(res))) throw notFound(`endpoint ${req.params.id}`);
+    // Its dead letters are of every tenant (or the one named); the allowance spent is its owner's.
+    const [owner, of] = endpoint.allTenants ? [endpoint.tenant, body.tenant ?? null] : [tenant, tenant];
+    const allowed = deps.replays.reserve(owner, RECOVER_BATCH);
+    const failed = await deps.log.list({ tenant: of, endpointId: endpoint.id, status: 'failed', since: new Date(body.since) }, { limit: allowed });
+    deps.replays.release(owner, allowed - failed.data.length);
+    for (const delivery of failed.data) await replay(delivery.id, endpoint);
     res.status(202).json({ endpointId: endpoint.id, replayed: failed.data.map((d) => d.id) });
   });
 

@@ -125,7 +125,7 @@ export function transformDefinitionProblems(transform: TransformDefinition, sign
   const problems: { path: string[]; message: string }[] = [];
   const forbidden = protectedHeaders(signature);
   for (const name of Object.keys(transform.headers ?? {})) {
-    if (forbidden.has(name.toLowerCase())) problems.push({ path: ['transform', 'headers', name], message: 'Herald sets this header itself (transport, deduplication id, secret or signature)' });
+    if (forbidden.has(name.toLowerCase())) problems.push({ path: ['transform', 'headers', name], message: 'set by Herald (deduplication id, secret, signature) or frames the request, as for static headers; it cannot be chosen' });
   }
   try {
     compileTransform(transform);
@@ -318,7 +318,7 @@ export function endpointsRouter(deps: EndpointsDeps): Router {
     const { id, tenant } = await ownedEndpoint(req, res);
     const endpoint = await store.forDelivery(tenant, id);
     if (!endpoint) throw notFound(`endpoint ${id}`);
-    res.json(await preview(endpoint, event, attempt));
+    res.json(await preview(endpoint, event, attempt, endpoint.headers));
   });
 
   router.post('/v1/endpoints', async (req, res) => {
@@ -422,14 +422,17 @@ export function endpointsRouter(deps: EndpointsDeps): Router {
   return router;
 }
 
-/** The request buildRequest makes for a previewed event, secrets masked; a failing transform is a 400 naming its field. */
-async function preview(endpoint: RequestEndpoint & { tenant: string }, event: z.output<typeof previewEvent>, attempt: number) {
+/**
+ * The request buildRequest makes for a previewed event, secrets and `storedHeaders` (a saved endpoint's
+ * static headers) masked; a failing transform is a 400 naming its field.
+ */
+async function preview(endpoint: RequestEndpoint & { tenant: string }, event: z.output<typeof previewEvent>, attempt: number, storedHeaders: Record<string, string> = {}) {
   const full: HeraldEvent = {
     tenant: endpoint.tenant, id: event.id ?? 'evt_preview', type: event.type,
     occurredAt: event.occurredAt ? new Date(event.occurredAt).toISOString() : new Date().toISOString(), data: event.data,
   };
   const outbound = await built(() => buildRequest({ event: full, endpoint, attempt: { number: attempt, sentAt: new Date(), webhookId: messageIdFor(full.tenant, full.id) } }));
-  return maskSecrets(outbound, endpoint.signature);
+  return maskSecrets(outbound, endpoint.signature, storedHeaders);
 }
 
 /** Runs buildRequest; a failing transform is the caller's mistake: 400 naming the expression. */

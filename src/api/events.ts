@@ -8,7 +8,7 @@ import type { DeliveryLog } from '../storage/deliveryLog.ts';
 import type { EndpointStore } from '../storage/endpoints.ts';
 import { deliveryId, eventWorkflowId, type HeraldEvent, type HeraldTemporal } from '../temporal/heraldTemporal.ts';
 import { identifier, producedEventType, tenantField } from './fields.ts';
-import { resolveTenant } from './auth.ts';
+import { isAdmin, resolveTenant } from './auth.ts';
 import type { RouteDescription } from './openapi.ts';
 import { invalidFields, notFound, parse, Problem } from './problem.ts';
 
@@ -90,7 +90,8 @@ export function eventsRouter(deps: EventsDeps): Router {
     const [event, running, deliveries] = await Promise.all([
       deps.temporal.event(tenant, eventId),
       deps.temporal.isRunning(tenant, eventId),
-      deps.log.list({ tenant, eventId }, { limit: EVENT_DELIVERIES_SHOWN }),
+      // A tenant key reads no answer of an all-tenant endpoint's receiver (GET /v1/deliveries neither).
+      deps.log.list({ tenant, eventId }, { limit: EVENT_DELIVERIES_SHOWN }, { tenantKey: !isAdmin(res) }),
     ]);
     if (!event) throw notFound(`event ${eventId}`);
     res.json({ event, status: running ? 'delivering' : 'settled', deliveries: deliveries.data });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { SEALED_PREFIX } from '../storage/secretCipher.ts';
 
 /** RFC 9110 token characters, the only ones a header name may have (no NUL, CR, LF, space or colon). */
 const token = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -8,7 +9,7 @@ const token = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
  * endpoint they would break the request (a second Content-Length, a Transfer-Encoding), send
  * it elsewhere (Host) or smuggle another one behind it.
  */
-const reservedHeaderNames = new Set([
+export const reservedHeaderNames: ReadonlySet<string> = new Set([
   'host', 'content-type', 'content-length', 'content-encoding', 'transfer-encoding', 'connection', 'keep-alive',
   'proxy-connection', 'upgrade', 'te', 'trailer', 'expect',
 ]);
@@ -29,7 +30,11 @@ export const headerNamePrefix = z.string().max(48).regex(token, "the start of an
  * A header value undici will send: tab, printable ASCII and Latin-1, so no line breaks (header
  * injection), no NUL, and nothing a sender would refuse at every attempt.
  */
-export const headerValue = z.string().max(1024).regex(/^[\t\x20-\x7e\x80-\xff]*$/, 'printable characters only: no line breaks, NUL, or characters beyond Latin-1');
+export const headerValue = z.string().max(1024).regex(/^[\t\x20-\x7e\x80-\xff]*$/, 'printable characters only: no line breaks, NUL, or characters beyond Latin-1')
+  .refine((value) => !value.startsWith(SEALED_PREFIX), `may not start with "${SEALED_PREFIX}", the mark of a sealed value`);
+
+/** How a static header's value reads back (and shows in previews); sent in a PATCH, it keeps the stored value. */
+export const MASKED_HEADER_VALUE = '********';
 
 /** Standard Webhooks' own headers: the signature sets them. */
 const signatureHeaders = /^webhook-/i;

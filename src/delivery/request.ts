@@ -5,6 +5,7 @@
  * endpoint's static headers, the signature over the final body, then the transform's headers.
  */
 import { formats, type FormatName } from '../formats/index.ts';
+import { MASKED_HEADER_VALUE, reservedHeaderNames } from './headers.ts';
 import { secretHeaders, signerFor, type SignatureConfig } from '../signing/index.ts';
 import { cachedTransform, TransformError, type TransformDefinition, type TransformInput } from '../transform/index.ts';
 import { version } from '../version.ts';
@@ -47,16 +48,13 @@ export const TEST_EVENT_ID_PREFIX = 'test@';
 /** Set on every request of a test send, so a receiver can tell it from a real event. */
 export const TEST_HEADER = 'herald-test';
 
-/** Headers the HTTP layer owns: no endpoint setting may set them. */
-const transportHeaders = ['host', 'content-length', 'content-type', 'transfer-encoding', 'connection'];
-
 /**
- * Header names neither an endpoint's `headers` nor its transform may set: the transport's, the
- * deduplication id, and those carrying the secret or signature (the transform may set the
- * hmac-sha256 scheme's `<prefix>Event-ID` and `<prefix>Timestamp`, which only describe the event).
+ * Header names a transform may not set: those static headers may not (they frame, route or upgrade
+ * the request), the deduplication id, and those carrying the secret or signature (the transform may
+ * set the hmac-sha256 scheme's `<prefix>Event-ID` and `<prefix>Timestamp`, which only describe the event).
  */
 export function protectedHeaders(signature: SignatureConfig): Set<string> {
-  return new Set([...transportHeaders, 'webhook-id', 'webhook-timestamp', TEST_HEADER, ...secretHeaders(signature)]);
+  return new Set([...reservedHeaderNames, 'webhook-id', 'webhook-timestamp', TEST_HEADER, ...secretHeaders(signature)]);
 }
 
 const lowerCaseKeys = (headers: Record<string, string>) => Object.fromEntries(Object.entries(headers).map(([name, value]) => [name.toLowerCase(), value]));
@@ -101,8 +99,13 @@ export function transformInput(event: HeraldEvent, endpoint: Pick<RequestEndpoin
   };
 }
 
-/** The request with every secret-bearing header masked, for previews. */
-export function maskSecrets(request: OutboundRequest, signature: SignatureConfig): OutboundRequest {
-  const masked = new Set(secretHeaders(signature));
-  return { ...request, headers: Object.fromEntries(Object.entries(request.headers).map(([name, value]) => [name, masked.has(name) ? '[masked]' : value])) };
+/**
+ * The request for a preview: the secret and signature headers masked, and the values of `storedHeaders`
+ * (a saved endpoint's static headers) shown as reading the endpoint shows them: they often carry the receiver's credentials.
+ */
+export function maskSecrets(request: OutboundRequest, signature: SignatureConfig, storedHeaders: Record<string, string> = {}): OutboundRequest {
+  const secret = new Set(secretHeaders(signature));
+  const stored = new Set(Object.keys(lowerCaseKeys(storedHeaders)));
+  const shown = (name: string, value: string) => (secret.has(name) ? '[masked]' : stored.has(name) ? MASKED_HEADER_VALUE : value);
+  return { ...request, headers: Object.fromEntries(Object.entries(request.headers).map(([name, value]) => [name, shown(name, value)])) };
 }

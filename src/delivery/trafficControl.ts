@@ -2,14 +2,18 @@ import { duration } from '../duration.ts';
 import type { Logger } from '../logger.ts';
 import type { Db, Queryable } from '../storage/db.ts';
 import type { DeliveryLog } from '../storage/deliveryLog.ts';
-import type { HeraldTemporal } from '../temporal/heraldTemporal.ts';
+import { type HeraldTemporal, parseDeliveryId } from '../temporal/heraldTemporal.ts';
 import type { Endpoint, EndpointStore } from '../storage/endpoints.ts';
 import { OperationalEvents, type OperationalEventType, RESERVED_PREFIX } from './operationalEvents.ts';
 
 /**
  * Per-endpoint traffic control: rate limits, the slow-down after a 429, circuit breaking and
- * auto-disable. Its state is one row per endpoint in Herald's database (`endpoint_traffic`),
- * changed by single atomic statements, so it holds across every worker process on PostgreSQL.
+ * auto-disable. Its state is in Herald's database, changed by single atomic statements, so it
+ * holds across every worker process on PostgreSQL: one row per endpoint (`endpoint_traffic`: the
+ * token bucket and the slow-down, which concern the receiver's capacity) and one per circuit
+ * (`endpoint_circuits`). An endpoint has one circuit; an all-tenant endpoint has one per tenant, so
+ * a tenant whose events its receiver refuses opens its own circuit only, and the endpoint is
+ * disabled only once it fails for every tenant that sends to it.
  *
  * Before each attempt the delivery asks `admit`; a hold is not an attempt: the delivery writes
  * no attempt row (so spends no budget) and asks Temporal to run it again after the wait, holding
@@ -42,8 +46,10 @@ export interface Health {
   consecutiveFailures: number;
   lastSuccessAt: string | null;
   lastFailureAt: string | null;
-  /** While open: when the next probe may go out. */
+  /** While open: when the next probe may go out (the soonest, when several tenants' circuits are open). */
   circuitOpenUntil?: string;
+  /** An all-tenant endpoint's: the tenants whose circuit is open (only their deliveries are held). */
+  openFor?: string[];
 }
 
 /** What one attempt's outcome tells traffic control. */
@@ -53,6 +59,11 @@ export interface AttemptOutcome {
   attempt: number;
   /** The delivery's state after the attempt: `failed` is a dead letter. */
   status: 'delivered' | 'retrying' | 'failed';
+  /**
+   * Whether it tells about the receiver: false when Herald failed the attempt before sending (a
+   * transform or build failure, a deleted or disabled endpoint), which opens no circuit and moves no health.
+   */
+  countsAgainstEndpoint: boolean;
   statusCode: number | null;
   error: string | null;
   /** The attempt's own time (workflow time under a time-skipping test server). */
@@ -75,13 +86,13 @@ const FIFO_RECHECK_MS = 30_000;
 /** A hold is at least this long: Temporal's retry timer has second-ish precision anyway. */
 const MIN_HOLD_MS = 100;
 
-interface TrafficRow {
-  tokens: number | null;
-  refilled_at: Date | string | null;
+/** The endpoint's traffic row (if any) and the delivery's circuit (if any). */
+interface AdmissionRow {
+  has_traffic: boolean;
   slowed_until: Date | string | null;
   slowed_by: string | null;
-  circuit_open_until: Date | string | null;
-  circuit_cooldown_ms: string | number | null;
+  open_until: Date | string | null;
+  cooldown_ms: string | number | null;
   probe_started_at: Date | string | null;
 }
 
@@ -89,6 +100,11 @@ const ms = (value: Date | string) => new Date(value).getTime();
 const iso = (at: number) => new Date(at).toISOString();
 const disableAfterMsOf = (endpoint: Endpoint, fallback: number | null) =>
   endpoint.disableAfter === undefined ? fallback : endpoint.disableAfter === null ? null : duration.parse(endpoint.disableAfter);
+/**
+ * The circuit a delivery answers to, named by tenant: its event's tenant on an all-tenant endpoint,
+ * the endpoint's own otherwise (its only one). Delivery ids name the event's tenant.
+ */
+const circuitOf = (endpoint: Endpoint, deliveryId: string) => (endpoint.allTenants ? parseDeliveryId(deliveryId)?.tenant ?? endpoint.tenant : endpoint.tenant);
 
 /** Traffic control for a worker: its state in `db`, operational events raised through `temporal`. */
 export function createTrafficControl(deps: {
@@ -110,14 +126,20 @@ export class TrafficControl {
     const endpoint = await this.endpoints.cachedById(endpointId);
     // Deleted or disabled: the attempt goes on and fails for good, so the delivery parks with that reason.
     if (!endpoint?.enabled) return { send: true, probe: false };
-    const [row] = await this.db.query<TrafficRow>('SELECT * FROM endpoint_traffic WHERE endpoint_id = $1', [endpointId]);
-    if (!row && !endpoint.rateLimit && endpoint.ordering !== 'fifo') return { send: true, probe: false };
+    const circuit = circuitOf(endpoint, deliveryId);
+    const [row] = await this.db.query<AdmissionRow>(
+      `SELECT t.endpoint_id IS NOT NULL AS has_traffic, t.slowed_until, t.slowed_by, c.open_until, c.cooldown_ms, c.probe_started_at
+       FROM (SELECT $1::text AS id) AS e LEFT JOIN endpoint_traffic t ON t.endpoint_id = e.id
+         LEFT JOIN endpoint_circuits c ON c.endpoint_id = e.id AND c.tenant = $2`,
+      [endpointId, circuit],
+    );
+    if (!row?.has_traffic && !row?.open_until && !endpoint.rateLimit && endpoint.ordering !== 'fifo') return { send: true, probe: false };
 
     if (row?.slowed_until && ms(row.slowed_until) > now && row.slowed_by !== deliveryId) return { send: false, reason: 'slowed-down', waitMs: ms(row.slowed_until) - now };
-    const openUntil = row?.circuit_open_until ? ms(row.circuit_open_until) : undefined;
+    const openUntil = row?.open_until ? ms(row.open_until) : undefined;
     if (openUntil !== undefined && openUntil > now) {
       // Spread over a tenth of the cool-down: the held deliveries do not all return at the probe's instant.
-      const spread = Number(row!.circuit_cooldown_ms ?? 0) / 10;
+      const spread = Number(row!.cooldown_ms ?? 0) / 10;
       return { send: false, reason: 'circuit-open', waitMs: openUntil - now + Math.random() * spread };
     }
     const probeDeadline = endpoint.timeoutMs + PROBE_SLACK_MS;
@@ -129,15 +151,15 @@ export class TrafficControl {
       return { send: false, reason: 'not-first-in-line', waitMs: FIFO_RECHECK_MS };
     }
     if (endpoint.rateLimit) {
-      const waitMs = await this.takeToken(endpointId, endpoint.rateLimit, now, !row);
+      const waitMs = await this.takeToken(endpointId, endpoint.rateLimit, now, !row?.has_traffic);
       if (waitMs !== undefined) return { send: false, reason: 'rate-limited', waitMs };
     }
     if (openUntil === undefined) return { send: true, probe: false };
     // The cool-down is over: one delivery claims the probe, the others wait for its answer.
     const claimed = await this.db.query(
-      `UPDATE endpoint_traffic SET probe_started_at = $2 WHERE endpoint_id = $1 AND circuit_open_until <= $2
-         AND (probe_started_at IS NULL OR probe_started_at <= $3) RETURNING 1`,
-      [endpointId, iso(now), iso(now - probeDeadline)],
+      `UPDATE endpoint_circuits SET probe_started_at = $3 WHERE endpoint_id = $1 AND tenant = $2 AND open_until <= $3
+         AND (probe_started_at IS NULL OR probe_started_at <= $4) RETURNING 1`,
+      [endpointId, circuit, iso(now), iso(now - probeDeadline)],
     );
     return claimed.length ? { send: true, probe: true } : { send: false, reason: 'probe-out', waitMs: probeDeadline };
   }
@@ -192,7 +214,7 @@ export class TrafficControl {
     return Math.max(MIN_HOLD_MS, deficitMs + Math.random() * intervalMs * RATE_SPREAD_INTERVALS);
   }
 
-  /** After an attempt (its row already written, so the endpoint's consecutive failures count it). */
+  /** After an attempt, its row written. */
   async recordOutcome(endpointId: string, outcome: AttemptOutcome): Promise<void> {
     const at = iso(outcome.at);
     if (outcome.statusCode === 429 && outcome.waitMs !== undefined) {
@@ -211,17 +233,30 @@ export class TrafficControl {
       });
     }
     if (outcome.status !== 'retrying') await this.wakeNextInLine(endpointId, outcome.deliveryId);
+    const endpoint = outcome.countsAgainstEndpoint ? await this.endpoints.cachedById(endpointId) : undefined;
+    if (!endpoint) return;
+    const tenant = circuitOf(endpoint, outcome.deliveryId);
+    // Raised once per circuit change; an all-tenant endpoint's events name the tenant whose circuit it is.
+    const circuit = endpoint.allTenants ? { occasion: `${at}|${tenant}`, data: { at, tenant } } : { occasion: at, data: { at } };
     if (outcome.status === 'delivered') {
+      // Resets a circuit that was failing (locking only such a row), and creates a closed one if there was none:
+      // on an all-tenant endpoint, a row with no failure tells that this tenant's deliveries succeed.
       const [closed] = await this.db.query<{ was_open: boolean }>(
-        `WITH before AS (SELECT circuit_open_until FROM endpoint_traffic WHERE endpoint_id = $1 FOR UPDATE)
-         UPDATE endpoint_traffic SET circuit_open_until = NULL, circuit_cooldown_ms = NULL, probe_started_at = NULL, failing_since = NULL
-         FROM before WHERE endpoint_id = $1 AND (before.circuit_open_until IS NOT NULL OR failing_since IS NOT NULL)
-         RETURNING before.circuit_open_until IS NOT NULL AS was_open`,
-        [endpointId],
+        `WITH before AS (
+           SELECT open_until FROM endpoint_circuits WHERE endpoint_id = $1 AND tenant = $2
+             AND (consecutive_failures > 0 OR open_until IS NOT NULL OR failing_since IS NOT NULL) FOR UPDATE
+         ), reset AS (
+           UPDATE endpoint_circuits c SET consecutive_failures = 0, open_until = NULL, cooldown_ms = NULL, probe_started_at = NULL, failing_since = NULL
+           FROM before WHERE c.endpoint_id = $1 AND c.tenant = $2 RETURNING before.open_until IS NOT NULL AS was_open
+         ), created AS (
+           INSERT INTO endpoint_circuits (endpoint_id, tenant) VALUES ($1, $2) ON CONFLICT (endpoint_id, tenant) DO NOTHING
+         )
+         SELECT was_open FROM reset`,
+        [endpointId, tenant],
       );
       if (closed?.was_open) {
-        this.deps.logger.info({ endpointId }, 'endpoint recovered: circuit closed');
-        await this.raise('herald.endpoint.recovered', endpointId, outcome, at, { at });
+        this.deps.logger.info({ endpointId, tenant }, 'endpoint recovered: circuit closed');
+        await this.raise('herald.endpoint.recovered', endpointId, outcome, circuit.occasion, circuit.data);
       }
       return;
     }
@@ -229,44 +264,50 @@ export class TrafficControl {
     const { circuitFailures, circuitCooldownMs, maxCircuitCooldownMs } = this.deps.settings;
     const [state] = await this.db.transaction(async (tx: Queryable) => {
       await tx.query(
-        `INSERT INTO endpoint_traffic (endpoint_id, failing_since) VALUES ($1, $2) ON CONFLICT (endpoint_id)
-         DO UPDATE SET failing_since = COALESCE(endpoint_traffic.failing_since, EXCLUDED.failing_since)`,
-        [endpointId, at],
+        `INSERT INTO endpoint_circuits (endpoint_id, tenant, consecutive_failures, failing_since) VALUES ($1, $2, 1, $3) ON CONFLICT (endpoint_id, tenant)
+         DO UPDATE SET consecutive_failures = endpoint_circuits.consecutive_failures + 1, failing_since = COALESCE(endpoint_circuits.failing_since, EXCLUDED.failing_since)`,
+        [endpointId, tenant, at],
       );
       // Opens a closed circuit at the threshold; a failed probe reopens it for twice as long.
-      const cooldown = `CASE WHEN before.circuit_open_until IS NULL THEN $4::bigint ELSE LEAST(t.circuit_cooldown_ms * 2, $5::bigint) END`;
+      const cooldown = `CASE WHEN before.open_until IS NULL THEN $5::bigint ELSE LEAST(c.cooldown_ms * 2, $6::bigint) END`;
       return tx.query<{ opened: boolean | null; cooldown_ms: string | null; failing_since: Date | string }>(
-        `WITH before AS (SELECT circuit_open_until, probe_started_at FROM endpoint_traffic WHERE endpoint_id = $1 FOR UPDATE),
+        `WITH before AS (SELECT open_until, probe_started_at FROM endpoint_circuits WHERE endpoint_id = $1 AND tenant = $2 FOR UPDATE),
          changed AS (
-           UPDATE endpoint_traffic t SET circuit_cooldown_ms = ${cooldown},
-             circuit_open_until = $2::timestamptz + (${cooldown}) * interval '1 millisecond', probe_started_at = NULL
-           FROM before, endpoints e
-           WHERE t.endpoint_id = $1 AND e.id = $1
-             AND ((before.circuit_open_until IS NULL AND e.consecutive_failures >= $3) OR before.probe_started_at IS NOT NULL)
-           RETURNING before.circuit_open_until IS NULL AS opened, t.circuit_cooldown_ms AS cooldown_ms
+           UPDATE endpoint_circuits c SET cooldown_ms = ${cooldown},
+             open_until = $3::timestamptz + (${cooldown}) * interval '1 millisecond', probe_started_at = NULL
+           FROM before
+           WHERE c.endpoint_id = $1 AND c.tenant = $2
+             AND ((before.open_until IS NULL AND c.consecutive_failures >= $4) OR before.probe_started_at IS NOT NULL)
+           RETURNING before.open_until IS NULL AS opened, c.cooldown_ms
          )
-         SELECT changed.opened, changed.cooldown_ms, t.failing_since FROM endpoint_traffic t LEFT JOIN changed ON true WHERE t.endpoint_id = $1`,
-        [endpointId, at, circuitFailures, circuitCooldownMs, maxCircuitCooldownMs],
+         SELECT changed.opened, changed.cooldown_ms, c.failing_since FROM endpoint_circuits c LEFT JOIN changed ON true WHERE c.endpoint_id = $1 AND c.tenant = $2`,
+        [endpointId, tenant, at, circuitFailures, circuitCooldownMs, maxCircuitCooldownMs],
       );
     });
     if (state?.opened) {
-      this.deps.logger.warn({ endpointId, cooldownMs: Number(state.cooldown_ms) }, 'endpoint circuit opened: attempts held');
-      await this.raise('herald.endpoint.circuit_opened', endpointId, outcome, at, { at, cooldownMs: Number(state.cooldown_ms) });
+      this.deps.logger.warn({ endpointId, tenant, cooldownMs: Number(state.cooldown_ms) }, 'endpoint circuit opened: attempts held');
+      await this.raise('herald.endpoint.circuit_opened', endpointId, outcome, circuit.occasion, { ...circuit.data, cooldownMs: Number(state.cooldown_ms) });
     }
-    if (state) await this.disableWhenFailingTooLong(endpointId, outcome, ms(state.failing_since));
+    if (state) await this.disableWhenFailingTooLong(endpoint, outcome, ms(state.failing_since));
   }
 
-  private async disableWhenFailingTooLong(endpointId: string, outcome: AttemptOutcome, failingSince: number): Promise<void> {
-    const endpoint = await this.endpoints.cachedById(endpointId);
-    if (!endpoint) return;
+  /** Disables the endpoint once every one of its circuits has been failing for its `disableAfter` (this one since `failingSince`). */
+  private async disableWhenFailingTooLong(endpoint: Endpoint, outcome: AttemptOutcome, failingSince: number): Promise<void> {
     const limit = disableAfterMsOf(endpoint, this.deps.settings.disableAfterMs);
     if (limit === null || outcome.at - failingSince < limit) return;
-    const disabled = await this.db.query('UPDATE endpoints SET enabled = false, updated_at = now() WHERE id = $1 AND enabled RETURNING 1', [endpointId]);
-    this.endpoints.forget(endpointId);
-    if (!disabled.length) return;
-    const reason = `failing since ${iso(failingSince)}, longer than ${endpoint.disableAfter ?? 'the default'} disableAfter`;
-    this.deps.logger.warn({ endpointId, failingSince: iso(failingSince) }, 'endpoint disabled: failing too long');
-    await this.raise('herald.endpoint.disabled', endpointId, outcome, iso(failingSince), { at: iso(outcome.at), failingSince: iso(failingSince), reason });
+    const [disabled] = await this.db.query<{ failing_since: Date | string }>(
+      `WITH circuits AS (SELECT bool_and(failing_since IS NOT NULL) AS all_failing, max(failing_since) AS failing_since FROM endpoint_circuits WHERE endpoint_id = $1)
+       UPDATE endpoints SET enabled = false, updated_at = now() FROM circuits
+       WHERE id = $1 AND enabled AND circuits.all_failing AND circuits.failing_since <= $2 RETURNING circuits.failing_since`,
+      [endpoint.id, iso(outcome.at - limit)],
+    );
+    this.endpoints.forget(endpoint.id);
+    if (!disabled) return;
+    // For every tenant since then.
+    const since = iso(ms(disabled.failing_since));
+    const reason = `failing since ${since}, longer than ${endpoint.disableAfter ?? 'the default'} disableAfter`;
+    this.deps.logger.warn({ endpointId: endpoint.id, failingSince: since }, 'endpoint disabled: failing too long');
+    await this.raise('herald.endpoint.disabled', endpoint.id, outcome, since, { at: iso(outcome.at), failingSince: since, reason });
   }
 
   /** An operational event about the endpoint, unless the attempt carried one itself (no loops). */
@@ -278,25 +319,27 @@ export class TrafficControl {
 
 /** The endpoint's health as GET /v1/endpoints/:id shows it. */
 export async function endpointHealth(db: Queryable, endpoint: Endpoint): Promise<Health> {
-  const [row] = await db.query<{
-    consecutive_failures: number; last_success_at: Date | string | null; last_failure_at: Date | string | null; circuit_open_until: Date | string | null;
-  }>(
-    `SELECT e.consecutive_failures, e.last_success_at, e.last_failure_at, t.circuit_open_until
-     FROM endpoints e LEFT JOIN endpoint_traffic t ON t.endpoint_id = e.id WHERE e.id = $1`,
-    [endpoint.id],
-  );
+  const [[row], open] = await Promise.all([
+    db.query<{ consecutive_failures: number; last_success_at: Date | string | null; last_failure_at: Date | string | null }>(
+      'SELECT consecutive_failures, last_success_at, last_failure_at FROM endpoints WHERE id = $1', [endpoint.id],
+    ),
+    db.query<{ tenant: string; open_until: Date | string }>(
+      'SELECT tenant, open_until FROM endpoint_circuits WHERE endpoint_id = $1 AND open_until IS NOT NULL ORDER BY open_until, tenant', [endpoint.id],
+    ),
+  ]);
   const consecutiveFailures = row?.consecutive_failures ?? 0;
-  const openUntil = row?.circuit_open_until ?? null;
-  const state: HealthState = !endpoint.enabled ? 'disabled' : openUntil ? 'open' : consecutiveFailures > 0 ? 'degraded' : 'healthy';
+  const state: HealthState = !endpoint.enabled ? 'disabled' : open.length ? 'open' : consecutiveFailures > 0 ? 'degraded' : 'healthy';
   return {
     state, consecutiveFailures,
     lastSuccessAt: row?.last_success_at ? iso(ms(row.last_success_at)) : null,
     lastFailureAt: row?.last_failure_at ? iso(ms(row.last_failure_at)) : null,
-    ...(openUntil && { circuitOpenUntil: iso(ms(openUntil)) }),
+    ...(open[0] && { circuitOpenUntil: iso(ms(open[0].open_until)) }),
+    ...(endpoint.allTenants && open.length && { openFor: open.map((c) => c.tenant) }),
   };
 }
 
-/** Re-enabled by hand: a fresh start, circuit closed and the failure streak (towards auto-disable) forgotten. */
+/** Re-enabled by hand: a fresh start, circuits closed and the failure streaks (towards auto-disable) forgotten. */
 export async function resetTraffic(db: Queryable, endpointId: string): Promise<void> {
   await db.query('DELETE FROM endpoint_traffic WHERE endpoint_id = $1', [endpointId]);
+  await db.query('DELETE FROM endpoint_circuits WHERE endpoint_id = $1', [endpointId]);
 }

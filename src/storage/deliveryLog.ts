@@ -33,7 +33,8 @@ export interface DeliverySummary {
 export type DeliveryDetail = Omit<DeliverySummary, 'attempts'> & { attempts: AttemptRecord[] };
 
 export interface DeliveryFilter {
-  tenant: string;
+  /** null: every tenant's (the admin recovering an all-tenant endpoint). */
+  tenant: string | null;
   status?: DeliveryStatusName;
   endpointId?: string;
   eventType?: string;
@@ -54,15 +55,28 @@ export interface AttemptWrite extends Omit<AttemptRecord, 'attempt'> {
   /** The delivery's state once this attempt is classified. */
   status: 'retrying' | 'delivered' | 'failed';
   nextAttemptAt: string | null;
+  /** Whether it tells about the receiver; false when Herald failed it before sending: the endpoint's health is left as it was. */
+  countsAgainstEndpoint: boolean;
 }
 
 /** The latest attempts a delivery answers with; older ones stay in the table until pruned. */
 const ATTEMPTS_SHOWN = 100;
 
+/**
+ * Who reads: a tenant key sees no answer of an all-tenant endpoint's receiver (its errors, response
+ * excerpts and headers belong to the operator who owns it), only its deliveries' status and timings.
+ */
+export interface Reader {
+  tenantKey: boolean;
+}
+
+/** Whether the delivery's endpoint is an all-tenant one, from the endpoint itself when the row is written (the flag never changes). */
+const ENDPOINT_ALL_TENANTS = 'COALESCE((SELECT e.all_tenants FROM endpoints e WHERE e.id = d.endpoint_id), false)';
+
 interface SummaryRow {
   id: string; event_id: string; endpoint_id: string; event_type: string; status: DeliveryStatusName; attempts: number;
   last_status_code: number | null; last_error: string | null; next_attempt_at: Date | string | null;
-  created_at: Date | string; updated_at: Date | string;
+  created_at: Date | string; updated_at: Date | string; endpoint_all_tenants: boolean;
 }
 interface AttemptRow {
   attempt: number; started_at: Date | string; duration_ms: number; status_code: number | null; error: string | null;
@@ -71,9 +85,12 @@ interface AttemptRow {
 
 const iso = (value: Date | string) => new Date(value).toISOString();
 
-const toSummary = (row: SummaryRow): DeliverySummary => ({
+/** Whether `reader` may see the answers of the delivery's receiver. */
+const seesAnswers = (row: SummaryRow, reader: Reader) => !(reader.tenantKey && row.endpoint_all_tenants);
+
+const toSummary = (row: SummaryRow, reader: Reader): DeliverySummary => ({
   id: row.id, eventId: row.event_id, endpointId: row.endpoint_id, eventType: row.event_type, status: row.status,
-  attempts: row.attempts, lastStatusCode: row.last_status_code, lastError: row.last_error,
+  attempts: row.attempts, lastStatusCode: row.last_status_code, lastError: seesAnswers(row, reader) ? row.last_error : null,
   nextAttemptAt: row.next_attempt_at === null ? null : iso(row.next_attempt_at), startedAt: iso(row.created_at), updatedAt: iso(row.updated_at),
 });
 
@@ -95,8 +112,8 @@ export class DeliveryLog {
   async registerPending(event: { tenant: string; id: string; type: string }, deliveries: { id: string; endpointId: string }[]): Promise<void> {
     if (!deliveries.length) return;
     await this.db.query(
-      `INSERT INTO deliveries (id, tenant, event_id, endpoint_id, event_type, status)
-       SELECT id, $1, $2, endpoint_id, $3, 'pending' FROM unnest($4::text[], $5::text[]) AS d (id, endpoint_id)
+      `INSERT INTO deliveries (id, tenant, event_id, endpoint_id, event_type, status, endpoint_all_tenants)
+       SELECT id, $1, $2, endpoint_id, $3, 'pending', ${ENDPOINT_ALL_TENANTS} FROM unnest($4::text[], $5::text[]) AS d (id, endpoint_id)
        ON CONFLICT (id) DO NOTHING`,
       [event.tenant, event.id, event.type, deliveries.map((d) => d.id), deliveries.map((d) => d.endpointId)],
     );
@@ -112,7 +129,7 @@ export class DeliveryLog {
     return { attempt: (row?.made ?? 0) + 1, madeInBudget: row?.in_budget ?? 0 };
   }
 
-  /** One statement: the attempt's row, the delivery's state, the endpoint's health. */
+  /** One statement: the attempt's row, the delivery's state, the endpoint's health (when the attempt tells about the receiver). */
   async recordAttempt(a: AttemptWrite): Promise<void> {
     const succeeded = a.status === 'delivered';
     await this.db.query(
@@ -120,8 +137,8 @@ export class DeliveryLog {
          INSERT INTO delivery_attempts (delivery_id, attempt, budget, started_at, duration_ms, status_code, error, response_excerpt, response_headers)
          VALUES ($1, $6, $7, $8, $9, $10, $11, $12, $13)
        ), delivery AS (
-         INSERT INTO deliveries (id, tenant, event_id, endpoint_id, event_type, status, attempts, last_status_code, last_error, next_attempt_at)
-         VALUES ($1, $2, $3, $4, $5, $14, $6, $10, $11, $15)
+         INSERT INTO deliveries (id, tenant, event_id, endpoint_id, event_type, status, attempts, last_status_code, last_error, next_attempt_at, endpoint_all_tenants)
+         SELECT $1, $2, $3, $4, $5, $14, $6, $10, $11, $15, ${ENDPOINT_ALL_TENANTS} FROM (SELECT $4::text AS endpoint_id) AS d
          ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, attempts = GREATEST(deliveries.attempts, EXCLUDED.attempts),
            last_status_code = EXCLUDED.last_status_code, last_error = EXCLUDED.last_error, next_attempt_at = EXCLUDED.next_attempt_at, updated_at = now()
        )
@@ -129,9 +146,10 @@ export class DeliveryLog {
          last_success_at = CASE WHEN $16 THEN $8::timestamptz ELSE last_success_at END,
          last_failure_at = CASE WHEN $16 THEN last_failure_at ELSE $8::timestamptz END,
          consecutive_failures = CASE WHEN $16 THEN 0 ELSE consecutive_failures + 1 END
-       WHERE id = $4`,
+       WHERE id = $4 AND $17`,
       [a.deliveryId, a.tenant, a.eventId, a.endpointId, a.eventType, a.attempt, a.budget, a.startedAt, a.durationMs, a.statusCode,
-        a.error, a.responseExcerpt, a.responseHeaders === null ? null : JSON.stringify(a.responseHeaders), a.status, a.nextAttemptAt, succeeded],
+        a.error, a.responseExcerpt, a.responseHeaders === null ? null : JSON.stringify(a.responseHeaders), a.status, a.nextAttemptAt, succeeded,
+        a.countsAgainstEndpoint],
     );
   }
 
@@ -144,27 +162,30 @@ export class DeliveryLog {
     await this.db.query(`UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL, updated_at = now() WHERE id = $1`, [deliveryId]);
   }
 
-  async get(tenant: string, id: string): Promise<DeliveryDetail | undefined> {
+  async get(tenant: string, id: string, reader: Reader = { tenantKey: false }): Promise<DeliveryDetail | undefined> {
     const [row] = await this.db.query<SummaryRow>('SELECT * FROM deliveries WHERE tenant = $1 AND id = $2', [tenant, id]);
     if (!row) return undefined;
     const attempts = await this.db.query<AttemptRow>(
       'SELECT * FROM (SELECT * FROM delivery_attempts WHERE delivery_id = $1 ORDER BY attempt DESC LIMIT $2) AS latest ORDER BY attempt',
       [id, ATTEMPTS_SHOWN],
     );
+    const answers = seesAnswers(row, reader);
     return {
-      ...toSummary(row),
+      ...toSummary(row, reader),
       attempts: attempts.map((a) => ({
-        attempt: a.attempt, startedAt: iso(a.started_at), durationMs: a.duration_ms, statusCode: a.status_code, error: a.error,
-        responseExcerpt: a.response_excerpt, responseHeaders: a.response_headers,
+        attempt: a.attempt, startedAt: iso(a.started_at), durationMs: a.duration_ms, statusCode: a.status_code,
+        error: answers ? a.error : null, responseExcerpt: answers ? a.response_excerpt : null, responseHeaders: answers ? a.response_headers : null,
       })),
     };
   }
 
   /** Newest first, `limit` per page after the cursor a previous page gave. */
-  async list(filter: DeliveryFilter, page: { limit: number; cursor?: string }): Promise<{ data: DeliverySummary[]; nextCursor: string | null }> {
+  async list(
+    filter: DeliveryFilter, page: { limit: number; cursor?: string }, reader: Reader = { tenantKey: false },
+  ): Promise<{ data: DeliverySummary[]; nextCursor: string | null }> {
     const after = page.cursor ? decodeCursor(page.cursor) : undefined;
     const rows = await this.db.query<SummaryRow>(
-      `SELECT * FROM deliveries WHERE tenant = $1
+      `SELECT * FROM deliveries WHERE ($1::text IS NULL OR tenant = $1)
          AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR endpoint_id = $3)
          AND ($4::text IS NULL OR event_type = $4) AND ($5::text IS NULL OR event_id = $5)
          AND ($6::timestamptz IS NULL OR created_at >= $6)
@@ -173,7 +194,7 @@ export class DeliveryLog {
       [filter.tenant, filter.status ?? null, filter.endpointId ?? null, filter.eventType ?? null, filter.eventId ?? null,
         filter.since?.toISOString() ?? null, after?.[0] ?? null, after?.[1] ?? null, page.limit],
     );
-    return { data: rows.map(toSummary), nextCursor: rows.length === page.limit ? encodeCursor(rows.at(-1)!) : null };
+    return { data: rows.map((row) => toSummary(row, reader)), nextCursor: rows.length === page.limit ? encodeCursor(rows.at(-1)!) : null };
   }
 
   /** Drops attempts older than the retention, and settled deliveries not touched since. */

@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { MASKED_HEADER_VALUE } from '../delivery/headers.ts';
 import type { FormatName } from '../formats/index.ts';
 import type { RetryPolicy } from '../delivery/retryPolicy.ts';
 import type { SignatureConfig } from '../signing/index.ts';
@@ -79,9 +80,6 @@ export interface SigningEndpoint extends Endpoint {
   secrets: string[];
 }
 
-/** How a static header's value reads back; sent in a PATCH, it keeps the stored value. */
-export const MASKED_HEADER_VALUE = '********';
-
 const masked = (headers: Record<string, string>) => Object.fromEntries(Object.keys(headers).map((name) => [name, MASKED_HEADER_VALUE]));
 
 interface Row {
@@ -100,11 +98,11 @@ const COLUMNS = ['id', 'tenant', 'url', 'description', 'event_types', 'secret', 
 
 const placeholders = (count: number) => Array.from({ length: count }, (_, i) => `$${i + 1}`).join(', ');
 
-/** `storedSecret` is the secret as stored (sealed when keys are configured). */
-function columnValues(id: string, input: NewEndpoint, storedSecret: string): unknown[] {
-  return [id, input.tenant, input.url, input.description, JSON.stringify(input.eventTypes), storedSecret,
+/** `stored` holds the secret and the static headers as stored (sealed when keys are configured). */
+function columnValues(id: string, input: NewEndpoint, stored: { secret: string; headers: Record<string, string> }): unknown[] {
+  return [id, input.tenant, input.url, input.description, JSON.stringify(input.eventTypes), stored.secret,
     JSON.stringify(input.retryPolicy), input.timeoutMs, input.format, JSON.stringify(input.signature),
-    JSON.stringify(input.headers), input.enabled, input.sourceApp ?? null,
+    JSON.stringify(stored.headers), input.enabled, input.sourceApp ?? null,
     input.transform ? JSON.stringify(input.transform) : null, input.allTenants ?? false, input.rateLimit ? JSON.stringify(input.rateLimit) : null,
     disableAfterColumn(input.disableAfter), input.ordering ?? null, input.onFailure ?? 'block'];
 }
@@ -157,6 +155,9 @@ const changeColumns = {
   onFailure: { column: 'fifo_on_failure', json: false },
 } satisfies Record<keyof EndpointChanges, { column: string; json: boolean }>;
 
+/** What a static header's value is sealed as: bound to its name, so values do not open under another. */
+const headerPart = (name: string) => `header ${name}`;
+
 interface CachedEndpoint {
   endpoint: Endpoint;
   headers: Record<string, string>;
@@ -169,7 +170,7 @@ export class EndpointStore {
   private readonly cache = new Map<string, { entry: CachedEndpoint | undefined; until: number }>();
   private readonly secrets: SecretCipher;
 
-  /** With `secretKeys` (HERALD_PAYLOAD_KEYS), signing secrets are sealed at rest under the first. */
+  /** With `secretKeys` (HERALD_PAYLOAD_KEYS), signing secrets and static header values are sealed at rest under the first. */
   constructor(private readonly db: Db, options: { secretKeys?: readonly PayloadKey[] } = {}) {
     this.secrets = new SecretCipher(options.secretKeys ?? []);
   }
@@ -178,32 +179,36 @@ export class EndpointStore {
     const id = `ep_${crypto.randomBytes(12).toString('base64url')}`;
     const [row] = await this.db.query<Row>(
       `INSERT INTO endpoints (${COLUMNS.join(', ')}) VALUES (${placeholders(COLUMNS.length)}) RETURNING *`,
-      columnValues(id, input, this.secrets.seal(input.secret, id)),
+      columnValues(id, input, { secret: this.secrets.seal(input.secret, id), headers: this.sealHeaders(input.headers, id) }),
     );
     return toEndpoint(row!);
   }
 
   /**
-   * Seals every signing secret still stored in plaintext (written before keys were configured)
-   * or under a key that is no longer the first. Answers how many endpoints it rewrote, and the
-   * ids of those it cannot open (sealed under a key no longer configured), which it leaves as they are.
+   * Seals every signing secret and static header value still stored in plaintext (written before
+   * keys were configured) or under a key that is no longer the first. Answers how many endpoints it
+   * rewrote, and the ids of those it cannot open (sealed under a key no longer configured), which it
+   * leaves as they are.
    */
   async sealStoredSecrets(): Promise<{ sealed: number; unreadable: string[] }> {
-    const rows = await this.db.query<Pick<Row, 'id' | 'secret' | 'previous_secret'>>('SELECT id, secret, previous_secret FROM endpoints');
+    const rows = await this.db.query<Pick<Row, 'id' | 'secret' | 'previous_secret' | 'headers'>>('SELECT id, secret, previous_secret, headers FROM endpoints');
     let sealed = 0;
     const unreadable: string[] = [];
-    for (const { id, secret, previous_secret: previous } of rows) {
-      if (!this.secrets.needsSealing(secret) && !(previous !== null && this.secrets.needsSealing(previous))) continue;
-      const current = this.openOrUndefined(secret, id);
-      const before = previous === null ? null : this.openOrUndefined(previous, id);
-      if (current === undefined || before === undefined) {
+    for (const { id, secret, previous_secret: previous, headers } of rows) {
+      const values = [secret, ...(previous === null ? [] : [previous]), ...Object.values(headers)];
+      if (!values.some((value) => this.secrets.needsSealing(value))) continue;
+      let opened;
+      try {
+        opened = { secret: this.secrets.open(secret, id), previous: previous === null ? null : this.secrets.open(previous, id), headers: this.openHeaders(headers, id) };
+      } catch {
         unreadable.push(id);
         continue;
       }
-      // Only if unchanged meanwhile: a rotation in between wins.
+      // Only if unchanged meanwhile: a rotation or a PATCH in between wins.
       const changed = await this.db.query(
-        'UPDATE endpoints SET secret = $3, previous_secret = $4 WHERE id = $1 AND secret = $2 RETURNING id',
-        [id, secret, this.secrets.seal(current, id), before === null ? null : this.secrets.seal(before, id)],
+        'UPDATE endpoints SET secret = $4, previous_secret = $5, headers = $6 WHERE id = $1 AND secret = $2 AND headers = $3::jsonb RETURNING id',
+        [id, secret, JSON.stringify(headers), this.secrets.seal(opened.secret, id), opened.previous === null ? null : this.secrets.seal(opened.previous, id),
+          JSON.stringify(this.sealHeaders(opened.headers, id))],
       );
       sealed += changed.length;
     }
@@ -217,20 +222,25 @@ export class EndpointStore {
   async syncStaticRoutes(routes: StaticRoute[]): Promise<void> {
     const changeable = [...COLUMNS.filter((c) => c !== 'id'), 'static_fallback'];
     const stored = new Map(
-      (await this.db.query<Pick<Row, 'id' | 'secret'>>('SELECT id, secret FROM endpoints WHERE static_route IS NOT NULL')).map((r) => [r.id, r.secret]),
+      (await this.db.query<Pick<Row, 'id' | 'secret' | 'headers'>>('SELECT id, secret, headers FROM endpoints WHERE static_route IS NOT NULL')).map((r) => [r.id, r]),
     );
     for (const route of routes) {
       const id = staticRouteId(route.name);
-      // A sealed secret is different bytes each time: an unchanged secret keeps its stored form, so an unchanged route is not rewritten.
+      // A sealed value is different bytes each time: an unchanged one keeps its stored form, so an unchanged route is not rewritten.
       const current = stored.get(id);
-      const storedSecret = current !== undefined && this.openOrUndefined(current, id) === route.secret ? current : this.secrets.seal(route.secret, id);
+      const kept = (sealed: string | undefined, value: string, part?: string) =>
+        sealed !== undefined && this.openOrUndefined(sealed, id, part) === value ? sealed : this.secrets.seal(value, id, part);
+      const storedValues = {
+        secret: kept(current?.secret, route.secret),
+        headers: Object.fromEntries(Object.entries(route.headers).map(([name, value]) => [name, kept(current?.headers[name], value, headerPart(name))])),
+      };
       await this.db.query(
         `INSERT INTO endpoints (${[...COLUMNS, 'static_route', 'static_fallback'].join(', ')})
          VALUES (${placeholders(COLUMNS.length + 2)})
          ON CONFLICT (id) DO UPDATE SET ${changeable.map((c) => `${c} = EXCLUDED.${c}`).join(', ')}, updated_at = now()
          WHERE endpoints.static_route IS NOT NULL
            AND (${changeable.map((c) => `endpoints.${c}`).join(', ')}) IS DISTINCT FROM (${changeable.map((c) => `EXCLUDED.${c}`).join(', ')})`,
-        [...columnValues(id, route, storedSecret), route.name, route.fallback],
+        [...columnValues(id, route, storedValues), route.name, route.fallback],
       );
     }
     await this.db.query('DELETE FROM endpoints WHERE static_route IS NOT NULL AND NOT (id = ANY($1::text[]))', [
@@ -258,6 +268,12 @@ export class EndpointStore {
     return row && toEndpoint(row);
   }
 
+  /** The endpoint if it receives `tenant`'s events: the tenant's own, or an all-tenant one (whoever owns it). */
+  async receiving(tenant: string, id: string): Promise<Endpoint | undefined> {
+    const [row] = await this.db.query<Row>('SELECT * FROM endpoints WHERE id = $2 AND (tenant = $1 OR all_tenants)', [tenant, id]);
+    return row && toEndpoint(row);
+  }
+
   /**
    * Enabled endpoints of the tenant, and all-tenant endpoints, whose filters match the event type;
    * a fallback route only when no other static route does.
@@ -274,10 +290,12 @@ export class EndpointStore {
    * sent back as MASKED_HEADER_VALUE keeps its stored value (one the endpoint does not have is dropped).
    */
   async update(tenant: string, id: string, changes: EndpointChanges): Promise<Endpoint | undefined> {
-    if (changes.headers && Object.values(changes.headers).includes(MASKED_HEADER_VALUE)) {
-      const [current] = await this.db.query<Pick<Row, 'headers'>>('SELECT headers FROM endpoints WHERE tenant = $1 AND id = $2', [tenant, id]);
+    if (changes.headers) {
+      const [current] = Object.values(changes.headers).includes(MASKED_HEADER_VALUE)
+        ? await this.db.query<Pick<Row, 'headers'>>('SELECT headers FROM endpoints WHERE tenant = $1 AND id = $2', [tenant, id])
+        : [];
       const headers = Object.entries(changes.headers).flatMap(([name, value]) => {
-        const kept = value === MASKED_HEADER_VALUE ? current?.headers[name] : value;
+        const kept = value === MASKED_HEADER_VALUE ? current?.headers[name] : this.secrets.seal(value, id, headerPart(name));
         return kept === undefined ? [] : [[name, kept] as const];
       });
       changes = { ...changes, headers: Object.fromEntries(headers) };
@@ -350,7 +368,7 @@ export class EndpointStore {
       const [row] = await this.db.query<Row>('SELECT * FROM endpoints WHERE id = $1', [id]);
       const entry = row && {
         endpoint: toEndpoint(row),
-        headers: row.headers,
+        headers: this.openHeaders(row.headers, id),
         secret: this.secrets.open(row.secret, id),
         previousSecret: row.previous_secret === null ? null : this.secrets.open(row.previous_secret, id),
         previousSecretExpiresAt: row.previous_secret_expires_at ? new Date(row.previous_secret_expires_at).getTime() : null,
@@ -365,9 +383,17 @@ export class EndpointStore {
     return { ...endpoint, headers, secrets: previousValid ? [secret, previousSecret] : [secret] };
   }
 
-  private openOrUndefined(stored: string, id: string): string | undefined {
+  private sealHeaders(headers: Record<string, string>, id: string): Record<string, string> {
+    return Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, this.secrets.seal(value, id, headerPart(name))]));
+  }
+
+  private openHeaders(stored: Record<string, string>, id: string): Record<string, string> {
+    return Object.fromEntries(Object.entries(stored).map(([name, value]) => [name, this.secrets.open(value, id, headerPart(name))]));
+  }
+
+  private openOrUndefined(stored: string, id: string, part?: string): string | undefined {
     try {
-      return this.secrets.open(stored, id);
+      return this.secrets.open(stored, id, part);
     } catch {
       return undefined;
     }

@@ -126,4 +126,29 @@ export const migrations: string[][] = [
       failing_since timestamptz
     )`,
   ],
+  // Issue 18: circuits per tenant on all-tenant endpoints, so no tenant breaks an endpoint that serves others;
+  // deliveries remember whether their endpoint was an all-tenant one, whose receiver's answers tenants may not read.
+  [
+    `CREATE TABLE endpoint_circuits (
+      endpoint_id text NOT NULL,
+      -- whose deliveries it holds: the event's tenant on an all-tenant endpoint, the endpoint's own otherwise
+      tenant text NOT NULL,
+      consecutive_failures integer NOT NULL DEFAULT 0,
+      -- open until then (NULL: closed), the cool-down it was opened for, when its probe went out
+      open_until timestamptz,
+      cooldown_ms bigint,
+      probe_started_at timestamptz,
+      -- the first failed attempt since the last success: auto-disable counts from here
+      failing_since timestamptz,
+      PRIMARY KEY (endpoint_id, tenant)
+    )`,
+    `INSERT INTO endpoint_circuits (endpoint_id, tenant, consecutive_failures, open_until, cooldown_ms, probe_started_at, failing_since)
+     SELECT t.endpoint_id, e.tenant, e.consecutive_failures, t.circuit_open_until, t.circuit_cooldown_ms, t.probe_started_at, t.failing_since
+     FROM endpoint_traffic t JOIN endpoints e ON e.id = t.endpoint_id
+     -- an all-tenant endpoint's circuits start afresh, one per tenant
+     WHERE (t.circuit_open_until IS NOT NULL OR t.failing_since IS NOT NULL) AND NOT e.all_tenants`,
+    'ALTER TABLE endpoint_traffic DROP COLUMN circuit_open_until, DROP COLUMN circuit_cooldown_ms, DROP COLUMN probe_started_at, DROP COLUMN failing_since',
+    'ALTER TABLE deliveries ADD COLUMN endpoint_all_tenants boolean NOT NULL DEFAULT false',
+    'UPDATE deliveries d SET endpoint_all_tenants = true FROM endpoints e WHERE e.id = d.endpoint_id AND e.all_tenants',
+  ],
 ];

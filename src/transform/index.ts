@@ -37,7 +37,7 @@ export const transformSchema = z.strictObject({
   body: z.string().min(1).max(20_000).optional().describe('JSONata expression whose JSON result is the body'),
   /** Header name → expression giving a string (a missing result leaves the header out). */
   headers: z.record(z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'an HTTP header name'), z.string().min(1).max(2_000)).optional()
-    .describe('header name → JSONata expression giving a string; may set User-Agent and <prefix>Event-ID / <prefix>Timestamp, not secret or signature headers'),
+    .describe('header name → JSONata expression giving a string; may set User-Agent and <prefix>Event-ID / <prefix>Timestamp, not secret or signature headers nor those static headers may not set'),
 });
 export type TransformDefinition = z.output<typeof transformSchema>;
 
@@ -140,6 +140,18 @@ function compileExpression(field: string, source: string): CompiledExpression {
   };
 }
 
+/** A function (a lambda or a built-in such as `$uppercase`) is no JSON value: JSON.stringify would throw on a lambda's closure, or send its internals. */
+const isFunction = (value: unknown) =>
+  typeof value === 'function' || (typeof value === 'object' && value !== null && ('_jsonata_lambda' in value || '_jsonata_function' in value));
+
+/** The body's JSON text; a result that has none (a function, anywhere in it) fails the transform, naming its field. */
+function jsonText(field: string, value: unknown): string {
+  return JSON.stringify(value, (_key, inner: unknown) => {
+    if (isFunction(inner)) throw new TransformError(field, 'gave a function, which is not a JSON value');
+    return inner;
+  });
+}
+
 export interface TransformResult {
   /** The JSON text of the body, when the transform sets one. */
   body?: string;
@@ -161,7 +173,7 @@ export function compileTransform(definition: TransformDefinition): CompiledTrans
       if (body) {
         const value = await body.evaluate(input);
         if (value === undefined) throw new TransformError(body.field, 'gave no result for this event', undefined, true);
-        const text = JSON.stringify(value);
+        const text = jsonText(body.field, value);
         if (Buffer.byteLength(text) > MAX_BODY_BYTES) throw new TransformError(body.field, `gave a body over ${MAX_BODY_BYTES} bytes`);
         result.body = text;
       }

@@ -147,6 +147,20 @@ describe('Herald with HERALD_PAYLOAD_KEYS and HERALD_API_KEY', () => {
     assert.match(unknownKey.body.errors[0].message, /key "retired-key"/);
   });
 
+  test("a static header value reaches the receiver, but is nowhere in clear in Herald's embedded database (its WAL included)", async () => {
+    const token = `RECEIVER-TOKEN-${crypto.randomBytes(8).toString('hex')}`;
+    const endpoint = await herald.api('POST', '/v1/endpoints', { url: receiver.script('/credential'), eventTypes: ['credential.*'], headers: { Authorization: `Bearer ${token}` } }, admin);
+    assert.equal(endpoint.status, 201, JSON.stringify(endpoint.body));
+    assert.equal((await herald.api('POST', '/v1/events', { id: 'credential-1', type: 'credential.used' }, admin)).status, 202);
+    const [request] = await receiver.waitFor('/credential', 1);
+    assert.equal(request!.headers.authorization, `Bearer ${token}`);
+    await eventually(() => herald.api('GET', `/v1/deliveries/delivery:default:credential-1:${endpoint.body.id}`, undefined, admin), (r) => r.body?.status === 'delivered');
+    const files = fs.readdirSync(path.join(herald.dataDir, 'pglite'), { recursive: true, withFileTypes: true }).filter((entry) => entry.isFile());
+    assert.ok(files.length > 0);
+    const holding = files.map((entry) => path.join(entry.parentPath, entry.name)).filter((file) => fs.readFileSync(file).includes(token));
+    assert.deepEqual(holding, []);
+  });
+
   test('CORS: the Web UI origin may preflight without a key; other origins get no CORS headers', async () => {
     const preflight = (origin: string) =>
       fetch(`${herald.apiUrl}/codec/decode`, {

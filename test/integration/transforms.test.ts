@@ -45,7 +45,9 @@ describe('request transforms, previews and test sends on the embedded Temporal d
   });
 
   test('preview answers the exact request, saved or not, with secrets masked', async () => {
-    const created = await api('POST', '/v1/endpoints', { url: receiver.script('/preview'), eventTypes: ['organization.created'], signature, secret: 'sonicus-signing-key', transform });
+    const created = await api('POST', '/v1/endpoints', {
+      url: receiver.script('/preview'), eventTypes: ['organization.created'], signature, secret: 'sonicus-signing-key', transform, headers: { Authorization: 'Bearer RECEIVER-TOKEN-xyz' },
+    });
     const event = { type: 'organization.created', id: 'org-2', occurredAt: '2025-08-07T16:20:52.123Z', data: { organization: { id: 'o2' } } };
     const saved = await api('POST', `/v1/endpoints/${created.body.id}/preview`, { event });
     assert.equal(saved.status, 200, JSON.stringify(saved.body));
@@ -56,6 +58,9 @@ describe('request transforms, previews and test sends on the embedded Temporal d
     assert.equal(saved.body.headers['user-agent'], 'Sonicus-Webhooks/1.0');
     assert.equal(saved.body.headers['x-sonicus-event'], 'organization.created');
     assert.ok(!JSON.stringify(saved.body).includes('sonicus-signing-key'));
+    // A saved endpoint's static header values show as reading the endpoint shows them: they are the receiver's credentials.
+    assert.equal(saved.body.headers.authorization, '********');
+    assert.ok(!JSON.stringify(saved.body).includes('RECEIVER-TOKEN'));
 
     const unsaved = await api('POST', '/v1/endpoints/preview', {
       endpoint: { url: 'https://hook.example/order', format: 'make', sourceApp: 'pu_observatory', signature: 'shared-secret', secret: 'abc', headers: { 'User-Agent': 'PU-Observatory-Webhook/1.0' } },
@@ -109,6 +114,33 @@ describe('request transforms, previews and test sends on the embedded Temporal d
     const [delivered] = await receiver.waitFor('/runaway', 1);
     assert.equal(delivered!.body, '{"job":7}');
     assert.equal(receiver.received('/runaway').length, 1);
+  });
+
+  test('a body that gives no JSON value (a function) is a 400 naming it in previews, and fails its delivery for good at once', async () => {
+    const lambda = await api('POST', '/v1/endpoints', { url: receiver.script('/lambda'), transform: { body: 'function($x) { $x }' } });
+    assert.deepEqual([lambda.status, lambda.body.errors?.[0]?.field], [400, 'transform.body'], JSON.stringify(lambda.body));
+    // A JSON value on the sample event, a function on any other: accepted at create, refused by preview, final at delivery.
+    const body = 'event.id = "evt_sample" ? 1 : function($x) { $x }';
+    const created = await api('POST', '/v1/endpoints', { url: receiver.script('/lambda'), eventTypes: ['lambda.*'], retryPolicy: 'none', transform: { body } });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const event = { type: 'lambda.made', data: {} };
+    const saved = await api('POST', `/v1/endpoints/${created.body.id}/preview`, { event });
+    assert.deepEqual([saved.status, saved.body.errors?.[0]?.field], [400, 'transform.body'], JSON.stringify(saved.body));
+    const unsaved = await api('POST', '/v1/endpoints/preview', { endpoint: { url: receiver.script('/lambda'), transform: { body } }, event });
+    assert.deepEqual([unsaved.status, unsaved.body.errors?.[0]?.field], [400, 'transform.body'], JSON.stringify(unsaved.body));
+
+    assert.equal((await api('POST', '/v1/events', { id: 'lambda-1', type: 'lambda.made', data: {} })).status, 202);
+    const failed = await eventually(() => api('GET', `/v1/deliveries/delivery:default:lambda-1:${created.body.id}`), (r) => r.body?.status === 'failed', 30_000, 100);
+    assert.equal(failed.body.attempts.length, 1);
+    assert.match(failed.body.attempts[0].error, /^transform failed: transform\.body: /);
+    assert.deepEqual(receiver.received('/lambda'), []);
+  });
+
+  test('a transform may not set the headers static headers may not: they frame or upgrade the request', async () => {
+    for (const name of ['Expect', 'Upgrade', 'TE', 'Keep-Alive', 'Content-Encoding', 'Transfer-Encoding', 'Host']) {
+      const refused = await api('POST', '/v1/endpoints', { url: receiver.script('/framing'), transform: { headers: { [name]: '"x"' } } });
+      assert.deepEqual([refused.status, refused.body.errors?.map((e: { field: string }) => e.field)], [400, [`transform.headers.${name}`]], name);
+    }
   });
 
   test('a one-off test send to a URL answers success, status, time and error, marked as a test', async () => {

@@ -119,6 +119,37 @@ for (const storage of storages) describe(`storage of endpoints, tenants and keys
     await assert.rejects(new EndpointStore(db, { secretKeys: keys }).currentSecret('store', old.id), /fails authentication/);
   });
 
+  test('with keys, static header values are sealed at rest like secrets; the delivery path has them in clear; plaintext rows are sealed at start', async () => {
+    const keys = [{ id: 'k1', key: crypto.randomBytes(32) }];
+    const plain = new EndpointStore(db);
+    const sealing = new EndpointStore(db, { secretKeys: keys });
+    const headers = { Authorization: 'Bearer RECEIVER-TOKEN-xyz', 'X-Region': 'eu-west' };
+    const storedHeaders = async (endpointId: string) =>
+      (await db.query<{ headers: Record<string, string> }>('SELECT headers FROM endpoints WHERE id = $1', [endpointId]))[0]!.headers;
+    const inClear = (stored: Record<string, string>) => JSON.stringify(stored).includes('RECEIVER-TOKEN') || JSON.stringify(stored).includes('eu-west');
+
+    const created = await sealing.create({ ...newEndpoint(generateSecret()), headers });
+    assert.deepEqual(Object.keys(await storedHeaders(created.id)).sort(), ['Authorization', 'X-Region']);
+    assert.ok(Object.values(await storedHeaders(created.id)).every((value) => value.startsWith('herald-enc:v1:k1:')));
+    assert.ok(!inClear(await storedHeaders(created.id)));
+    assert.deepEqual(created.headers, { Authorization: '********', 'X-Region': '********' });
+    assert.deepEqual((await sealing.forDelivery('store', created.id))!.headers, headers);
+    // A masked value sent back keeps the stored one; a changed one is sealed too.
+    await sealing.update('store', created.id, { headers: { Authorization: '********', 'X-Region': 'us-east' } });
+    assert.ok(!JSON.stringify(await storedHeaders(created.id)).includes('us-east'));
+    assert.deepEqual((await sealing.forDelivery('store', created.id))!.headers, { Authorization: 'Bearer RECEIVER-TOKEN-xyz', 'X-Region': 'us-east' });
+
+    // Written before keys were configured: still sent, and sealed at start.
+    const old = await plain.create({ ...newEndpoint(generateSecret()), headers });
+    assert.ok(inClear(await storedHeaders(old.id)));
+    assert.deepEqual((await sealing.forDelivery('store', old.id))!.headers, headers);
+    const { sealed, unreadable } = await sealing.sealStoredSecrets();
+    assert.ok(sealed >= 1);
+    assert.deepEqual(unreadable, []);
+    assert.ok(!inClear(await storedHeaders(old.id)));
+    assert.deepEqual((await new EndpointStore(db, { secretKeys: keys }).forDelivery('store', old.id))!.headers, headers);
+  });
+
   test('an API key is stored as its SHA-256 digest only and authenticates until revoked', async () => {
     const tenants = new TenantStore(db);
     assert.ok(await tenants.create('keyed', 'Keyed'));

@@ -43,19 +43,21 @@ describe('traffic control', () => {
 
   /** One attempt as the delivery activity writes it: its log row, then its outcome to traffic control. */
   let attempts = 0;
-  const attempt = async (endpoint: { id: string; tenant: string }, at: number, outcome: { statusCode: number | null; waitMs?: number; eventType?: string }) => {
+  const attempt = async (endpoint: { id: string; tenant: string }, at: number, outcome: { statusCode: number | null; waitMs?: number; eventType?: string; tenant?: string }) => {
     const delivered = outcome.statusCode !== null && outcome.statusCode < 300;
     const status = delivered ? 'delivered' as const : outcome.waitMs === undefined ? 'failed' as const : 'retrying' as const;
     const eventId = `e${++attempts}`;
-    const deliveryId = `delivery:${endpoint.tenant}:${eventId}:${endpoint.id}`;
+    // The event's tenant: the endpoint's own, or any on an all-tenant endpoint.
+    const tenant = outcome.tenant ?? endpoint.tenant;
+    const deliveryId = `delivery:${tenant}:${eventId}:${endpoint.id}`;
     await log.recordAttempt({
-      deliveryId, tenant: endpoint.tenant, eventId, endpointId: endpoint.id, eventType: outcome.eventType ?? 'order.paid', attempt: 1, budget: 'b',
+      deliveryId, tenant, eventId, endpointId: endpoint.id, eventType: outcome.eventType ?? 'order.paid', attempt: 1, budget: 'b',
       startedAt: new Date(at).toISOString(), durationMs: 5, statusCode: outcome.statusCode, error: delivered ? null : 'HTTP 503',
-      responseExcerpt: null, responseHeaders: null, status, nextAttemptAt: null,
+      responseExcerpt: null, responseHeaders: null, status, nextAttemptAt: null, countsAgainstEndpoint: true,
     });
     await traffic.recordOutcome(endpoint.id, {
       deliveryId, eventId, attempt: 1, status, statusCode: outcome.statusCode, error: delivered ? null : 'HTTP 503', at,
-      waitMs: outcome.waitMs, eventType: outcome.eventType ?? 'order.paid',
+      waitMs: outcome.waitMs, eventType: outcome.eventType ?? 'order.paid', countsAgainstEndpoint: true,
     });
   };
 
@@ -142,6 +144,29 @@ describe('traffic control', () => {
     await resetTraffic(db, endpoint.id);
     await attempt(endpoint, t0 + 3 * DAY, { statusCode: 503, waitMs: HOUR });
     assert.equal((await endpoints.get(endpoint.tenant, endpoint.id))!.enabled, true);
+  });
+
+  test("on an all-tenant endpoint one tenant's failures open that tenant's circuit only, and it is disabled only once it fails for every tenant", async () => {
+    const endpoint = await newEndpoint({ allTenants: true, disableAfter: '2d' });
+    const of = (tenant: string) => `delivery:${tenant}:e:${endpoint.id}`;
+    const t0 = Date.now();
+    for (let i = 0; i < 3; i++) await attempt(endpoint, t0 + i, { statusCode: 503, waitMs: 5 * SECOND, tenant: 'evil' });
+    const held = await traffic.admit(endpoint.id, of('evil'), t0 + 10 * SECOND);
+    assert.ok(!held.send && held.reason === 'circuit-open', JSON.stringify(held));
+    assert.deepEqual(await traffic.admit(endpoint.id, of('good'), t0 + 10 * SECOND), { send: true, probe: false }, "another tenant's deliveries go on");
+    await attempt(endpoint, t0 + 11 * SECOND, { statusCode: 200, tenant: 'good' });
+    assert.equal((await traffic.admit(endpoint.id, of('evil'), t0 + 12 * SECOND)).send, false, "another tenant's success does not close it");
+    const health = await endpointHealth(db, (await endpoints.cachedById(endpoint.id))!);
+    assert.deepEqual([health.state, health.openFor], ['open', ['evil']], JSON.stringify(health));
+
+    // Failing for evil for days, while good's last delivery succeeded: still enabled.
+    await attempt(endpoint, t0 + 3 * DAY, { statusCode: 503, waitMs: HOUR, tenant: 'evil' });
+    assert.equal((await endpoints.cachedById(endpoint.id))!.enabled, true);
+    // Then failing for good as well, for longer than disableAfter: failing for everyone, so disabled.
+    await attempt(endpoint, t0 + 3 * DAY + 1, { statusCode: 503, waitMs: HOUR, tenant: 'good' });
+    assert.equal((await endpoints.cachedById(endpoint.id))!.enabled, true);
+    await attempt(endpoint, t0 + 5 * DAY + 2, { statusCode: 503, waitMs: HOUR, tenant: 'good' });
+    assert.equal((await endpoints.get(endpoint.tenant, endpoint.id))!.enabled, false);
   });
 
   test('operational events are never raised about a delivery of an operational event', async () => {

@@ -76,6 +76,17 @@ describe('delivery on the time-skipping test server', () => {
     assert.equal(receiver.received(started.path).length, 1);
   });
 
+  test("the delivery activity is bounded: scheduled with a schedule-to-close timeout of its policy's longest run plus a week for holds", async () => {
+    const started = await deliverOneEvent(herald, receiver, { retryPolicy: { schedule: ['1m', '1h'] }, replies: [{ status: 200 }] });
+    await started.handle.result();
+    const { events } = await started.handle.fetchHistory();
+    const scheduled = events!.find((e) => e.activityTaskScheduledEventAttributes)!.activityTaskScheduledEventAttributes!;
+    // Three attempts of at most 25 s (the 15 s timeout and 10 s to report), two waits of at most an hour each (a Retry-After
+    // may raise any wait to the largest delay), and 7 days for holds by traffic control.
+    assert.equal(Number(scheduled.scheduleToCloseTimeout?.seconds ?? 0), 3 * 25 + 2 * 3600 + 7 * 86_400);
+    assert.equal(Number(scheduled.startToCloseTimeout?.seconds), 25);
+  });
+
   test('a redirect is not followed and fails the delivery; its Location is kept in the attempt log', async () => {
     const started = await deliverOneEvent(herald, receiver, {
       retryPolicy: 'standard',
