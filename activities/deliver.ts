@@ -3,13 +3,13 @@ import type { Dispatcher } from 'undici';
 import { classifyStatus, messageIdFor, parseRetryAfter, type Verdict } from '../src/delivery/classify.ts';
 import { send, SendError } from '../src/delivery/send.ts';
 import { buildRequest, TransformError } from '../src/delivery/request.ts';
+import { delayBeforeNextAttempt } from '../src/delivery/retryPolicy.ts';
 import type { Logger } from '../src/logger.ts';
 import type { DeliveryMetrics } from '../src/metrics/index.ts';
-import type { TrafficControl } from '../src/delivery/trafficControl.ts';
+import type { TrafficControl } from '../src/endpoints/trafficControl.ts';
 import type { DeliveryLog } from '../src/storage/deliveryLog.ts';
 import type { EndpointStore } from '../src/storage/endpoints.ts';
 import type { HeraldTemporal } from '../src/temporal/heraldTemporal.ts';
-import { delayBeforeNextAttempt } from '../workflows/retrySchedule.ts';
 import { deliveryFailureTypes, deliveryId, type DeliveryActivityInput, type HeraldEvent } from '../workflows/contract.ts';
 
 export interface DeliverDeps {

@@ -12,14 +12,14 @@ import { serveMetrics } from './metrics/server.ts';
 import { createPrivateDir, openDb, type Db } from './storage/db.ts';
 import { DeliveryLog } from './storage/deliveryLog.ts';
 import { EndpointStore } from './storage/endpoints.ts';
-import { createTrafficControl } from './delivery/trafficControl.ts';
+import { createTrafficControl } from './endpoints/trafficControl.ts';
 import { TenantStore } from './storage/tenants.ts';
 import { EventTypeStore } from './storage/eventTypes.ts';
 import { startDevServer, type DevServer } from './temporal/devServer.ts';
 import { HeraldTemporal } from './temporal/heraldTemporal.ts';
 import { heraldDataConverter } from './temporal/payloadCodec.ts';
 import { installTemporalRuntime } from './temporal/runtime.ts';
-import { bundleWorkflows, createHeraldWorker } from './temporal/worker.ts';
+import { bundleWorkflows, createHeraldWorker } from './worker.ts';
 
 export type Role = 'all' | 'api' | 'worker';
 

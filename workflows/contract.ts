@@ -65,6 +65,19 @@ export interface DeliveryActivityInput {
   budget: string;
 }
 
+/**
+ * The activities workflows call, as the workflows see them: activities/index.ts implements them, so
+ * workflow code needs nothing from activities/ (the samples' `import type * as activities`, turned around).
+ */
+export interface HeraldActivities {
+  /** One attempt at one delivery; Temporal runs it again for each retry. */
+  deliver(input: DeliveryActivityInput): Promise<{ attempt: number; statusCode: number }>;
+  /** The workflow stopped a delivery on a `cancel` signal; behind it in a FIFO line, the next goes. */
+  recordCancelled(delivery: { tenant: string; eventId: string; endpointId: string }): Promise<void>;
+  /** Run daily by a Temporal Schedule. */
+  pruneDeliveryLog(settings: { retentionMs: number }): Promise<{ attempts: number; deliveries: number }>;
+}
+
 export type DeliveryStatusName = 'pending' | 'retrying' | 'delivered' | 'failed' | 'cancelled';
 
 /** Failure types the delivery activity throws, shown on a pending activity in the Web UI; `failed` and `queued` reach the workflow. */

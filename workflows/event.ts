@@ -2,11 +2,10 @@ import {
   ActivityFailure, ApplicationFailure, CancellationScope, condition, continueAsNew, getExternalWorkflowHandle, isCancellation,
   proxyActivities, setHandler, sleep, startChild, upsertSearchAttributes, uuid4, workflowInfo,
 } from '@temporalio/workflow';
-import type { HeraldActivities } from '../activities/index.ts';
 import {
   cancelSignal, deliveryFailureTypes, type DeliverySignal, type DeliveryStatusName, type EventRef, type EventWorkflowInput,
   eventRef, type EventWorkflowState, HeraldEndpointIds, MAX_DIRECT_DELIVERIES, HeraldEventType, HeraldFailedEndpoints, HeraldStatus, HeraldTenant,
-  partWorkflowId, replaySignal, retryNowSignal, statusQuery, type Subscription, turnSignal,
+  partWorkflowId, replaySignal, retryNowSignal, statusQuery, type Subscription, turnSignal, type HeraldActivities,
 } from './contract.ts';
 import { deliveryTimeLimitMs } from './retrySchedule.ts';
 

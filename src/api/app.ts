@@ -9,7 +9,7 @@ import type { DeliveryLog } from '../storage/deliveryLog.ts';
 import type { EndpointStore } from '../storage/endpoints.ts';
 import type { TenantStore } from '../storage/tenants.ts';
 import type { HeraldTemporal } from '../temporal/heraldTemporal.ts';
-import type { PayloadKey } from '../temporal/payloadCodec.ts';
+import type { PayloadKey } from '../keys.ts';
 import { ReplayLimiter, type Quotas } from '../quotas.ts';
 import { authenticate, requireAdmin, requireLoopbackHost } from './auth.ts';
 import { codecCors, codecRouter } from './codec.ts';

@@ -6,7 +6,8 @@
 import type { Payload } from '@temporalio/common';
 import { type RequestHandler, Router } from 'express';
 import { z } from 'zod';
-import { EncryptionCodec, type PayloadKey, PayloadDecryptionError } from '../temporal/payloadCodec.ts';
+import type { PayloadKey } from '../keys.ts';
+import { EncryptionCodec, PayloadDecryptionError } from '../temporal/payloadCodec.ts';
 import { requireAdmin } from './auth.ts';
 import type { RouteDescription } from './openapi.ts';
 import { invalidFields, parse, Problem } from './problem.ts';

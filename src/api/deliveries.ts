@@ -1,13 +1,13 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { subscriptionFor } from '../delivery/subscription.ts';
+import { subscriptionFor } from '../endpoints/subscription.ts';
 import type { DeliveryLog } from '../storage/deliveryLog.ts';
 import type { ReplayLimiter } from '../quotas.ts';
 import type { Endpoint, EndpointStore } from '../storage/endpoints.ts';
 import { type HeraldTemporal, parseDeliveryId } from '../temporal/heraldTemporal.ts';
 import { isAdmin, mayActFor, resolveTenant } from './auth.ts';
 import { endpointParams } from './endpoints.ts';
-import { eventType, identifier, tenantField } from './fields.ts';
+import { eventType, identifier, tenantField } from '../fields.ts';
 import type { RouteDescription } from './openapi.ts';
 import { notFound, parse, Problem } from './problem.ts';
 
@@ -54,6 +54,13 @@ const RECOVER_BATCH = 1000;
 export function deliveriesRouter(deps: { temporal: HeraldTemporal; log: DeliveryLog; endpoints: EndpointStore; replays: ReplayLimiter }): Router {
   const router = Router();
 
+  /** Takes up to `wanted` replays from the tenant's allowance; none left is a 429 naming the limit, with Retry-After. */
+  const replaysAllowed = (tenant: string, wanted: number): number => {
+    const reserved = deps.replays.reserve(tenant, wanted);
+    if ('refusal' in reserved) throw new Problem(429, 'Too Many Requests', reserved.refusal, undefined, { 'retry-after': String(reserved.retryAfterSeconds) });
+    return reserved.granted;
+  };
+
   /** The delivery id from the path, if it names a delivery of a tenant the request may act for. */
   const ownedDelivery = (res: Parameters<typeof resolveTenant>[0], id: string) => {
     const parsed = parseDeliveryId(id);
@@ -96,7 +103,7 @@ export function deliveriesRouter(deps: { temporal: HeraldTemporal; log: Delivery
     const endpoint = await endpointOf(id, tenant, endpointId);
     // Like every other action on it, sending into an all-tenant endpoint again is the operator's.
     if (endpoint.allTenants && !isAdmin(res)) throw new Problem(403, 'Forbidden', `delivery ${id} goes to an all-tenant endpoint: replaying it needs the admin key`);
-    deps.replays.reserve(tenant);
+    replaysAllowed(tenant, 1);
     if ((await replay(id, endpoint)) === 'not-found') {
       deps.replays.release(tenant, 1);
       throw notFound(`delivery ${id}`);
@@ -112,7 +119,7 @@ export function deliveriesRouter(deps: { temporal: HeraldTemporal; log: Delivery
     if (!endpoint || (endpoint.allTenants && !isAdmin(res))) throw notFound(`endpoint ${req.params.id}`);
     // Its dead letters are of every tenant (or the one named); the allowance spent is its owner's.
     const [owner, of] = endpoint.allTenants ? [endpoint.tenant, body.tenant ?? null] : [tenant, tenant];
-    const allowed = deps.replays.reserve(owner, RECOVER_BATCH);
+    const allowed = replaysAllowed(owner, RECOVER_BATCH);
     const failed = await deps.log.list({ tenant: of, endpointId: endpoint.id, status: 'failed', since: new Date(body.since) }, { limit: allowed });
     deps.replays.release(owner, allowed - failed.data.length);
     for (const delivery of failed.data) await replay(delivery.id, endpoint);

@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { MAX_SCHEMA_VALUES, type EventCatalog } from '../eventCatalog.ts';
-import { eventType, tenantField } from './fields.ts';
+import { eventType, tenantField } from '../fields.ts';
 import { resolveTenant } from './auth.ts';
 import type { RouteDescription } from './openapi.ts';
 import { invalidFields, notFound, parse, Problem } from './problem.ts';

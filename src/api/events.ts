@@ -1,13 +1,13 @@
 import { Router } from 'express';
 import crypto from 'node:crypto';
 import { z } from 'zod';
-import { subscriptionFor } from '../delivery/subscription.ts';
+import { subscriptionFor } from '../endpoints/subscription.ts';
 import type { EventCatalog } from '../eventCatalog.ts';
 import type { Logger } from '../logger.ts';
 import type { DeliveryLog } from '../storage/deliveryLog.ts';
 import type { EndpointStore } from '../storage/endpoints.ts';
 import { deliveryId, eventWorkflowId, type HeraldEvent, type HeraldTemporal } from '../temporal/heraldTemporal.ts';
-import { identifier, producedEventType, tenantField } from './fields.ts';
+import { identifier, producedEventType, tenantField } from '../fields.ts';
 import { isAdmin, resolveTenant } from './auth.ts';
 import type { RouteDescription } from './openapi.ts';
 import { invalidFields, notFound, parse, Problem } from './problem.ts';

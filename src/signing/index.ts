@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { z } from 'zod';
-import { headerName, headerNamePrefix } from '../delivery/headers.ts';
+import { headerName, headerNamePrefix } from '../headers.ts';
 
 export interface SigningInput {
   messageId: string;

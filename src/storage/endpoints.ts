@@ -1,9 +1,9 @@
 import crypto from 'node:crypto';
-import { MASKED_HEADER_VALUE } from '../delivery/headers.ts';
+import { MASKED_HEADER_VALUE } from '../headers.ts';
 import type { FormatName } from '../formats/index.ts';
 import type { RetryPolicy } from '../delivery/retryPolicy.ts';
 import type { SignatureConfig } from '../signing/index.ts';
-import type { PayloadKey } from '../temporal/payloadCodec.ts';
+import type { PayloadKey } from '../keys.ts';
 import type { TransformDefinition } from '../transform/index.ts';
 import type { Db } from './db.ts';
 import { SecretCipher } from './secretCipher.ts';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { WorkflowHandle } from '@temporalio/client';
 import { compileRetryPolicy, type RetryPolicy } from '../../src/delivery/retryPolicy.ts';
-import { subscriptionFor } from '../../src/delivery/subscription.ts';
+import { subscriptionFor } from '../../src/endpoints/subscription.ts';
 import { generateSecret } from '../../src/signing/index.ts';
 import type { DeliveryDetail, DeliveryStatusName } from '../../src/storage/deliveryLog.ts';
 import type { NewEndpoint } from '../../src/storage/endpoints.ts';

@@ -9,10 +9,10 @@ import { createMetrics, type DeliveryMetrics } from '../../src/metrics/index.ts'
 import { openDb, type Db } from '../../src/storage/db.ts';
 import { DeliveryLog } from '../../src/storage/deliveryLog.ts';
 import { EndpointStore } from '../../src/storage/endpoints.ts';
-import { createTrafficControl, defaultTrafficSettings, type TrafficSettings } from '../../src/delivery/trafficControl.ts';
+import { createTrafficControl, defaultTrafficSettings, type TrafficSettings } from '../../src/endpoints/trafficControl.ts';
 import { HeraldTemporal } from '../../src/temporal/heraldTemporal.ts';
 import { installTemporalRuntime } from '../../src/temporal/runtime.ts';
-import { bundleWorkflows, createHeraldWorker } from '../../src/temporal/worker.ts';
+import { bundleWorkflows, createHeraldWorker } from '../../src/worker.ts';
 import { heraldSearchAttributes } from '../../workflows/contract.ts';
 
 const { IndexedValueType } = proto.temporal.api.enums.v1;

@@ -4,7 +4,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { deliver } from '../../activities/deliver.ts';
 import { compileRetryPolicy, type RetryPolicy } from '../../src/delivery/retryPolicy.ts';
-import { createTrafficControl, defaultTrafficSettings, endpointHealth } from '../../src/delivery/trafficControl.ts';
+import { createTrafficControl, defaultTrafficSettings, endpointHealth } from '../../src/endpoints/trafficControl.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createMetrics } from '../../src/metrics/index.ts';
 import { generateSecret } from '../../src/signing/index.ts';

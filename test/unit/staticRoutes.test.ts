@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { assertWritable } from '../../src/api/endpoints.ts';
 import { Problem } from '../../src/api/problem.ts';
 import { loadConfig } from '../../src/config.ts';
-import { loadStaticRoutes } from '../../src/staticRoutes.ts';
+import { loadStaticRoutes } from '../../src/endpoints/staticRoutes.ts';
 import { openDb, type Db } from '../../src/storage/db.ts';
 import { EndpointStore, type StaticRoute } from '../../src/storage/endpoints.ts';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { createTrafficControl, defaultTrafficSettings, endpointHealth, resetTraffic, type TrafficControl } from '../../src/delivery/trafficControl.ts';
+import { createTrafficControl, defaultTrafficSettings, endpointHealth, resetTraffic, type TrafficControl } from '../../src/endpoints/trafficControl.ts';
 import { createLogger } from '../../src/logger.ts';
 import { generateSecret } from '../../src/signing/index.ts';
 import { openDb, type Db } from '../../src/storage/db.ts';
