@@ -1,5 +1,5 @@
 import { deliveryId, type HeraldActivities } from '../workflows/contract.ts';
-import { deliver, type DeliverDeps } from './deliver.ts';
+import { deliver, type DeliverDeps, react } from './deliver.ts';
 
 export type ActivityDeps = DeliverDeps;
 
@@ -10,7 +10,8 @@ export function createActivities(deps: ActivityDeps): HeraldActivities {
     async recordCancelled({ tenant, eventId, endpointId }) {
       const id = deliveryId(tenant, eventId, endpointId);
       await deps.log.markCancelled(id);
-      await deps.traffic.wakeNextInLine(endpointId, id);
+      const nextInLine = await deps.traffic.nextInLine(endpointId, id);
+      await react(deps, endpointId, { notices: [], ...(nextInLine && { nextInLine }) });
     },
     pruneDeliveryLog: ({ retentionMs }) => deps.log.prune(retentionMs),
   };

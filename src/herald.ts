@@ -127,7 +127,7 @@ export async function startHerald(
         { connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, workflowBundle, tuning: config.tuning, dataConverter },
         {
           endpoints, log, temporal, logger: workerLogger, metrics: metrics.delivery,
-          traffic: createTrafficControl({ db: storage, endpoints, log, temporal, logger: workerLogger, settings: config.traffic }),
+          traffic: createTrafficControl({ db: storage, endpoints, logger: workerLogger, settings: config.traffic }),
           dispatcher: deliveryDispatcher({ guarded: !config.destinations.allowPrivateTargets, keepAlive: config.tuning.deliveryKeepAlive }),
         },
       );

@@ -1,23 +1,23 @@
 import { duration } from '../duration.ts';
 import type { Logger } from '../logger.ts';
-import type { Db, Queryable } from '../storage/db.ts';
-import type { DeliveryLog } from '../storage/deliveryLog.ts';
-import { type HeraldTemporal, parseDeliveryId } from '../temporal/heraldTemporal.ts';
+import type { Db } from '../storage/db.ts';
 import type { Endpoint, EndpointStore } from '../storage/endpoints.ts';
-import { OperationalEvents, type OperationalEventType, RESERVED_PREFIX } from './operationalEvents.ts';
+import { type QueuedDelivery, TrafficStore } from '../storage/traffic.ts';
+import { parseDeliveryId } from '../temporal/heraldTemporal.ts';
+import { type OperationalNotice, RESERVED_PREFIX } from './operationalEvents.ts';
 
 /**
- * Per-endpoint traffic control: rate limits, the slow-down after a 429, circuit breaking and
- * auto-disable. Its state is in Herald's database, changed by single atomic statements, so it
- * holds across every worker process on PostgreSQL: one row per endpoint (`endpoint_traffic`: the
- * token bucket and the slow-down, which concern the receiver's capacity) and one per circuit
- * (`endpoint_circuits`). An endpoint has one circuit; an all-tenant endpoint has one per tenant, so
- * a tenant whose events its receiver refuses opens its own circuit only, and the endpoint is
- * disabled only once it fails for every tenant that sends to it.
+ * Per-endpoint traffic control: rate limits, the slow-down after a 429, circuit breaking, FIFO
+ * order and auto-disable. It decides; its state is in Herald's database (src/storage/traffic.ts),
+ * shared by every worker process. An endpoint has one circuit; an all-tenant endpoint has one per
+ * tenant, so a tenant whose events its receiver refuses opens its own circuit only, and the
+ * endpoint is disabled only once it fails for every tenant that sends to it.
  *
  * Before each attempt the delivery asks `admit`; a hold is not an attempt: the delivery writes
  * no attempt row (so spends no budget) and asks Temporal to run it again after the wait, holding
- * no worker slot meanwhile. After each attempt it reports the outcome to `recordOutcome`.
+ * no worker slot meanwhile. After each attempt it reports the outcome to `recordOutcome`, which
+ * answers what follows from it (operational events to raise, the next FIFO delivery to wake):
+ * the delivery activity performs those through the Temporal facade.
  */
 
 export interface TrafficSettings {
@@ -86,14 +86,12 @@ const FIFO_RECHECK_MS = 30_000;
 /** A hold is at least this long: Temporal's retry timer has second-ish precision anyway. */
 const MIN_HOLD_MS = 100;
 
-/** The endpoint's traffic row (if any) and the delivery's circuit (if any). */
-interface AdmissionRow {
-  has_traffic: boolean;
-  slowed_until: Date | string | null;
-  slowed_by: string | null;
-  open_until: Date | string | null;
-  cooldown_ms: string | number | null;
-  probe_started_at: Date | string | null;
+/** What an attempt's outcome changed beyond traffic state, for the delivery activity to act on. */
+export interface TrafficChanges {
+  /** Operational events to raise (none about attempts at Herald's own events). */
+  notices: OperationalNotice[];
+  /** The FIFO delivery now first in line, to be given its turn. */
+  nextInLine?: QueuedDelivery;
 }
 
 const ms = (value: Date | string) => new Date(value).getTime();
@@ -106,19 +104,16 @@ const disableAfterMsOf = (endpoint: Endpoint, fallback: number | null) =>
  */
 const circuitOf = (endpoint: Endpoint, deliveryId: string) => (endpoint.allTenants ? parseDeliveryId(deliveryId)?.tenant ?? endpoint.tenant : endpoint.tenant);
 
-/** Traffic control for a worker: its state in `db`, operational events raised through `temporal`. */
-export function createTrafficControl(deps: {
-  db: Db; endpoints: EndpointStore; log: DeliveryLog; temporal: Pick<HeraldTemporal, 'ingest' | 'signal'>; logger: Logger; settings: TrafficSettings;
-}): TrafficControl {
-  const events = new OperationalEvents(deps);
-  return new TrafficControl(deps.db, deps.endpoints, { settings: deps.settings, logger: deps.logger, events, temporal: deps.temporal });
+/** Traffic control for a worker, its state in `db`. */
+export function createTrafficControl(deps: { db: Db; endpoints: EndpointStore; logger: Logger; settings: TrafficSettings }): TrafficControl {
+  return new TrafficControl(new TrafficStore(deps.db), deps.endpoints, { settings: deps.settings, logger: deps.logger });
 }
 
 export class TrafficControl {
   constructor(
-    private readonly db: Db,
+    private readonly state: TrafficStore,
     private readonly endpoints: EndpointStore,
-    private readonly deps: { settings: TrafficSettings; logger: Logger; events?: OperationalEvents; temporal?: Pick<HeraldTemporal, 'signal'> },
+    private readonly deps: { settings: TrafficSettings; logger: Logger },
   ) {}
 
   /** Whether an attempt may go out now, and if not, how long to hold it. */
@@ -127,12 +122,7 @@ export class TrafficControl {
     // Deleted or disabled: the attempt goes on and fails for good, so the delivery parks with that reason.
     if (!endpoint?.enabled) return { send: true, probe: false };
     const circuit = circuitOf(endpoint, deliveryId);
-    const [row] = await this.db.query<AdmissionRow>(
-      `SELECT t.endpoint_id IS NOT NULL AS has_traffic, t.slowed_until, t.slowed_by, c.open_until, c.cooldown_ms, c.probe_started_at
-       FROM (SELECT $1::text AS id) AS e LEFT JOIN endpoint_traffic t ON t.endpoint_id = e.id
-         LEFT JOIN endpoint_circuits c ON c.endpoint_id = e.id AND c.tenant = $2`,
-      [endpointId, circuit],
-    );
+    const row = await this.state.admissionRow(endpointId, circuit);
     if (!row?.has_traffic && !row?.open_until && !endpoint.rateLimit && endpoint.ordering !== 'fifo') return { send: true, probe: false };
 
     if (row?.slowed_until && ms(row.slowed_until) > now && row.slowed_by !== deliveryId) return { send: false, reason: 'slowed-down', waitMs: ms(row.slowed_until) - now };
@@ -147,7 +137,7 @@ export class TrafficControl {
       return { send: false, reason: 'probe-out', waitMs: ms(row!.probe_started_at) + probeDeadline - now };
     }
 
-    if (endpoint.ordering === 'fifo' && (await this.firstInLine(endpoint))?.id !== deliveryId) {
+    if (endpoint.ordering === 'fifo' && (await this.state.firstInLine(endpoint.id, endpoint.onFailure === 'block'))?.id !== deliveryId) {
       return { send: false, reason: 'not-first-in-line', waitMs: FIFO_RECHECK_MS };
     }
     if (endpoint.rateLimit) {
@@ -156,177 +146,88 @@ export class TrafficControl {
     }
     if (openUntil === undefined) return { send: true, probe: false };
     // The cool-down is over: one delivery claims the probe, the others wait for its answer.
-    const claimed = await this.db.query(
-      `UPDATE endpoint_circuits SET probe_started_at = $3 WHERE endpoint_id = $1 AND tenant = $2 AND open_until <= $3
-         AND (probe_started_at IS NULL OR probe_started_at <= $4) RETURNING 1`,
-      [endpointId, circuit, iso(now), iso(now - probeDeadline)],
-    );
-    return claimed.length ? { send: true, probe: true } : { send: false, reason: 'probe-out', waitMs: probeDeadline };
+    return (await this.state.claimProbe(endpointId, circuit, now, probeDeadline)) ? { send: true, probe: true } : { send: false, reason: 'probe-out', waitMs: probeDeadline };
   }
 
-  /**
-   * The delivery at the head of a FIFO endpoint's line: the earliest accepted that is not settled
-   * (with `block`, a dead letter is not settled until replayed or cancelled).
-   */
-  private async firstInLine(endpoint: Endpoint): Promise<{ id: string; tenant: string; event_id: string } | undefined> {
-    const [head] = await this.db.query<{ id: string; tenant: string; event_id: string }>(
-      `SELECT id, tenant, event_id FROM deliveries WHERE endpoint_id = $1 AND (status IN ('pending', 'retrying') OR (status = 'failed' AND $2))
-       ORDER BY accepted_seq LIMIT 1`,
-      [endpoint.id, endpoint.onFailure === 'block'],
-    );
-    return head;
-  }
-
-  /** A FIFO delivery settled or was cancelled: the next in line goes now rather than at its next recheck. */
-  async wakeNextInLine(endpointId: string, settled: string): Promise<void> {
+  /** A FIFO delivery settled or was cancelled: the next in line, which goes now rather than at its next recheck. */
+  async nextInLine(endpointId: string, settled: string): Promise<QueuedDelivery | undefined> {
     const endpoint = await this.endpoints.cachedById(endpointId);
-    if (endpoint?.ordering !== 'fifo' || !this.deps.temporal) return;
-    const next = await this.firstInLine(endpoint);
+    if (endpoint?.ordering !== 'fifo') return undefined;
+    const next = await this.state.firstInLine(endpoint.id, endpoint.onFailure === 'block');
     // A dead letter that blocks the line is still its head: nothing to wake.
-    if (!next || next.id === settled) return;
-    await this.deps.temporal.signal(next.tenant, next.event_id, 'turn', { endpointId }).catch((err: unknown) => {
-      this.deps.logger.warn({ err, endpointId, deliveryId: next.id }, 'could not wake the next FIFO delivery; it goes at its recheck');
-    });
+    return next && next.id !== settled ? next : undefined;
   }
 
-  /**
-   * Takes one token from the endpoint's bucket in one statement (concurrent takers queue on the
-   * row, and each sees the bucket as the one before left it); the wait for the next token when empty.
-   */
+  /** One token from the endpoint's bucket, or the wait for the next one when it is empty. */
   private async takeToken(endpointId: string, limit: { perSecond: number; burst: number }, now: number, newRow: boolean): Promise<number | undefined> {
-    if (newRow) {
-      await this.db.query('INSERT INTO endpoint_traffic (endpoint_id) VALUES ($1) ON CONFLICT (endpoint_id) DO NOTHING', [endpointId]);
-    }
-    // Tokens now: what was left, refilled for the time since, at most the burst. Clocks of different workers may
-    // disagree a little: time never runs backwards for the bucket.
-    const available = `LEAST($3::double precision, COALESCE(tokens, $3) + $4::double precision *
-      GREATEST(0, EXTRACT(EPOCH FROM ($2::timestamptz - COALESCE(refilled_at, $2::timestamptz)))))`;
-    const taken = await this.db.query(
-      `UPDATE endpoint_traffic SET tokens = ${available} - 1, refilled_at = GREATEST(COALESCE(refilled_at, $2::timestamptz), $2::timestamptz)
-       WHERE endpoint_id = $1 AND ${available} >= 1 RETURNING 1`,
-      [endpointId, iso(now), limit.burst, limit.perSecond],
-    );
-    if (taken.length) return undefined;
-    const [row] = await this.db.query<{ available: number }>(`SELECT ${available} AS available FROM endpoint_traffic WHERE endpoint_id = $1`,
-      [endpointId, iso(now), limit.burst, limit.perSecond]);
+    const token = await this.state.takeToken(endpointId, limit, now, newRow);
+    if (token.taken) return undefined;
     const intervalMs = 1000 / limit.perSecond;
-    const deficitMs = (1 - Math.min(1, row?.available ?? 0)) * intervalMs;
+    const deficitMs = (1 - Math.min(1, token.available)) * intervalMs;
     return Math.max(MIN_HOLD_MS, deficitMs + Math.random() * intervalMs * RATE_SPREAD_INTERVALS);
   }
 
-  /** After an attempt, its row written. */
-  async recordOutcome(endpointId: string, outcome: AttemptOutcome): Promise<void> {
+  /** After an attempt, its row written: the traffic state it changes, and what follows from it. */
+  async recordOutcome(endpointId: string, outcome: AttemptOutcome): Promise<TrafficChanges> {
+    const notices: OperationalNotice[] = [];
+    // Attempts at Herald's own events never raise operational events (no loops).
+    const raise = (notice: OperationalNotice) => { if (!outcome.eventType.startsWith(RESERVED_PREFIX)) notices.push(notice); };
     const at = iso(outcome.at);
     if (outcome.statusCode === 429 && outcome.waitMs !== undefined) {
       // The receiver asked for less: every other delivery to it waits as long as this one does (its own schedule).
-      await this.db.query(
-        `INSERT INTO endpoint_traffic (endpoint_id, slowed_until, slowed_by) VALUES ($1, $2, $3) ON CONFLICT (endpoint_id)
-         DO UPDATE SET slowed_until = GREATEST(endpoint_traffic.slowed_until, EXCLUDED.slowed_until),
-           slowed_by = CASE WHEN endpoint_traffic.slowed_until > EXCLUDED.slowed_until THEN endpoint_traffic.slowed_by ELSE EXCLUDED.slowed_by END`,
-        [endpointId, iso(outcome.at + outcome.waitMs), outcome.deliveryId],
-      );
+      await this.state.slowDown(endpointId, outcome.at + outcome.waitMs, outcome.deliveryId);
     }
     if (outcome.status === 'failed') {
-      await this.raise('herald.delivery.failed', endpointId, outcome, `${outcome.deliveryId}|${outcome.attempt}`, {
-        deliveryId: outcome.deliveryId, eventId: outcome.eventId, eventType: outcome.eventType, attempt: outcome.attempt,
-        statusCode: outcome.statusCode, error: outcome.error,
+      raise({
+        type: 'herald.delivery.failed', endpointId, occasion: `${outcome.deliveryId}|${outcome.attempt}`, data: {
+          deliveryId: outcome.deliveryId, eventId: outcome.eventId, eventType: outcome.eventType, attempt: outcome.attempt,
+          statusCode: outcome.statusCode, error: outcome.error,
+        },
       });
     }
-    if (outcome.status !== 'retrying') await this.wakeNextInLine(endpointId, outcome.deliveryId);
+    const nextInLine = outcome.status === 'retrying' ? undefined : await this.nextInLine(endpointId, outcome.deliveryId);
+    const changes = { notices, ...(nextInLine && { nextInLine }) };
     const endpoint = outcome.countsAgainstEndpoint ? await this.endpoints.cachedById(endpointId) : undefined;
-    if (!endpoint) return;
+    if (!endpoint) return changes;
     const tenant = circuitOf(endpoint, outcome.deliveryId);
     // Raised once per circuit change; an all-tenant endpoint's events name the tenant whose circuit it is.
     const circuit = endpoint.allTenants ? { occasion: `${at}|${tenant}`, data: { at, tenant } } : { occasion: at, data: { at } };
     if (outcome.status === 'delivered') {
-      // Resets a circuit that was failing (locking only such a row), and creates a closed one if there was none:
-      // on an all-tenant endpoint, a row with no failure tells that this tenant's deliveries succeed.
-      const [closed] = await this.db.query<{ was_open: boolean }>(
-        `WITH before AS (
-           SELECT open_until FROM endpoint_circuits WHERE endpoint_id = $1 AND tenant = $2
-             AND (consecutive_failures > 0 OR open_until IS NOT NULL OR failing_since IS NOT NULL) FOR UPDATE
-         ), reset AS (
-           UPDATE endpoint_circuits c SET consecutive_failures = 0, open_until = NULL, cooldown_ms = NULL, probe_started_at = NULL, failing_since = NULL
-           FROM before WHERE c.endpoint_id = $1 AND c.tenant = $2 RETURNING before.open_until IS NOT NULL AS was_open
-         ), created AS (
-           INSERT INTO endpoint_circuits (endpoint_id, tenant) VALUES ($1, $2) ON CONFLICT (endpoint_id, tenant) DO NOTHING
-         )
-         SELECT was_open FROM reset`,
-        [endpointId, tenant],
-      );
-      if (closed?.was_open) {
+      if (await this.state.closeCircuit(endpointId, tenant)) {
         this.deps.logger.info({ endpointId, tenant }, 'endpoint recovered: circuit closed');
-        await this.raise('herald.endpoint.recovered', endpointId, outcome, circuit.occasion, circuit.data);
+        raise({ type: 'herald.endpoint.recovered', endpointId, ...circuit });
       }
-      return;
+      return changes;
     }
 
-    const { circuitFailures, circuitCooldownMs, maxCircuitCooldownMs } = this.deps.settings;
-    const [state] = await this.db.transaction(async (tx: Queryable) => {
-      await tx.query(
-        `INSERT INTO endpoint_circuits (endpoint_id, tenant, consecutive_failures, failing_since) VALUES ($1, $2, 1, $3) ON CONFLICT (endpoint_id, tenant)
-         DO UPDATE SET consecutive_failures = endpoint_circuits.consecutive_failures + 1, failing_since = COALESCE(endpoint_circuits.failing_since, EXCLUDED.failing_since)`,
-        [endpointId, tenant, at],
-      );
-      // Opens a closed circuit at the threshold; a failed probe reopens it for twice as long.
-      const cooldown = `CASE WHEN before.open_until IS NULL THEN $5::bigint ELSE LEAST(c.cooldown_ms * 2, $6::bigint) END`;
-      return tx.query<{ opened: boolean | null; cooldown_ms: string | null; failing_since: Date | string }>(
-        `WITH before AS (SELECT open_until, probe_started_at FROM endpoint_circuits WHERE endpoint_id = $1 AND tenant = $2 FOR UPDATE),
-         changed AS (
-           UPDATE endpoint_circuits c SET cooldown_ms = ${cooldown},
-             open_until = $3::timestamptz + (${cooldown}) * interval '1 millisecond', probe_started_at = NULL
-           FROM before
-           WHERE c.endpoint_id = $1 AND c.tenant = $2
-             AND ((before.open_until IS NULL AND c.consecutive_failures >= $4) OR before.probe_started_at IS NOT NULL)
-           RETURNING before.open_until IS NULL AS opened, c.cooldown_ms
-         )
-         SELECT changed.opened, changed.cooldown_ms, c.failing_since FROM endpoint_circuits c LEFT JOIN changed ON true WHERE c.endpoint_id = $1 AND c.tenant = $2`,
-        [endpointId, tenant, at, circuitFailures, circuitCooldownMs, maxCircuitCooldownMs],
-      );
-    });
+    const state = await this.state.countFailure(endpointId, tenant, outcome.at, this.deps.settings);
     if (state?.opened) {
       this.deps.logger.warn({ endpointId, tenant, cooldownMs: Number(state.cooldown_ms) }, 'endpoint circuit opened: attempts held');
-      await this.raise('herald.endpoint.circuit_opened', endpointId, outcome, circuit.occasion, { ...circuit.data, cooldownMs: Number(state.cooldown_ms) });
+      raise({ type: 'herald.endpoint.circuit_opened', endpointId, occasion: circuit.occasion, data: { ...circuit.data, cooldownMs: Number(state.cooldown_ms) } });
     }
-    if (state) await this.disableWhenFailingTooLong(endpoint, outcome, ms(state.failing_since));
+    const disabled = state && await this.disableWhenFailingTooLong(endpoint, outcome, ms(state.failing_since));
+    if (disabled) raise(disabled);
+    return changes;
   }
 
   /** Disables the endpoint once every one of its circuits has been failing for its `disableAfter` (this one since `failingSince`). */
-  private async disableWhenFailingTooLong(endpoint: Endpoint, outcome: AttemptOutcome, failingSince: number): Promise<void> {
+  private async disableWhenFailingTooLong(endpoint: Endpoint, outcome: AttemptOutcome, failingSince: number): Promise<OperationalNotice | undefined> {
     const limit = disableAfterMsOf(endpoint, this.deps.settings.disableAfterMs);
-    if (limit === null || outcome.at - failingSince < limit) return;
-    const [disabled] = await this.db.query<{ failing_since: Date | string }>(
-      `WITH circuits AS (SELECT bool_and(failing_since IS NOT NULL) AS all_failing, max(failing_since) AS failing_since FROM endpoint_circuits WHERE endpoint_id = $1)
-       UPDATE endpoints SET enabled = false, updated_at = now() FROM circuits
-       WHERE id = $1 AND enabled AND circuits.all_failing AND circuits.failing_since <= $2 RETURNING circuits.failing_since`,
-      [endpoint.id, iso(outcome.at - limit)],
-    );
+    if (limit === null || outcome.at - failingSince < limit) return undefined;
+    const disabledSince = await this.state.disableWhenAllFailing(endpoint.id, outcome.at - limit);
     this.endpoints.forget(endpoint.id);
-    if (!disabled) return;
+    if (!disabledSince) return undefined;
     // For every tenant since then.
-    const since = iso(ms(disabled.failing_since));
+    const since = iso(ms(disabledSince));
     const reason = `failing since ${since}, longer than ${endpoint.disableAfter ?? 'the default'} disableAfter`;
     this.deps.logger.warn({ endpointId: endpoint.id, failingSince: since }, 'endpoint disabled: failing too long');
-    await this.raise('herald.endpoint.disabled', endpoint.id, outcome, since, { at: iso(outcome.at), failingSince: since, reason });
-  }
-
-  /** An operational event about the endpoint, unless the attempt carried one itself (no loops). */
-  private async raise(type: OperationalEventType, endpointId: string, outcome: AttemptOutcome, occasion: string, data: Record<string, unknown>): Promise<void> {
-    if (!this.deps.events || outcome.eventType.startsWith(RESERVED_PREFIX)) return;
-    await this.deps.events.endpointEvent(type, endpointId, occasion, data);
+    return { type: 'herald.endpoint.disabled', endpointId: endpoint.id, occasion: since, data: { at: iso(outcome.at), failingSince: since, reason } };
   }
 }
 
 /** The endpoint's health as GET /v1/endpoints/:id shows it. */
-export async function endpointHealth(db: Queryable, endpoint: Endpoint): Promise<Health> {
-  const [[row], open] = await Promise.all([
-    db.query<{ consecutive_failures: number; last_success_at: Date | string | null; last_failure_at: Date | string | null }>(
-      'SELECT consecutive_failures, last_success_at, last_failure_at FROM endpoints WHERE id = $1', [endpoint.id],
-    ),
-    db.query<{ tenant: string; open_until: Date | string }>(
-      'SELECT tenant, open_until FROM endpoint_circuits WHERE endpoint_id = $1 AND open_until IS NOT NULL ORDER BY open_until, tenant', [endpoint.id],
-    ),
-  ]);
+export async function endpointHealth(db: Db, endpoint: Endpoint): Promise<Health> {
+  const { endpoint: row, open } = await new TrafficStore(db).healthRows(endpoint.id);
   const consecutiveFailures = row?.consecutive_failures ?? 0;
   const state: HealthState = !endpoint.enabled ? 'disabled' : open.length ? 'open' : consecutiveFailures > 0 ? 'degraded' : 'healthy';
   return {
@@ -339,7 +240,6 @@ export async function endpointHealth(db: Queryable, endpoint: Endpoint): Promise
 }
 
 /** Re-enabled by hand: a fresh start, circuits closed and the failure streaks (towards auto-disable) forgotten. */
-export async function resetTraffic(db: Queryable, endpointId: string): Promise<void> {
-  await db.query('DELETE FROM endpoint_traffic WHERE endpoint_id = $1', [endpointId]);
-  await db.query('DELETE FROM endpoint_circuits WHERE endpoint_id = $1', [endpointId]);
+export async function resetTraffic(db: Db, endpointId: string): Promise<void> {
+  await new TrafficStore(db).reset(endpointId);
 }

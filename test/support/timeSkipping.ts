@@ -57,7 +57,7 @@ export async function startTimeSkippingHerald(options: { deadLetterRetentionMs?:
   const metrics = createMetrics().delivery;
   const worker: Worker = await createHeraldWorker(
     { connection: env.nativeConnection, namespace: env.namespace ?? 'default', taskQueue, workflowBundle: await bundleWorkflows(logger) },
-    { endpoints, log, temporal, logger, metrics, traffic: createTrafficControl({ db, endpoints, log, temporal, logger, settings: { ...defaultTrafficSettings, ...options.traffic } }) },
+    { endpoints, log, temporal, logger, metrics, traffic: createTrafficControl({ db, endpoints, logger, settings: { ...defaultTrafficSettings, ...options.traffic } }) },
   );
   const running = worker.run();
   return {

@@ -42,7 +42,7 @@ describe('one delivery attempt', () => {
     const now = Date.now();
     return new MockActivityEnvironment({ scheduledTimestampMs: now, currentAttemptScheduledTimestampMs: now, scheduleToCloseTimeoutMs: timeLimitMs }).run(deliver, {
       endpoints: store, log, temporal: noTemporal, logger: createLogger('silent'), metrics: createMetrics().delivery,
-      traffic: createTrafficControl({ db, endpoints: store, log, temporal: noTemporal, logger: createLogger('silent'), settings: defaultTrafficSettings }),
+      traffic: createTrafficControl({ db, endpoints: store, logger: createLogger('silent'), settings: defaultTrafficSettings }),
     }, {
       event: { tenant, id: eventId, type: 'order.submitted', occurredAt: new Date().toISOString(), data },
       eventWorkflowId: `event:${tenant}:${eventId}`,
