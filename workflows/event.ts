@@ -4,7 +4,7 @@ import {
 } from '@temporalio/workflow';
 import {
   cancelSignal, deliveryFailureTypes, type DeliverySignal, type DeliveryStatusName, type EventRef, type EventWorkflowInput,
-  eventRef, type EventWorkflowState, HeraldEndpointIds, MAX_DIRECT_DELIVERIES, HeraldEventType, HeraldFailedEndpoints, HeraldStatus, HeraldTenant,
+  eventRef, eventSearchAttributes, type EventWorkflowState, MAX_DIRECT_DELIVERIES, HeraldFailedEndpoints, HeraldStatus,
   partWorkflowId, replaySignal, retryNowSignal, statusQuery, type Subscription, turnSignal, type HeraldActivities,
 } from './contract.ts';
 import { deliveryTimeLimitMs } from './retrySchedule.ts';
@@ -176,11 +176,7 @@ export async function eventWorkflow(input: EventWorkflowInput): Promise<EventWor
         workflowId: part.workflowId,
         args: [{ event, subscriptions, deadLetterRetentionMs: input.deadLetterRetentionMs, rootWorkflowId: root }],
         staticSummary: `${event.type} → ${subscriptions.length} endpoints`,
-        typedSearchAttributes: [
-          { key: HeraldTenant, value: event.tenant },
-          { key: HeraldEventType, value: event.type },
-          ...(subscriptions.length <= MAX_DIRECT_DELIVERIES ? [{ key: HeraldEndpointIds, value: subscriptions.map((s) => s.endpointId) }] : []),
-        ],
+        typedSearchAttributes: eventSearchAttributes(event, subscriptions),
       });
       run(child.result().then(() => void (part.open = false)));
     }

@@ -5,13 +5,14 @@ import type { DeliveryLog } from '../storage/deliveryLog.ts';
 import type { ReplayLimiter } from '../quotas.ts';
 import type { Endpoint, EndpointStore } from '../storage/endpoints.ts';
 import { type HeraldTemporal, parseDeliveryId } from '../temporal/heraldTemporal.ts';
+import { deliveryStatusNames } from '../../workflows/contract.ts';
 import { isAdmin, mayActFor, resolveTenant } from './auth.ts';
 import { endpointParams } from './endpoints.ts';
 import { eventType, identifier, tenantField } from '../fields.ts';
 import type { RouteDescription } from './openapi.ts';
 import { notFound, parse, Problem } from './problem.ts';
 
-const statusName = z.enum(['pending', 'retrying', 'delivered', 'failed', 'cancelled']);
+const statusName = z.enum(deliveryStatusNames);
 
 const listQuery = z.strictObject({
   tenant: tenantField,

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { retryLimitRefusals, type RetryPolicy } from '../delivery/retryPolicy.ts';
 import { type DestinationPolicy, urlRefusal } from '../delivery/destinations.ts';
 import { subscriptionFor } from '../endpoints/subscription.ts';
+import { acceptEvent, newEvent } from '../events/accept.ts';
 import { duration } from '../duration.ts';
 import type { Logger } from '../logger.ts';
 import { messageIdFor } from '../delivery/classify.ts';
@@ -19,7 +20,7 @@ import type { Db } from '../storage/db.ts';
 import type { DeliveryLog } from '../storage/deliveryLog.ts';
 import { endpointStats, statsWindows, type StatsWindow } from '../storage/endpointStats.ts';
 import type { Endpoint, EndpointStore } from '../storage/endpoints.ts';
-import { deliveryId, type HeraldEvent, type HeraldTemporal } from '../temporal/heraldTemporal.ts';
+import { deliveryId, type HeraldTemporal } from '../temporal/heraldTemporal.ts';
 import { eventType, identifier, tenantField } from '../fields.ts';
 import { isAdmin, resolveTenant } from './auth.ts';
 import {
@@ -195,7 +196,7 @@ export function endpointsRouter(deps: EndpointsDeps): Router {
     const body = parse(testSendBody, req.body);
     assertDestinationAllowed(body.url);
     const tenant = resolveTenant(res, undefined);
-    const event: HeraldEvent = { tenant, id: `${TEST_EVENT_ID_PREFIX}${crypto.randomUUID()}`, type: body.type, occurredAt: new Date().toISOString(), data: body.data };
+    const event = newEvent({ tenant, id: `${TEST_EVENT_ID_PREFIX}${crypto.randomUUID()}`, type: body.type, data: body.data });
     const endpoint = { ...body, id: 'ep_test_send', sourceApp: body.sourceApp ?? null, transform: body.transform ?? null, secrets: [body.secret ?? ''] };
     const outbound = await built(() => buildRequest({ event, endpoint, attempt: { number: 1, sentAt: new Date(), webhookId: messageIdFor(tenant, event.id) } }));
     const result = await sendOnce(outbound, { timeoutMs: body.timeoutMs ?? DEFAULT_TIMEOUT_MS, dispatcher: testDispatcher });
@@ -318,10 +319,7 @@ export function endpointsRouter(deps: EndpointsDeps): Router {
  * static headers) masked; a failing transform is a 400 naming its field.
  */
 async function preview(endpoint: RequestEndpoint & { tenant: string }, event: z.output<typeof previewEvent>, attempt: number, storedHeaders: Record<string, string> = {}) {
-  const full: HeraldEvent = {
-    tenant: endpoint.tenant, id: event.id ?? 'evt_preview', type: event.type,
-    occurredAt: event.occurredAt ? new Date(event.occurredAt).toISOString() : new Date().toISOString(), data: event.data,
-  };
+  const full = newEvent({ tenant: endpoint.tenant, id: event.id ?? 'evt_preview', type: event.type, occurredAt: event.occurredAt, data: event.data });
   const outbound = await built(() => buildRequest({ event: full, endpoint, attempt: { number: attempt, sentAt: new Date(), webhookId: messageIdFor(full.tenant, full.id) } }));
   return maskSecrets(outbound, endpoint.signature, storedHeaders);
 }
@@ -347,18 +345,11 @@ const TEST_POLL_MS = 100;
  * (one attempt, no retries), and answers with that attempt's outcome from the attempt log.
  */
 async function sendTestEvent(deps: EndpointsDeps, endpoint: Endpoint, payload: z.output<typeof testBody>) {
-  const event: HeraldEvent = {
-    tenant: endpoint.tenant,
-    // Recognisable at the receiver: a `herald-test: true` header (buildRequest), and an id no producer can post.
-    id: `${TEST_EVENT_ID_PREFIX}${crypto.randomUUID()}`,
-    type: payload.type,
-    occurredAt: new Date().toISOString(),
-    data: payload.data,
-  };
+  // Recognisable at the receiver: a `herald-test: true` header (buildRequest), and an id no producer can post.
+  const event = newEvent({ tenant: endpoint.tenant, id: `${TEST_EVENT_ID_PREFIX}${crypto.randomUUID()}`, type: payload.type, data: payload.data });
   const id = deliveryId(event.tenant, event.id, endpoint.id);
   const deadline = Date.now() + endpoint.timeoutMs + TEST_SLACK_MS;
-  await deps.temporal.ingest(event, [subscriptionFor(endpoint, 'none')], deadline - Date.now(), TEST_DEAD_LETTER_MS);
-  await deps.log.registerPending(event, [{ id, endpointId: endpoint.id }]);
+  await acceptEvent(deps, event, [subscriptionFor(endpoint, 'none')], { deadlineMs: deadline - Date.now(), deadLetterRetentionMs: TEST_DEAD_LETTER_MS });
   while (Date.now() < deadline) {
     const attempt = (await deps.log.get(event.tenant, id))?.attempts[0];
     if (attempt) {

@@ -2,7 +2,8 @@ import crypto from 'node:crypto';
 import type { Logger } from '../logger.ts';
 import type { DeliveryLog } from '../storage/deliveryLog.ts';
 import type { EndpointStore } from '../storage/endpoints.ts';
-import { deliveryId, type HeraldEvent, type HeraldTemporal } from '../temporal/heraldTemporal.ts';
+import type { HeraldTemporal } from '../temporal/heraldTemporal.ts';
+import { acceptEvent, newEvent } from '../events/accept.ts';
 import { subscriptionFor } from './subscription.ts';
 
 /** Herald's own event types: producers may not send them, and only endpoints that name them receive them. */
@@ -46,17 +47,13 @@ export async function raiseOperationalEvent(deps: OperationalEventDeps, notice: 
   const subscribers = (await deps.endpoints.subscribedTo(tenant, type))
     .filter((e) => e.id !== endpointId && e.eventTypes.some((pattern) => pattern.startsWith(RESERVED_PREFIX)));
   if (!subscribers.length) return;
-  const event: HeraldEvent = {
-    tenant,
+  const event = newEvent({
+    tenant, type, data: { endpointId, url: endpoint.url, ...notice.data },
     id: `op_${crypto.createHash('sha256').update(`${type}|${endpointId}|${notice.occasion}`).digest('base64url').slice(0, 24)}`,
-    type,
-    occurredAt: new Date().toISOString(),
-    data: { endpointId, url: endpoint.url, ...notice.data },
-  };
+  });
   const subscriptions = subscribers.map((subscriber) => subscriptionFor(subscriber));
   try {
-    if ((await deps.temporal.ingest(event, subscriptions, INGEST_DEADLINE_MS)) === 'duplicate') return;
-    await deps.log.registerPending(event, subscriptions.map((s) => ({ id: deliveryId(tenant, event.id, s.endpointId), endpointId: s.endpointId })));
+    if ((await acceptEvent(deps, event, subscriptions, { deadlineMs: INGEST_DEADLINE_MS })) === 'duplicate') return;
     deps.logger.info({ eventId: event.id, tenant, eventType: type, endpoints: subscriptions.length }, 'operational event raised');
   } catch (err) {
     // The attempt that raised it has already counted; losing the notice must not fail the delivery.
