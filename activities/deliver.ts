@@ -9,7 +9,7 @@ import type { DeliveryMetrics } from '../src/metrics/index.ts';
 import { raiseOperationalEvent } from '../src/endpoints/operationalEvents.ts';
 import type { TrafficChanges, TrafficControl } from '../src/endpoints/trafficControl.ts';
 import type { DeliveryLog } from '../src/storage/deliveryLog.ts';
-import type { EndpointStore } from '../src/storage/endpoints.ts';
+import type { EndpointStore } from '../src/endpoints/store.ts';
 import type { HeraldTemporal } from '../src/temporal/heraldTemporal.ts';
 import { deliveryFailureTypes, deliveryId, type DeliveryActivityInput, type HeraldEvent } from '../workflows/contract.ts';
 

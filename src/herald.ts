@@ -11,7 +11,7 @@ import { createMetrics } from './metrics/index.ts';
 import { serveMetrics } from './metrics/server.ts';
 import { createPrivateDir, openDb, type Db } from './storage/db.ts';
 import { DeliveryLog } from './storage/deliveryLog.ts';
-import { EndpointStore } from './storage/endpoints.ts';
+import { EndpointStore } from './endpoints/store.ts';
 import { createTrafficControl } from './endpoints/trafficControl.ts';
 import { TenantStore } from './storage/tenants.ts';
 import { EventTypeStore } from './storage/eventTypes.ts';

@@ -5,7 +5,7 @@ import { acceptEvent, newEvent } from '../events/accept.ts';
 import type { EventCatalog } from '../eventCatalog.ts';
 import type { Logger } from '../logger.ts';
 import type { DeliveryLog } from '../storage/deliveryLog.ts';
-import type { EndpointStore } from '../storage/endpoints.ts';
+import type { EndpointStore } from '../endpoints/store.ts';
 import { eventWorkflowId, type HeraldTemporal } from '../temporal/heraldTemporal.ts';
 import { identifier, producedEventType, tenantField } from '../fields.ts';
 import { isAdmin, resolveTenant } from './auth.ts';

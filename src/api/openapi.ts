@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { version } from '../version.ts';
 import { codecRoutes } from './codec.ts';
 import { deliveryRoutes } from './deliveries.ts';
-import { endpointRoutes } from './endpoints.ts';
+import { endpointRoutes } from './endpoints/index.ts';
 import { eventRoutes } from './events.ts';
 import { eventTypeRoutes } from './eventTypes.ts';
 import { healthRoutes } from './health.ts';

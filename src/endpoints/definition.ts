@@ -35,6 +35,13 @@ export const secretOptional = (scheme: string) => scheme === 'shared-secret' || 
 
 export const onlyMakeSendsSourceApp = 'only the "make" format sends source_app';
 
+/** An `eventTypes` pattern: `*` matches everything, `order.*` every type under `order.`, anything else itself. */
+export function matchesEventType(pattern: string, eventType: string): boolean {
+  if (pattern === '*') return true;
+  if (pattern.endsWith('.*')) return eventType.startsWith(pattern.slice(0, -1));
+  return pattern === eventType;
+}
+
 /** Everything an endpoint is configured with, no defaults: the create body adds them, PATCH takes any subset. */
 export const endpointSettings = z.strictObject({
   url: endpointUrl,

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { Logger } from '../logger.ts';
 import type { DeliveryLog } from '../storage/deliveryLog.ts';
-import type { EndpointStore } from '../storage/endpoints.ts';
+import type { EndpointStore } from './store.ts';
 import type { HeraldTemporal } from '../temporal/heraldTemporal.ts';
 import { acceptEvent, newEvent } from '../events/accept.ts';
 import { subscriptionFor } from './subscription.ts';

@@ -16,7 +16,7 @@ import { checkEndpointDefinition, endpointDefinition, retrySettings, secretOptio
 import { eventTypePattern, identifier } from '../fields.ts';
 import { type DestinationPolicy, urlRefusal } from '../delivery/destinations.ts';
 import type { RetryPolicy } from '../delivery/retryPolicy.ts';
-import type { StaticRoute } from '../storage/endpoints.ts';
+import type { StaticRoute } from './store.ts';
 
 const routeSchema = endpointDefinition
   .omit({ eventTypes: true, tenant: true, allTenants: true })

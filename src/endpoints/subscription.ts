@@ -1,4 +1,4 @@
-import type { Endpoint } from '../storage/endpoints.ts';
+import type { Endpoint } from './store.ts';
 import type { Subscription } from '../../workflows/contract.ts';
 import { compileRetryPolicy, type RetryPolicy } from '../delivery/retryPolicy.ts';
 

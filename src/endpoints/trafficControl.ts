@@ -1,7 +1,7 @@
 import { duration } from '../duration.ts';
 import type { Logger } from '../logger.ts';
 import type { Db } from '../storage/db.ts';
-import type { Endpoint, EndpointStore } from '../storage/endpoints.ts';
+import type { Endpoint, EndpointStore } from './store.ts';
 import { type QueuedDelivery, TrafficStore } from '../storage/traffic.ts';
 import { parseDeliveryId } from '../temporal/heraldTemporal.ts';
 import { type OperationalNotice, RESERVED_PREFIX } from './operationalEvents.ts';

@@ -5,7 +5,7 @@ import { subscriptionFor } from '../../src/endpoints/subscription.ts';
 import { generateSecret } from '../../src/signing/index.ts';
 import type { DeliveryDetail } from '../../src/storage/deliveryLog.ts';
 import type { DeliveryStatusName } from '../../workflows/contract.ts';
-import type { NewEndpoint } from '../../src/storage/endpoints.ts';
+import type { NewEndpoint } from '../../src/endpoints/store.ts';
 import { deliveryId, eventWorkflowId } from '../../src/temporal/heraldTemporal.ts';
 import type { ReceivedRequest, Receiver, Reply, Responder } from './receiver.ts';
 import type { TimeSkippingHerald } from './timeSkipping.ts';

@@ -8,7 +8,7 @@ import { createLogger, type Logger } from '../../src/logger.ts';
 import { createMetrics, type DeliveryMetrics } from '../../src/metrics/index.ts';
 import { openDb, type Db } from '../../src/storage/db.ts';
 import { DeliveryLog } from '../../src/storage/deliveryLog.ts';
-import { EndpointStore } from '../../src/storage/endpoints.ts';
+import { EndpointStore } from '../../src/endpoints/store.ts';
 import { createTrafficControl, defaultTrafficSettings, type TrafficSettings } from '../../src/endpoints/trafficControl.ts';
 import { HeraldTemporal } from '../../src/temporal/heraldTemporal.ts';
 import { installTemporalRuntime } from '../../src/temporal/runtime.ts';

@@ -10,7 +10,7 @@ import { createMetrics } from '../../src/metrics/index.ts';
 import { generateSecret } from '../../src/signing/index.ts';
 import { openDb, type Db } from '../../src/storage/db.ts';
 import { DeliveryLog } from '../../src/storage/deliveryLog.ts';
-import { EndpointStore, type NewEndpoint } from '../../src/storage/endpoints.ts';
+import { EndpointStore, type NewEndpoint } from '../../src/endpoints/store.ts';
 import { deliveryFailureTypes } from '../../workflows/contract.ts';
 import { Receiver } from '../support/receiver.ts';
 

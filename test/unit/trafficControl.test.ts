@@ -6,7 +6,7 @@ import { createLogger } from '../../src/logger.ts';
 import { generateSecret } from '../../src/signing/index.ts';
 import { openDb, type Db } from '../../src/storage/db.ts';
 import { DeliveryLog } from '../../src/storage/deliveryLog.ts';
-import { EndpointStore, type NewEndpoint } from '../../src/storage/endpoints.ts';
+import { EndpointStore, type NewEndpoint } from '../../src/endpoints/store.ts';
 import type { HeraldEvent, Subscription } from '../../src/temporal/heraldTemporal.ts';
 
 const SECOND = 1000, MINUTE = 60 * SECOND, HOUR = 60 * MINUTE, DAY = 24 * HOUR;
