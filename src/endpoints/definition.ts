@@ -6,7 +6,7 @@ import { endpointUrl, eventTypePattern, tenantField } from '../fields.ts';
 import { formatNames } from '../formats/index.ts';
 import { staticHeaders } from '../headers.ts';
 import { SEALED_PREFIX } from '../keys.ts';
-import { signatureSchema, type SignatureConfig } from '../signing/index.ts';
+import { secretOptional, signatureSchema, type SignatureConfig } from '../signing/index.ts';
 import { compileTransform, TransformError, transformSchema, type TransformDefinition } from '../transform/index.ts';
 
 /**
@@ -30,8 +30,6 @@ export function secretUnfitFor(scheme: string, secret: string): string | undefin
   return undefined;
 }
 
-/** Schemes that may run without a secret: they then send no secret or signature header (the order form without WEBHOOK_SECRET). */
-export const secretOptional = (scheme: string) => scheme === 'shared-secret' || scheme === 'hmac-sha256' || scheme === 'none';
 
 export const onlyMakeSendsSourceApp = 'only the "make" format sends source_app';
 
