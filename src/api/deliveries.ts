@@ -8,7 +8,7 @@ import { type HeraldTemporal, parseDeliveryId } from '../temporal/heraldTemporal
 import { deliveryStatusNames } from '../../workflows/contract.ts';
 import { isAdmin, mayActFor, resolveTenant } from './auth.ts';
 import { eventType, identifier, tenantField } from '../fields.ts';
-import type { RouteDescription } from './openapi.ts';
+import type { RouteDescription } from './route.ts';
 import { notFound, parse, Problem } from './problem.ts';
 
 const statusName = z.enum(deliveryStatusNames);

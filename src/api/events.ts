@@ -9,7 +9,7 @@ import type { EndpointStore } from '../endpoints/store.ts';
 import { eventWorkflowId, type HeraldTemporal } from '../temporal/heraldTemporal.ts';
 import { identifier, producedEventType, tenantField } from '../fields.ts';
 import { isAdmin, resolveTenant } from './auth.ts';
-import type { RouteDescription } from './openapi.ts';
+import type { RouteDescription } from './route.ts';
 import { invalidFields, notFound, parse, Problem } from './problem.ts';
 
 const ingestBody = z.strictObject({

@@ -4,7 +4,7 @@ import type { Logger } from '../logger.ts';
 import type { TenantStore } from '../storage/tenants.ts';
 import { requireAdmin } from './auth.ts';
 import { identifier, tenantId } from '../fields.ts';
-import type { RouteDescription } from './openapi.ts';
+import type { RouteDescription } from './route.ts';
 import { notFound, parse, Problem } from './problem.ts';
 
 const createTenantBody = z.strictObject({

@@ -9,7 +9,7 @@ import { generateSecret } from '../../signing/index.ts';
 import { endpointStats, statsWindows, type StatsWindow } from '../../storage/endpointStats.ts';
 import { sampleInput, transformProblem, type TransformDefinition } from '../../transform/index.ts';
 import { isAdmin, resolveTenant } from '../auth.ts';
-import type { RouteDescription } from '../openapi.ts';
+import type { RouteDescription } from '../route.ts';
 import { invalidFields, notFound, parse, Problem } from '../problem.ts';
 import { assertDestinationAllowed, assertWritable, endpointParams, type EndpointsDeps, ownedEndpointOf, readOnly, tenantQuery } from './shared.ts';
 

@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import type { RouteDescription } from '../openapi.ts';
+import type { RouteDescription } from '../route.ts';
 import { endpointCrudRouter, endpointCrudRoutes } from './crud.ts';
 import { endpointSecretRoutes, endpointSecretsRouter } from './secrets.ts';
 import type { ReplayLimiter } from '../../quotas.ts';

@@ -5,7 +5,7 @@ import { tenantField } from '../../fields.ts';
 import type { ReplayLimiter } from '../../quotas.ts';
 import { isAdmin, resolveTenant } from '../auth.ts';
 import { replaysAllowed } from '../deliveries.ts';
-import type { RouteDescription } from '../openapi.ts';
+import type { RouteDescription } from '../route.ts';
 import { notFound, parse } from '../problem.ts';
 import { endpointParams, type EndpointsDeps } from './shared.ts';
 

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { secretField, secretUnfitFor } from '../../endpoints/definition.ts';
 import { duration } from '../../duration.ts';
 import { generateSecret } from '../../signing/index.ts';
-import type { RouteDescription } from '../openapi.ts';
+import type { RouteDescription } from '../route.ts';
 import { notFound, parse, Problem } from '../problem.ts';
 import { assertWritable, endpointParams, type EndpointsDeps, ownedEndpointOf, readOnly, tenantQuery } from './shared.ts';
 

@@ -15,7 +15,7 @@ import { generateSecret } from '../../signing/index.ts';
 import { deliveryId } from '../../temporal/heraldTemporal.ts';
 import { TransformError } from '../../transform/index.ts';
 import { resolveTenant } from '../auth.ts';
-import type { RouteDescription } from '../openapi.ts';
+import type { RouteDescription } from '../route.ts';
 import { invalidFields, notFound, parse, Problem } from '../problem.ts';
 import { assertDestinationAllowed, endpointParams, type EndpointsDeps, ownedEndpointOf, tenantQuery } from './shared.ts';
 
