@@ -6,7 +6,8 @@ import ts from 'typescript';
 
 /**
  * The layers of docs/architecture.md held against the code's own imports (type imports count):
- * no import from a room into a room on a higher layer, and no circle between rooms.
+ * no import from a room into a room on a higher layer, and no circle between rooms; and no file
+ * grown past a page or so.
  * A room is a folder of src/ (src/api), a file directly in src/ (src/config.ts), or a top folder (workflows).
  */
 
@@ -71,6 +72,13 @@ test('no room imports from a room on a higher layer', () => {
   const upward = [...graph].flatMap(([from, edges]) =>
     [...edges].filter(([to]) => (layers.get(to) ?? 0) > (layers.get(from) ?? 0)).flatMap(([, why]) => why));
   assert.deepEqual(upward, []);
+});
+
+test('no product file is over 400 lines: a longer one holds more than one thing', () => {
+  const long = productFolders.flatMap((folder) => filesUnder(path.join(root, folder)))
+    .filter((file) => fs.readFileSync(file, 'utf8').split('\n').length > 401)
+    .map((file) => path.relative(root, file));
+  assert.deepEqual(long, []);
 });
 
 test('no circle between rooms', () => {
