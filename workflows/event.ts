@@ -188,7 +188,8 @@ export async function eventWorkflow(input: EventWorkflowInput): Promise<EventWor
   }
 
   const historyFull = () => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > HISTORY_EVENTS_BEFORE_CONTINUE;
-  const onlyDeadLetters = () => !parts.some((p) => p.open) && [...deliveries.values()].every((d) => !d.active || d.parkedUntil !== undefined);
+  // A dead letter whose replay or cancel has just arrived is not idle: continuing as new now would drop the request.
+  const onlyDeadLetters = () => !parts.some((p) => p.open) && [...deliveries.values()].every((d) => !d.active || (d.parkedUntil !== undefined && d.request === undefined));
   await condition(() => running.size === 0 || (historyFull() && onlyDeadLetters()));
   if (running.size > 0) {
     // Many replays make a long history: start afresh with only the dead letters, their retention kept.
