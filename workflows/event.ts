@@ -97,7 +97,9 @@ const stateOf = (run: EventRun): EventWorkflowState => ({
 });
 
 const historyFull = () => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > HISTORY_EVENTS_BEFORE_CONTINUE;
-const onlyDeadLetters = (run: EventRun) => !run.parts.some((p) => p.open) && [...run.deliveries.values()].every((d) => !d.active || d.parkedUntil !== undefined);
+// A dead letter whose replay or cancel has just arrived is not idle: continuing as new now would drop the request.
+const onlyDeadLetters = (run: EventRun) =>
+  !run.parts.some((p) => p.open) && [...run.deliveries.values()].every((d) => !d.active || (d.parkedUntil !== undefined && d.request === undefined));
 
 async function continueWithDeadLetters(run: EventRun): Promise<never> {
   const parked = [...run.deliveries.values()].filter((d) => d.parkedUntil !== undefined);
