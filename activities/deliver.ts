@@ -3,20 +3,21 @@ import type { Dispatcher } from 'undici';
 import { classifyStatus, messageIdFor, parseRetryAfter, type Verdict } from '../src/delivery/classify.ts';
 import { send, SendError } from '../src/delivery/send.ts';
 import { buildRequest, TransformError } from '../src/delivery/request.ts';
+import { delayBeforeNextAttempt } from '../src/delivery/retryPolicy.ts';
 import type { Logger } from '../src/logger.ts';
 import type { DeliveryMetrics } from '../src/metrics/index.ts';
-import type { TrafficControl } from '../src/delivery/trafficControl.ts';
+import { raiseOperationalEvent } from '../src/endpoints/operationalEvents.ts';
+import type { TrafficChanges, TrafficControl } from '../src/endpoints/trafficControl.ts';
 import type { DeliveryLog } from '../src/storage/deliveryLog.ts';
-import type { EndpointStore } from '../src/storage/endpoints.ts';
+import type { EndpointStore } from '../src/endpoints/store.ts';
 import type { HeraldTemporal } from '../src/temporal/heraldTemporal.ts';
-import { delayBeforeNextAttempt } from '../workflows/retrySchedule.ts';
 import { deliveryFailureTypes, deliveryId, type DeliveryActivityInput, type HeraldEvent } from '../workflows/contract.ts';
 
 export interface DeliverDeps {
   endpoints: EndpointStore;
   log: DeliveryLog;
-  /** Reads a large event's data from its workflow, for deliveries that carry none. */
-  temporal: Pick<HeraldTemporal, 'eventOf'>;
+  /** Reads a large event's data from its workflow (for deliveries that carry none); raises operational events; gives a FIFO delivery its turn. */
+  temporal: Pick<HeraldTemporal, 'eventOf' | 'ingest' | 'signal'>;
   logger: Logger;
   metrics: DeliveryMetrics;
   traffic: TrafficControl;
@@ -44,9 +45,11 @@ const KEPT_RESPONSE_HEADERS = ['retry-after', 'location'];
 const noAnswer = (error: string, countsAgainstEndpoint = false): Answer => ({ verdict: 'failed', countsAgainstEndpoint, statusCode: null, error, responseExcerpt: null, responseHeaders: null });
 
 /**
- * One attempt at one delivery; Temporal runs it again for each retry. Build the body, sign it for
- * this moment, POST it, classify the answer, log it, then: complete (delivered), fail with the
- * policy's next delay (Temporal retries after it, without waking the workflow), or fail for good.
+ * One attempt at one delivery; Temporal runs it again for each retry. Admit it (traffic control),
+ * build the body and sign it for this moment, send it, classify the answer, record it (attempt log,
+ * traffic state), react (operational events, the next FIFO delivery's turn), then: complete
+ * (delivered), fail with the policy's next delay (Temporal retries after it, without waking the
+ * workflow), or fail for good.
  * Holds by traffic control are Temporal retries too, all within the activity's schedule-to-close
  * timeout: a hold or a wait that would outlast it ends the delivery here, so the attempt log says so.
  */
@@ -87,10 +90,11 @@ export async function deliver(deps: DeliverDeps, input: DeliveryActivityInput): 
     responseExcerpt: answer.responseExcerpt, responseHeaders: answer.responseHeaders, status,
     nextAttemptAt: waitMs === undefined ? null : new Date(startedAt + durationMs + waitMs).toISOString(), countsAgainstEndpoint: answer.countsAgainstEndpoint,
   });
-  await deps.traffic.recordOutcome(subscription.endpointId, {
+  const changes = await deps.traffic.recordOutcome(subscription.endpointId, {
     deliveryId: id, eventId, eventType, attempt, status, statusCode: answer.statusCode, error: answer.error, at: startedAt, waitMs,
     countsAgainstEndpoint: answer.countsAgainstEndpoint,
   });
+  await react(deps, subscription.endpointId, changes);
   // A retryable answer with no attempt left ends the delivery: counted as failed, not as a retry.
   const verdict = status === 'retrying' ? 'retry' : status === 'delivered' ? 'delivered' : 'failed';
   deps.metrics.recordAttempt({ eventType, tenant, verdict, statusCode: answer.statusCode, durationMs, networkFailure: answer.networkFailure });
@@ -154,4 +158,20 @@ async function postAttempt(deps: DeliverDeps, input: DeliveryActivityInput, atte
     if (err.kind === 'forbidden') return noAnswer(err.message, true);
     return { verdict: 'retry', countsAgainstEndpoint: true, statusCode: null, error: err.message, responseExcerpt: null, responseHeaders: null, networkFailure: err.kind };
   }
+}
+
+/**
+ * Performs what traffic control answered, through the Temporal facade: the next FIFO delivery gets
+ * its turn, and the operational events are raised. Neither may fail the attempt that caused them.
+ */
+export async function react(
+  deps: Pick<DeliverDeps, 'endpoints' | 'log' | 'logger'> & { temporal: Pick<HeraldTemporal, 'ingest' | 'signal'> }, endpointId: string, changes: TrafficChanges,
+): Promise<void> {
+  const next = changes.nextInLine;
+  if (next) {
+    await deps.temporal.signal(next.tenant, next.event_id, 'turn', { endpointId }).catch((err: unknown) => {
+      deps.logger.warn({ err, endpointId, deliveryId: next.id }, 'could not wake the next FIFO delivery; it goes at its recheck');
+    });
+  }
+  for (const notice of changes.notices) await raiseOperationalEvent(deps, notice);
 }

@@ -1,21 +1,18 @@
-import { deliveryId } from '../workflows/contract.ts';
-import { deliver, type DeliverDeps } from './deliver.ts';
+import { deliveryId, type HeraldActivities } from '../workflows/contract.ts';
+import { deliver, type DeliverDeps, react } from './deliver.ts';
 
 export type ActivityDeps = DeliverDeps;
 
 /** The side effects workflows may ask for, bound to their dependencies. */
-export function createActivities(deps: ActivityDeps) {
+export function createActivities(deps: ActivityDeps): HeraldActivities {
   return {
-    deliver: (input: Parameters<typeof deliver>[1]) => deliver(deps, input),
-    /** The workflow stopped a delivery on a `cancel` signal; behind it in a FIFO line, the next goes. */
-    async recordCancelled({ tenant, eventId, endpointId }: { tenant: string; eventId: string; endpointId: string }): Promise<void> {
+    deliver: (input) => deliver(deps, input),
+    async recordCancelled({ tenant, eventId, endpointId }) {
       const id = deliveryId(tenant, eventId, endpointId);
       await deps.log.markCancelled(id);
-      await deps.traffic.wakeNextInLine(endpointId, id);
+      const nextInLine = await deps.traffic.nextInLine(endpointId, id);
+      await react(deps, endpointId, { notices: [], ...(nextInLine && { nextInLine }) });
     },
-    /** Run daily by a Temporal Schedule. */
-    pruneDeliveryLog: ({ retentionMs }: { retentionMs: number }) => deps.log.prune(retentionMs),
+    pruneDeliveryLog: ({ retentionMs }) => deps.log.prune(retentionMs),
   };
 }
-
-export type HeraldActivities = ReturnType<typeof createActivities>;

@@ -10,8 +10,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createLogger } from '../src/logger.ts';
-import { freeLowPort, freePort } from '../src/cluster/ports.ts';
-import { startCluster } from '../src/cluster/topology.ts';
+import { freeLowPort, freePort } from '../ops/ports.ts';
+import { startCluster } from '../ops/topology.ts';
 import { cpuSeconds } from './processStats.ts';
 
 export interface ClusterUnderTest {

@@ -1,10 +1,10 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { defaultTrafficSettings, type TrafficSettings } from './delivery/trafficControl.ts';
+import { defaultTrafficSettings, type TrafficSettings } from './endpoints/trafficControl.ts';
 import { duration } from './duration.ts';
 import { isLoopbackHost } from './exposure.ts';
-import { loadStaticRoutes } from './staticRoutes.ts';
-import type { PayloadKey } from './temporal/payloadCodec.ts';
+import { loadStaticRoutes } from './endpoints/staticRoutes.ts';
+import type { PayloadKey } from './keys.ts';
 
 const booleanFromEnv = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])

@@ -11,15 +11,15 @@ import { createMetrics } from './metrics/index.ts';
 import { serveMetrics } from './metrics/server.ts';
 import { createPrivateDir, openDb, type Db } from './storage/db.ts';
 import { DeliveryLog } from './storage/deliveryLog.ts';
-import { EndpointStore } from './storage/endpoints.ts';
-import { createTrafficControl } from './delivery/trafficControl.ts';
+import { EndpointStore } from './endpoints/store.ts';
+import { createTrafficControl } from './endpoints/trafficControl.ts';
 import { TenantStore } from './storage/tenants.ts';
 import { EventTypeStore } from './storage/eventTypes.ts';
 import { startDevServer, type DevServer } from './temporal/devServer.ts';
 import { HeraldTemporal } from './temporal/heraldTemporal.ts';
 import { heraldDataConverter } from './temporal/payloadCodec.ts';
 import { installTemporalRuntime } from './temporal/runtime.ts';
-import { bundleWorkflows, createHeraldWorker } from './temporal/worker.ts';
+import { bundleWorkflows, createHeraldWorker } from './worker.ts';
 
 export type Role = 'all' | 'api' | 'worker';
 
@@ -127,7 +127,7 @@ export async function startHerald(
         { connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, workflowBundle, tuning: config.tuning, dataConverter },
         {
           endpoints, log, temporal, logger: workerLogger, metrics: metrics.delivery,
-          traffic: createTrafficControl({ db: storage, endpoints, log, temporal, logger: workerLogger, settings: config.traffic }),
+          traffic: createTrafficControl({ db: storage, endpoints, logger: workerLogger, settings: config.traffic }),
           dispatcher: deliveryDispatcher({ guarded: !config.destinations.allowPrivateTargets, keepAlive: config.tuning.deliveryKeepAlive }),
         },
       );

@@ -1,8 +1,7 @@
-import { Problem } from './api/problem.ts';
-
 /**
  * What one tenant may ask of Herald, so that no small request turns into thousands of POSTs
- * against a third party (issue 13, item 4). Each limit is a setting; refusals name it.
+ * against a third party (issue 13, item 4). Each limit is a setting; refusals name it, and the API
+ * answers them as problems (409, 429 with Retry-After).
  */
 export interface Quotas {
   /** HERALD_MAX_ENDPOINTS_PER_TENANT */
@@ -17,9 +16,15 @@ export interface Quotas {
   replaysPerMinute: number;
 }
 
-export function endpointQuotaExceeded(tenant: string, limit: number): Problem {
-  const message = `tenant "${tenant}" has ${limit} endpoints, the most HERALD_MAX_ENDPOINTS_PER_TENANT allows; delete one first`;
-  return new Problem(409, 'Quota exceeded', message, [{ field: 'tenant', message }]);
+/** Why the tenant may not register another endpoint, having `count`; undefined when it may. */
+export function endpointQuotaRefusal(tenant: string, count: number, limit: number): string | undefined {
+  return count < limit ? undefined : `tenant "${tenant}" has ${limit} endpoints, the most HERALD_MAX_ENDPOINTS_PER_TENANT allows; delete one first`;
+}
+
+/** A replay the tenant's allowance refuses: what to tell it, and when to ask again. */
+export interface ReplayRefusal {
+  refusal: string;
+  retryAfterSeconds: number;
 }
 
 const MINUTE_MS = 60_000;
@@ -38,19 +43,19 @@ export class ReplayLimiter {
 
   /**
    * Takes up to `wanted` replays from the tenant's allowance and answers how many it got (at
-   * least one); with none left it throws a 429 naming the limit, with Retry-After.
+   * least one); with none left, the refusal naming the limit and when to retry.
    * Give back what goes unused with `release`.
    */
-  reserve(tenant: string, wanted = 1): number {
+  reserve(tenant: string, wanted = 1): { granted: number } | ReplayRefusal {
     const bucket = this.refilled(tenant);
     if (bucket.tokens < 1) {
       const waitSeconds = Math.ceil(((1 - bucket.tokens) * MINUTE_MS) / this.perMinute / 1000);
-      const message = `tenant "${tenant}" may replay ${this.perMinute} deliveries a minute (HERALD_MAX_REPLAYS_PER_MINUTE); retry in ${waitSeconds} s`;
-      throw new Problem(429, 'Too Many Requests', message, undefined, { 'retry-after': String(waitSeconds) });
+      const refusal = `tenant "${tenant}" may replay ${this.perMinute} deliveries a minute (HERALD_MAX_REPLAYS_PER_MINUTE); retry in ${waitSeconds} s`;
+      return { refusal, retryAfterSeconds: waitSeconds };
     }
     const granted = Math.min(wanted, Math.floor(bucket.tokens));
     bucket.tokens -= granted;
-    return granted;
+    return { granted };
   }
 
   release(tenant: string, unused: number): void {

@@ -3,7 +3,7 @@
  * and search attributes. Workflow code imports it directly; everything outside workflows/ reaches
  * Temporal through src/temporal/heraldTemporal.ts, which is the only other importer.
  */
-import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { defineSearchAttributeKey, type SearchAttributePair, SearchAttributeType } from '@temporalio/common';
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { RetrySchedule } from './retrySchedule.ts';
 
@@ -65,7 +65,22 @@ export interface DeliveryActivityInput {
   budget: string;
 }
 
-export type DeliveryStatusName = 'pending' | 'retrying' | 'delivered' | 'failed' | 'cancelled';
+/**
+ * The activities workflows call, as the workflows see them: activities/index.ts implements them, so
+ * workflow code needs nothing from activities/ (the samples' `import type * as activities`, turned around).
+ */
+export interface HeraldActivities {
+  /** One attempt at one delivery; Temporal runs it again for each retry. */
+  deliver(input: DeliveryActivityInput): Promise<{ attempt: number; statusCode: number }>;
+  /** The workflow stopped a delivery on a `cancel` signal; behind it in a FIFO line, the next goes. */
+  recordCancelled(delivery: { tenant: string; eventId: string; endpointId: string }): Promise<void>;
+  /** Run daily by a Temporal Schedule. */
+  pruneDeliveryLog(settings: { retentionMs: number }): Promise<{ attempts: number; deliveries: number }>;
+}
+
+/** A delivery's states, as the workflow, the attempt log and the API name them. */
+export const deliveryStatusNames = ['pending', 'retrying', 'delivered', 'failed', 'cancelled'] as const;
+export type DeliveryStatusName = (typeof deliveryStatusNames)[number];
 
 /** Failure types the delivery activity throws, shown on a pending activity in the Web UI; `failed` and `queued` reach the workflow. */
 export const deliveryFailureTypes = {
@@ -113,6 +128,15 @@ export const HeraldStatus = defineSearchAttributeKey('HeraldStatus', SearchAttri
 export const HeraldEndpointIds = defineSearchAttributeKey('HeraldEndpointIds', SearchAttributeType.KEYWORD_LIST);
 export const HeraldFailedEndpoints = defineSearchAttributeKey('HeraldFailedEndpoints', SearchAttributeType.KEYWORD_LIST);
 export const heraldSearchAttributes = [HeraldTenant, HeraldEventType, HeraldStatus, HeraldEndpointIds, HeraldFailedEndpoints];
+
+/** An event workflow's (or a part's) search attributes at start; past MAX_DIRECT_DELIVERIES it fans out, and each part lists its own endpoints. */
+export function eventSearchAttributes(event: { tenant: string; type: string }, subscriptions: Subscription[]): SearchAttributePair[] {
+  return [
+    { key: HeraldTenant, value: event.tenant },
+    { key: HeraldEventType, value: event.type },
+    ...(subscriptions.length <= MAX_DIRECT_DELIVERIES ? [{ key: HeraldEndpointIds, value: subscriptions.map((s) => s.endpointId) }] : []),
+  ];
+}
 
 export function eventWorkflowId(tenant: string, eventId: string): string {
   return `event:${tenant}:${eventId}`;

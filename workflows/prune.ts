@@ -1,5 +1,5 @@
 import { proxyActivities } from '@temporalio/workflow';
-import type { HeraldActivities } from '../activities/index.ts';
+import type { HeraldActivities } from './contract.ts';
 
 const { pruneDeliveryLog } = proxyActivities<HeraldActivities>({ startToCloseTimeout: '10m' });
 

@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { Client } from '@temporalio/client';
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { loadConfig } from '../../src/config.ts';
-import { bundleWorkflows, workerTuning } from '../../src/temporal/worker.ts';
+import { bundleWorkflows, workerTuning } from '../../src/worker.ts';
 import { createLogger } from '../../src/logger.ts';
 import type { noopWorkflow } from './workflows.ts';
 

@@ -6,15 +6,15 @@ import type { Logger } from '../logger.ts';
 import type { HeraldMetrics } from '../metrics/index.ts';
 import type { Db } from '../storage/db.ts';
 import type { DeliveryLog } from '../storage/deliveryLog.ts';
-import type { EndpointStore } from '../storage/endpoints.ts';
+import type { EndpointStore } from '../endpoints/store.ts';
 import type { TenantStore } from '../storage/tenants.ts';
 import type { HeraldTemporal } from '../temporal/heraldTemporal.ts';
-import type { PayloadKey } from '../temporal/payloadCodec.ts';
+import type { PayloadKey } from '../keys.ts';
 import { ReplayLimiter, type Quotas } from '../quotas.ts';
 import { authenticate, requireAdmin, requireLoopbackHost } from './auth.ts';
 import { codecCors, codecRouter } from './codec.ts';
 import { deliveriesRouter } from './deliveries.ts';
-import { endpointsRouter } from './endpoints.ts';
+import { endpointsRouter } from './endpoints/index.ts';
 import { eventsRouter } from './events.ts';
 import { eventTypesRouter } from './eventTypes.ts';
 import { healthRouter } from './health.ts';
@@ -58,8 +58,10 @@ export function createApp(deps: ApiDeps): Express {
   app.get('/metrics', requireAdmin('reading metrics'), deps.metrics.scrape);
   app.use(jsonBody(deps.maxBodyBytes));
   app.use(eventsRouter(deps));
-  app.use(endpointsRouter(deps));
-  app.use(deliveriesRouter({ ...deps, replays: new ReplayLimiter(deps.quotas.replaysPerMinute) }));
+  // Replays and recovers draw on one allowance per tenant.
+  const replays = new ReplayLimiter(deps.quotas.replaysPerMinute);
+  app.use(endpointsRouter({ ...deps, replays }));
+  app.use(deliveriesRouter({ ...deps, replays }));
   app.use(tenantsRouter(deps));
   // This process's metrics label newly declared types at once (other processes within 30 s).
   app.use(eventTypesRouter(deps.catalog, deps.metrics.reloadEventCatalog));

@@ -6,9 +6,10 @@
 import type { Payload } from '@temporalio/common';
 import { type RequestHandler, Router } from 'express';
 import { z } from 'zod';
-import { EncryptionCodec, type PayloadKey, PayloadDecryptionError } from '../temporal/payloadCodec.ts';
+import type { PayloadKey } from '../keys.ts';
+import { EncryptionCodec, PayloadDecryptionError } from '../temporal/payloadCodec.ts';
 import { requireAdmin } from './auth.ts';
-import type { RouteDescription } from './openapi.ts';
+import type { RouteDescription } from './route.ts';
 import { invalidFields, parse, Problem } from './problem.ts';
 
 const base64 = z.string().regex(/^[A-Za-z0-9+/_-]*={0,2}$/, 'must be base64');

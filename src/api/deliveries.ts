@@ -1,17 +1,17 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { subscriptionFor } from '../delivery/subscription.ts';
+import { replayDelivery } from '../endpoints/recover.ts';
 import type { DeliveryLog } from '../storage/deliveryLog.ts';
 import type { ReplayLimiter } from '../quotas.ts';
-import type { Endpoint, EndpointStore } from '../storage/endpoints.ts';
+import type { EndpointStore } from '../endpoints/store.ts';
 import { type HeraldTemporal, parseDeliveryId } from '../temporal/heraldTemporal.ts';
+import { deliveryStatusNames } from '../../workflows/contract.ts';
 import { isAdmin, mayActFor, resolveTenant } from './auth.ts';
-import { endpointParams } from './endpoints.ts';
-import { eventType, identifier, tenantField } from './fields.ts';
-import type { RouteDescription } from './openapi.ts';
+import { eventType, identifier, tenantField } from '../fields.ts';
+import type { RouteDescription } from './route.ts';
 import { notFound, parse, Problem } from './problem.ts';
 
-const statusName = z.enum(['pending', 'retrying', 'delivered', 'failed', 'cancelled']);
+const statusName = z.enum(deliveryStatusNames);
 
 const listQuery = z.strictObject({
   tenant: tenantField,
@@ -23,11 +23,6 @@ const listQuery = z.strictObject({
   cursor: z.string().max(200).regex(/^[A-Za-z0-9_-]+$/).optional(),
 });
 
-const recoverBody = z.strictObject({
-  since: z.iso.datetime({ offset: true }),
-  /** On an all-tenant endpoint (admin key): only this tenant's deliveries; every tenant's when omitted. */
-  tenant: tenantField,
-});
 
 export const deliveryRoutes: RouteDescription[] = [
   {
@@ -42,17 +37,19 @@ export const deliveryRoutes: RouteDescription[] = [
     method: 'post', path: '/v1/deliveries/:deliveryId/replay', summary: 'Send a delivery again with a fresh attempt budget, whatever its state',
     responses: { 202: '{ id, status: "replaying" }', 403: 'a tenant key replaying into an all-tenant endpoint', 404: 'no such delivery', 409: 'its endpoint was deleted', 429: 'the tenant has replayed HERALD_MAX_REPLAYS_PER_MINUTE deliveries in the last minute; Retry-After says when to try again' },
   },
-  {
-    method: 'post', path: '/v1/endpoints/:id/recover', summary: 'Replay every failed delivery of the endpoint since a time (of every tenant, or the one named, on an all-tenant endpoint)', params: endpointParams, body: recoverBody,
-    responses: { 202: '{ endpointId, replayed: [deliveryId] } (at most the tenant\'s replay allowance: call again for the rest)', 404: 'no such endpoint', 429: 'the tenant\'s replay allowance (HERALD_MAX_REPLAYS_PER_MINUTE) is spent; Retry-After says when' },
-  },
 ];
 
-/** Replaying every failed delivery of a large outage is bounded per call; call again for the rest. */
-const RECOVER_BATCH = 1000;
+
+/** Takes up to `wanted` replays from the tenant's allowance; none left is a 429 naming the limit, with Retry-After. */
+export function replaysAllowed(replays: ReplayLimiter, tenant: string, wanted: number): number {
+  const reserved = replays.reserve(tenant, wanted);
+  if ('refusal' in reserved) throw new Problem(429, 'Too Many Requests', reserved.refusal, undefined, { 'retry-after': String(reserved.retryAfterSeconds) });
+  return reserved.granted;
+}
 
 export function deliveriesRouter(deps: { temporal: HeraldTemporal; log: DeliveryLog; endpoints: EndpointStore; replays: ReplayLimiter }): Router {
   const router = Router();
+
 
   /** The delivery id from the path, if it names a delivery of a tenant the request may act for. */
   const ownedDelivery = (res: Parameters<typeof resolveTenant>[0], id: string) => {
@@ -68,11 +65,6 @@ export function deliveriesRouter(deps: { temporal: HeraldTemporal; log: Delivery
     return endpoint;
   };
 
-  /** Marks it pending, then sends it again with the endpoint's current policy. */
-  const replay = async (id: string, endpoint: Endpoint) => {
-    await deps.log.markReplaying(id);
-    return deps.temporal.replay(id, subscriptionFor(endpoint));
-  };
 
   /** A tenant key reads no answer of an all-tenant endpoint's receiver: that endpoint is the operator's. */
   const readerOf = (res: Parameters<typeof isAdmin>[0]) => ({ tenantKey: !isAdmin(res) });
@@ -96,28 +88,14 @@ export function deliveriesRouter(deps: { temporal: HeraldTemporal; log: Delivery
     const endpoint = await endpointOf(id, tenant, endpointId);
     // Like every other action on it, sending into an all-tenant endpoint again is the operator's.
     if (endpoint.allTenants && !isAdmin(res)) throw new Problem(403, 'Forbidden', `delivery ${id} goes to an all-tenant endpoint: replaying it needs the admin key`);
-    deps.replays.reserve(tenant);
-    if ((await replay(id, endpoint)) === 'not-found') {
+    replaysAllowed(deps.replays, tenant, 1);
+    if ((await replayDelivery(deps, id, endpoint)) === 'not-found') {
       deps.replays.release(tenant, 1);
       throw notFound(`delivery ${id}`);
     }
     res.status(202).json({ id, status: 'replaying' });
   });
 
-  router.post('/v1/endpoints/:id/recover', async (req, res) => {
-    const body = parse(recoverBody, req.body);
-    const tenant = resolveTenant(res, body.tenant);
-    const endpoint = await deps.endpoints.receiving(tenant, parse(endpointParams, req.params, 'params').id);
-    // An all-tenant endpoint is the admin's alone, like every route by id.
-    if (!endpoint || (endpoint.allTenants && !isAdmin(res))) throw notFound(`endpoint ${req.params.id}`);
-    // Its dead letters are of every tenant (or the one named); the allowance spent is its owner's.
-    const [owner, of] = endpoint.allTenants ? [endpoint.tenant, body.tenant ?? null] : [tenant, tenant];
-    const allowed = deps.replays.reserve(owner, RECOVER_BATCH);
-    const failed = await deps.log.list({ tenant: of, endpointId: endpoint.id, status: 'failed', since: new Date(body.since) }, { limit: allowed });
-    deps.replays.release(owner, allowed - failed.data.length);
-    for (const delivery of failed.data) await replay(delivery.id, endpoint);
-    res.status(202).json({ endpointId: endpoint.id, replayed: failed.data.map((d) => d.id) });
-  });
 
   return router;
 }

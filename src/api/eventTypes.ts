@@ -1,9 +1,9 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { MAX_SCHEMA_VALUES, type EventCatalog } from '../eventCatalog.ts';
-import { eventType, tenantField } from './fields.ts';
+import { eventType, tenantField } from '../fields.ts';
 import { resolveTenant } from './auth.ts';
-import type { RouteDescription } from './openapi.ts';
+import type { RouteDescription } from './route.ts';
 import { invalidFields, notFound, parse, Problem } from './problem.ts';
 
 /** What a declaration says: `schema` is a JSON Schema (draft 2020-12) that ingested `data` must meet; null accepts any. */

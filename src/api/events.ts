@@ -1,15 +1,15 @@
 import { Router } from 'express';
-import crypto from 'node:crypto';
 import { z } from 'zod';
-import { subscriptionFor } from '../delivery/subscription.ts';
+import { subscriptionFor } from '../endpoints/subscription.ts';
+import { acceptEvent, newEvent } from '../events/accept.ts';
 import type { EventCatalog } from '../eventCatalog.ts';
 import type { Logger } from '../logger.ts';
 import type { DeliveryLog } from '../storage/deliveryLog.ts';
-import type { EndpointStore } from '../storage/endpoints.ts';
-import { deliveryId, eventWorkflowId, type HeraldEvent, type HeraldTemporal } from '../temporal/heraldTemporal.ts';
-import { identifier, producedEventType, tenantField } from './fields.ts';
+import type { EndpointStore } from '../endpoints/store.ts';
+import { eventWorkflowId, type HeraldTemporal } from '../temporal/heraldTemporal.ts';
+import { identifier, producedEventType, tenantField } from '../fields.ts';
 import { isAdmin, resolveTenant } from './auth.ts';
-import type { RouteDescription } from './openapi.ts';
+import type { RouteDescription } from './route.ts';
 import { invalidFields, notFound, parse, Problem } from './problem.ts';
 
 const ingestBody = z.strictObject({
@@ -60,24 +60,17 @@ export function eventsRouter(deps: EventsDeps): Router {
     if (body.id && headerKey && body.id !== headerKey) {
       throw new Problem(400, 'Invalid request', 'id and Idempotency-Key differ', [{ field: 'id', message: 'must equal the Idempotency-Key header when both are given' }]);
     }
-    const event: HeraldEvent = {
-      tenant: resolveTenant(res, body.tenant),
-      id: body.id ?? headerKey ?? `evt_${crypto.randomUUID()}`,
-      type: body.type,
-      occurredAt: body.occurredAt ? new Date(body.occurredAt).toISOString() : new Date().toISOString(),
-      data: body.data,
-    };
+    const event = newEvent({ tenant: resolveTenant(res, body.tenant), id: body.id ?? headerKey, type: body.type, occurredAt: body.occurredAt, data: body.data });
     const catalogErrors = await deps.catalog.check(event.tenant, event.type, event.data);
     if (catalogErrors.length) throw invalidFields(catalogErrors);
     // Resolved here, into the workflow's input: no Temporal action is spent looking them up.
     const subscriptions = (await deps.endpoints.subscribedTo(event.tenant, event.type)).map((endpoint) => subscriptionFor(endpoint));
     const workflowId = eventWorkflowId(event.tenant, event.id);
-    if ((await deps.temporal.ingest(event, subscriptions, START_DEADLINE_MS)) === 'duplicate') {
+    if ((await acceptEvent(deps, event, subscriptions, { deadlineMs: START_DEADLINE_MS })) === 'duplicate') {
       deps.logger.info({ eventId: event.id, tenant: event.tenant, workflowId }, 'duplicate event ignored');
       res.status(200).json({ eventId: event.id, workflowId, status: 'duplicate' });
       return;
     }
-    await deps.log.registerPending(event, subscriptions.map((s) => ({ id: deliveryId(event.tenant, event.id, s.endpointId), endpointId: s.endpointId })));
     deps.logger.info({ eventId: event.id, tenant: event.tenant, eventType: event.type, workflowId, endpoints: subscriptions.length }, 'event accepted');
     res.status(202).json({ eventId: event.id, workflowId, status: 'accepted' });
   });

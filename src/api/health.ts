@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import type { Db } from '../storage/db.ts';
 import type { HeraldTemporal } from '../temporal/heraldTemporal.ts';
-import type { RouteDescription } from './openapi.ts';
+import type { RouteDescription } from './route.ts';
 
 export const healthRoutes: RouteDescription[] = [
   { method: 'get', path: '/healthz', summary: 'The process is alive', public: true, responses: { 200: '{ status: "ok" }' } },

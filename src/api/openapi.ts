@@ -8,31 +8,15 @@ import { z } from 'zod';
 import { version } from '../version.ts';
 import { codecRoutes } from './codec.ts';
 import { deliveryRoutes } from './deliveries.ts';
-import { endpointRoutes } from './endpoints.ts';
+import { endpointRoutes } from './endpoints/index.ts';
 import { eventRoutes } from './events.ts';
 import { eventTypeRoutes } from './eventTypes.ts';
 import { healthRoutes } from './health.ts';
 import { problemBody } from './problem.ts';
+import type { RouteDescription } from './route.ts';
 import { tenantRoutes } from './tenants.ts';
 
 /** One route as the document shows it; `path` is written the Express way (`/v1/endpoints/:id`). */
-export interface RouteDescription {
-  method: 'get' | 'post' | 'put' | 'patch' | 'delete';
-  path: string;
-  summary: string;
-  /** Served without the bearer key (health checks, this document). */
-  public?: true;
-  /** The schemas the handler parses with; path parameters without one are plain strings. */
-  params?: z.ZodObject;
-  query?: z.ZodObject;
-  body?: z.ZodType;
-  /** The handler reads a missing body as `{}`. */
-  bodyOptional?: true;
-  /** Status → what the response is; 4xx and 5xx answers are problem documents unless listed in `ownErrorBodies`. */
-  responses: Record<number, string>;
-  /** Error statuses answered with the route's own JSON (a failing readiness check) rather than a problem document. */
-  ownErrorBodies?: number[];
-}
 
 /** Routes that app.ts registers itself rather than through a router module. */
 const appRoutes: RouteDescription[] = [

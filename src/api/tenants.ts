@@ -3,8 +3,8 @@ import { z } from 'zod';
 import type { Logger } from '../logger.ts';
 import type { TenantStore } from '../storage/tenants.ts';
 import { requireAdmin } from './auth.ts';
-import { identifier, tenantId } from './fields.ts';
-import type { RouteDescription } from './openapi.ts';
+import { identifier, tenantId } from '../fields.ts';
+import type { RouteDescription } from './route.ts';
 import { notFound, parse, Problem } from './problem.ts';
 
 const createTenantBody = z.strictObject({

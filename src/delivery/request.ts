@@ -5,7 +5,7 @@
  * endpoint's static headers, the signature over the final body, then the transform's headers.
  */
 import { formats, type FormatName } from '../formats/index.ts';
-import { MASKED_HEADER_VALUE, reservedHeaderNames } from './headers.ts';
+import { MASKED_HEADER_VALUE, reservedHeaderNames } from '../headers.ts';
 import { secretHeaders, signerFor, type SignatureConfig } from '../signing/index.ts';
 import { cachedTransform, TransformError, type TransformDefinition, type TransformInput } from '../transform/index.ts';
 import { version } from '../version.ts';

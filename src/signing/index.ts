@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { z } from 'zod';
-import { headerName, headerNamePrefix } from '../delivery/headers.ts';
+import { headerName, headerNamePrefix } from '../headers.ts';
 
 export interface SigningInput {
   messageId: string;
@@ -52,29 +52,30 @@ export function standardWebhooksSignature({ messageId, timestamp, body, secrets 
   return secrets.map((secret) => standardWebhooksMac(secret, messageId, timestamp, body)).join(' ');
 }
 
-/** Headers whose value is a secret or derived from one: never set by an endpoint's headers or transform, masked in previews. */
-export function secretHeaders(config: SignatureConfig): string[] {
-  switch (config.scheme) {
-    case 'standard-webhooks':
-      return ['webhook-signature'];
-    case 'hmac-sha256':
-      return [('header' in config ? config.header : 'X-Signature').toLowerCase()];
-    case 'shared-secret':
-      return ['x-webhook-secret'];
-    case 'none':
-      return [];
-  }
+type SchemeName = SignatureConfig['scheme'];
+
+/** A signature scheme, registered by name below: a new receiver's scheme is one entry. */
+interface SignatureScheme<C extends SignatureConfig> {
+  /** Headers whose value is a secret or derived from one (lower case). */
+  secretHeaders(config: C): string[];
+  signer(config: C): Signer;
+  /** Whether it may run without a secret, sending then no secret or signature header. */
+  secretOptional: boolean;
 }
 
-export function signerFor(config: SignatureConfig): Signer {
-  switch (config.scheme) {
-    case 'standard-webhooks':
-      return (input) => ({
-        'webhook-id': input.messageId,
-        'webhook-timestamp': String(input.timestamp),
-        'webhook-signature': standardWebhooksSignature(input),
-      });
-    case 'hmac-sha256': {
+const schemes: { [K in SchemeName]: SignatureScheme<Extract<SignatureConfig, { scheme: K }>> } = {
+  'standard-webhooks': {
+    secretHeaders: () => ['webhook-signature'],
+    signer: () => (input) => ({
+      'webhook-id': input.messageId,
+      'webhook-timestamp': String(input.timestamp),
+      'webhook-signature': standardWebhooksSignature(input),
+    }),
+    secretOptional: false,
+  },
+  'hmac-sha256': {
+    secretHeaders: (config) => [('header' in config ? config.header : 'X-Signature').toLowerCase()],
+    signer: (config) => {
       const header = 'header' in config ? config.header : 'X-Signature';
       const prefix = 'headerPrefix' in config ? config.headerPrefix : undefined;
       return (input) => ({
@@ -85,11 +86,29 @@ export function signerFor(config: SignatureConfig): Signer {
           [`${prefix}Timestamp`]: String(input.timestamp),
         }),
       });
-    }
-    case 'shared-secret':
-      // The order form sent no header when its WEBHOOK_SECRET was unset.
-      return (input): Record<string, string> => (input.secrets[0] ? { 'X-Webhook-Secret': input.secrets[0] } : {});
-    case 'none':
-      return () => ({});
-  }
-}
+    },
+    secretOptional: true,
+  },
+  'shared-secret': {
+    secretHeaders: () => ['x-webhook-secret'],
+    // The order form sent no header when its WEBHOOK_SECRET was unset.
+    signer: () => (input): Record<string, string> => (input.secrets[0] ? { 'X-Webhook-Secret': input.secrets[0] } : {}),
+    secretOptional: true,
+  },
+  none: {
+    secretHeaders: () => [],
+    signer: () => () => ({}),
+    secretOptional: true,
+  },
+};
+
+/** The registered scheme of `config`, typed for it. */
+const schemeOf = <C extends SignatureConfig>(config: C) => schemes[config.scheme] as SignatureScheme<C>;
+
+/** Headers whose value is a secret or derived from one: never set by an endpoint's headers or transform, masked in previews. */
+export const secretHeaders = (config: SignatureConfig): string[] => schemeOf(config).secretHeaders(config);
+
+export const signerFor = (config: SignatureConfig): Signer => schemeOf(config).signer(config);
+
+/** Schemes that may run without a secret: they then send no secret or signature header (the order form without WEBHOOK_SECRET). */
+export const secretOptional = (scheme: string): boolean => schemes[scheme as SchemeName]?.secretOptional ?? false;

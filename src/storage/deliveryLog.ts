@@ -1,6 +1,5 @@
+import type { DeliveryStatusName } from '../../workflows/contract.ts';
 import type { Db } from './db.ts';
-
-export type DeliveryStatusName = 'pending' | 'retrying' | 'delivered' | 'failed' | 'cancelled';
 
 /** One attempt as the log keeps it; `startedAt` is the attempt's own time (workflow time under a time-skipping test server). */
 export interface AttemptRecord {

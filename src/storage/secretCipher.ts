@@ -1,8 +1,5 @@
 import crypto from 'node:crypto';
-import type { PayloadKey } from '../temporal/payloadCodec.ts';
-
-/** Marks a stored value as sealed; a plaintext value (written before keys were configured) never starts with it. */
-export const SEALED_PREFIX = 'herald-enc:v1:';
+import { type PayloadKey, SEALED_PREFIX } from '../keys.ts';
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 /** Separates this use of the payload keys from encrypting Temporal payloads: each gets its own derived key. */

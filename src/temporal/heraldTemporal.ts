@@ -4,8 +4,8 @@ import {
 } from '@temporalio/client';
 import { fromPayloadsAtIndex } from '@temporalio/common';
 import {
-  cancelSignal, deliveryId, type DeliverySignal, eventRef, eventWorkflowId, type EventWorkflowInput, type HeraldEvent,
-  HeraldEndpointIds, HeraldEventType, HeraldTenant, MAX_DIRECT_DELIVERIES, replaySignal, retryNowSignal, type Subscription, turnSignal,
+  cancelSignal, deliveryId, type DeliverySignal, eventRef, eventSearchAttributes, eventWorkflowId, type EventWorkflowInput, type HeraldEvent,
+  replaySignal, retryNowSignal, type Subscription, turnSignal,
 } from '../../workflows/contract.ts';
 import type { eventWorkflow } from '../../workflows/event.ts';
 import type { pruneDeliveryLogWorkflow } from '../../workflows/prune.ts';
@@ -176,12 +176,7 @@ export class HeraldTemporal {
       taskQueue: this.options.taskQueue,
       args,
       staticSummary: `${event.type} → ${hosts.length === 1 ? hosts[0] : `${subscriptions.length} endpoints`}`,
-      typedSearchAttributes: [
-        { key: HeraldTenant, value: event.tenant },
-        { key: HeraldEventType, value: event.type },
-        // Past this many the event fans out, and each part lists its own endpoints.
-        ...(subscriptions.length <= MAX_DIRECT_DELIVERIES ? [{ key: HeraldEndpointIds, value: subscriptions.map((s) => s.endpointId) }] : []),
-      ],
+      typedSearchAttributes: eventSearchAttributes(event, subscriptions),
     };
   }
 

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import { type DataConverter, METADATA_ENCODING_KEY, type Payload, type PayloadCodec, type SerializationContext } from '@temporalio/common';
 // CommonJS: its namespaces are not named exports under ESM.
 import proto from '@temporalio/proto';
+import type { PayloadKey } from '../keys.ts';
 
 export const ENCRYPTED_ENCODING = 'binary/encrypted';
 export const KEY_ID_METADATA = 'encryption-key-id';
@@ -12,12 +13,6 @@ export const KEY_ID_METADATA = 'encryption-key-id';
 export const WORKFLOW_ID_METADATA = 'encryption-workflow-id';
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
-
-/** An AES-256 key (32 bytes) and the id payloads encrypted with it carry in their metadata. */
-export interface PayloadKey {
-  id: string;
-  key: Buffer;
-}
 
 /** A payload this codec cannot read back: its key is not configured, or its bytes were altered. */
 export class PayloadDecryptionError extends Error {}

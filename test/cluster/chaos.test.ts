@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { clusterTarget, formatReport, runChaos } from '../../src/cluster/chaos.ts';
+import { clusterTarget, formatReport, runChaos } from '../../ops/chaos.ts';
 import { createLogger } from '../../src/logger.ts';
 
 // The CI slice of `npm run chaos` (docs/chaos.md has the full soak): the real cluster of

@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { isUtf8 } from 'node:buffer';
 import fc from 'fast-check';
 import { MAX_JSON_DEPTH } from '../../src/api/body.ts';
-import { apiRoutes, type RouteDescription } from '../../src/api/openapi.ts';
+import { apiRoutes } from '../../src/api/openapi.ts';
+import type { RouteDescription } from '../../src/api/route.ts';
 import type { TestHerald } from '../support/herald.ts';
 import { rawRequest, type RawResponse } from '../support/rawHttp.ts';
 

@@ -15,7 +15,7 @@ import { createLogger } from '../../src/logger.ts';
 import { createMetrics } from '../../src/metrics/index.ts';
 import { openDb, type Db } from '../../src/storage/db.ts';
 import { DeliveryLog } from '../../src/storage/deliveryLog.ts';
-import { EndpointStore } from '../../src/storage/endpoints.ts';
+import { EndpointStore } from '../../src/endpoints/store.ts';
 import { HeraldTemporal } from '../../src/temporal/heraldTemporal.ts';
 import { EventTypeStore } from '../../src/storage/eventTypes.ts';
 import { TenantStore } from '../../src/storage/tenants.ts';

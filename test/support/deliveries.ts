@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import type { WorkflowHandle } from '@temporalio/client';
 import { compileRetryPolicy, type RetryPolicy } from '../../src/delivery/retryPolicy.ts';
-import { subscriptionFor } from '../../src/delivery/subscription.ts';
+import { subscriptionFor } from '../../src/endpoints/subscription.ts';
 import { generateSecret } from '../../src/signing/index.ts';
-import type { DeliveryDetail, DeliveryStatusName } from '../../src/storage/deliveryLog.ts';
-import type { NewEndpoint } from '../../src/storage/endpoints.ts';
+import type { DeliveryDetail } from '../../src/storage/deliveryLog.ts';
+import type { DeliveryStatusName } from '../../workflows/contract.ts';
+import type { NewEndpoint } from '../../src/endpoints/store.ts';
 import { deliveryId, eventWorkflowId } from '../../src/temporal/heraldTemporal.ts';
 import type { ReceivedRequest, Receiver, Reply, Responder } from './receiver.ts';
 import type { TimeSkippingHerald } from './timeSkipping.ts';

@@ -1,1 +1,1 @@
-export { freePort } from '../../src/cluster/ports.ts';
+export { freePort } from '../../ops/ports.ts';

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startPostgres as startServer } from '../../src/cluster/postgres.ts';
+import { startPostgres as startServer } from '../../ops/postgres.ts';
 import { freePort } from './ports.ts';
 
 export interface TestPostgres {
@@ -12,7 +12,7 @@ export interface TestPostgres {
 }
 
 /**
- * A throwaway PostgreSQL 16 cluster (src/cluster/postgres.ts: the version docker-compose.yml runs,
+ * A throwaway PostgreSQL 16 cluster (ops/postgres.ts: the version docker-compose.yml runs,
  * shipped through npm) in a temp dir, on a free port on 127.0.0.1, without durability work.
  */
 export async function startPostgres(): Promise<TestPostgres> {

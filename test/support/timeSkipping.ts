@@ -8,11 +8,11 @@ import { createLogger, type Logger } from '../../src/logger.ts';
 import { createMetrics, type DeliveryMetrics } from '../../src/metrics/index.ts';
 import { openDb, type Db } from '../../src/storage/db.ts';
 import { DeliveryLog } from '../../src/storage/deliveryLog.ts';
-import { EndpointStore } from '../../src/storage/endpoints.ts';
-import { createTrafficControl, defaultTrafficSettings, type TrafficSettings } from '../../src/delivery/trafficControl.ts';
+import { EndpointStore } from '../../src/endpoints/store.ts';
+import { createTrafficControl, defaultTrafficSettings, type TrafficSettings } from '../../src/endpoints/trafficControl.ts';
 import { HeraldTemporal } from '../../src/temporal/heraldTemporal.ts';
 import { installTemporalRuntime } from '../../src/temporal/runtime.ts';
-import { bundleWorkflows, createHeraldWorker } from '../../src/temporal/worker.ts';
+import { bundleWorkflows, createHeraldWorker } from '../../src/worker.ts';
 import { heraldSearchAttributes } from '../../workflows/contract.ts';
 
 const { IndexedValueType } = proto.temporal.api.enums.v1;
@@ -57,7 +57,7 @@ export async function startTimeSkippingHerald(options: { deadLetterRetentionMs?:
   const metrics = createMetrics().delivery;
   const worker: Worker = await createHeraldWorker(
     { connection: env.nativeConnection, namespace: env.namespace ?? 'default', taskQueue, workflowBundle: await bundleWorkflows(logger) },
-    { endpoints, log, temporal, logger, metrics, traffic: createTrafficControl({ db, endpoints, log, temporal, logger, settings: { ...defaultTrafficSettings, ...options.traffic } }) },
+    { endpoints, log, temporal, logger, metrics, traffic: createTrafficControl({ db, endpoints, logger, settings: { ...defaultTrafficSettings, ...options.traffic } }) },
   );
   const running = worker.run();
   return {

@@ -4,13 +4,13 @@ import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { deliver } from '../../activities/deliver.ts';
 import { compileRetryPolicy, type RetryPolicy } from '../../src/delivery/retryPolicy.ts';
-import { createTrafficControl, defaultTrafficSettings, endpointHealth } from '../../src/delivery/trafficControl.ts';
+import { createTrafficControl, defaultTrafficSettings, endpointHealth } from '../../src/endpoints/trafficControl.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createMetrics } from '../../src/metrics/index.ts';
 import { generateSecret } from '../../src/signing/index.ts';
 import { openDb, type Db } from '../../src/storage/db.ts';
 import { DeliveryLog } from '../../src/storage/deliveryLog.ts';
-import { EndpointStore, type NewEndpoint } from '../../src/storage/endpoints.ts';
+import { EndpointStore, type NewEndpoint } from '../../src/endpoints/store.ts';
 import { deliveryFailureTypes } from '../../workflows/contract.ts';
 import { Receiver } from '../support/receiver.ts';
 
@@ -42,7 +42,7 @@ describe('one delivery attempt', () => {
     const now = Date.now();
     return new MockActivityEnvironment({ scheduledTimestampMs: now, currentAttemptScheduledTimestampMs: now, scheduleToCloseTimeoutMs: timeLimitMs }).run(deliver, {
       endpoints: store, log, temporal: noTemporal, logger: createLogger('silent'), metrics: createMetrics().delivery,
-      traffic: createTrafficControl({ db, endpoints: store, log, temporal: noTemporal, logger: createLogger('silent'), settings: defaultTrafficSettings }),
+      traffic: createTrafficControl({ db, endpoints: store, logger: createLogger('silent'), settings: defaultTrafficSettings }),
     }, {
       event: { tenant, id: eventId, type: 'order.submitted', occurredAt: new Date().toISOString(), data },
       eventWorkflowId: `event:${tenant}:${eventId}`,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { classifyStatus, messageIdFor, parseRetryAfter } from '../../src/delivery/classify.ts';
-import { matchesEventType } from '../../src/storage/endpoints.ts';
+import { matchesEventType } from '../../src/endpoints/definition.ts';
 
 test('2xx is delivered; 408, 429 and 5xx are retried; other 3xx and 4xx fail at once', () => {
   for (const status of [200, 201, 204, 299]) assert.equal(classifyStatus(status), 'delivered');

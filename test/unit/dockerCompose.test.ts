@@ -5,7 +5,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { Ajv } from 'ajv';
 import { parse } from 'yaml';
-import { clusterDefaults, clusterServices, readinessPaths } from '../../src/cluster/topology.ts';
+import { clusterDefaults, clusterServices, readinessPaths } from '../../ops/topology.ts';
 import { heraldSearchAttributes } from '../../workflows/contract.ts';
 
 // There is no Docker engine here: the file is checked against the Compose Specification's
@@ -84,7 +84,7 @@ test("Herald's search attributes are registered before the API and workers start
   }
 });
 
-// `npm run cluster` (src/cluster/topology.ts) runs this topology without Docker: the two must not drift.
+// `npm run cluster` (ops/topology.ts) runs this topology without Docker: the two must not drift.
 const read = (file: string) => fs.readFileSync(new URL(`../../${file}`, import.meta.url), 'utf8');
 const provisioned = (name: string) => new RegExp(`^${name}=v?(\\S+)$`, 'm').exec(read('scripts/provision.sh'))![1];
 
@@ -102,8 +102,8 @@ test('npm run cluster and Compose run the same Temporal: version, shards, retent
   assert.match(services['temporal-search-attributes']!.image!, new RegExp(`^temporalio/admin-tools:${provisioned('SERVER_VERSION')}-`));
   assert.equal(temporal.environment!.NUM_HISTORY_SHARDS, clusterDefaults.historyShards);
   assert.equal(temporal.environment!.DEFAULT_NAMESPACE_RETENTION, `${clusterDefaults.retentionDays * 24}h`);
-  // The file src/cluster/temporal.ts gives its server, mounted where DYNAMIC_CONFIG_FILE_PATH points.
-  assert.ok(temporal.volumes!.includes(`./src/cluster/dynamicconfig.yaml:${temporal.environment!.DYNAMIC_CONFIG_FILE_PATH}:ro`));
+  // The file ops/temporal.ts gives its server, mounted where DYNAMIC_CONFIG_FILE_PATH points.
+  assert.ok(temporal.volumes!.includes(`./ops/dynamicconfig.yaml:${temporal.environment!.DYNAMIC_CONFIG_FILE_PATH}:ro`));
 });
 
 test('npm run cluster and Compose run the same PostgreSQL, users, database and number of workers', () => {
@@ -119,12 +119,12 @@ test('npm run cluster and Compose run the same PostgreSQL, users, database and n
 
 test("Compose's fixed database passwords stay on its own network: no database publishes a port", () => {
   // npm run cluster's databases listen on this machine's loopback, reachable by every local user:
-  // their passwords are generated per cluster directory instead (src/cluster/credentials.ts).
+  // their passwords are generated per cluster directory instead (ops/credentials.ts).
   for (const name of ['temporal-db', 'herald-db']) assert.equal(services[name]!.ports, undefined, name);
 });
 
 test('npm run cluster waits for what the Compose health checks probe, and restarts Herald as Compose does', () => {
-  // src/cluster/herald.ts starts a Herald process again whenever it exits until it is stopped.
+  // ops/herald.ts starts a Herald process again whenever it exits until it is stopped.
   for (const name of ['herald-api', 'herald-worker']) assert.equal(services[name]!.restart, 'unless-stopped', name);
   assert.match(services['herald-api']!.healthcheck!.test.join(' '), new RegExp(`127\\.0\\.0\\.1:3000${readinessPaths['herald-api']}\\b`));
   const metricsPort = services['herald-worker']!.environment!.HERALD_METRICS_PORT;

@@ -3,7 +3,8 @@ import crypto from 'node:crypto';
 import { describe, test } from 'node:test';
 import { defaultPayloadConverter, type Payload, type SerializationContext } from '@temporalio/common';
 import { loadConfig } from '../../src/config.ts';
-import { EncryptionCodec, PayloadDecryptionError, type PayloadKey } from '../../src/temporal/payloadCodec.ts';
+import type { PayloadKey } from '../../src/keys.ts';
+import { EncryptionCodec, PayloadDecryptionError } from '../../src/temporal/payloadCodec.ts';
 
 const newKey = (id: string): PayloadKey => ({ id, key: crypto.randomBytes(32) });
 const k1 = newKey('k1');

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parse, type Problem } from '../../src/api/problem.ts';
-import { compileRetryPolicy, retryPolicySchema } from '../../src/delivery/retryPolicy.ts';
-import { delayBeforeNextAttempt, type RetrySchedule } from '../../workflows/retrySchedule.ts';
+import { compileRetryPolicy, delayBeforeNextAttempt, retryPolicySchema } from '../../src/delivery/retryPolicy.ts';
+import type { RetrySchedule } from '../../workflows/retrySchedule.ts';
 
 const S = 1000, M = 60 * S, H = 60 * M;
 const noJitter = () => 0.5;

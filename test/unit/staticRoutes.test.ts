@@ -3,12 +3,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { assertWritable } from '../../src/api/endpoints.ts';
+import { assertWritable } from '../../src/api/endpoints/shared.ts';
 import { Problem } from '../../src/api/problem.ts';
 import { loadConfig } from '../../src/config.ts';
-import { loadStaticRoutes } from '../../src/staticRoutes.ts';
+import { loadStaticRoutes } from '../../src/endpoints/staticRoutes.ts';
 import { openDb, type Db } from '../../src/storage/db.ts';
-import { EndpointStore, type StaticRoute } from '../../src/storage/endpoints.ts';
+import { EndpointStore, type StaticRoute } from '../../src/endpoints/store.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-routes-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));

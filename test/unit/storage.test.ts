@@ -7,7 +7,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { generateSecret } from '../../src/signing/index.ts';
 import { openDb, type Db } from '../../src/storage/db.ts';
-import { EndpointStore, type NewEndpoint } from '../../src/storage/endpoints.ts';
+import { EndpointStore, type NewEndpoint } from '../../src/endpoints/store.ts';
 import { migrations } from '../../src/storage/migrations.ts';
 import { TenantStore } from '../../src/storage/tenants.ts';
 import { eventually } from '../support/eventually.ts';

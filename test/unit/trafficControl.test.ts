@@ -1,24 +1,27 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { createTrafficControl, defaultTrafficSettings, endpointHealth, resetTraffic, type TrafficControl } from '../../src/delivery/trafficControl.ts';
+import { react } from '../../activities/deliver.ts';
+import { createTrafficControl, defaultTrafficSettings, endpointHealth, resetTraffic, type TrafficControl } from '../../src/endpoints/trafficControl.ts';
 import { createLogger } from '../../src/logger.ts';
 import { generateSecret } from '../../src/signing/index.ts';
 import { openDb, type Db } from '../../src/storage/db.ts';
 import { DeliveryLog } from '../../src/storage/deliveryLog.ts';
-import { EndpointStore, type NewEndpoint } from '../../src/storage/endpoints.ts';
+import { EndpointStore, type NewEndpoint } from '../../src/endpoints/store.ts';
 import type { HeraldEvent, Subscription } from '../../src/temporal/heraldTemporal.ts';
 
 const SECOND = 1000, MINUTE = 60 * SECOND, HOUR = 60 * MINUTE, DAY = 24 * HOUR;
 
 /**
  * Traffic control's decisions on PGlite, with the clock passed in as the delivery activity passes
- * its own. Events it raises are captured from the `ingest` it is given.
+ * its own, and carried out as the activity carries them out (`react`): the events raised are
+ * captured from the `ingest` it is given.
  */
 describe('traffic control', () => {
   let db: Db;
   let endpoints: EndpointStore;
   let log: DeliveryLog;
   let traffic: TrafficControl;
+  let effects: Parameters<typeof react>[0];
   const raised: { event: HeraldEvent; subscriptions: Subscription[] }[] = [];
   before(async () => {
     db = await openDb({ dataDir: 'memory://' });
@@ -28,8 +31,9 @@ describe('traffic control', () => {
       ingest: async (event: HeraldEvent, subscriptions: Subscription[]) => (raised.push({ event, subscriptions }), 'accepted' as const),
       signal: async () => 'signalled' as const,
     };
+    effects = { endpoints, log, temporal, logger: createLogger('silent') };
     traffic = createTrafficControl({
-      db, endpoints, log, temporal, logger: createLogger('silent'),
+      db, endpoints, logger: createLogger('silent'),
       settings: { ...defaultTrafficSettings, circuitFailures: 3, circuitCooldownMs: MINUTE, maxCircuitCooldownMs: 8 * MINUTE, disableAfterMs: 5 * DAY },
     });
   });
@@ -55,10 +59,10 @@ describe('traffic control', () => {
       startedAt: new Date(at).toISOString(), durationMs: 5, statusCode: outcome.statusCode, error: delivered ? null : 'HTTP 503',
       responseExcerpt: null, responseHeaders: null, status, nextAttemptAt: null, countsAgainstEndpoint: true,
     });
-    await traffic.recordOutcome(endpoint.id, {
+    await react(effects, endpoint.id, await traffic.recordOutcome(endpoint.id, {
       deliveryId, eventId, attempt: 1, status, statusCode: outcome.statusCode, error: delivered ? null : 'HTTP 503', at,
       waitMs: outcome.waitMs, eventType: outcome.eventType ?? 'order.paid', countsAgainstEndpoint: true,
-    });
+    }));
   };
 
   test('an endpoint without controls is always admitted', async () => {

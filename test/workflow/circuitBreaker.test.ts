@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { subscriptionFor } from '../../src/delivery/subscription.ts';
-import { endpointHealth } from '../../src/delivery/trafficControl.ts';
+import { subscriptionFor } from '../../src/endpoints/subscription.ts';
+import { endpointHealth } from '../../src/endpoints/trafficControl.ts';
 import { generateSecret } from '../../src/signing/index.ts';
-import type { Endpoint } from '../../src/storage/endpoints.ts';
+import type { Endpoint } from '../../src/endpoints/store.ts';
 import { deliveryId, eventWorkflowId } from '../../src/temporal/heraldTemporal.ts';
 import { Receiver } from '../support/receiver.ts';
 import { startTimeSkippingHerald, type TimeSkippingHerald } from '../support/timeSkipping.ts';

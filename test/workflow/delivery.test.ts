@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import { Webhook } from 'standardwebhooks';
-import { subscriptionFor } from '../../src/delivery/subscription.ts';
+import { subscriptionFor } from '../../src/endpoints/subscription.ts';
 import { assertGaps, deliverOneEvent, deliveryOf, gapsBetweenAttempts, type StartedDelivery, waitForStatus } from '../support/deliveries.ts';
 import { freePort } from '../support/ports.ts';
 import { Receiver } from '../support/receiver.ts';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { RetryPolicy } from '../../src/delivery/retryPolicy.ts';
-import { subscriptionFor } from '../../src/delivery/subscription.ts';
+import { subscriptionFor } from '../../src/endpoints/subscription.ts';
 import { generateSecret } from '../../src/signing/index.ts';
 import { deliveryId, eventWorkflowId } from '../../src/temporal/heraldTemporal.ts';
 import { Receiver, type Reply } from '../support/receiver.ts';

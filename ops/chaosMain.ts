@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { createLogger } from '../logger.ts';
+import { createLogger } from '../src/logger.ts';
 import { type ChaosTarget, clusterTarget, embeddedTarget, formatReport, runChaos } from './chaos.ts';
 
 const options = z.object({

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Logger } from '../logger.ts';
+import type { Logger } from '../src/logger.ts';
 import { ChaosReceiver, type ReceiverLogLine } from './chaosReceiver.ts';
 import { heraldRole, type HeraldRole } from './herald.ts';
 import { freeClusterPorts, freePort } from './ports.ts';
@@ -278,7 +278,7 @@ export function formatReport(report: ChaosReport): string {
  */
 const SOAK_HERALD_ENV = { LOG_LEVEL: 'info', HERALD_CIRCUIT_FAILURES: '1000000' };
 
-/** The docker-compose.yml topology (src/cluster/topology.ts) in a fresh directory, on free ports. */
+/** The docker-compose.yml topology (ops/topology.ts) in a fresh directory, on free ports. */
 export async function clusterTarget(opts: { dir: string; cacheDir: string; workers: number; logger: Logger }): Promise<ChaosTarget> {
   const cluster = await startCluster({
     dir: opts.dir, cacheDir: opts.cacheDir, workers: opts.workers, headless: true, logger: opts.logger,

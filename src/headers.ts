@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SEALED_PREFIX } from '../storage/secretCipher.ts';
+import { SEALED_PREFIX } from './keys.ts';
 
 /** RFC 9110 token characters, the only ones a header name may have (no NUL, CR, LF, space or colon). */
 const token = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;

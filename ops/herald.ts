@@ -2,10 +2,10 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Role } from '../herald.ts';
+import type { Role } from '../src/herald.ts';
 import { waitFor } from './wait.ts';
 
-const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 
 export interface HeraldRole {
   /** `herald-api`, `herald-worker-1`, …: the Compose service (and replica) it stands for. */

@@ -3,8 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { portHolder } from '../listeningSockets.ts';
-import { createLogger } from '../logger.ts';
+import { portHolder } from '../src/listeningSockets.ts';
+import { createLogger } from '../src/logger.ts';
 import { type ClusterPorts, clusterDefaults, startCluster } from './topology.ts';
 
 /** docker-compose.yml's published ports (API, Temporal, Web UI), the rest as Temporal's development config has them. */

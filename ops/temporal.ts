@@ -8,7 +8,7 @@ import { msToTs } from '@temporalio/common/lib/time.js';
 import proto from '@temporalio/proto';
 import pg from 'pg';
 import { stringify } from 'yaml';
-import { heraldSearchAttributes } from '../../workflows/contract.ts';
+import { heraldSearchAttributes } from '../workflows/contract.ts';
 import { waitFor } from './wait.ts';
 
 export interface TemporalPorts {

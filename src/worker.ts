@@ -1,10 +1,9 @@
 import { createRequire } from 'node:module';
 import { bundleWorkflowCode, type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
-import type { Config } from '../config.ts';
-import type { Logger } from '../logger.ts';
-import { createActivities, type ActivityDeps } from '../../activities/index.ts';
+import type { Logger } from './logger.ts';
+import { createActivities, type ActivityDeps } from '../activities/index.ts';
 
-export const workflowsPath = createRequire(import.meta.url).resolve('../../workflows/index.ts');
+export const workflowsPath = createRequire(import.meta.url).resolve('../workflows/index.ts');
 
 /** Bundles workflow code once (a few seconds of webpack); its build report stays out of the logs. */
 export function bundleWorkflows(logger: Logger, path = workflowsPath): Promise<NonNullable<WorkerOptions['workflowBundle']>> {
@@ -22,13 +21,18 @@ export interface WorkerSettings {
   taskQueue: string;
   /** A prebuilt bundle (tests build one and share it); otherwise the worker bundles at start. */
   workflowBundle?: WorkerOptions['workflowBundle'];
-  /** Slots and cache size (Config['tuning']); the SDK's defaults when unset (time-skipping tests). */
+  /** Slots and cache size (the configuration's `tuning`); the SDK's defaults when unset (time-skipping tests). */
   tuning?: WorkerTuning;
   /** Payload encryption (heraldDataConverter); the SDK's default when unset. */
   dataConverter?: WorkerOptions['dataConverter'];
 }
 
-type WorkerTuning = Pick<Config['tuning'], 'activitySlots' | 'workflowSlots' | 'cachedWorkflows'>;
+/** The part of the configuration's `tuning` a worker takes. */
+export interface WorkerTuning {
+  activitySlots: number;
+  workflowSlots: number;
+  cachedWorkflows?: number;
+}
 
 /** Herald's worker settings as the SDK's options (the benchmark's baseline worker uses them too). */
 export function workerTuning(tuning: WorkerTuning): Partial<WorkerOptions> {

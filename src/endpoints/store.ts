@@ -1,12 +1,13 @@
 import crypto from 'node:crypto';
-import { MASKED_HEADER_VALUE } from '../delivery/headers.ts';
+import { MASKED_HEADER_VALUE } from '../headers.ts';
 import type { FormatName } from '../formats/index.ts';
 import type { RetryPolicy } from '../delivery/retryPolicy.ts';
 import type { SignatureConfig } from '../signing/index.ts';
-import type { PayloadKey } from '../temporal/payloadCodec.ts';
+import type { PayloadKey } from '../keys.ts';
 import type { TransformDefinition } from '../transform/index.ts';
-import type { Db } from './db.ts';
-import { SecretCipher } from './secretCipher.ts';
+import type { Db } from '../storage/db.ts';
+import { SecretCipher } from '../storage/secretCipher.ts';
+import { matchesEventType } from './definition.ts';
 
 export interface Endpoint {
   id: string;
@@ -120,13 +121,6 @@ function toEndpoint(row: Row): Endpoint {
     staticRoute: row.static_route === null ? null : { name: row.static_route, fallback: row.static_fallback },
     createdAt: iso(row.created_at), updatedAt: iso(row.updated_at),
   };
-}
-
-/** `*` matches everything, `order.*` every type under `order.`, anything else itself. */
-export function matchesEventType(pattern: string, eventType: string): boolean {
-  if (pattern === '*') return true;
-  if (pattern.endsWith('.*')) return eventType.startsWith(pattern.slice(0, -1));
-  return pattern === eventType;
 }
 
 /**

@@ -1,6 +1,6 @@
-import type { Endpoint } from '../storage/endpoints.ts';
+import type { Endpoint } from './store.ts';
 import type { Subscription } from '../../workflows/contract.ts';
-import { compileRetryPolicy, type RetryPolicy } from './retryPolicy.ts';
+import { compileRetryPolicy, type RetryPolicy } from '../delivery/retryPolicy.ts';
 
 /** What a delivery workflow carries about its endpoint: ids and policy, never secrets. */
 export function subscriptionFor(endpoint: Endpoint, retryPolicy: RetryPolicy = endpoint.retryPolicy): Subscription {

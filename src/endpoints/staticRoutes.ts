@@ -12,11 +12,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
-import { checkEndpointDefinition, endpointDefinition, retrySettings, secretOptional } from './api/endpoints.ts';
-import { eventTypePattern, identifier } from './api/fields.ts';
-import { type DestinationPolicy, urlRefusal } from './delivery/destinations.ts';
-import type { RetryPolicy } from './delivery/retryPolicy.ts';
-import type { StaticRoute } from './storage/endpoints.ts';
+import { secretOptional } from '../signing/index.ts';
+import { checkEndpointDefinition, endpointDefinition, retrySettings } from './definition.ts';
+import { eventTypePattern, identifier } from '../fields.ts';
+import { type DestinationPolicy, urlRefusal } from '../delivery/destinations.ts';
+import type { RetryPolicy } from '../delivery/retryPolicy.ts';
+import type { StaticRoute } from './store.ts';
 
 const routeSchema = endpointDefinition
   .omit({ eventTypes: true, tenant: true, allTenants: true })

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Logger } from '../logger.ts';
+import type { Logger } from '../src/logger.ts';
 import { clusterPasswords } from './credentials.ts';
 import { heraldRole, type HeraldRole } from './herald.ts';
 import { makePrivateDir, type Postgres, startPostgres } from './postgres.ts';
