@@ -44,7 +44,7 @@ const usage = `npm run bench -- [flags]
   --profile                     CPU-profile Herald and the Temporal server (perf) during the end-to-end run
   --label NAME                  name of the result file (default: a timestamp)
   --only PHASES                 comma-separated subset of ${phases.join(',')} (tuning runs)
-  --versus NAME=VALUE[,…]       after the 1-endpoint phase, the same phase again with Herald restarted with these HERALD_* settings (side by side in one run)
+  --versus NAME=VALUE[,…]       last, the 1-endpoint phase again with Herald restarted with these HERALD_* settings (side by side in one run)
   --cluster                     on npm run cluster's topology instead, with 1 then 2 worker processes (bench/cluster.ts)
 Settings not given are Herald's shipped defaults.`;
 
@@ -332,18 +332,16 @@ async function perfProfile<T>(during: () => Promise<T>): Promise<{ result: T; re
   }
 }
 
-/** Stops Herald and starts it again with `extraEnv`; answers the stopped process's peak resident memory. */
-async function restartHerald(extraEnv: Record<string, string>): Promise<number> {
+/** Stops Herald and starts it again with `extraEnv`. */
+async function restartHerald(extraEnv: Record<string, string>): Promise<void> {
   const stopped = herald!;
-  const peak = peakRssMiB(stopped.pid!);
   const exited = once(stopped, 'exit');
   stopped.kill('SIGTERM');
   await exited;
   herald = spawnHerald(extraEnv);
   pids.herald = herald.pid!;
-  heraldAtPeak.rss = 0;
+  if (memorySampler) clearInterval(memorySampler); // the figures at the peak stay the shipped Herald's
   await waitFor('Herald ready again', async () => (await call('GET', '/readyz')).status === 200, 300_000);
-  return peak;
 }
 
 /**
@@ -374,13 +372,6 @@ try {
   const latency = runs('latency') ? await endToEnd('latency at a light load', 'bench.latency', '/ok/latency', size.latencyRate * size.latencySeconds, 1, size.latencyRate) : undefined;
   const baselineResult = runs('baseline') ? await baselineRun(size.events) : undefined;
   const { result: single, report: serverProfile } = runs('single') ? await perfProfile(() => endToEnd('end to end, 1 endpoint', 'bench.single', '/ok/single', size.events, 1)) : { result: undefined, report: undefined };
-  let versus;
-  if (versusEnv && !cluster) {
-    const before = await restartHerald(versusEnv);
-    const result = await endToEnd(`end to end, 1 endpoint, ${flags.versus}`, 'bench.versus', '/ok/versus', size.events, 1);
-    const peak = phases.some((phase) => phase !== 'baseline' && phase !== 'single' && runs(phase)) ? await restartHerald({}) : peakRssMiB(pids.herald);
-    versus = { settings: versusEnv, oneEndpoint: result, peakRssMiB: round(peak, 0), shippedHeraldPeakRssMiB: round(before, 0) };
-  }
   const fanout = runs('fanout') ? await endToEnd('end to end, 5 endpoints', 'bench.fanout', '/ok/fanout-', size.fanoutEvents, 5) : undefined;
   const retry = runs('retry') ? await endToEnd('retry load (fail twice)', 'bench.retry', '/flaky/retry', size.retries, 1) : undefined;
   const erp = runs('erp')
@@ -393,6 +384,14 @@ try {
   } : undefined;
   const ingestFixed = runs('ingest') ? await ingestLoad(`ingest at ${size.ingestRate} req/s`, 'ingest-fixed', { seconds: size.ingestSeconds, connections: concurrency, rate: size.ingestRate }) : undefined;
   const ingestSaturated = runs('ingest') ? await ingestLoad('ingest at saturation', 'ingest-saturation', { seconds: size.ingestSeconds, connections: concurrency }) : undefined;
+  // Last, so that the shipped Herald's figures (its peak memory above all) cover every other phase.
+  const shippedHeraldPeakRssMiB = peakRssMiB(pids.herald);
+  let versus;
+  if (versusEnv && !cluster) {
+    await restartHerald(versusEnv);
+    const result = await endToEnd(`end to end, 1 endpoint, ${flags.versus}`, 'bench.versus', '/ok/versus', size.events, 1);
+    versus = { settings: versusEnv, oneEndpoint: result, peakRssMiB: round(peakRssMiB(pids.herald), 0) };
+  }
   const ratio = (deliveriesPerSecond?: number | null) => deliveriesPerSecond && baselineResult?.workflowsPerSecond ? round(deliveriesPerSecond / baselineResult.workflowsPerSecond, 2) : undefined;
   results = {
     label, date: new Date().toISOString(),
@@ -406,7 +405,7 @@ try {
     ...(versus && { versus: { ...versus, deliveriesPerSecondRatioToShipped: versus.oneEndpoint.deliveriesPerSecond && single?.deliveriesPerSecond ? round(versus.oneEndpoint.deliveriesPerSecond / single.deliveriesPerSecond, 2) : undefined } }),
     retryLoad: retry,
     traffic,
-    peakRssMiB: { herald: round(peakRssMiB(pids.herald), 0), baselineWorker: round(peakRssMiB(pids.baseline), 0), temporalServer: round(peakRssMiB(pids.server), 0) },
+    peakRssMiB: { herald: round(shippedHeraldPeakRssMiB, 0), baselineWorker: round(peakRssMiB(pids.baseline), 0), temporalServer: round(peakRssMiB(pids.server), 0) },
     heraldAtPeakMiB: heraldAtPeak,
     rssAtEndMiB: { herald: round(rssMiB(pids.herald), 0), baselineWorker: round(rssMiB(pids.baseline), 0), temporalServer: round(rssMiB(pids.server), 0) },
     wallSeconds: round((Date.now() - benchStarted) / 1000, 0),
