@@ -4,7 +4,6 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import v8 from 'node:v8';
 import type { Logger } from '../logger.ts';
 import { migrations } from './migrations.ts';
 
@@ -77,16 +76,7 @@ async function openPglite(dataDir: string): Promise<Db> {
   // Creating the cluster grows WebAssembly memory to several hundred MB that is never given back:
   // a child process does it and exits, so Herald's own memory never peaks there.
   if (location !== 'memory://' && !fs.existsSync(path.join(location, 'PG_VERSION'))) await createClusterInChild(location, startParams);
-  // Its WebAssembly compiled by Liftoff alone, never optimised: about 50 MiB less resident code, and no measurable
-  // cost per query, whose time goes to the wire protocol and JavaScript (BENCHMARKS.md). V8 reads the flag when it
-  // compiles a module, so it is set for this one only.
-  v8.setFlagsFromString('--liftoff-only');
-  let pglite;
-  try {
-    pglite = await PGlite.create(location, { startParams });
-  } finally {
-    v8.setFlagsFromString('--no-liftoff-only');
-  }
+  const pglite = await PGlite.create(location, { startParams });
   return {
     async query(sql, params) {
       return (await pglite.query(sql, params as unknown[])).rows as never[];
