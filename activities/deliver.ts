@@ -72,7 +72,7 @@ export async function deliver(deps: DeliverDeps, input: DeliveryActivityInput): 
       throw ApplicationFailure.create({ type: deliveryFailureTypes.queued, message, nonRetryable: true, details: [waitMs] });
     }
     // Held: Temporal retries after the wait, unless that is past the activity's time limit.
-    if (!outlastsTimeLimit(startedAt + waitMs)) throw ApplicationFailure.create({ type: deliveryFailureTypes.held, message, nextRetryDelay: waitMs });
+    if (!outlastsTimeLimit(startedAt + waitMs)) throw ApplicationFailure.create({ type: deliveryFailureTypes.held, message, nextRetryDelay: waitMs, details: [waitMs] });
     heldTooLong = `held (${admission.reason}) past the delivery's time limit`;
   }
   const { attempt, madeInBudget } = await deps.log.nextAttempt(id, budget);
@@ -116,6 +116,8 @@ export async function deliver(deps: DeliverDeps, input: DeliveryActivityInput): 
     type: deliveryFailureTypes.attemptFailed,
     message: `attempt ${attempt}: ${answer.error}; next attempt in ${Math.round(waitMs! / 1000)} s`,
     nextRetryDelay: waitMs,
+    // The wait in the details too: workflow code sees no nextRetryDelay (the SDK does not decode it), and waits itself after a local attempt.
+    details: [waitMs],
   });
 }
 

@@ -13,13 +13,23 @@ type HistoryEvent = proto.temporal.api.history.v1.IHistoryEvent;
 export interface ActionCount {
   actions: number;
   workflowTasks: number;
+  /** Activities scheduled and local-activity markers: how the Web UI lists attempts. */
+  attemptEvents: number;
+  /** Of those, the ones that carry a summary (the UI's line for each). */
+  attemptEventsWithSummary: number;
 }
 
 export function countActions(events: HistoryEvent[]): ActionCount {
   let actions = 0;
   let workflowTasks = 0;
+  let attemptEvents = 0;
+  let attemptEventsWithSummary = 0;
   let markersInTask = false;
   for (const event of events) {
+    if (event.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED || event.eventType === EventType.EVENT_TYPE_MARKER_RECORDED) {
+      attemptEvents += 1;
+      if (event.userMetadata?.summary?.data?.length) attemptEventsWithSummary += 1;
+    }
     switch (event.eventType) {
       case EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
       case EventType.EVENT_TYPE_TIMER_STARTED:
@@ -45,7 +55,7 @@ export function countActions(events: HistoryEvent[]): ActionCount {
         break;
     }
   }
-  return { actions, workflowTasks };
+  return { actions, workflowTasks, attemptEvents, attemptEventsWithSummary };
 }
 
 /**
@@ -53,14 +63,20 @@ export function countActions(events: HistoryEvent[]): ActionCount {
  * them, each fetched whole), given how many deliveries each event makes.
  */
 export async function actionsPerDelivery(client: Client, query: string, deliveriesPerEvent: number, sample = 100) {
-  let total: ActionCount = { actions: 0, workflowTasks: 0 };
+  let total: ActionCount = { actions: 0, workflowTasks: 0, attemptEvents: 0, attemptEventsWithSummary: 0 };
   let events = 0;
   for await (const execution of client.workflow.list({ query, pageSize: sample })) {
     const history = await client.workflow.getHandle(execution.workflowId, execution.runId).fetchHistory();
     const counted = countActions(history.events ?? []);
-    total = { actions: total.actions + counted.actions, workflowTasks: total.workflowTasks + counted.workflowTasks };
+    total = {
+      actions: total.actions + counted.actions, workflowTasks: total.workflowTasks + counted.workflowTasks,
+      attemptEvents: total.attemptEvents + counted.attemptEvents, attemptEventsWithSummary: total.attemptEventsWithSummary + counted.attemptEventsWithSummary,
+    };
     if (++events >= sample) break;
   }
   const per = (n: number) => (events ? Math.round((n / (events * deliveriesPerEvent)) * 100) / 100 : null);
-  return { sampledEvents: events, actionsPerDelivery: per(total.actions), workflowTasksPerDelivery: per(total.workflowTasks) };
+  return {
+    sampledEvents: events, actionsPerDelivery: per(total.actions), workflowTasksPerDelivery: per(total.workflowTasks),
+    attemptsShownWithSummary: `${total.attemptEventsWithSummary} of ${total.attemptEvents}`,
+  };
 }

@@ -19,11 +19,11 @@ import { startDevServer } from '../src/temporal/devServer.ts';
 import { freePort } from '../test/support/ports.ts';
 import type { BaselineBatch, BaselineResult } from './baseline/worker.ts';
 import type { LoadResult, LoadSpec } from './loadGenerator.ts';
-import { cpuSeconds, peakRssMiB, rssMiB } from './processStats.ts';
+import { cpuSeconds, mainThreadCpuSeconds, peakRssMiB, residentKindsMiB, rssMiB } from './processStats.ts';
 import { Progress } from './progress.ts';
 import { BenchReceiver } from './receiver.ts';
 import { percentile, round } from './stats.ts';
-import { summarizeCpuProfiles, summarizePerfReport } from './profile.ts';
+import { type ProfileWindow, summarizeCpuProfiles, summarizePerfReport } from './profile.ts';
 import { actionsPerDelivery } from './actions.ts';
 import { benchCluster, clusterUnderTest } from './cluster.ts';
 
@@ -44,6 +44,7 @@ const usage = `npm run bench -- [flags]
   --profile                     CPU-profile Herald and the Temporal server (perf) during the end-to-end run
   --label NAME                  name of the result file (default: a timestamp)
   --only PHASES                 comma-separated subset of ${phases.join(',')} (tuning runs)
+  --versus NAME=VALUE[,…]       last, the 1-endpoint phase again with Herald restarted with these HERALD_* settings (side by side in one run)
   --cluster                     on npm run cluster's topology instead, with 1 then 2 worker processes (bench/cluster.ts)
 Settings not given are Herald's shipped defaults.`;
 
@@ -72,6 +73,7 @@ const { values: flags } = parseArgs({
     only: { type: 'string', default: phases.join(',') },
     help: { type: 'boolean', default: false },
     'cluster-workers': { type: 'string' },
+    versus: { type: 'string' },
     ...Object.fromEntries(Object.keys(settingFlags).map((flag) => [flag, { type: 'string' as const }])),
   },
 });
@@ -93,9 +95,17 @@ const settingsEnv: Record<string, string> = Object.fromEntries(
 );
 // The retry phase measures retries: the circuit breaker would hold its endpoint, which fails every message twice.
 settingsEnv.HERALD_CIRCUIT_FAILURES ??= '1000000';
+const versusEnv: Record<string, string> | undefined = flags.versus
+  ? Object.fromEntries(flags.versus.split(',').map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]))
+  : undefined;
+if (versusEnv && Object.keys(versusEnv).some((name) => !name.startsWith('HERALD_'))) {
+  console.error(`bench: --versus takes HERALD_* settings\n${usage}`);
+  process.exit(2);
+}
 let settings: ReturnType<typeof loadConfig>['tuning'];
 try {
   settings = loadConfig({ ...settingsEnv }).tuning;
+  if (versusEnv) loadConfig({ ...settingsEnv, ...versusEnv });
 } catch (err) {
   console.error(`bench: ${(err as Error).message}`);
   process.exit(2);
@@ -125,13 +135,18 @@ const commonEnv = { ...process.env, ...settingsEnv, TEMPORAL_ADDRESS: server.add
 const logFile = fs.openSync(path.join(runDir, 'processes.log'), 'a');
 const apiPort = cluster?.apiPort ?? await freePort();
 const profileDir = path.join(runDir, 'profile');
-const herald = cluster ? undefined : spawn(process.execPath, [
-  '--import', 'tsx', ...(flags.profile ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []), 'src/main.ts',
-], {
-  cwd: repo, stdio: ['ignore', logFile, logFile],
-  env: { ...commonEnv, PORT: String(apiPort), HERALD_HOST: '127.0.0.1', HERALD_DATA_DIR: path.join(runDir, 'herald'), HERALD_METRICS_PORT: '0', HERALD_TEMPORAL_METRICS_PORT: '0' },
-});
-if (herald) children.push(herald);
+/** Herald as `npm start` runs it, on the run's data dir (a restart keeps its endpoints), with `extraEnv` on top of the run's settings. */
+const spawnHerald = (extraEnv: Record<string, string> = {}) => {
+  const child = spawn(process.execPath, [
+    '--import', 'tsx', ...(flags.profile ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []), 'src/main.ts',
+  ], {
+    cwd: repo, stdio: ['ignore', logFile, logFile],
+    env: { ...commonEnv, ...extraEnv, PORT: String(apiPort), HERALD_HOST: '127.0.0.1', HERALD_DATA_DIR: path.join(runDir, 'herald'), HERALD_METRICS_PORT: '0', HERALD_TEMPORAL_METRICS_PORT: '0' },
+  });
+  children.push(child);
+  return child;
+};
+let herald = cluster ? undefined : spawnHerald();
 const baseline = fork(path.join(repo, 'bench', 'baseline', 'worker.ts'), [], {
   cwd: repo, execArgv: ['--import', 'tsx'], stdio: ['ignore', logFile, logFile, 'ipc'], env: commonEnv,
 });
@@ -170,6 +185,7 @@ async function endpoint(name: string, eventType: string, fields: Record<string, 
 await endpoint('ok/warmup', 'bench.warmup');
 await endpoint('ok/latency', 'bench.latency');
 await endpoint('ok/single', 'bench.single');
+if (versusEnv) await endpoint('ok/versus', 'bench.versus');
 for (let i = 0; i < 5; i++) await endpoint(`ok/fanout-${i}`, 'bench.fanout');
 await endpoint('flaky/retry', 'bench.retry', { retryPolicy: { schedule: ['1s', '1s'] } });
 await endpoint('ok/erp', 'bench.erp');
@@ -183,7 +199,7 @@ await endpoint('ok/limited', 'bench.limited', { rateLimit: { perSecond: 10, burs
 const pids = { server: serverPid, herald: cluster?.workerPid ?? herald!.pid!, baseline: baseline.pid! };
 const cpuNow = (): Cpu => ({
   server: cpuSeconds(pids.server), herald: cluster?.heraldCpuSeconds() ?? cpuSeconds(pids.herald), baseline: cpuSeconds(pids.baseline),
-  ...(cluster && { postgres: cluster.postgresCpuSeconds() }),
+  ...(cluster ? { postgres: cluster.postgresCpuSeconds() } : { heraldMainThread: mainThreadCpuSeconds(pids.herald) }),
 });
 type Cpu = Record<string, number>;
 /** CPU seconds each process used over a phase, and as a share of one core. */
@@ -240,11 +256,11 @@ async function endToEnd(name: string, eventType: string, pathPrefix: string, eve
   const firstByteMs = arrivals.map(([key, at]) => at - acceptedAt.get(key.split(' ')[1]!)!);
   const cpu = cpuOver(cpuBefore, seconds);
   await waitFor('workflows to finish', async () => (await running()) === 0, 300_000);
-  const perDelivery = (process: 'server' | 'herald') => round((Number(cpu[process]!.seconds) * 1000) / expected, 1);
+  const perDelivery = (process: 'server' | 'herald' | 'heraldMainThread') => cpu[process] && round((Number(cpu[process].seconds) * 1000) / expected, 1);
   const result = {
     events, deliveries: expected, seconds: round(seconds, 2),
     deliveriesPerSecond: round(expected / seconds), ingestMs: ms(ingestMs), acceptedToFirstByteMs: ms(firstByteMs), cpu,
-    cpuMsPerDelivery: { server: perDelivery('server'), herald: perDelivery('herald') },
+    cpuMsPerDelivery: { server: perDelivery('server'), herald: perDelivery('herald'), heraldMainThread: perDelivery('heraldMainThread') },
     ...(await actionsPerDelivery(temporal, `WorkflowType = 'eventWorkflow' AND HeraldEventType = '${eventType}'`, deliveriesPerEvent)),
   };
   progress.finish(`${result.deliveriesPerSecond} deliveries/s, accepted→first byte p50 ${result.acceptedToFirstByteMs.p50} ms, p99 ${result.acceptedToFirstByteMs.p99} ms; ${result.actionsPerDelivery} actions and ${result.cpuMsPerDelivery.server} ms of server CPU per delivery`);
@@ -261,7 +277,7 @@ async function baselineRun(count: number) {
   await waitFor('baseline workflows to finish', async () => (await running()) === 0, 300_000);
   const result = {
     workflows: count, seconds: round(seconds, 2), workflowsPerSecond: round(count / seconds), cpu,
-    cpuMsPerWorkflow: { server: round((Number(cpu.server!.seconds) * 1000) / count, 1) },
+    cpuMsPerWorkflow: { server: round((Number(cpu.server!.seconds) * 1000) / count, 1), baselineWorker: round((Number(cpu.baseline!.seconds) * 1000) / count, 1) },
     ...(await actionsPerDelivery(temporal, `WorkflowType = 'noopWorkflow'`, 1)),
   };
   progress.finish(`${result.workflowsPerSecond} workflows/s; ${result.actionsPerDelivery} actions and ${result.cpuMsPerWorkflow.server} ms of server CPU per workflow`);
@@ -289,15 +305,22 @@ async function ingestLoad(name: string, idPrefix: string, spec: Omit<LoadSpec, '
   return result;
 }
 
-/** Samples the Temporal server with perf while `during` runs, when perf can. */
+/** process.hrtime's clock, the one V8 stamps --cpu-prof samples with. */
+const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
+/** The profiled phase (the end-to-end run to one endpoint): Herald's profiles are summarised over it alone. */
+const profileWindow: ProfileWindow = { startUs: 0, endUs: 0, per: size.events };
+
+/** Samples the Temporal server with perf (when perf can) and marks Herald's profile window while `during` runs. */
 async function perfProfile<T>(during: () => Promise<T>): Promise<{ result: T; report?: string[] }> {
   if (!flags.profile) return { result: await during() };
+  profileWindow.startUs = monotonicUs();
   const dataFile = path.join(runDir, 'perf.data');
   const perf = spawn('perf', ['record', '-e', 'cpu-clock', '-F', '499', '-p', String(serverPid), '-o', dataFile], { stdio: 'ignore' });
   const perfExited = once(perf, 'exit').catch(() => undefined);
   let missing = false;
   perf.on('error', () => (missing = true));
   const result = await during();
+  profileWindow.endUs = monotonicUs();
   if (missing) return { result, report: ['perf is not installed (Debian: apt-get install linux-perf)'] };
   perf.kill('SIGINT');
   await perfExited;
@@ -308,6 +331,38 @@ async function perfProfile<T>(during: () => Promise<T>): Promise<{ result: T; re
     return { result, report: [`perf report failed: ${(err as Error).message}`] };
   }
 }
+
+/** Stops Herald and starts it again with `extraEnv`. */
+async function restartHerald(extraEnv: Record<string, string>): Promise<void> {
+  const stopped = herald!;
+  const exited = once(stopped, 'exit');
+  stopped.kill('SIGTERM');
+  await exited;
+  herald = spawnHerald(extraEnv);
+  pids.herald = herald.pid!;
+  if (memorySampler) clearInterval(memorySampler); // the figures at the peak stay the shipped Herald's
+  await waitFor('Herald ready again', async () => (await call('GET', '/readyz')).status === 200, 300_000);
+}
+
+/**
+ * What Herald's resident memory is made of when it is highest: sampled each half second, and at
+ * each new high its main thread's V8 heap and external memory (its own /metrics) and /proc's split.
+ */
+const heraldAtPeak: Record<string, number> = {};
+const memorySampler = herald && setInterval(() => {
+  const now = rssMiB(pids.herald);
+  if (!(now > (heraldAtPeak.rss ?? 0) + 4)) return;
+  heraldAtPeak.rss = now;
+  void api.request({ path: '/metrics', method: 'GET' }).then(async (res) => {
+    const text = await res.body.text();
+    const metric = (name: string) => Number(text.match(new RegExp(`^${name} (\\S+)`, 'm'))?.[1] ?? NaN) / 2 ** 20;
+    Object.assign(heraldAtPeak, {
+      rss: round(now, 0), v8HeapTotal: round(metric('nodejs_heap_size_total_bytes'), 0), v8HeapUsed: round(metric('nodejs_heap_size_used_bytes'), 0),
+      external: round(metric('nodejs_external_memory_bytes'), 0),
+      ...Object.fromEntries(Object.entries(residentKindsMiB(pids.herald) ?? {}).map(([k, v]) => [k, round(v, 0)])),
+    });
+  }, () => undefined);
+}, 500);
 
 // ---------- the run ----------
 const benchStarted = Date.now();
@@ -329,6 +384,14 @@ try {
   } : undefined;
   const ingestFixed = runs('ingest') ? await ingestLoad(`ingest at ${size.ingestRate} req/s`, 'ingest-fixed', { seconds: size.ingestSeconds, connections: concurrency, rate: size.ingestRate }) : undefined;
   const ingestSaturated = runs('ingest') ? await ingestLoad('ingest at saturation', 'ingest-saturation', { seconds: size.ingestSeconds, connections: concurrency }) : undefined;
+  // Last, so that the shipped Herald's figures (its peak memory above all) cover every other phase.
+  const shippedHeraldPeakRssMiB = peakRssMiB(pids.herald);
+  let versus;
+  if (versusEnv && !cluster) {
+    await restartHerald(versusEnv);
+    const result = await endToEnd(`end to end, 1 endpoint, ${flags.versus}`, 'bench.versus', '/ok/versus', size.events, 1);
+    versus = { settings: versusEnv, oneEndpoint: result, peakRssMiB: round(peakRssMiB(pids.herald), 0) };
+  }
   const ratio = (deliveriesPerSecond?: number | null) => deliveriesPerSecond && baselineResult?.workflowsPerSecond ? round(deliveriesPerSecond / baselineResult.workflowsPerSecond, 2) : undefined;
   results = {
     label, date: new Date().toISOString(),
@@ -338,10 +401,12 @@ try {
     ingest: { fixedRate: ingestFixed, saturation: ingestSaturated },
     endToEnd: { lightLoad: latency, oneEndpoint: single, fiveEndpoints: fanout, erpRate: erp },
     baseline: baselineResult,
-    ratioToBaseline: { oneEndpoint: ratio(single?.deliveriesPerSecond), fiveEndpoints: ratio(fanout?.deliveriesPerSecond) },
+    ratioToBaseline: { oneEndpoint: ratio(single?.deliveriesPerSecond), fiveEndpoints: ratio(fanout?.deliveriesPerSecond), ...(versus && { versus: ratio(versus.oneEndpoint.deliveriesPerSecond) }) },
+    ...(versus && { versus: { ...versus, deliveriesPerSecondRatioToShipped: versus.oneEndpoint.deliveriesPerSecond && single?.deliveriesPerSecond ? round(versus.oneEndpoint.deliveriesPerSecond / single.deliveriesPerSecond, 2) : undefined } }),
     retryLoad: retry,
     traffic,
-    peakRssMiB: { herald: round(peakRssMiB(pids.herald), 0), baselineWorker: round(peakRssMiB(pids.baseline), 0), temporalServer: round(peakRssMiB(pids.server), 0) },
+    peakRssMiB: { herald: round(shippedHeraldPeakRssMiB, 0), baselineWorker: round(peakRssMiB(pids.baseline), 0), temporalServer: round(peakRssMiB(pids.server), 0) },
+    heraldAtPeakMiB: heraldAtPeak,
     rssAtEndMiB: { herald: round(rssMiB(pids.herald), 0), baselineWorker: round(rssMiB(pids.baseline), 0), temporalServer: round(rssMiB(pids.server), 0) },
     wallSeconds: round((Date.now() - benchStarted) / 1000, 0),
     ...(serverProfile && { temporalServerProfile: serverProfile }),
@@ -351,10 +416,11 @@ try {
   await cleanUp();
   process.exit(1);
 }
+if (memorySampler) clearInterval(memorySampler);
 await api.close();
 await temporal.connection.close();
 await cleanUp();
-if (flags.profile) results.heraldProfile = summarizeCpuProfiles(profileDir);
+if (flags.profile) results.heraldProfile = summarizeCpuProfiles(profileDir, profileWindow);
 
 fs.mkdirSync(resultsDir, { recursive: true });
 const resultFile = path.join(resultsDir, `${label}.json`);
@@ -371,6 +437,7 @@ function printTable(r: any): void {
     ['ingest, saturation', r.ingest.saturation && `${r.ingest.saturation.requestsPerSecond} req/s; ${latencies(r.ingest.saturation.latencyMs)}`],
     ['end to end, light load', r.endToEnd.lightLoad && delivered(r.endToEnd.lightLoad)],
     ['end to end, 1 endpoint', r.endToEnd.oneEndpoint && delivered(r.endToEnd.oneEndpoint)],
+    [`end to end, 1 endpoint, versus`, r.versus && `${delivered(r.versus.oneEndpoint)}; ×${r.versus.deliveriesPerSecondRatioToShipped} the shipped settings; Herald CPU ${r.versus.oneEndpoint.cpuMsPerDelivery.herald} ms, server ${r.versus.oneEndpoint.cpuMsPerDelivery.server} ms per delivery; ${r.versus.oneEndpoint.actionsPerDelivery} actions (${r.versus.oneEndpoint.workflowTasksPerDelivery} workflow tasks); attempts with a summary ${r.versus.oneEndpoint.attemptsShownWithSummary}`],
     ['end to end, 5 endpoints', r.endToEnd.fiveEndpoints && delivered(r.endToEnd.fiveEndpoints)],
     ['1,000 deliveries/min (ERP)', r.endToEnd.erpRate && delivered(r.endToEnd.erpRate)],
     ['baseline (no-op workflow)', r.baseline && `${r.baseline.workflowsPerSecond} workflows/s; ${r.baseline.actionsPerDelivery} actions, ${r.baseline.cpuMsPerWorkflow.server} ms server CPU per workflow`],
@@ -378,6 +445,9 @@ function printTable(r: any): void {
       .filter(([, e]) => e).map(([name, e]) => `${name} ${e.actionsPerDelivery} (${e.workflowTasksPerDelivery} workflow tasks)`).join(', ')],
     ['server CPU per delivery', [['1 endpoint', r.endToEnd.oneEndpoint], ['5 endpoints', r.endToEnd.fiveEndpoints], ['fails twice', r.retryLoad]]
       .filter(([, e]) => e).map(([name, e]) => `${name} ${e.cpuMsPerDelivery.server} ms`).join(', ')],
+    ['Herald CPU per delivery (main thread)', [['1 endpoint', r.endToEnd.oneEndpoint], ['5 endpoints', r.endToEnd.fiveEndpoints], ['fails twice', r.retryLoad]]
+      .filter(([, e]) => e).map(([name, e]) => `${name} ${e.cpuMsPerDelivery.herald} ms${e.cpuMsPerDelivery.heraldMainThread === undefined ? '' : ` (${e.cpuMsPerDelivery.heraldMainThread})`}`).join(', ')
+      + (r.baseline ? `; baseline worker ${r.baseline.cpuMsPerWorkflow.baselineWorker} ms per workflow` : '')],
     ['ratio to baseline', r.baseline && `1 endpoint ${r.ratioToBaseline.oneEndpoint ?? '-'}, 5 endpoints ${r.ratioToBaseline.fiveEndpoints ?? '-'}`],
     ['retry load', r.retryLoad && `${r.retryLoad.deliveries} deliveries × 3 attempts in ${r.retryLoad.seconds} s; server ${r.retryLoad.cpu.server.percentOfOneCore}% of a core, Herald ${r.retryLoad.cpu.herald.percentOfOneCore}%`],
     ['traffic control (deliveries/s)', r.traffic && ['plain', 'fifo', 'rateLimited'].map((k) => `${k} ${r.traffic[k].deliveriesPerSecond}`).join(', ')],

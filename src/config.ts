@@ -92,6 +92,7 @@ const envSchema = z.object({
   HERALD_WORKER_WORKFLOW_SLOTS: z.coerce.number().int().min(2).default(40),
   HERALD_WORKER_CACHED_WORKFLOWS: z.coerce.number().int().min(0).optional(),
   HERALD_EAGER_START: booleanFromEnv.default(false),
+  HERALD_FIRST_ATTEMPT_LOCAL: booleanFromEnv.default(false),
   HERALD_DELIVERY_KEEP_ALIVE: booleanFromEnv.default(true),
   HERALD_EMBEDDED_SQLITE_SYNC: z.enum(['full', 'normal']).default('full'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -194,6 +195,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       cachedWorkflows: e.HERALD_WORKER_CACHED_WORKFLOWS,
       /** Ingest hands an event's first workflow task straight to this process's worker (role `all` only). */
       eagerStart: e.HERALD_EAGER_START,
+      /** Each delivery's first attempt as a local activity in the event's first workflow task; retries are activities. */
+      firstAttemptLocal: e.HERALD_FIRST_ATTEMPT_LOCAL,
       /** Deliveries reuse connections to a receiver. */
       deliveryKeepAlive: e.HERALD_DELIVERY_KEEP_ALIVE,
       /** How the embedded dev server's SQLite syncs its commits (DevServerOptions.sqliteSync). */

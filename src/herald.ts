@@ -119,6 +119,7 @@ export async function startHerald(
       deadLetterRetentionMs: config.deadLetterRetentionMs,
       // Eager start needs a worker in this process.
       eagerStart: config.tuning.eagerStart && role === 'all',
+      firstAttemptLocal: config.tuning.firstAttemptLocal,
     });
 
     if (role !== 'api') {

@@ -53,6 +53,8 @@ export interface EventWorkflowInput {
   rootWorkflowId?: string;
   /** Carried across continue-as-new: dead letters and when their retention ends (epoch ms). */
   parkedUntil?: Record<string, number>;
+  /** Each delivery's first attempt as a local activity (HERALD_FIRST_ATTEMPT_LOCAL); its retries are activities. */
+  firstAttemptLocal?: boolean;
 }
 
 /** One delivery activity: each of its executions is one attempt; Temporal's retries are the schedule. */

@@ -1,6 +1,6 @@
 import {
   ActivityFailure, ApplicationFailure, CancellationScope, condition, continueAsNew, getExternalWorkflowHandle, isCancellation,
-  proxyActivities, setHandler, sleep, startChild, upsertSearchAttributes, uuid4, workflowInfo,
+  proxyActivities, proxyLocalActivities, setHandler, sleep, startChild, TimeoutFailure, upsertSearchAttributes, uuid4, workflowInfo,
 } from '@temporalio/workflow';
 import {
   cancelSignal, deliveryFailureTypes, type DeliverySignal, type DeliveryStatusName, type EventRef, type EventWorkflowInput,
@@ -27,19 +27,46 @@ interface Delivery {
 }
 
 const { recordCancelled } = proxyActivities<HeraldActivities>({ startToCloseTimeout: '30s' });
-const attempt = (event: EventRef, eventWorkflowId: string, d: Delivery) =>
-  proxyActivities<HeraldActivities>({
-    summary: `${event.type} → ${d.subscription.host}`,
-    startToCloseTimeout: d.subscription.timeoutMs + 10_000,
-    // Bounds every retry, holds and infrastructure faults included: a fault that never clears ends the delivery.
-    scheduleToCloseTimeout: deliveryTimeLimitMs(d.subscription.schedule, d.subscription.timeoutMs + 10_000),
+const attemptOptions = (event: EventRef, d: Delivery, timeLimitMs: number) => ({
+  summary: `${event.type} → ${d.subscription.host}`,
+  startToCloseTimeout: d.subscription.timeoutMs + 10_000,
+  // Bounds every retry, holds and infrastructure faults included: a fault that never clears ends the delivery.
+  scheduleToCloseTimeout: timeLimitMs,
+});
+const attempt = (event: EventRef, eventWorkflowId: string, d: Delivery, locally: boolean) => {
+  const input = { event, eventWorkflowId, subscription: d.subscription, budget: d.budget };
+  const timeLimitMs = deliveryTimeLimitMs(d.subscription.schedule, d.subscription.timeoutMs + 10_000);
+  const remote = (limitMs: number) => proxyActivities<HeraldActivities>({
+    ...attemptOptions(event, d, limitMs),
     // A delivery's schedule is the delay each failed attempt asks for (nextRetryDelay), and the attempt
     // itself decides when the budget is spent; these intervals apply only to infrastructure faults.
     retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
-  }).deliver({ event, eventWorkflowId, subscription: d.subscription, budget: d.budget });
+  }).deliver(input);
+  if (!locally) return remote(timeLimitMs);
+  // The first attempt runs in this workflow task; whatever asks to be retried goes on as an activity, after its wait.
+  const began = Date.now();
+  return proxyLocalActivities<HeraldActivities>({ ...attemptOptions(event, d, timeLimitMs), retry: { maximumAttempts: 1 } }).deliver(input).catch(async (err) => {
+    const waitMs = retryWaitOf(err);
+    if (waitMs === undefined) throw err;
+    await sleep(waitMs);
+    return remote(timeLimitMs - (Date.now() - began));
+  });
+};
+/** The wait before running again an attempt that asks to be retried (its failure's details, or 1 s for a fault); undefined for any other outcome. */
+const retryWaitOf = (err: unknown) => {
+  const failure = attemptFailureOf(err);
+  if (failure instanceof TimeoutFailure) return 1000;
+  if (!(failure instanceof ApplicationFailure) || failure.nonRetryable) return undefined;
+  const asked = Number(failure.details?.[0]);
+  return Number.isFinite(asked) ? asked : 1000;
+};
+/** What an attempt failed with: an activity's failure names it as its cause, a local activity's failure is it. */
+const attemptFailureOf = (err: unknown) => (err instanceof ActivityFailure ? err.cause : err);
 /** How long a FIFO delivery queued behind another waits at most for its turn; undefined for any other failure. */
-const queuedFor = (err: unknown) =>
-  err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === deliveryFailureTypes.queued ? Number(err.cause.details?.[0]) : undefined;
+const queuedFor = (err: unknown) => {
+  const failure = attemptFailureOf(err);
+  return failure instanceof ApplicationFailure && failure.type === deliveryFailureTypes.queued ? Number(failure.details?.[0]) : undefined;
+};
 
 /**
  * Like `condition(fn, ms)`, but a timer that loses the race is left to fire unheeded, never cancelled: a
@@ -168,7 +195,7 @@ async function deliver(run: EventRun, d: Delivery): Promise<void> {
 
 /** Attempts (Temporal retries them) until delivered, failed for good, or a signal interrupts. */
 async function attemptUntilSettled(run: EventRun, d: Delivery): Promise<'delivered' | 'failed' | 'cancelled'> {
-  for (;;) {
+  for (let first = run.input.firstAttemptLocal === true; ; first = false) {
     d.request = undefined;
     d.status = 'pending';
     const turns = d.turns;
@@ -177,7 +204,7 @@ async function attemptUntilSettled(run: EventRun, d: Delivery): Promise<'deliver
         return await Promise.race([
           // A failure that reaches the workflow ends the delivery (the attempt decides, Temporal retries the rest),
           // unless the delivery is queued behind another of a FIFO endpoint.
-          attempt(run.event, run.root, d).then(() => 'delivered' as const, (err) => (isCancellation(err) ? 'cancelled' as const : queuedFor(err) ?? 'failed' as const)),
+          attempt(run.event, run.root, d, first).then(() => 'delivered' as const, (err) => (isCancellation(err) ? 'cancelled' as const : queuedFor(err) ?? 'failed' as const)),
           condition(() => d.request !== undefined).then(() => 'interrupted' as const),
         ]);
       } finally {

@@ -32,6 +32,8 @@ export interface HeraldTemporalOptions {
   deadLetterRetentionMs: number;
   /** Hand an event's first workflow task straight to this process's worker (needs a shared NativeConnection). */
   eagerStart?: boolean;
+  /** Each delivery's first attempt as a local activity. */
+  firstAttemptLocal?: boolean;
 }
 
 /**
@@ -169,7 +171,7 @@ export class HeraldTemporal {
   }
 
   private startOptions(event: HeraldEvent, subscriptions: Subscription[], deadLetterRetentionMs = this.options.deadLetterRetentionMs) {
-    const args: [EventWorkflowInput] = [{ event, subscriptions, deadLetterRetentionMs }];
+    const args: [EventWorkflowInput] = [{ event, subscriptions, deadLetterRetentionMs, ...(this.options.firstAttemptLocal && { firstAttemptLocal: true }) }];
     const hosts = [...new Set(subscriptions.map((s) => s.host))];
     return {
       workflowId: eventWorkflowId(event.tenant, event.id),

@@ -38,7 +38,9 @@ export interface TimeSkippingHerald {
  * Temporal's real time-skipping test server (Java, provisioned by scripts/provision.sh),
  * Herald's search attributes registered on it, and a Herald worker with real activities.
  */
-export async function startTimeSkippingHerald(options: { deadLetterRetentionMs?: number; traffic?: Partial<TrafficSettings> } = {}): Promise<TimeSkippingHerald> {
+export async function startTimeSkippingHerald(
+  options: { deadLetterRetentionMs?: number; traffic?: Partial<TrafficSettings>; firstAttemptLocal?: boolean } = {},
+): Promise<TimeSkippingHerald> {
   const logger = createLogger(process.env.LOG_LEVEL ?? 'silent');
   installTemporalRuntime(logger);
   const launcher = path.join(loadConfig().cacheDir, 'temporal-test-server');
@@ -53,7 +55,7 @@ export async function startTimeSkippingHerald(options: { deadLetterRetentionMs?:
   const endpoints = new EndpointStore(db);
   const log = new DeliveryLog(db);
   const taskQueue = 'herald-test';
-  const temporal = new HeraldTemporal(env.client, { taskQueue, deadLetterRetentionMs: options.deadLetterRetentionMs ?? 3_600_000 });
+  const temporal = new HeraldTemporal(env.client, { taskQueue, deadLetterRetentionMs: options.deadLetterRetentionMs ?? 3_600_000, firstAttemptLocal: options.firstAttemptLocal });
   const metrics = createMetrics().delivery;
   const worker: Worker = await createHeraldWorker(
     { connection: env.nativeConnection, namespace: env.namespace ?? 'default', taskQueue, workflowBundle: await bundleWorkflows(logger) },
