@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { Role } from '../../src/herald.ts';
 import { eventually } from './eventually.ts';
 import { freePort } from './ports.ts';
+import { newTestDataDir } from './suiteSetup.ts';
 
 export type HeraldProcess = Awaited<ReturnType<typeof heraldProcess>>;
 
@@ -15,7 +16,7 @@ export type HeraldProcess = Awaited<ReturnType<typeof heraldProcess>>;
  * TEMPORAL_ADDRESS and the like. It can be started again after it stopped, with the same settings.
  */
 export async function heraldProcess(role: Role = 'all', extraEnv: Record<string, string | undefined> = {}) {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `herald-${role}-`));
+  const dataDir = newTestDataDir(`herald-${role}-`, { embeddedDatabase: role === 'all' && !extraEnv.DATABASE_URL });
   // Ports given in `extraEnv` are used as given: two processes can then run on the same ports in turn.
   const port = Number(extraEnv.PORT ?? await freePort());
   const metricsPort = Number(extraEnv.HERALD_METRICS_PORT ?? await freePort());

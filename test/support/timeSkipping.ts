@@ -12,8 +12,9 @@ import { EndpointStore } from '../../src/storage/endpoints.ts';
 import { createTrafficControl, defaultTrafficSettings, type TrafficSettings } from '../../src/delivery/trafficControl.ts';
 import { HeraldTemporal } from '../../src/temporal/heraldTemporal.ts';
 import { installTemporalRuntime } from '../../src/temporal/runtime.ts';
-import { bundleWorkflows, createHeraldWorker } from '../../src/temporal/worker.ts';
+import { createHeraldWorker } from '../../src/temporal/worker.ts';
 import { heraldSearchAttributes } from '../../workflows/contract.ts';
+import { testWorkflowBundle } from './suiteSetup.ts';
 
 const { IndexedValueType } = proto.temporal.api.enums.v1;
 const indexedValueType: Record<string, proto.temporal.api.enums.v1.IndexedValueType> = {
@@ -56,7 +57,7 @@ export async function startTimeSkippingHerald(options: { deadLetterRetentionMs?:
   const temporal = new HeraldTemporal(env.client, { taskQueue, deadLetterRetentionMs: options.deadLetterRetentionMs ?? 3_600_000 });
   const metrics = createMetrics().delivery;
   const worker: Worker = await createHeraldWorker(
-    { connection: env.nativeConnection, namespace: env.namespace ?? 'default', taskQueue, workflowBundle: await bundleWorkflows(logger) },
+    { connection: env.nativeConnection, namespace: env.namespace ?? 'default', taskQueue, workflowBundle: await testWorkflowBundle(logger) },
     { endpoints, log, temporal, logger, metrics, traffic: createTrafficControl({ db, endpoints, log, temporal, logger, settings: { ...defaultTrafficSettings, ...options.traffic } }) },
   );
   const running = worker.run();
