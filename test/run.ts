@@ -2,37 +2,48 @@
  * `npm test`'s runner: builds what every test file would otherwise build for itself
  * (test/support/suiteSetup.ts), then runs the files with node:test, several at once
  * (HERALD_TEST_CONCURRENCY, default 3): each file is a process of its own with its own servers, ports
- * and data dirs, and most of a file's time is spent waiting on timers and other processes. Prints each
- * file's wall time at the end (test/support/fileTimes.mjs). Arguments, when given, are the files to run.
+ * and data dirs, and much of a file's time is spent waiting on timers and other processes. Prints
+ * each file's wall time at the end, slowest first. Arguments, when given, are the files to run.
  * Exits non-zero when any test fails.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { run } from 'node:test';
+import { spec } from 'node:test/reporters';
 import { createLogger } from '../src/logger.ts';
 import { prepareSuite } from './support/suiteSetup.ts';
 
-// The folders whose files take longest first, so they do not start last and run on alone.
-const suites = ['test/cluster', 'test/integration', 'test/conformance', 'test/workflow', 'test/unit'];
-const files = process.argv.length > 2
-  ? process.argv.slice(2)
-  : suites.flatMap((dir) => fs.readdirSync(dir).filter((name) => name.endsWith('.test.ts')).sort().map((name) => path.join(dir, name)));
-const concurrency = process.env.HERALD_TEST_CONCURRENCY ?? '3';
+const suites = ['test/unit', 'test/workflow', 'test/integration', 'test/conformance', 'test/cluster'];
+/** The longest files (this runner's own report), started first so that none is left running alone at the end. */
+const slowest = [
+  'test/integration/restarts.test.ts', 'test/integration/fanout.test.ts', 'test/integration/temporalServerCrashes.test.ts',
+  'test/integration/separateProcesses.test.ts', 'test/cluster/chaos.test.ts', 'test/integration/deliveries.test.ts',
+  'test/unit/storage.test.ts', 'test/workflow/fifo.test.ts',
+];
+const all = suites.flatMap((dir) => fs.readdirSync(dir).filter((name) => name.endsWith('.test.ts')).sort().map((name) => path.join(dir, name)));
+const files = process.argv.length > 2 ? process.argv.slice(2) : [...slowest.filter((file) => all.includes(file)), ...all.filter((file) => !slowest.includes(file))];
+const concurrency = Number(process.env.HERALD_TEST_CONCURRENCY ?? 3);
 
 const started = Date.now();
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const suite = await prepareSuite(createLogger(process.env.LOG_LEVEL ?? 'warn'));
-console.log(`shared set-up ready in ${((Date.now() - started) / 1000).toFixed(1)} s; ${files.length} test files, ${concurrency} at once`);
+process.on('exit', () => suite.remove());
+Object.assign(process.env, suite.env); // the test files' processes inherit it
+console.log(`shared set-up ready in ${seconds(Date.now() - started)}; ${files.length} test files, ${concurrency} at once`);
 
-const reporters = ['--test-reporter=spec', '--test-reporter-destination=stdout', '--test-reporter=./test/support/fileTimes.mjs', '--test-reporter-destination=stdout'];
-const run = spawn(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-timeout=600000', ...reporters, ...files], {
-  stdio: 'inherit',
-  env: { ...process.env, ...suite.env },
+const fileTimes: { file: string; ms: number; passed: boolean }[] = [];
+// The test files' processes run with this process's flags (--import tsx).
+const tests = run({ files: files.map((file) => path.resolve(file)), concurrency, timeout: 600_000 });
+tests.on('test:fail', () => (process.exitCode = 1));
+tests.on('test:complete', (test) => {
+  // node:test reports each file as a test named by its path, complete when its process has exited.
+  if (test.file && test.name === test.file) fileTimes.push({ file: path.relative(process.cwd(), test.file), ms: test.details.duration_ms, passed: test.details.passed });
 });
-// Ctrl-C reaches the runner and the test files alike (one process group); a SIGTERM is passed on.
-process.on('SIGINT', () => undefined);
-process.on('SIGTERM', () => run.kill('SIGTERM'));
-run.on('exit', (code, signal) => {
-  suite.remove();
-  console.log(`npm test: ${((Date.now() - started) / 1000).toFixed(0)} s of tests`);
-  process.exit(code ?? (signal ? 1 : 0));
+const report = tests.compose(new spec());
+report.pipe(process.stdout);
+report.on('end', () => {
+  const width = Math.max(0, ...fileTimes.map((f) => f.file.length));
+  console.log('\nWall time per test file (several run at once):');
+  for (const { file, ms, passed } of fileTimes.sort((a, b) => b.ms - a.ms)) console.log(`  ${file.padEnd(width)}  ${seconds(ms).padStart(8)}${passed ? '' : '  FAILED'}`);
+  console.log(`npm test: ${seconds(Date.now() - started)} in all, set-up included`);
 });

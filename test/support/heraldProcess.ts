@@ -46,10 +46,11 @@ export async function heraldProcess(role: Role = 'all', extraEnv: Record<string,
       const started = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', role], { env, stdio: ['ignore', 'ignore', 'pipe'] });
       started.stderr!.on('data', (chunk: Buffer) => void (stderr = (stderr + chunk.toString()).slice(-4000)));
       child = started;
+      // Generous: test files run side by side, and a start on a busy machine is slow.
       await eventually(async () => {
         if (started.exitCode !== null) throw new Error(`herald ${role} exited with code ${started.exitCode} before it was ready:\n${stderr}`);
         return fetch(readyUrl).then((r) => r.status, () => 0);
-      }, (status) => status === 200, 90_000, 200);
+      }, (status) => status === 200, 180_000, 200);
     },
     /** Resolves with the exit code (null when killed by a signal) once the process exits by itself. */
     exited(): Promise<number | null> {

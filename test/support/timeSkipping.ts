@@ -36,6 +36,20 @@ export interface TimeSkippingHerald {
 }
 
 /**
+ * The SDK gives the test server a fixed 5 s to answer, then kills it: a JVM starting on a busy
+ * machine (test files run side by side) can take longer, so it gets two more tries.
+ */
+async function startTestServer(launcher: string): Promise<TestWorkflowEnvironment> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: launcher } } });
+    } catch (err) {
+      if (attempt === 3 || !/did not start within/.test(String(err))) throw err;
+    }
+  }
+}
+
+/**
  * Temporal's real time-skipping test server (Java, provisioned by scripts/provision.sh),
  * Herald's search attributes registered on it, and a Herald worker with real activities.
  */
@@ -45,7 +59,7 @@ export async function startTimeSkippingHerald(options: { deadLetterRetentionMs?:
   const launcher = path.join(loadConfig().cacheDir, 'temporal-test-server');
   if (!fs.existsSync(launcher)) throw new Error(`time-skipping test server missing at ${launcher}: run 'npm run provision'`);
 
-  const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: launcher } } });
+  const env = await startTestServer(launcher);
   await env.connection.operatorService.addSearchAttributes({
     namespace: env.namespace ?? 'default',
     searchAttributes: Object.fromEntries(heraldSearchAttributes.map((key) => [key.name, indexedValueType[key.type]!])),
