@@ -88,7 +88,7 @@ export async function deliver(deps: DeliverDeps, input: DeliveryActivityInput): 
     nextAttemptAt: waitMs === undefined ? null : new Date(startedAt + durationMs + waitMs).toISOString(), countsAgainstEndpoint: answer.countsAgainstEndpoint,
   });
   await deps.traffic.recordOutcome(subscription.endpointId, {
-    deliveryId: id, eventId, eventType, attempt, status, statusCode: answer.statusCode, error: answer.error, at: startedAt, waitMs,
+    deliveryId: id, eventId, eventType, attempt, status, statusCode: answer.statusCode, error: answer.error, at: startedAt, durationMs, waitMs,
     countsAgainstEndpoint: answer.countsAgainstEndpoint,
   });
   // A retryable answer with no attempt left ends the delivery: counted as failed, not as a retry.

@@ -68,6 +68,8 @@ export interface AttemptOutcome {
   error: string | null;
   /** The attempt's own time (workflow time under a time-skipping test server). */
   at: number;
+  /** How long the attempt took: its answer came at `at + durationMs`. */
+  durationMs: number;
   /** The wait the delivery's policy chose before its next attempt (Retry-After honoured); undefined when none follows. */
   waitMs?: number;
   /** The event type it carried: attempts at Herald's own events never raise operational events. */
@@ -218,12 +220,13 @@ export class TrafficControl {
   async recordOutcome(endpointId: string, outcome: AttemptOutcome): Promise<void> {
     const at = iso(outcome.at);
     if (outcome.statusCode === 429 && outcome.waitMs !== undefined) {
-      // The receiver asked for less: every other delivery to it waits as long as this one does (its own schedule).
+      // The receiver asked for less: every other delivery to it waits as long as this one does (its own schedule),
+      // counted from the answer, as Retry-After is.
       await this.db.query(
         `INSERT INTO endpoint_traffic (endpoint_id, slowed_until, slowed_by) VALUES ($1, $2, $3) ON CONFLICT (endpoint_id)
          DO UPDATE SET slowed_until = GREATEST(endpoint_traffic.slowed_until, EXCLUDED.slowed_until),
            slowed_by = CASE WHEN endpoint_traffic.slowed_until > EXCLUDED.slowed_until THEN endpoint_traffic.slowed_by ELSE EXCLUDED.slowed_by END`,
-        [endpointId, iso(outcome.at + outcome.waitMs), outcome.deliveryId],
+        [endpointId, iso(outcome.at + outcome.durationMs + outcome.waitMs), outcome.deliveryId],
       );
     }
     if (outcome.status === 'failed') {
