@@ -1,6 +1,4 @@
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { DestinationStream } from 'pino';
 import { loadConfig } from '../../src/config.ts';

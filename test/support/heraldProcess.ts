@@ -1,8 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import type { Role } from '../../src/herald.ts';
 import { eventually } from './eventually.ts';
 import { freePort } from './ports.ts';
