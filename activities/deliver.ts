@@ -91,7 +91,7 @@ export async function deliver(deps: DeliverDeps, input: DeliveryActivityInput): 
     nextAttemptAt: waitMs === undefined ? null : new Date(startedAt + durationMs + waitMs).toISOString(), countsAgainstEndpoint: answer.countsAgainstEndpoint,
   });
   const changes = await deps.traffic.recordOutcome(subscription.endpointId, {
-    deliveryId: id, eventId, eventType, attempt, status, statusCode: answer.statusCode, error: answer.error, at: startedAt, waitMs,
+    deliveryId: id, eventId, eventType, attempt, status, statusCode: answer.statusCode, error: answer.error, at: startedAt, durationMs, waitMs,
     countsAgainstEndpoint: answer.countsAgainstEndpoint,
   });
   await react(deps, subscription.endpointId, changes);

@@ -44,7 +44,11 @@ export async function startHerald(
   role: Role,
   config: Config,
   logger: Logger,
-  options: { headless?: boolean } = {},
+  options: {
+    headless?: boolean;
+    /** A workflow bundle built beforehand (the test suite builds one for all its Heralds); otherwise built at start. */
+    workflowBundle?: WorkerOptions['workflowBundle'];
+  } = {},
 ): Promise<RunningHerald> {
   if (role !== 'all' && !config.databaseUrl) {
     throw new Error(`'${role}' alone needs DATABASE_URL: embedded PGlite is one process, so run both roles together with 'npm start'`);
@@ -89,7 +93,7 @@ export async function startHerald(
             logger,
           }),
       openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger }),
-      role === 'api' ? undefined : bundleWorkflows(logger),
+      role === 'api' ? undefined : (options.workflowBundle ?? bundleWorkflows(logger)),
     ]);
     if (server.status === 'fulfilled' && server.value) stops.push(server.value.stop);
     if (db.status === 'fulfilled') stops.push(() => db.value.close());

@@ -1,12 +1,12 @@
 import { createRequire } from 'node:module';
-import { bundleWorkflowCode, type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { bundleWorkflowCode, type NativeConnection, Worker, type WorkerOptions, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Logger } from './logger.ts';
 import { createActivities, type ActivityDeps } from '../activities/index.ts';
 
 export const workflowsPath = createRequire(import.meta.url).resolve('../workflows/index.ts');
 
 /** Bundles workflow code once (a few seconds of webpack); its build report stays out of the logs. */
-export function bundleWorkflows(logger: Logger, path = workflowsPath): Promise<NonNullable<WorkerOptions['workflowBundle']>> {
+export function bundleWorkflows(logger: Logger, path = workflowsPath): Promise<WorkflowBundleWithSourceMap> {
   const bundler = logger.child({ component: 'workflow-bundler' });
   const quiet = () => undefined;
   return bundleWorkflowCode({

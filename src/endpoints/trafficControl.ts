@@ -68,6 +68,8 @@ export interface AttemptOutcome {
   error: string | null;
   /** The attempt's own time (workflow time under a time-skipping test server). */
   at: number;
+  /** How long the attempt took: its answer came at `at + durationMs`. */
+  durationMs: number;
   /** The wait the delivery's policy chose before its next attempt (Retry-After honoured); undefined when none follows. */
   waitMs?: number;
   /** The event type it carried: attempts at Herald's own events never raise operational events. */
@@ -174,8 +176,9 @@ export class TrafficControl {
     const raise = (notice: OperationalNotice) => { if (!outcome.eventType.startsWith(RESERVED_PREFIX)) notices.push(notice); };
     const at = iso(outcome.at);
     if (outcome.statusCode === 429 && outcome.waitMs !== undefined) {
-      // The receiver asked for less: every other delivery to it waits as long as this one does (its own schedule).
-      await this.state.slowDown(endpointId, outcome.at + outcome.waitMs, outcome.deliveryId);
+      // The receiver asked for less: every other delivery to it waits as long as this one does (its own schedule),
+      // counted from the answer, as Retry-After is.
+      await this.state.slowDown(endpointId, outcome.at + outcome.durationMs + outcome.waitMs, outcome.deliveryId);
     }
     if (outcome.status === 'failed') {
       raise({

@@ -148,7 +148,7 @@ describe('Herald and its Temporal server as processes', () => {
         assert.equal((await herald.post('/v1/events', { id: eventId, type: 'order.submitted', data: { eventId } })).status, 202);
       }
       const attemptedEvents = (path: string) => new Set(receiver.received(path).map((r) => JSON.parse(r.body).data.eventId)).size;
-      await eventually(async () => [attemptedEvents('/down'), attemptedEvents('/stalled')], (seen) => seen.every((n) => n === eventIds.length));
+      await eventually(async () => [attemptedEvents('/down'), attemptedEvents('/stalled')], (seen) => seen.every((n) => n === eventIds.length), 90_000);
 
       process.kill(devServerPid(herald.dataDir), 'SIGKILL');
       assert.equal(await herald.stop('SIGKILL'), null);

@@ -1,6 +1,4 @@
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { DestinationStream } from 'pino';
 import { loadConfig } from '../../src/config.ts';
@@ -10,6 +8,7 @@ import { HeraldTemporal } from '../../src/temporal/heraldTemporal.ts';
 import type { DeliveryDetail } from '../../src/storage/deliveryLog.ts';
 import { eventually } from './eventually.ts';
 import { freePort } from './ports.ts';
+import { newTestDataDir, testWorkflowBundle } from './suiteSetup.ts';
 
 export interface TestHerald extends RunningHerald {
   apiUrl: string;
@@ -32,7 +31,7 @@ export async function startTestHerald(
   env: Record<string, string> = {},
   options: { logDestination?: DestinationStream } = {},
 ): Promise<TestHerald> {
-  const dataDir = env.HERALD_DATA_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), 'herald-test-'));
+  const dataDir = env.HERALD_DATA_DIR ?? newTestDataDir('herald-test-', { embeddedDatabase: !env.DATABASE_URL });
   const config = loadConfig({
     ...process.env,
     PORT: '0',
@@ -45,7 +44,7 @@ export async function startTestHerald(
     ...env,
   });
   const logger = createLogger(config.logLevel, options.logDestination);
-  const herald = await startHerald('all', config, logger, { headless: true });
+  const herald = await startHerald('all', config, logger, { headless: true, workflowBundle: await testWorkflowBundle(logger) });
   const connection = await Connection.connect({ address: herald.temporalAddress });
   const apiUrl = herald.apiUrl!;
   const client = new Client({ connection, namespace: config.temporal.namespace });

@@ -1,11 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import type { Role } from '../../src/herald.ts';
 import { eventually } from './eventually.ts';
 import { freePort } from './ports.ts';
+import { newTestDataDir } from './suiteSetup.ts';
 
 export type HeraldProcess = Awaited<ReturnType<typeof heraldProcess>>;
 
@@ -15,7 +14,7 @@ export type HeraldProcess = Awaited<ReturnType<typeof heraldProcess>>;
  * TEMPORAL_ADDRESS and the like. It can be started again after it stopped, with the same settings.
  */
 export async function heraldProcess(role: Role = 'all', extraEnv: Record<string, string | undefined> = {}) {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `herald-${role}-`));
+  const dataDir = newTestDataDir(`herald-${role}-`, { embeddedDatabase: role === 'all' && !extraEnv.DATABASE_URL });
   // Ports given in `extraEnv` are used as given: two processes can then run on the same ports in turn.
   const port = Number(extraEnv.PORT ?? await freePort());
   const metricsPort = Number(extraEnv.HERALD_METRICS_PORT ?? await freePort());
@@ -45,10 +44,11 @@ export async function heraldProcess(role: Role = 'all', extraEnv: Record<string,
       const started = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', role], { env, stdio: ['ignore', 'ignore', 'pipe'] });
       started.stderr!.on('data', (chunk: Buffer) => void (stderr = (stderr + chunk.toString()).slice(-4000)));
       child = started;
+      // Generous: test files run side by side, and a start on a busy machine is slow.
       await eventually(async () => {
         if (started.exitCode !== null) throw new Error(`herald ${role} exited with code ${started.exitCode} before it was ready:\n${stderr}`);
         return fetch(readyUrl).then((r) => r.status, () => 0);
-      }, (status) => status === 200, 90_000, 200);
+      }, (status) => status === 200, 180_000, 200);
     },
     /** Resolves with the exit code (null when killed by a signal) once the process exits by itself. */
     exited(): Promise<number | null> {

@@ -12,8 +12,9 @@ import { EndpointStore } from '../../src/endpoints/store.ts';
 import { createTrafficControl, defaultTrafficSettings, type TrafficSettings } from '../../src/endpoints/trafficControl.ts';
 import { HeraldTemporal } from '../../src/temporal/heraldTemporal.ts';
 import { installTemporalRuntime } from '../../src/temporal/runtime.ts';
-import { bundleWorkflows, createHeraldWorker } from '../../src/worker.ts';
+import { createHeraldWorker } from '../../src/worker.ts';
 import { heraldSearchAttributes } from '../../workflows/contract.ts';
+import { testWorkflowBundle } from './suiteSetup.ts';
 
 const { IndexedValueType } = proto.temporal.api.enums.v1;
 const indexedValueType: Record<string, proto.temporal.api.enums.v1.IndexedValueType> = {
@@ -35,6 +36,20 @@ export interface TimeSkippingHerald {
 }
 
 /**
+ * The SDK gives the test server a fixed 5 s to answer, then kills it: a JVM starting on a busy
+ * machine (test files run side by side) can take longer, so it gets two more tries.
+ */
+async function startTestServer(launcher: string): Promise<TestWorkflowEnvironment> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: launcher } } });
+    } catch (err) {
+      if (attempt === 3 || !/did not start within/.test(String(err))) throw err;
+    }
+  }
+}
+
+/**
  * Temporal's real time-skipping test server (Java, provisioned by scripts/provision.sh),
  * Herald's search attributes registered on it, and a Herald worker with real activities.
  */
@@ -46,7 +61,7 @@ export async function startTimeSkippingHerald(
   const launcher = path.join(loadConfig().cacheDir, 'temporal-test-server');
   if (!fs.existsSync(launcher)) throw new Error(`time-skipping test server missing at ${launcher}: run 'npm run provision'`);
 
-  const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: launcher } } });
+  const env = await startTestServer(launcher);
   await env.connection.operatorService.addSearchAttributes({
     namespace: env.namespace ?? 'default',
     searchAttributes: Object.fromEntries(heraldSearchAttributes.map((key) => [key.name, indexedValueType[key.type]!])),
@@ -58,7 +73,7 @@ export async function startTimeSkippingHerald(
   const temporal = new HeraldTemporal(env.client, { taskQueue, deadLetterRetentionMs: options.deadLetterRetentionMs ?? 3_600_000, firstAttemptLocal: options.firstAttemptLocal });
   const metrics = createMetrics().delivery;
   const worker: Worker = await createHeraldWorker(
-    { connection: env.nativeConnection, namespace: env.namespace ?? 'default', taskQueue, workflowBundle: await bundleWorkflows(logger) },
+    { connection: env.nativeConnection, namespace: env.namespace ?? 'default', taskQueue, workflowBundle: await testWorkflowBundle(logger) },
     { endpoints, log, temporal, logger, metrics, traffic: createTrafficControl({ db, endpoints, logger, settings: { ...defaultTrafficSettings, ...options.traffic } }) },
   );
   const running = worker.run();

@@ -70,7 +70,7 @@ describe('event catalog', () => {
     const elapsedMs = performance.now() - started;
     assert.deepEqual(errors.map((e) => e.field), ['data.code']);
     assert.deepEqual(await lenient.check('shop', 'order.hostile', { code: 'aaaa' }), []);
-    assert.ok(elapsedMs < 2_000, `checking took ${elapsedMs.toFixed(0)} ms`);
+    assert.ok(elapsedMs < 2_000, `checking took ${elapsedMs.toFixed(0)} ms of CPU`);
   });
 
   test('a pattern the linear-time engine cannot run is refused when declared', () => {
@@ -97,7 +97,7 @@ describe('event catalog', () => {
     const started = performance.now();
     assert.deepEqual(await lenient.check('shop', 'order.unique', distinct), []);
     const elapsedMs = performance.now() - started;
-    assert.ok(elapsedMs < 1_000, `checking took ${elapsedMs.toFixed(0)} ms`);
+    assert.ok(elapsedMs < 1_000, `checking took ${elapsedMs.toFixed(0)} ms of CPU`);
     // Objects are equal whatever the order of their properties; 1 and 1.0 are one number.
     assert.deepEqual(await lenient.check('shop', 'order.unique', [{ a: 1, b: [2] }, 'x', { b: [2], a: 1.0 }]), [
       { field: 'data', message: 'must NOT have duplicate items (items ## 0 and 2 are identical)' },
@@ -121,12 +121,14 @@ describe('event catalog', () => {
   test('a long array of failing items reports the first 100 failures and how many more, quickly', async () => {
     await store.create({ tenant: 'shop', name: 'order.lines', description: '', schema: { type: 'array', items: { type: 'string' } } });
     const data = Array.from({ length: 500_000 }, () => 1);
-    const started = performance.now();
+    // CPU time, not wall time: test files run side by side, and a busy machine must not fail this.
+    const started = process.cpuUsage();
     const errors = await lenient.check('shop', 'order.lines', data);
-    const elapsedMs = performance.now() - started;
+    const { user, system } = process.cpuUsage(started);
+    const elapsedMs = (user + system) / 1000;
     assert.equal(errors.length, 101);
     assert.deepEqual(errors[0], { field: 'data.0', message: 'must be string' });
     assert.deepEqual(errors.at(-1), { field: 'data', message: '499900 more failures not listed' });
-    assert.ok(elapsedMs < 1_000, `checking took ${elapsedMs.toFixed(0)} ms`);
+    assert.ok(elapsedMs < 1_000, `checking took ${elapsedMs.toFixed(0)} ms of CPU`);
   });
 });

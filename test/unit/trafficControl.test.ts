@@ -47,7 +47,7 @@ describe('traffic control', () => {
 
   /** One attempt as the delivery activity writes it: its log row, then its outcome to traffic control. */
   let attempts = 0;
-  const attempt = async (endpoint: { id: string; tenant: string }, at: number, outcome: { statusCode: number | null; waitMs?: number; eventType?: string; tenant?: string }) => {
+  const attempt = async (endpoint: { id: string; tenant: string }, at: number, outcome: { statusCode: number | null; waitMs?: number; durationMs?: number; eventType?: string; tenant?: string }) => {
     const delivered = outcome.statusCode !== null && outcome.statusCode < 300;
     const status = delivered ? 'delivered' as const : outcome.waitMs === undefined ? 'failed' as const : 'retrying' as const;
     const eventId = `e${++attempts}`;
@@ -56,12 +56,12 @@ describe('traffic control', () => {
     const deliveryId = `delivery:${tenant}:${eventId}:${endpoint.id}`;
     await log.recordAttempt({
       deliveryId, tenant, eventId, endpointId: endpoint.id, eventType: outcome.eventType ?? 'order.paid', attempt: 1, budget: 'b',
-      startedAt: new Date(at).toISOString(), durationMs: 5, statusCode: outcome.statusCode, error: delivered ? null : 'HTTP 503',
+      startedAt: new Date(at).toISOString(), durationMs: outcome.durationMs ?? 5, statusCode: outcome.statusCode, error: delivered ? null : 'HTTP 503',
       responseExcerpt: null, responseHeaders: null, status, nextAttemptAt: null, countsAgainstEndpoint: true,
     });
     await react(effects, endpoint.id, await traffic.recordOutcome(endpoint.id, {
       deliveryId, eventId, attempt: 1, status, statusCode: outcome.statusCode, error: delivered ? null : 'HTTP 503', at,
-      waitMs: outcome.waitMs, eventType: outcome.eventType ?? 'order.paid', countsAgainstEndpoint: true,
+      durationMs: outcome.durationMs ?? 5, waitMs: outcome.waitMs, eventType: outcome.eventType ?? 'order.paid', countsAgainstEndpoint: true,
     }));
   };
 
@@ -85,15 +85,16 @@ describe('traffic control', () => {
     assert.equal(later.filter((a) => a.send).length, 3);
   });
 
-  test('a 429 holds every other delivery to the endpoint for as long as its own next wait', async () => {
+  test('a 429 holds every other delivery to the endpoint for as long as its own next wait, counted from the answer', async () => {
     const endpoint = await newEndpoint();
     const t0 = Date.now();
-    await attempt(endpoint, t0, { statusCode: 429, waitMs: 30 * SECOND });
+    // Answered 2 s after the attempt began (a slow receiver, a busy worker): Retry-After counts from the answer.
+    await attempt(endpoint, t0, { statusCode: 429, waitMs: 30 * SECOND, durationMs: 2 * SECOND });
     const held = await traffic.admit(endpoint.id, 'delivery:t:e:other', t0 + 10 * SECOND);
-    assert.deepEqual(held, { send: false, reason: 'slowed-down', waitMs: 20 * SECOND });
+    assert.deepEqual(held, { send: false, reason: 'slowed-down', waitMs: 22 * SECOND });
     const told = `delivery:${endpoint.tenant}:e${attempts}:${endpoint.id}`;
     assert.deepEqual(await traffic.admit(endpoint.id, told, t0 + 10 * SECOND), { send: true, probe: false }, 'the delivery it answered keeps its own schedule');
-    assert.equal((await traffic.admit(endpoint.id, 'delivery:t:e:other', t0 + 30 * SECOND)).send, true);
+    assert.equal((await traffic.admit(endpoint.id, 'delivery:t:e:other', t0 + 32 * SECOND)).send, true);
   });
 
   test('consecutive failures open the circuit; one probe after the cool-down; a failed probe doubles it; a success closes it', async () => {

@@ -1,0 +1,61 @@
+/**
+ * `npm test`'s runner: builds what every test file would otherwise build for itself
+ * (test/support/suiteSetup.ts), then runs the files with node:test, several at once
+ * (HERALD_TEST_CONCURRENCY, default 3): each file is a process of its own with its own servers, ports
+ * and data dirs, and much of a file's time is spent waiting on timers and other processes. Prints
+ * each file's wall time at the end, slowest first. Arguments, when given, are the files to run.
+ * Exits non-zero when any test fails.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { run } from 'node:test';
+import { spec } from 'node:test/reporters';
+import { createLogger } from '../src/logger.ts';
+import { prepareSuite } from './support/suiteSetup.ts';
+
+const suites = ['test/unit', 'test/workflow', 'test/integration', 'test/conformance', 'test/cluster'];
+/**
+ * Files that load the machine by design (fanout: 2,100 one-MiB attempts) and, beside others, starve
+ * until their attempts time out and are retried without end: they run first, on their own.
+ */
+const alone = ['test/integration/fanout.test.ts'];
+/** The longest files (this runner's own report), started first so that none is left running alone at the end. */
+const slowest = [
+  'test/integration/restarts.test.ts', 'test/cluster/chaos.test.ts', 'test/integration/separateProcesses.test.ts',
+  'test/integration/deliveries.test.ts', 'test/integration/temporalServerCrashes.test.ts', 'test/unit/storage.test.ts',
+  'test/workflow/fifo.test.ts', 'test/workflow/autoDisable.test.ts', 'test/workflow/circuitBreaker.test.ts',
+];
+const all = suites.flatMap((dir) => fs.readdirSync(dir).filter((name) => name.endsWith('.test.ts')).sort().map((name) => path.join(dir, name)));
+const files = process.argv.length > 2 ? process.argv.slice(2) : [...slowest.filter((file) => all.includes(file)), ...all.filter((file) => !slowest.includes(file))];
+const concurrency = Number(process.env.HERALD_TEST_CONCURRENCY ?? 3);
+
+const started = Date.now();
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+const suite = await prepareSuite(createLogger(process.env.LOG_LEVEL ?? 'warn'));
+process.on('exit', () => suite.remove());
+Object.assign(process.env, suite.env); // the test files' processes inherit it
+console.log(`shared set-up ready in ${seconds(Date.now() - started)}; ${files.length} test files, ${concurrency} at once`);
+
+const fileTimes: { file: string; ms: number; passed: boolean }[] = [];
+/** Runs `batch` with node:test (its processes with this process's flags: --import tsx); resolves once reported. */
+function runFiles(batch: string[], filesAtOnce: number): Promise<void> {
+  const tests = run({ files: batch.map((file) => path.resolve(file)), concurrency: filesAtOnce, timeout: 600_000 });
+  tests.on('test:fail', () => (process.exitCode = 1));
+  tests.on('test:complete', (test) => {
+    // node:test reports each file as a test named by its path, complete when its process has exited.
+    if (test.file && test.name === test.file) fileTimes.push({ file: path.relative(process.cwd(), test.file), ms: test.details.duration_ms, passed: test.details.passed });
+  });
+  const report = tests.compose(new spec());
+  report.pipe(process.stdout, { end: false });
+  return new Promise((resolve) => report.on('end', resolve));
+}
+
+const onTheirOwn = files.filter((file) => alone.includes(file));
+if (onTheirOwn.length) await runFiles(onTheirOwn, 1);
+const sideBySide = files.filter((file) => !alone.includes(file));
+if (sideBySide.length) await runFiles(sideBySide, concurrency);
+
+const width = Math.max(0, ...fileTimes.map((f) => f.file.length));
+console.log('\nWall time per test file (several run at once):');
+for (const { file, ms, passed } of fileTimes.sort((a, b) => b.ms - a.ms)) console.log(`  ${file.padEnd(width)}  ${seconds(ms).padStart(8)}${passed ? '' : '  FAILED'}`);
+console.log(`npm test: ${seconds(Date.now() - started)} in all, set-up included`);
