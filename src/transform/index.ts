@@ -2,20 +2,22 @@
  * Request transformations: per endpoint, a JSONata expression for the body and one per header,
  * evaluated for every attempt against `{ event, attempt, endpoint }` (see TransformInput).
  *
- * Tenants write these expressions, so evaluation is bounded: JSONata's own guardrails stop an
- * evaluation that runs longer than EVALUATION_TIMEOUT_MS or nests deeper than MAX_DEPTH (it
- * checks both at every step, and every step is an `await`, so loops and recursion are caught),
- * sequences are capped at MAX_SEQUENCE items, and any intermediate string longer than
- * MAX_STRING_CHARS ends the evaluation. Regular expressions are refused outright (at create, by
- * walking the syntax tree, and at send time, by a RegexEngine that throws): a JSONata regex runs
- * on V8's backtracking RegExp, whose single synchronous match no timer can interrupt, so a
- * catastrophic pattern would stall the worker; JSONata's string functions (`$contains`,
- * `$split`, `$replace`, `$substringBefore`, ...) take plain strings and cover what a webhook body
- * needs. Running in a worker thread terminated at a deadline would allow regexes, at the cost of
- * a thread hop and a structured clone of the event per attempt; not worth it for this use.
+ * Tenants write these expressions, so evaluation is bounded. It runs on a sandbox thread
+ * (src/sandbox/), never on the event loop of the API or a worker: applyTransform posts it there,
+ * and a thread still evaluating at EVALUATION_DEADLINE_MS, or past its heap, is terminated and
+ * replaced; the result is serialised and size-checked on that thread too. That bound holds for
+ * single native steps no check between steps can stop (a deep `=` on objects that share
+ * references, `$distinct`, the RegExp `$toMillis` builds from its picture). Within it, JSONata's own
+ * guardrails fail an evaluation early with the position that ran away: longer than
+ * EVALUATION_TIMEOUT_MS or deeper than MAX_DEPTH (checked at every step), sequences over
+ * MAX_SEQUENCE items, strings over MAX_STRING_CHARS. Regular expressions are refused outright (at
+ * create, by walking the syntax tree, and at send time, by a RegexEngine that throws): JSONata's
+ * string functions (`$contains`, `$split`, `$replace`, ...) take plain strings and cover what a
+ * webhook body needs.
  */
 import jsonata from 'jsonata';
 import { z } from 'zod';
+import { EVALUATION_DEADLINE_MS, PREPARATION_DEADLINE_MS, sandbox, SandboxStopped } from '../sandbox/index.ts';
 
 export const EVALUATION_TIMEOUT_MS = 250;
 export const MAX_DEPTH = 300;
@@ -146,10 +148,15 @@ const isFunction = (value: unknown) =>
 
 /** The body's JSON text; a result that has none (a function, anywhere in it) fails the transform, naming its field. */
 function jsonText(field: string, value: unknown): string {
-  return JSON.stringify(value, (_key, inner: unknown) => {
-    if (isFunction(inner)) throw new TransformError(field, 'gave a function, which is not a JSON value');
-    return inner;
-  });
+  try {
+    return JSON.stringify(value, (_key, inner: unknown) => {
+      if (isFunction(inner)) throw new TransformError(field, 'gave a function, which is not a JSON value');
+      return inner;
+    });
+  } catch (err) {
+    if (err instanceof TransformError) throw err;
+    throw new TransformError(field, `gave a result with no JSON text (${err instanceof Error ? err.message : String(err)})`);
+  }
 }
 
 export interface TransformResult {
@@ -196,7 +203,7 @@ export function compileTransform(definition: TransformDefinition): CompiledTrans
 const cache = new Map<string, CompiledTransform>();
 const CACHE_LIMIT = 1_000;
 
-export function cachedTransform(definition: TransformDefinition): CompiledTransform {
+function cachedTransform(definition: TransformDefinition): CompiledTransform {
   const key = JSON.stringify(definition);
   let compiled = cache.get(key);
   if (!compiled) {
@@ -218,13 +225,48 @@ export function sampleInput(endpoint: { id: string; sourceApp: string | null; te
   };
 }
 
+/** How a transform failed on a sandbox thread, as it crosses back. */
+type TransformOutcome = { result: TransformResult } | { failure: { field: string; reason: string; position?: number; noResult: boolean } };
+
+/** Runs on a sandbox thread (src/sandbox/tasks.ts): the transform's result, or how it failed. */
+export async function evaluateTransform(definition: TransformDefinition, input: TransformInput, evaluating: () => void): Promise<TransformOutcome> {
+  try {
+    const compiled = cachedTransform(definition);
+    evaluating();
+    return { result: await compiled.apply(input) };
+  } catch (err) {
+    if (!(err instanceof TransformError)) throw err;
+    return { failure: { field: err.field, reason: err.reason, position: err.position, noResult: err.noResult } };
+  }
+}
+
+/**
+ * Applies a transform on a sandbox thread under EVALUATION_DEADLINE_MS. Throws TransformError when it
+ * fails on this input (a runaway stopped at the deadline or at the thread's heap included), and
+ * SandboxUnavailable when no thread could run it (Herald's fault, not the transform's).
+ */
+export async function applyTransform(definition: TransformDefinition, input: TransformInput): Promise<TransformResult> {
+  let outcome: TransformOutcome;
+  try {
+    outcome = await sandbox.run('transform', { definition, input }, { preparationMs: PREPARATION_DEADLINE_MS, deadlineMs: EVALUATION_DEADLINE_MS });
+  } catch (err) {
+    // Which expression ran away is not known once its thread is gone: a lone body is named, else the whole transform.
+    if (err instanceof SandboxStopped) throw new TransformError(definition.headers && Object.keys(definition.headers).length ? 'transform' : 'transform.body', err.message);
+    throw err;
+  }
+  if ('result' in outcome) return outcome.result;
+  const { field, reason, position, noResult } = outcome.failure;
+  throw new TransformError(field, reason, position, noResult);
+}
+
 /**
  * Why a transform cannot be used: a syntax error, a regex, or a failure (runaway included) on a
  * sample event. Undefined when it compiles and runs.
  */
 export async function transformProblem(definition: TransformDefinition, input: TransformInput): Promise<{ field: string; message: string } | undefined> {
   try {
-    await compileTransform(definition).apply(input);
+    compileTransform(definition);
+    await applyTransform(definition, input);
     return undefined;
   } catch (err) {
     if (!(err instanceof TransformError)) throw err;

@@ -56,9 +56,9 @@ describe('event catalog', () => {
     assert.deepEqual(await lenient.check('shop', 'order.v', { total: 1 }), [{ field: 'data.currency', message: "must have required property 'currency'" }]);
   });
 
-  test('an unusable schema is reported, a usable one is not', () => {
-    assert.match(lenient.schemaError({ type: 'nonsense' }) ?? '', /schema is invalid/);
-    assert.equal(lenient.schemaError(orderSchema), undefined);
+  test('an unusable schema is reported, a usable one is not', async () => {
+    assert.match(await lenient.schemaError({ type: 'nonsense' }) ?? '', /schema is invalid/);
+    assert.equal(await lenient.schemaError(orderSchema), undefined);
   });
 
   test('a tenant pattern cannot stall ingest: "^(a+)+$" against a long hostile value answers at once', async () => {
@@ -73,21 +73,21 @@ describe('event catalog', () => {
     assert.ok(elapsedMs < 2_000, `checking took ${elapsedMs.toFixed(0)} ms`);
   });
 
-  test('a pattern the linear-time engine cannot run is refused when declared', () => {
-    assert.match(lenient.schemaError({ type: 'string', pattern: '^(?=a)a$' }) ?? '', /not supported/);
-    assert.match(lenient.schemaError({ type: 'string', pattern: '^(?<x>a)\\k<x>$' }) ?? '', /backreferences/);
-    assert.match(lenient.schemaError({ type: 'object', patternProperties: { '(a)\\1': {} } }) ?? '', /not supported/);
-    assert.equal(lenient.schemaError({ type: 'string', pattern: '^[\\p{L} -]+$' }), undefined);
+  test('a pattern the linear-time engine cannot run is refused when declared', async () => {
+    assert.match(await lenient.schemaError({ type: 'string', pattern: '^(?=a)a$' }) ?? '', /not supported/);
+    assert.match(await lenient.schemaError({ type: 'string', pattern: '^(?<x>a)\\k<x>$' }) ?? '', /backreferences/);
+    assert.match(await lenient.schemaError({ type: 'object', patternProperties: { '(a)\\1': {} } }) ?? '', /not supported/);
+    assert.equal(await lenient.schemaError({ type: 'string', pattern: '^[\\p{L} -]+$' }), undefined);
   });
 
   // Found by `npm run fuzz`: 5,000 properties took Ajv about 6 s to compile, with the event loop blocked.
-  test('a schema too large to compile quickly is refused when declared, before compiling', () => {
+  test('a schema too large to compile quickly is refused when declared, before compiling', async () => {
     const huge = { type: 'object', properties: Object.fromEntries(Array.from({ length: 5_000 }, (_, i) => [`p${i}`, { type: 'string', minLength: 1 }])) };
     const started = performance.now();
-    assert.match(lenient.schemaError(huge) ?? '', /too large: more than 2000 values/);
+    assert.match(await lenient.schemaError(huge) ?? '', /too large: more than 2000 values/);
     assert.ok(performance.now() - started < 100, 'refused without compiling');
     const large = { type: 'object', properties: Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`p${i}`, { type: 'string', minLength: 1 }])) };
-    assert.equal(lenient.schemaError(large), undefined, '300 properties with two keywords each are fine');
+    assert.equal(await lenient.schemaError(large), undefined, '300 properties with two keywords each are fine');
   });
 
   // Found by `npm run fuzz`: Ajv compares every pair, so 20,000 objects took about 33 s to check.
@@ -105,11 +105,11 @@ describe('event catalog', () => {
     assert.deepEqual(await lenient.check('shop', 'order.unique', [[1, 2], [2, 1], '1', 1, null, false, 0]), []);
   });
 
-  test("Ajv's warnings (an unknown format) never reach Herald's output", () => {
+  test("Ajv's warnings (an unknown format) never reach Herald's output", async () => {
     const warn = mock.method(console, 'warn');
     const log = mock.method(console, 'log');
     try {
-      assert.equal(lenient.schemaError({ type: 'string', format: 'no-such-format' }), undefined, 'unknown formats are annotations, as JSON Schema says');
+      assert.equal(await lenient.schemaError({ type: 'string', format: 'no-such-format' }), undefined, 'unknown formats are annotations, as JSON Schema says');
       assert.equal(warn.mock.callCount() + log.mock.callCount(), 0);
     } finally {
       warn.mock.restore();
