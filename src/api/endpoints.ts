@@ -15,7 +15,8 @@ import { buildRequest, maskSecrets, type OutboundRequest, protectedHeaders, type
 import { sendOnce } from '../delivery/testSend.ts';
 import { endpointQuotaExceeded, type Quotas } from '../quotas.ts';
 import { generateSecret, signatureSchema, type SignatureConfig } from '../signing/index.ts';
-import { compileTransform, sampleInput, TransformError, transformProblem, transformSchema, type TransformDefinition } from '../transform/index.ts';
+import { compileTransform, sampleInput, TransformError, transformSchema, type TransformDefinition } from '../transform/index.ts';
+import { transformProblem } from '../transform/sandboxed.ts';
 import { endpointHealth, resetTraffic } from '../delivery/trafficControl.ts';
 import type { Db } from '../storage/db.ts';
 import type { DeliveryLog } from '../storage/deliveryLog.ts';

@@ -7,7 +7,8 @@
 import { formats, type FormatName } from '../formats/index.ts';
 import { MASKED_HEADER_VALUE, reservedHeaderNames } from './headers.ts';
 import { secretHeaders, signerFor, type SignatureConfig } from '../signing/index.ts';
-import { applyTransform, TransformError, type TransformDefinition, type TransformInput } from '../transform/index.ts';
+import { TransformError, type TransformDefinition, type TransformInput } from '../transform/index.ts';
+import { applyTransform } from '../transform/sandboxed.ts';
 import { version } from '../version.ts';
 import type { HeraldEvent } from '../../workflows/contract.ts';
 

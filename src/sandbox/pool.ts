@@ -33,10 +33,10 @@ export type TaskTable = Record<string, (input: never, evaluating: () => void) =>
 
 export interface SandboxPoolOptions {
   /**
-   * The thread's entry: it posts 'ready', then answers each `{ id, task, input }` with `{ id, value }` or
+   * The thread's entry, a file or (resolved once, then reused) the code itself: it posts 'ready', then answers each `{ id, task, input }` with `{ id, value }` or
    * `{ id, error }`, having posted `{ id, evaluating: true }` when its preparation is done.
    */
-  script: URL;
+  script: URL | (() => Promise<string>);
   threads: number;
   /** The heap of each thread. */
   maxOldGenerationSizeMb: number;
@@ -65,6 +65,8 @@ export class SandboxPool<Tasks extends TaskTable> {
   private readonly queue: Task[] = [];
   private nextId = 0;
   private closed = false;
+  /** The threads' code, when the script is made at run time: being made, or made. */
+  private code?: 'pending' | { text: string };
 
   constructor(private readonly options: SandboxPoolOptions) {}
 
@@ -113,9 +115,25 @@ export class SandboxPool<Tasks extends TaskTable> {
   }
 
   private spawn(): boolean {
+    const { script } = this.options;
+    if (typeof script === 'function') {
+      if (this.code === undefined) {
+        this.code = 'pending';
+        // Once made, the threads start; code that could not be made fails the waiting tasks, and is made again on demand.
+        script().then((text) => {
+          this.code = { text };
+          this.pump();
+        }, (err: unknown) => {
+          this.code = undefined;
+          this.failQueue(`its code could not be made: ${err instanceof Error ? err.message : String(err)}`);
+        });
+      }
+      if (this.code === 'pending') return false;
+    }
     let worker: Worker;
     try {
-      worker = new Worker(this.options.script, { resourceLimits: { maxOldGenerationSizeMb: this.options.maxOldGenerationSizeMb } });
+      const resourceLimits = { maxOldGenerationSizeMb: this.options.maxOldGenerationSizeMb };
+      worker = typeof script === 'function' ? new Worker((this.code as { text: string }).text, { eval: true, resourceLimits }) : new Worker(script, { resourceLimits });
     } catch (err) {
       this.failQueue(`a thread could not be started: ${err instanceof Error ? err.message : String(err)}`);
       return false;

@@ -11,19 +11,3 @@ export const sandboxTasks = {
 
 export type SandboxTasks = typeof sandboxTasks;
 
-/**
- * Runs each task once on made-up input before the thread says it is ready: Ajv's first compile and
- * JSONata's first evaluation on a cold thread take hundreds of milliseconds, which would otherwise
- * count against the first tenant's deadline.
- */
-export async function warmUp(): Promise<void> {
-  const schemaText = JSON.stringify({ type: 'object', required: ['id'], properties: { id: { type: 'string', format: 'uuid', pattern: '^[0-9a-f-]+$' }, at: { type: 'string', format: 'date-time' }, tags: { type: 'array', uniqueItems: true } } });
-  schemaProblem(schemaText);
-  dataProblems(schemaText, { id: 'not-a-uuid', at: 'now', tags: [1, 1] }, 'warm.up', () => {});
-  const at = new Date().toISOString();
-  await evaluateTransform({ body: '{"id": event.id, "total": $sum(event.data.items.price), "at": $now()}', headers: { 'X-Id': 'event.id' } }, {
-    event: { id: 'evt_warm_up', type: 'warm.up', tenant: 'herald', occurredAt: at, data: { items: [{ price: 1 }, { price: 2 }] } },
-    attempt: { number: 1, sentAt: at, sentAtUnix: 0, webhookId: 'msg_warm_up' },
-    endpoint: { id: 'ep_warm_up', sourceApp: null },
-  }, () => {});
-}

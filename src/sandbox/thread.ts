@@ -1,6 +1,6 @@
 /** One sandbox thread: runs the tasks the pool posts, one at a time, and answers each by its id. */
 import { parentPort } from 'node:worker_threads';
-import { sandboxTasks, warmUp } from './tasks.ts';
+import { sandboxTasks } from './tasks.ts';
 
 const port = parentPort!;
 port.on('message', async ({ id, task, input }: { id: number; task: keyof typeof sandboxTasks; input: never }) => {
@@ -10,5 +10,4 @@ port.on('message', async ({ id, task, input }: { id: number; task: keyof typeof 
     port.postMessage({ id, error: err instanceof Error ? err.message : String(err) });
   }
 });
-await warmUp();
 port.postMessage('ready');

@@ -3,7 +3,7 @@
  * evaluated for every attempt against `{ event, attempt, endpoint }` (see TransformInput).
  *
  * Tenants write these expressions, so evaluation is bounded. It runs on a sandbox thread
- * (src/sandbox/), never on the event loop of the API or a worker: applyTransform posts it there,
+ * (src/sandbox/), never on the event loop of the API or a worker: applyTransform (./sandboxed.ts) posts it there,
  * and a thread still evaluating at EVALUATION_DEADLINE_MS, or past its heap, is terminated and
  * replaced; the result is serialised and size-checked on that thread too. That bound holds for
  * single native steps no check between steps can stop (a deep `=` on objects that share
@@ -17,7 +17,6 @@
  */
 import jsonata from 'jsonata';
 import { z } from 'zod';
-import { EVALUATION_DEADLINE_MS, PREPARATION_DEADLINE_MS, sandbox, SandboxStopped } from '../sandbox/index.ts';
 
 export const EVALUATION_TIMEOUT_MS = 250;
 export const MAX_DEPTH = 300;
@@ -226,7 +225,7 @@ export function sampleInput(endpoint: { id: string; sourceApp: string | null; te
 }
 
 /** How a transform failed on a sandbox thread, as it crosses back. */
-type TransformOutcome = { result: TransformResult } | { failure: { field: string; reason: string; position?: number; noResult: boolean } };
+export type TransformOutcome = { result: TransformResult } | { failure: { field: string; reason: string; position?: number; noResult: boolean } };
 
 /** Runs on a sandbox thread (src/sandbox/tasks.ts): the transform's result, or how it failed. */
 export async function evaluateTransform(definition: TransformDefinition, input: TransformInput, evaluating: () => void): Promise<TransformOutcome> {
@@ -237,41 +236,5 @@ export async function evaluateTransform(definition: TransformDefinition, input: 
   } catch (err) {
     if (!(err instanceof TransformError)) throw err;
     return { failure: { field: err.field, reason: err.reason, position: err.position, noResult: err.noResult } };
-  }
-}
-
-/**
- * Applies a transform on a sandbox thread under EVALUATION_DEADLINE_MS. Throws TransformError when it
- * fails on this input (a runaway stopped at the deadline or at the thread's heap included), and
- * SandboxUnavailable when no thread could run it (Herald's fault, not the transform's).
- */
-export async function applyTransform(definition: TransformDefinition, input: TransformInput): Promise<TransformResult> {
-  let outcome: TransformOutcome;
-  try {
-    outcome = await sandbox.run('transform', { definition, input }, { preparationMs: PREPARATION_DEADLINE_MS, deadlineMs: EVALUATION_DEADLINE_MS });
-  } catch (err) {
-    // Which expression ran away is not known once its thread is gone: a lone body is named, else the whole transform.
-    if (err instanceof SandboxStopped) throw new TransformError(definition.headers && Object.keys(definition.headers).length ? 'transform' : 'transform.body', err.message);
-    throw err;
-  }
-  if ('result' in outcome) return outcome.result;
-  const { field, reason, position, noResult } = outcome.failure;
-  throw new TransformError(field, reason, position, noResult);
-}
-
-/**
- * Why a transform cannot be used: a syntax error, a regex, or a failure (runaway included) on a
- * sample event. Undefined when it compiles and runs.
- */
-export async function transformProblem(definition: TransformDefinition, input: TransformInput): Promise<{ field: string; message: string } | undefined> {
-  try {
-    compileTransform(definition);
-    await applyTransform(definition, input);
-    return undefined;
-  } catch (err) {
-    if (!(err instanceof TransformError)) throw err;
-    // The sample's data is not the tenant's: a path that finds nothing in it is no mistake.
-    if (err.noResult) return undefined;
-    return { field: err.field, message: err.explanation };
   }
 }

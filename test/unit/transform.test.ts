@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { buildRequest, maskSecrets, type RequestEndpoint } from '../../src/delivery/request.ts';
-import { compileTransform, EVALUATION_TIMEOUT_MS, sampleInput, TransformError, transformProblem } from '../../src/transform/index.ts';
+import { compileTransform, EVALUATION_TIMEOUT_MS, sampleInput, TransformError } from '../../src/transform/index.ts';
+import { transformProblem } from '../../src/transform/sandboxed.ts';
 import type { HeraldEvent } from '../../workflows/contract.ts';
 
 const input = sampleInput({ id: 'ep_1', sourceApp: null, tenant: 'acme', eventTypes: ['order.*'] });
