@@ -158,6 +158,33 @@ function jsonText(field: string, value: unknown): string {
   }
 }
 
+/**
+ * Whether the JSON text of `value` would surely exceed `limit` bytes, counted before serialising it:
+ * a result whose objects share their parts can be exponentially larger than what built it
+ * (`$a := {"l": $a, "r": $a}` 30 times is 2^30 objects in 30 steps). Counts the fewest bytes each
+ * value can take (a string its characters and quotes, a property its key, quotes and colon, every
+ * value a separator); stops once past the limit.
+ */
+function surelyLargerThan(value: unknown, limit: number): boolean {
+  let bytes = 0;
+  const pending: unknown[] = [value];
+  while (pending.length) {
+    const next = pending.pop();
+    bytes += typeof next === 'string' ? next.length + 3 : 2;
+    if (bytes > limit) return true;
+    if (typeof next !== 'object' || next === null) continue;
+    if (Array.isArray(next)) {
+      pending.push(...next);
+      continue;
+    }
+    for (const [key, inner] of Object.entries(next)) {
+      bytes += key.length + 3;
+      pending.push(inner);
+    }
+  }
+  return false;
+}
+
 export interface TransformResult {
   /** The JSON text of the body, when the transform sets one. */
   body?: string;
@@ -179,6 +206,7 @@ export function compileTransform(definition: TransformDefinition): CompiledTrans
       if (body) {
         const value = await body.evaluate(input);
         if (value === undefined) throw new TransformError(body.field, 'gave no result for this event', undefined, true);
+        if (surelyLargerThan(value, MAX_BODY_BYTES)) throw new TransformError(body.field, `gave a body over ${MAX_BODY_BYTES} bytes`);
         const text = jsonText(body.field, value);
         if (Buffer.byteLength(text) > MAX_BODY_BYTES) throw new TransformError(body.field, `gave a body over ${MAX_BODY_BYTES} bytes`);
         result.body = text;
