@@ -129,7 +129,9 @@ const linearUniqueItems: CodeKeywordDefinition = {
  */
 function compile(schema: Record<string, unknown>): ValidateFunction {
   const ignore = () => {};
-  const ajv = new Ajv2020({ allErrors: true, strict: false, code: { regExp: linearTimeRegExp }, logger: { log: ignore, warn: ignore, error: ignore } });
+  // Ajv's optimisation passes over the generated code cost more than they save: without them a
+  // schema at the value cap compiles in about half the time.
+  const ajv = new Ajv2020({ allErrors: true, strict: false, code: { regExp: linearTimeRegExp, optimize: false }, logger: { log: ignore, warn: ignore, error: ignore } });
   addFormats(ajv);
   ajv.removeKeyword('uniqueItems');
   ajv.addKeyword(linearUniqueItems);

@@ -246,7 +246,7 @@ const hostileHeaderSet = fc.oneof(
 
 /** Transforms as DESIGN.md describes them (JSONata); Herald does not implement them yet, so the field is unknown. */
 const hostileTransform = fc.oneof(
-  fc.constantFrom('$sum([1..100000000])', '($f := function($x){$f($x)}; $f(1))', '$eval("1")', '$string($)', '**', '(', 'event.data' + '.x'.repeat(5000)),
+  fc.constantFrom('$sum([1..100000000])', '($f := function($x){$f($x)}; $f(1))', '$eval("1")', '$string($)', '**', '(', 'event.data' + '.x'.repeat(5000), 'a~>$f'.repeat(3_900)),
   fc.string({ maxLength: 200 }),
 ).chain((expression) => fc.constantFrom(
   { name: 'transform body', body: { transform: { body: expression } } },
