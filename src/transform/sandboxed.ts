@@ -3,7 +3,7 @@
  * (src/sandbox/). What runs on the thread is ./index.ts.
  */
 import { EVALUATION_DEADLINE_MS, PREPARATION_DEADLINE_MS, sandbox, SandboxStopped } from '../sandbox/index.ts';
-import { compileTransform, TransformError, type TransformDefinition, type TransformInput, type TransformOutcome, type TransformResult } from './index.ts';
+import { TransformError, type TransformDefinition, type TransformInput, type TransformOutcome, type TransformResult } from './index.ts';
 
 /**
  * Applies a transform on a sandbox thread under EVALUATION_DEADLINE_MS. Throws TransformError when it
@@ -30,7 +30,6 @@ export async function applyTransform(definition: TransformDefinition, input: Tra
  */
 export async function transformProblem(definition: TransformDefinition, input: TransformInput): Promise<{ field: string; message: string } | undefined> {
   try {
-    compileTransform(definition);
     await applyTransform(definition, input);
     return undefined;
   } catch (err) {
