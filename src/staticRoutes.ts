@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
-import { checkEndpointDefinition, endpointDefinition, retrySettings, secretOptional } from './api/endpoints.ts';
+import { checkEndpointDefinition, endpointDefinition, retrySettings, secretOptional, transformSyntaxProblems } from './api/endpoints.ts';
 import { eventTypePattern, identifier } from './api/fields.ts';
 import { type DestinationPolicy, urlRefusal } from './delivery/destinations.ts';
 import type { RetryPolicy } from './delivery/retryPolicy.ts';
@@ -29,6 +29,8 @@ const routeSchema = endpointDefinition
   })
   .superRefine((route, ctx) => {
     checkEndpointDefinition(route, ctx);
+    // Configuration, not tenant input: its expressions are compiled here, once, at start.
+    if (route.transform) for (const problem of transformSyntaxProblems(route.transform)) ctx.addIssue({ code: 'custom', ...problem });
     if (route.fallback && route.eventTypes) {
       ctx.addIssue({ code: 'custom', path: ['eventTypes'], message: 'a fallback route takes the types no other route takes; leave eventTypes out' });
     }

@@ -121,27 +121,34 @@ export function checkEndpointDefinition(
   if (body.transform) for (const problem of transformDefinitionProblems(body.transform, body.signature)) ctx.addIssue({ code: 'custom', ...problem });
 }
 
-/** Syntax errors, regexes and headers a transform may not set, each with its path under `transform`. */
+/**
+ * Headers a transform may not set, each with its path under `transform`. Its expressions are
+ * compiled on a sandbox thread (assertTransformRuns, buildRequest): compiling tenant text can take
+ * seconds (a 5,000-step path took 1.5 s).
+ */
 export function transformDefinitionProblems(transform: TransformDefinition, signature: SignatureConfig): { path: string[]; message: string }[] {
-  const problems: { path: string[]; message: string }[] = [];
   const forbidden = protectedHeaders(signature);
-  for (const name of Object.keys(transform.headers ?? {})) {
-    if (forbidden.has(name.toLowerCase())) problems.push({ path: ['transform', 'headers', name], message: 'set by Herald (deduplication id, secret, signature) or frames the request, as for static headers; it cannot be chosen' });
-  }
+  return Object.keys(transform.headers ?? {})
+    .filter((name) => forbidden.has(name.toLowerCase()))
+    .map((name) => ({ path: ['transform', 'headers', name], message: 'set by Herald (deduplication id, secret, signature) or frames the request, as for static headers; it cannot be chosen' }));
+}
+
+/** Syntax errors and regexes, for configuration read once at start (the API compiles on a sandbox thread). */
+export function transformSyntaxProblems(transform: TransformDefinition): { path: string[]; message: string }[] {
   try {
     compileTransform(transform);
+    return [];
   } catch (err) {
     if (!(err instanceof TransformError)) throw err;
-    problems.push({ path: err.field.split('.'), message: err.explanation });
+    return [{ path: err.field.split('.'), message: err.explanation }];
   }
-  return problems;
 }
 
 /** Runs the transform on a sample event (a runaway or failing expression is a 400 naming its field). */
 export async function assertTransformRuns(endpoint: { id: string; tenant: string; sourceApp: string | null; eventTypes: string[]; transform: TransformDefinition | null | undefined }): Promise<void> {
   if (!endpoint.transform) return;
   const problem = await transformProblem(endpoint.transform, sampleInput(endpoint));
-  if (problem) throw invalidFields([{ field: problem.field, message: `${problem.message}, on a sample event` }]);
+  if (problem) throw invalidFields([{ field: problem.field, message: problem.onSample ? `${problem.message}, on a sample event` : problem.message }]);
 }
 
 const createBody = endpointDefinition.superRefine(checkEndpointDefinition);

@@ -51,6 +51,8 @@ export class TransformError extends Error {
     readonly position?: number,
     /** The body expression found nothing in the event (not a failure on a sample event). */
     readonly noResult = false,
+    /** It failed to compile (a syntax error, a regex), whatever the event. */
+    readonly atCompile = false,
   ) {
     super(`${field}: ${reason}`);
     this.name = 'TransformError';
@@ -255,16 +257,17 @@ export function sampleInput(endpoint: { id: string; sourceApp: string | null; te
 }
 
 /** How a transform failed on a sandbox thread, as it crosses back. */
-export type TransformOutcome = { result: TransformResult } | { failure: { field: string; reason: string; position?: number; noResult: boolean } };
+export type TransformOutcome = { result: TransformResult } | { failure: { field: string; reason: string; position?: number; noResult: boolean; atCompile: boolean } };
 
 /** Runs on a sandbox thread (src/sandbox/tasks.ts): the transform's result, or how it failed. */
 export async function evaluateTransform(definition: TransformDefinition, input: TransformInput, evaluating: () => void): Promise<TransformOutcome> {
+  let compiled: CompiledTransform | undefined;
   try {
-    const compiled = cachedTransform(definition);
+    compiled = cachedTransform(definition);
     evaluating();
     return { result: await compiled.apply(input) };
   } catch (err) {
     if (!(err instanceof TransformError)) throw err;
-    return { failure: { field: err.field, reason: err.reason, position: err.position, noResult: err.noResult } };
+    return { failure: { field: err.field, reason: err.reason, position: err.position, noResult: err.noResult, atCompile: compiled === undefined } };
   }
 }

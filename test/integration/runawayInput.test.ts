@@ -77,6 +77,12 @@ describe('hostile input is evaluated off the event loop, under a hard deadline',
 
   test('$toMillis with a picture that backtracks is stopped at the deadline', () => refusedTransform(pictureBomb));
 
+  // Found by `npm run fuzz`: JSONata compiles a long path in time that grows with its square (5,000 steps: 1.5 s).
+  test('a transform that takes long to compile is compiled off the event loop', async () => {
+    const created = await whileHealthChecked(() => api('POST', '/v1/endpoints', { url: receiver.script('/never'), eventTypes: ['job.*'], transform: { body: `event.data${'.x'.repeat(5_000)}` } }));
+    assert.ok([201, 400].includes(created.status), JSON.stringify(created.body));
+  });
+
   test('a preview of a runaway transform answers 400 naming the deadline', async () => {
     const previewed = await whileHealthChecked(() => api('POST', '/v1/endpoints/preview', {
       endpoint: { url: receiver.script('/never'), transform: { body: sharedObjectBomb(22) } }, event: { type: 'job.run', data: {} },
