@@ -224,7 +224,8 @@ export function schemaProblem(schemaText: string): string | undefined {
     return `too large once its references are expanded: more than ${MAX_EXPANDED_SCHEMA_VALUES} values (each $ref counts the values of the subschema it names, every time it is used)`;
   }
   try {
-    compile(schema);
+    // Kept: the first event of the type is then checked without compiling again, when it comes to this thread.
+    validatorFor(schemaText);
     return undefined;
   } catch (err) {
     return err instanceof Error ? err.message : String(err);
