@@ -4,6 +4,7 @@ import { classifyStatus, messageIdFor, parseRetryAfter, type Verdict } from '../
 import { send, SendError } from '../src/delivery/send.ts';
 import { buildRequest, TransformError } from '../src/delivery/request.ts';
 import { delayBeforeNextAttempt } from '../src/delivery/retryPolicy.ts';
+import { SandboxUnavailable } from '../src/sandbox/index.ts';
 import type { Logger } from '../src/logger.ts';
 import type { DeliveryMetrics } from '../src/metrics/index.ts';
 import { raiseOperationalEvent } from '../src/endpoints/operationalEvents.ts';
@@ -136,8 +137,11 @@ async function postAttempt(deps: DeliverDeps, input: DeliveryActivityInput, atte
   try {
     request = await buildRequest({ event, endpoint, attempt: { number: attempt, sentAt: new Date(startedAt), webhookId: messageIdFor(event.tenant, event.id) } });
   } catch (err) {
+    // No sandbox thread could evaluate the transform: Herald's own fault, gone on a later try, so Temporal retries the
+    // activity (bounded by its schedule-to-close timeout) and no attempt is recorded.
+    if (err instanceof SandboxUnavailable) throw err;
     // The endpoint's settings on this event: built the same way on every retry, so final (a transform that fails or
-    // runs away, or anything else that refuses to build); the event's doing, not the receiver's.
+    // runs away and is stopped at its deadline, or anything else that refuses to build); the event's doing, not the receiver's.
     return noAnswer(err instanceof TransformError ? `transform failed: ${err.message}` : `request could not be built: ${err instanceof Error ? err.message : String(err)}`);
   }
   const { body, headers } = request;

@@ -9,6 +9,7 @@ import { EventCatalog } from './eventCatalog.ts';
 import { listen } from './httpServer.ts';
 import { createMetrics } from './metrics/index.ts';
 import { serveMetrics } from './metrics/server.ts';
+import { sandbox } from './sandbox/index.ts';
 import { createPrivateDir, openDb, type Db } from './storage/db.ts';
 import { DeliveryLog } from './storage/deliveryLog.ts';
 import { EndpointStore } from './endpoints/store.ts';
@@ -72,6 +73,8 @@ export async function startHerald(
   const stop = async () => {
     for (const step of stops.splice(0).reverse()) await step().catch((err) => logger.error({ err }, 'error during shutdown'));
   };
+  // Its threads take a moment to start: started now, the first transform or schema check does not wait for them.
+  sandbox.warm();
   try {
     // Before either embedded store creates it with default permissions.
     if (!config.temporal.address || !config.databaseUrl) createPrivateDir(config.dataDir);
@@ -156,7 +159,7 @@ export async function startHerald(
       const app = createApp({
         temporal, db: storage, endpoints, log, logger, metrics,
         tenants: new TenantStore(storage),
-        catalog: new EventCatalog(new EventTypeStore(storage), { strict: config.strictEventTypes, logger }),
+        catalog: new EventCatalog(new EventTypeStore(storage), { strict: config.strictEventTypes }),
         apiKey: config.apiKey,
         checkHostHeader: config.checkHostHeader,
         quotas: config.quotas,

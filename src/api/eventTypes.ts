@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { MAX_SCHEMA_VALUES, type EventCatalog } from '../eventCatalog.ts';
+import { MAX_EXPANDED_SCHEMA_VALUES, MAX_SCHEMA_VALUES, type EventCatalog } from '../eventCatalog.ts';
 import { eventType, tenantField } from '../fields.ts';
 import { resolveTenant } from './auth.ts';
 import type { RouteDescription } from './route.ts';
@@ -23,7 +23,7 @@ const tenantQuery = z.strictObject({ tenant: tenantField });
 const nameParams = z.object({ name: eventType });
 
 const noEventType = 'no such event type';
-const unusableSchema = `invalid fields; \`schema\` is refused when it is not valid JSON Schema, holds more than ${MAX_SCHEMA_VALUES} values, or has a pattern RE2 cannot run`;
+const unusableSchema = `invalid fields; \`schema\` is refused when it is not valid JSON Schema, holds more than ${MAX_SCHEMA_VALUES} values (${MAX_EXPANDED_SCHEMA_VALUES} with every $ref expanded), takes longer than the evaluation deadline to compile, or has a pattern RE2 cannot run`;
 export const eventTypeRoutes: RouteDescription[] = [
   {
     method: 'post', path: '/v1/event-types', summary: 'Declare an event type and the JSON Schema its data must meet', body: createBody,
@@ -43,14 +43,14 @@ export function eventTypesRouter(catalog: EventCatalog, declarationsChanged: () 
   const router = Router();
   const { store } = catalog;
 
-  const usableSchema = (schema: Record<string, unknown> | null) => {
-    const error = schema && catalog.schemaError(schema);
+  const usableSchema = async (schema: Record<string, unknown> | null) => {
+    const error = schema && (await catalog.schemaError(schema));
     if (error) throw invalidFields([{ field: 'schema', message: `not a usable JSON Schema: ${error}` }]);
   };
 
   router.post('/v1/event-types', async (req, res) => {
     const { tenant, ...body } = parse(createBody, req.body);
-    usableSchema(body.schema);
+    await usableSchema(body.schema);
     const created = await store.create({ ...body, tenant: resolveTenant(res, tenant) });
     if (!created) throw new Problem(409, 'Conflict', `event type ${body.name} is already declared; PUT /v1/event-types/${body.name} replaces it`);
     await declarationsChanged();
@@ -74,7 +74,7 @@ export function eventTypesRouter(catalog: EventCatalog, declarationsChanged: () 
   router.put('/v1/event-types/:name', async (req, res) => {
     const { name } = parse(nameParams, req.params, 'params');
     const { tenant, ...body } = parse(declaration, req.body);
-    usableSchema(body.schema);
+    await usableSchema(body.schema);
     const { eventType: saved, created } = await store.put({ ...body, name, tenant: resolveTenant(res, tenant) });
     await declarationsChanged();
     res.status(created ? 201 : 200).json(saved);

@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { ErrorRequestHandler } from 'express';
 import { z } from 'zod';
 import type { Logger } from '../logger.ts';
+import { SandboxUnavailable } from '../sandbox/index.ts';
 import { isTemporalUnreachable } from '../temporal/errors.ts';
 
 /** An RFC 9457 problem the API answers with; `errors` names the failing fields. */
@@ -58,6 +59,9 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
       problem = new Problem(400, 'Invalid request', message, [{ field: 'body', message }]);
     } else if (isTemporalUnreachable(err)) {
       problem = new Problem(503, 'Service Unavailable', 'Temporal is unreachable; nothing was changed, retry later', undefined, { 'retry-after': '5' });
+    } else if (err instanceof SandboxUnavailable) {
+      logger.error({ err }, 'no sandbox thread could run an evaluation');
+      problem = new Problem(503, 'Service Unavailable', 'Herald could not evaluate the request just now; nothing was changed, retry later', undefined, { 'retry-after': '5' });
     } else if (typeof err?.status === 'number' && err.status >= 400 && err.status < 500) problem = new Problem(err.status, STATUS_CODES[err.status] ?? 'Bad Request', err.message);
     else {
       logger.error({ err, method: req.method, path: req.path }, 'unhandled error');

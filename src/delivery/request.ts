@@ -7,7 +7,8 @@
 import { formats, type FormatName } from '../formats/index.ts';
 import { MASKED_HEADER_VALUE, reservedHeaderNames } from '../headers.ts';
 import { secretHeaders, signerFor, type SignatureConfig } from '../signing/index.ts';
-import { cachedTransform, TransformError, type TransformDefinition, type TransformInput } from '../transform/index.ts';
+import { TransformError, type TransformDefinition, type TransformInput } from '../transform/index.ts';
+import { applyTransform } from '../sandbox/transform.ts';
 import { version } from '../version.ts';
 import type { HeraldEvent } from '../../workflows/contract.ts';
 
@@ -62,7 +63,7 @@ const lowerCaseKeys = (headers: Record<string, string>) => Object.fromEntries(Ob
 export async function buildRequest({ event, endpoint, attempt }: { event: HeraldEvent; endpoint: RequestEndpoint; attempt: AttemptContext }): Promise<OutboundRequest> {
   const timestamp = Math.floor(attempt.sentAt.getTime() / 1000);
   const transformed = endpoint.transform
-    ? await cachedTransform(endpoint.transform).apply(transformInput(event, endpoint, attempt))
+    ? await applyTransform(endpoint.transform, transformInput(event, endpoint, attempt))
     : undefined;
   const body = transformed?.body ?? JSON.stringify(formats[endpoint.format](event, endpoint, attempt));
   const forbidden = protectedHeaders(endpoint.signature);

@@ -13,7 +13,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { secretOptional } from '../signing/index.ts';
-import { checkEndpointDefinition, endpointDefinition, retrySettings } from './definition.ts';
+import { checkEndpointDefinition, endpointDefinition, retrySettings, transformSyntaxProblems } from './definition.ts';
 import { eventTypePattern, identifier } from '../fields.ts';
 import { type DestinationPolicy, urlRefusal } from '../delivery/destinations.ts';
 import type { RetryPolicy } from '../delivery/retryPolicy.ts';
@@ -30,6 +30,8 @@ const routeSchema = endpointDefinition
   })
   .superRefine((route, ctx) => {
     checkEndpointDefinition(route, ctx);
+    // Configuration, not tenant input: its expressions are compiled here, once, at start.
+    if (route.transform) for (const problem of transformSyntaxProblems(route.transform)) ctx.addIssue({ code: 'custom', ...problem });
     if (route.fallback && route.eventTypes) {
       ctx.addIssue({ code: 'custom', path: ['eventTypes'], message: 'a fallback route takes the types no other route takes; leave eventTypes out' });
     }

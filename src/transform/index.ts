@@ -2,17 +2,18 @@
  * Request transformations: per endpoint, a JSONata expression for the body and one per header,
  * evaluated for every attempt against `{ event, attempt, endpoint }` (see TransformInput).
  *
- * Tenants write these expressions, so evaluation is bounded: JSONata's own guardrails stop an
- * evaluation that runs longer than EVALUATION_TIMEOUT_MS or nests deeper than MAX_DEPTH (it
- * checks both at every step, and every step is an `await`, so loops and recursion are caught),
- * sequences are capped at MAX_SEQUENCE items, and any intermediate string longer than
- * MAX_STRING_CHARS ends the evaluation. Regular expressions are refused outright (at create, by
- * walking the syntax tree, and at send time, by a RegexEngine that throws): a JSONata regex runs
- * on V8's backtracking RegExp, whose single synchronous match no timer can interrupt, so a
- * catastrophic pattern would stall the worker; JSONata's string functions (`$contains`,
- * `$split`, `$replace`, `$substringBefore`, ...) take plain strings and cover what a webhook body
- * needs. Running in a worker thread terminated at a deadline would allow regexes, at the cost of
- * a thread hop and a structured clone of the event per attempt; not worth it for this use.
+ * Tenants write these expressions, so evaluation is bounded. It runs on a sandbox thread
+ * (src/sandbox/), never on the event loop of the API or a worker: applyTransform (src/sandbox/transform.ts) posts it there,
+ * and a thread still evaluating at EVALUATION_DEADLINE_MS, or past its heap, is terminated and
+ * replaced; the result is serialised and size-checked on that thread too. That bound holds for
+ * single native steps no check between steps can stop (a deep `=` on objects that share
+ * references, `$distinct`, the RegExp `$toMillis` builds from its picture). Within it, JSONata's own
+ * guardrails fail an evaluation early with the position that ran away: longer than
+ * EVALUATION_TIMEOUT_MS or deeper than MAX_DEPTH (checked at every step), sequences over
+ * MAX_SEQUENCE items, strings over MAX_STRING_CHARS. Regular expressions are refused outright (at
+ * create, by walking the syntax tree, and at send time, by a RegexEngine that throws): JSONata's
+ * string functions (`$contains`, `$split`, `$replace`, ...) take plain strings and cover what a
+ * webhook body needs.
  */
 import jsonata from 'jsonata';
 import { z } from 'zod';
@@ -50,6 +51,8 @@ export class TransformError extends Error {
     readonly position?: number,
     /** The body expression found nothing in the event (not a failure on a sample event). */
     readonly noResult = false,
+    /** It failed to compile (a syntax error, a regex), whatever the event. */
+    readonly atCompile = false,
   ) {
     super(`${field}: ${reason}`);
     this.name = 'TransformError';
@@ -118,11 +121,13 @@ function compileExpression(field: string, source: string): CompiledExpression {
   let expression: jsonata.Expression;
   try {
     expression = jsonata(source, { timeout: EVALUATION_TIMEOUT_MS, stack: MAX_DEPTH, sequence: MAX_SEQUENCE, RegexEngine: refusedRegex as never } as jsonata.JsonataOptions);
+    // Walking a syntax tree nested thousands deep (`a~>$f` 3,900 times) overflows the stack: too deep, like parsing it.
+    assertNoRegex(expression.ast(), field);
   } catch (err) {
+    if (err instanceof TransformError) throw err;
     const { message, position } = describe(err);
     throw new TransformError(field, message, position);
   }
-  assertNoRegex(expression.ast(), field);
   expression.registerFunction('pad', boundedPad, '<s-ns?:s>');
   expression.assign(Symbol.for('jsonata.__evaluate_exit') as never, (_expr: unknown, _input: unknown, _env: unknown, result: unknown) => {
     if (typeof result === 'string' && result.length > MAX_STRING_CHARS) throw { code: 'H0003', message: `built a string longer than ${MAX_STRING_CHARS} characters` };
@@ -146,10 +151,42 @@ const isFunction = (value: unknown) =>
 
 /** The body's JSON text; a result that has none (a function, anywhere in it) fails the transform, naming its field. */
 function jsonText(field: string, value: unknown): string {
-  return JSON.stringify(value, (_key, inner: unknown) => {
-    if (isFunction(inner)) throw new TransformError(field, 'gave a function, which is not a JSON value');
-    return inner;
-  });
+  try {
+    return JSON.stringify(value, (_key, inner: unknown) => {
+      if (isFunction(inner)) throw new TransformError(field, 'gave a function, which is not a JSON value');
+      return inner;
+    });
+  } catch (err) {
+    if (err instanceof TransformError) throw err;
+    throw new TransformError(field, `gave a result with no JSON text (${err instanceof Error ? err.message : String(err)})`);
+  }
+}
+
+/**
+ * Whether the JSON text of `value` would surely exceed `limit` bytes, counted before serialising it:
+ * a result whose objects share their parts can be exponentially larger than what built it
+ * (`$a := {"l": $a, "r": $a}` 30 times is 2^30 objects in 30 steps). Counts the fewest bytes each
+ * value can take (a string its characters and quotes, a property its key, quotes and colon, every
+ * value a separator); stops once past the limit.
+ */
+function surelyLargerThan(value: unknown, limit: number): boolean {
+  let bytes = 0;
+  const pending: unknown[] = [value];
+  while (pending.length) {
+    const next = pending.pop();
+    bytes += typeof next === 'string' ? next.length + 3 : 2;
+    if (bytes > limit) return true;
+    if (typeof next !== 'object' || next === null) continue;
+    if (Array.isArray(next)) {
+      pending.push(...next);
+      continue;
+    }
+    for (const [key, inner] of Object.entries(next)) {
+      bytes += key.length + 3;
+      pending.push(inner);
+    }
+  }
+  return false;
 }
 
 export interface TransformResult {
@@ -173,6 +210,7 @@ export function compileTransform(definition: TransformDefinition): CompiledTrans
       if (body) {
         const value = await body.evaluate(input);
         if (value === undefined) throw new TransformError(body.field, 'gave no result for this event', undefined, true);
+        if (surelyLargerThan(value, MAX_BODY_BYTES)) throw new TransformError(body.field, `gave a body over ${MAX_BODY_BYTES} bytes`);
         const text = jsonText(body.field, value);
         if (Buffer.byteLength(text) > MAX_BODY_BYTES) throw new TransformError(body.field, `gave a body over ${MAX_BODY_BYTES} bytes`);
         result.body = text;
@@ -196,7 +234,7 @@ export function compileTransform(definition: TransformDefinition): CompiledTrans
 const cache = new Map<string, CompiledTransform>();
 const CACHE_LIMIT = 1_000;
 
-export function cachedTransform(definition: TransformDefinition): CompiledTransform {
+function cachedTransform(definition: TransformDefinition): CompiledTransform {
   const key = JSON.stringify(definition);
   let compiled = cache.get(key);
   if (!compiled) {
@@ -218,18 +256,18 @@ export function sampleInput(endpoint: { id: string; sourceApp: string | null; te
   };
 }
 
-/**
- * Why a transform cannot be used: a syntax error, a regex, or a failure (runaway included) on a
- * sample event. Undefined when it compiles and runs.
- */
-export async function transformProblem(definition: TransformDefinition, input: TransformInput): Promise<{ field: string; message: string } | undefined> {
+/** How a transform failed on a sandbox thread, as it crosses back. */
+export type TransformOutcome = { result: TransformResult } | { failure: { field: string; reason: string; position?: number; noResult: boolean; atCompile: boolean } };
+
+/** Runs on a sandbox thread (src/sandbox/tasks.ts): the transform's result, or how it failed. */
+export async function evaluateTransform(definition: TransformDefinition, input: TransformInput, evaluating: () => void): Promise<TransformOutcome> {
+  let compiled: CompiledTransform | undefined;
   try {
-    await compileTransform(definition).apply(input);
-    return undefined;
+    compiled = cachedTransform(definition);
+    evaluating();
+    return { result: await compiled.apply(input) };
   } catch (err) {
     if (!(err instanceof TransformError)) throw err;
-    // The sample's data is not the tenant's: a path that finds nothing in it is no mistake.
-    if (err.noResult) return undefined;
-    return { field: err.field, message: err.explanation };
+    return { failure: { field: err.field, reason: err.reason, position: err.position, noResult: err.noResult, atCompile: compiled === undefined } };
   }
 }

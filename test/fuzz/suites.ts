@@ -247,12 +247,63 @@ const hostileHeaderSet = fc.oneof(
 
 /** Transforms as DESIGN.md describes them (JSONata); Herald does not implement them yet, so the field is unknown. */
 const hostileTransform = fc.oneof(
-  fc.constantFrom('$sum([1..100000000])', '($f := function($x){$f($x)}; $f(1))', '$eval("1")', '$string($)', '**', '(', 'event.data' + '.x'.repeat(5000)),
+  fc.constantFrom('$sum([1..100000000])', '($f := function($x){$f($x)}; $f(1))', '$eval("1")', '$string($)', '**', '(', 'event.data' + '.x'.repeat(5000), 'a~>$f'.repeat(3_900)),
   fc.string({ maxLength: 200 }),
 ).chain((expression) => fc.constantFrom(
   { name: 'transform body', body: { transform: { body: expression } } },
   { name: 'transform headers', body: { transform: { headers: { 'X-T': expression } } } },
 ));
+
+/**
+ * Transforms built from the shapes that ran away inside one native step, where no check between
+ * JSONata's steps could stop them (issue 18): a deep `=` between objects that share their halves
+ * (exponential in the levels), `$distinct` (quadratic), and `$toMillis` with a picture of adjacent
+ * word groups (a backtracking RegExp). Each is tried at create (the sample event) and past the
+ * sample (`event.id = "evt_sample" ? ... : <runaway>` in a preview).
+ */
+const runawayTransform = fc.oneof(
+  fc.tuple(fc.integer({ min: 1, max: 30 }), fc.constantFrom('=', '!=', 'in')).map(([levels, operator]) => {
+    const grow = (name: string) => `${name} := "x"; ${`${name} := {"l": ${name}, "r": ${name}}; `.repeat(levels)}`;
+    return { name: `shared objects ${levels} levels ${operator}`, expression: `(${grow('$a')}${grow('$b')}$a ${operator} ${operator === 'in' ? '[$b]' : '$b'})` };
+  }),
+  fc.tuple(fc.integer({ min: 1, max: 100_000 }), fc.boolean()).map(([count, objects]) => ({
+    name: `$distinct of ${count} ${objects ? 'objects' : 'numbers'}`,
+    expression: objects ? `$distinct([1..${count}].{"v": $})` : `$distinct([1..${count}])`,
+  })),
+  fc.tuple(fc.integer({ min: 1, max: 18 }), fc.integer({ min: 0, max: 60 }), fc.constantFrom(' ', 'one ', '1', 'x', '-')).map(([groups, length, unit]) => {
+    const picture = Array.from({ length: groups }, (_, i) => ['[YW]', '[MW]', '[DW]', '[HW]', '[mW]', '[sW]', '[Y]', '[M]', '[D]'][i % 9]).join('');
+    return { name: `$toMillis ${groups} groups over ${length} × ${JSON.stringify(unit)}`, expression: `$toMillis(${JSON.stringify(`${unit.repeat(length)}!`)}, ${JSON.stringify(picture)})` };
+  }),
+).chain(({ name, expression }) => fc.constantFrom(
+  { name: `${name} at create`, route: 'create' as const, expression },
+  { name: `${name} past the sample, in a preview`, route: 'preview' as const, expression: `event.id = "evt_sample" ? {"sample": true} : ${expression}` },
+));
+
+/**
+ * JSON Schemas whose `$ref`s fan out: `d_i = {allOf|anyOf|oneOf|properties: [$ref d_i+1] × fanOut}`,
+ * a few values a level and fanOut^levels the work once expanded; and many `uniqueItems` over one long
+ * array (within the value cap, each keyword walks the whole array). Declared, then ingested against.
+ */
+const fanningSchema: fc.Arbitrary<HostileSchema> = fc.oneof(
+  fc.record({
+    levels: fc.integer({ min: 1, max: 60 }),
+    fanOut: fc.integer({ min: 1, max: 3 }),
+    combinator: fc.constantFrom('allOf', 'anyOf', 'oneOf', 'properties'),
+    leaf: fc.constantFrom({ type: 'object' }, {}, { uniqueItems: true }, { not: { type: 'string' } }),
+    data: fc.constantFrom({}, [], { a: { a: { a: {} } } }, Array.from({ length: 1_000 }, (_, i) => i)),
+  }).map(({ levels, fanOut, combinator, leaf, data }) => {
+    const refs = (i: number) => Array.from({ length: fanOut }, () => ({ $ref: `#/$defs/d${i + 1}` }));
+    const level = (i: number) => (i === levels - 1 ? leaf : combinator === 'properties'
+      ? { properties: Object.fromEntries(refs(i).map((ref, k) => [`p${k}`, ref])), additionalProperties: refs(i)[0] }
+      : { [combinator]: refs(i) });
+    return { name: `$ref ${combinator} × ${fanOut}, ${levels} levels`, schema: { $defs: Object.fromEntries(Array.from({ length: levels }, (_, i) => [`d${i}`, level(i)])), $ref: '#/$defs/d0' }, data };
+  }),
+  fc.tuple(fc.integer({ min: 1, max: 999 }), fc.integer({ min: 0, max: 60_000 })).map(([keywords, items]) => ({
+    name: `${keywords} × uniqueItems over ${items} items`,
+    schema: { allOf: Array.from({ length: keywords }, () => ({ uniqueItems: true })) },
+    data: Array.from({ length: items }, (_, i) => i),
+  })),
+);
 
 export interface FuzzRuns {
   /** Bad bodies per write route (10 routes). */
@@ -265,6 +316,10 @@ export interface FuzzRuns {
   blockingSchemas: number;
   headerSets: number;
   transforms: number;
+  /** Transforms of the shapes that ran away in one native step (`runawayTransform`). */
+  runawayTransforms: number;
+  /** Schemas whose `$ref`s fan out, and many `uniqueItems` over long arrays (`fanningSchema`). */
+  fanningSchemas: number;
 }
 
 export interface FuzzCounts {
@@ -273,6 +328,8 @@ export interface FuzzCounts {
   /** Status → how many answers had it. */
   statuses: Record<number, number>;
   slowestMs: number;
+  /** The request that took slowestMs. */
+  slowest?: string;
   /** Why the suite stopped, with the shrunk counterexample; unset when every input was answered well. */
   failure?: string;
 }
@@ -323,8 +380,8 @@ export async function fuzzHerald(herald: TestHerald, runs: FuzzRuns, log: (line:
     const elapsed = Date.now() - started;
     counts.requests++;
     counts.statuses[response.status] = (counts.statuses[response.status] ?? 0) + 1;
-    counts.slowestMs = Math.max(counts.slowestMs, elapsed);
     const context = `${attempt.method} ${attempt.path.slice(0, 200)} with ${attempt.defect.slice(0, 200)} → ${response.status} in ${elapsed} ms ${response.body.slice(0, 300)}`;
+    if (elapsed >= counts.slowestMs) Object.assign(counts, { slowestMs: elapsed, slowest: context.slice(0, 400) });
     assert.ok(elapsed < SLOW_ANSWER_MS, `slow answer (the event loop was blocked): ${context}`);
     assert.ok(response.status < 500, context);
     if (response.status >= 400) assert.match(response.headers['content-type'] ?? '', /^application\/problem\+json/, context);
@@ -387,6 +444,17 @@ export async function fuzzHerald(herald: TestHerald, runs: FuzzRuns, log: (line:
     property(hostileHeaderSet, runs.headerSets, ({ name, body }) => endpointWith(counts, name, body)()));
   await suite('transforms', (counts) =>
     property(hostileTransform, runs.transforms, ({ name, body }) => endpointWith(counts, name, body)()));
+  await suite('transforms that ran away in one native step', (counts) => property(runawayTransform, runs.runawayTransforms, async (runaway) => {
+    const transform = { body: runaway.expression };
+    await send(counts, runaway.route === 'create'
+      ? { defect: runaway.name, method: 'POST', path: '/v1/endpoints', headers: [admin(), ['content-type', 'application/json']], body: json({ url: 'https://hooks.example/runaway', tenant: 'fuzz', eventTypes: ['never.sent'], transform }) }
+      : { defect: runaway.name, method: 'POST', path: '/v1/endpoints/preview', headers: [admin(), ['content-type', 'application/json']], body: json({ endpoint: { url: 'https://hooks.example/runaway', tenant: 'fuzz', transform }, event: { type: 'never.sent', data: {} } }) },
+    true).then(async (answer) => {
+      // One that finishes in time is a valid endpoint: removed again, so the tenant's quota stays free.
+      if (answer.status === 201) await send(counts, { defect: `removing ${runaway.name}`, method: 'DELETE', path: `/v1/endpoints/${JSON.parse(answer.body).id}?tenant=fuzz`, headers: [admin()] }, true);
+    });
+  }));
+  await suite('JSON Schemas whose $refs fan out', (counts) => property(fanningSchema, runs.fanningSchemas, declareAndIngest(counts)));
   if (runs.blockingSchemas) {
     await suite('JSON Schemas that blocked the event loop', (counts) => property(blockingSchema, runs.blockingSchemas, declareAndIngest(counts)));
   }

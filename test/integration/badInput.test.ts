@@ -11,7 +11,7 @@ before(async () => {
 after(() => herald?.stop());
 
 test('bad bodies, parameters, JSON Schemas, header sets and transforms: every answer is a quick 4xx problem+json, nothing bad is stored', async (t) => {
-  const runs = { perWriteRoute: 100, perParameterRoute: 20, schemas: 60, headerSets: 60, transforms: 20, blockingSchemas: 10 };
+  const runs = { perWriteRoute: 100, perParameterRoute: 20, schemas: 60, headerSets: 60, transforms: 20, runawayTransforms: 10, fanningSchemas: 10, blockingSchemas: 10 };
   const counts = await fuzzHerald(herald, runs, (line) => t.diagnostic(line));
   t.diagnostic(`fuzz: ${counts.reduce((sum, c) => sum + c.requests, 0)} requests in ${counts.length} suites`);
   assert.deepEqual(counts.filter((c) => c.failure).map((c) => `${c.suite}: ${c.failure}`), []);

@@ -12,6 +12,7 @@ import { openDb, type Db } from '../../src/storage/db.ts';
 import { DeliveryLog } from '../../src/storage/deliveryLog.ts';
 import { EndpointStore, type NewEndpoint } from '../../src/endpoints/store.ts';
 import { deliveryFailureTypes } from '../../workflows/contract.ts';
+import { sandbox, SandboxUnavailable } from '../../src/sandbox/index.ts';
 import { Receiver } from '../support/receiver.ts';
 
 /** The attempt activity run outside a worker (no Temporal behaviour is claimed), against a real receiver. */
@@ -91,5 +92,14 @@ describe('one delivery attempt', () => {
     const { id } = await store.create(endpoint('acme', receiver.script('/later', { status: 503 })));
     await assert.rejects(attempt('acme', id, { eventId: 'evt-later', retryPolicy: { schedule: ['1h'] }, timeLimitMs: 60_000 }), failedForGood(/HTTP 503; .*time limit/));
     assert.equal((await log.get('acme', `delivery:acme:evt-later:${id}`))?.status, 'failed');
+  });
+
+  // Last: it closes this process's sandbox.
+  test('a transform no sandbox thread can run is retried (Herald\'s fault, gone on a later try), not failed for good: no attempt is recorded', async () => {
+    const created = await store.create({ ...endpoint('acme', receiver.script('/sandbox-down')), transform: { body: '{ "id": event.id }' } });
+    await sandbox.close();
+    await assert.rejects(attempt('acme', created.id, { eventId: 'evt-sandbox-down' }), (err: unknown) => err instanceof SandboxUnavailable);
+    assert.equal((await log.get('acme', `delivery:acme:evt-sandbox-down:${created.id}`))?.attempts.length ?? 0, 0);
+    assert.deepEqual(receiver.received('/sandbox-down'), []);
   });
 });

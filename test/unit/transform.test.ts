@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { buildRequest, maskSecrets, type RequestEndpoint } from '../../src/delivery/request.ts';
-import { compileTransform, EVALUATION_TIMEOUT_MS, sampleInput, TransformError, transformProblem } from '../../src/transform/index.ts';
+import { compileTransform, EVALUATION_TIMEOUT_MS, sampleInput, TransformError } from '../../src/transform/index.ts';
+import { transformProblem } from '../../src/sandbox/transform.ts';
 import type { HeraldEvent } from '../../workflows/contract.ts';
 
 const input = sampleInput({ id: 'ep_1', sourceApp: null, tenant: 'acme', eventTypes: ['order.*'] });
@@ -16,6 +17,8 @@ test('hostile expressions are stopped within their bounds, each with a clear mes
     'a regex literal': ['$match("aaaaaaaaaaaaaaaaaaaaaaaaaaaa!", /^(a+)+$/)', /regular expressions are not allowed/],
     'a regex built by $eval': ['$eval("$match(\\"aaaa!\\", /^(a+)+$/)")', /regular expressions are not allowed/],
   };
+  // The sandbox's threads start on first use: not part of any expression's time.
+  await transformProblem({ body: '1' }, input);
   for (const [what, [body, message]] of Object.entries(hostile)) {
     const started = Date.now();
     const problem = await transformProblem({ body }, input);
@@ -59,4 +62,10 @@ test('buildRequest: a transform shapes the body the signature covers, and may no
   assert.equal(request.headers['x-app-event-id'], 'msg_1');
   const forged = { ...transformed, transform: { headers: { 'X-Signature': '"sha256=forged"' } } };
   await assert.rejects(buildRequest({ event, endpoint: forged, attempt }), TransformError);
+});
+
+test('a result whose objects share their parts is size-checked before it is serialised: refused as over 1 MiB, not stopped at the deadline', async () => {
+  // 2^28 objects in 28 steps: serialising it would take longer than any deadline.
+  const body = `($a := "x"; ${'$a := {"l": $a, "r": $a}; '.repeat(28)}$a)`;
+  assert.deepEqual(await transformProblem({ body }, input), { field: 'transform.body', message: 'gave a body over 1048576 bytes', onSample: true });
 });

@@ -7,7 +7,8 @@ import { identifier, tenantField } from '../../fields.ts';
 import { endpointQuotaRefusal } from '../../quotas.ts';
 import { generateSecret } from '../../signing/index.ts';
 import { endpointStats, statsWindows, type StatsWindow } from '../../storage/endpointStats.ts';
-import { sampleInput, transformProblem, type TransformDefinition } from '../../transform/index.ts';
+import { sampleInput, type TransformDefinition } from '../../transform/index.ts';
+import { transformProblem } from '../../sandbox/transform.ts';
 import { isAdmin, resolveTenant } from '../auth.ts';
 import type { RouteDescription } from '../route.ts';
 import { invalidFields, notFound, parse, Problem } from '../problem.ts';
@@ -17,7 +18,7 @@ import { assertDestinationAllowed, assertWritable, endpointParams, type Endpoint
 async function assertTransformRuns(endpoint: { id: string; tenant: string; sourceApp: string | null; eventTypes: string[]; transform: TransformDefinition | null | undefined }): Promise<void> {
   if (!endpoint.transform) return;
   const problem = await transformProblem(endpoint.transform, sampleInput(endpoint));
-  if (problem) throw invalidFields([{ field: problem.field, message: `${problem.message}, on a sample event` }]);
+  if (problem) throw invalidFields([{ field: problem.field, message: problem.onSample ? `${problem.message}, on a sample event` : problem.message }]);
 }
 
 const createBody = endpointDefinition.superRefine(checkEndpointDefinition);
