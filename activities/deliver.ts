@@ -63,7 +63,7 @@ export async function deliver(deps: DeliverDeps, input: DeliveryActivityInput): 
   const startedAt = Math.max(Date.now(), info.currentAttemptScheduledTimestampMs);
   const outlastsTimeLimit = (at: number) => info.scheduleToCloseTimeoutMs > 0 && at > info.scheduledTimestampMs + info.scheduleToCloseTimeoutMs;
   // Held (rate limit, 429 slow-down, open circuit) or queued (FIFO line): no attempt row, so no attempt and no budget spent.
-  const admission = await deps.traffic.admit(subscription.endpointId, id, startedAt);
+  const admission = await deps.traffic.admit(subscription.endpointId, { id, budget }, startedAt);
   let heldTooLong: string | undefined;
   if (!admission.send) {
     const waitMs = Math.ceil(admission.waitMs);
@@ -76,7 +76,7 @@ export async function deliver(deps: DeliverDeps, input: DeliveryActivityInput): 
     if (!outlastsTimeLimit(startedAt + waitMs)) throw ApplicationFailure.create({ type: deliveryFailureTypes.held, message, nextRetryDelay: waitMs, details: [waitMs] });
     heldTooLong = `held (${admission.reason}) past the delivery's time limit`;
   }
-  const { attempt, madeInBudget } = await deps.log.nextAttempt(id, budget);
+  const { number: attempt, madeInBudget } = admission.attempt;
   const began = Date.now();
   const answer = heldTooLong ? noAnswer(heldTooLong) : await postAttempt(deps, input, attempt, startedAt);
   const durationMs = Date.now() - began;
@@ -85,16 +85,17 @@ export async function deliver(deps: DeliverDeps, input: DeliveryActivityInput): 
   const outOfTime = policyWaitMs !== undefined && outlastsTimeLimit(startedAt + durationMs + policyWaitMs);
   const waitMs = outOfTime ? undefined : policyWaitMs;
   const status = answer.verdict === 'delivered' ? 'delivered' : waitMs === undefined ? 'failed' : 'retrying';
-  await deps.log.recordAttempt({
+  // One write: the attempt log's row and the delivery's state, with the endpoint's traffic state and health.
+  const record = deps.log.attemptRecord({
     deliveryId: id, tenant, eventId, endpointId: subscription.endpointId, eventType, attempt, budget,
     startedAt: new Date(startedAt).toISOString(), durationMs, statusCode: answer.statusCode, error: answer.error,
     responseExcerpt: answer.responseExcerpt, responseHeaders: answer.responseHeaders, status,
-    nextAttemptAt: waitMs === undefined ? null : new Date(startedAt + durationMs + waitMs).toISOString(), countsAgainstEndpoint: answer.countsAgainstEndpoint,
+    nextAttemptAt: waitMs === undefined ? null : new Date(startedAt + durationMs + waitMs).toISOString(),
   });
   const changes = await deps.traffic.recordOutcome(subscription.endpointId, {
     deliveryId: id, eventId, eventType, attempt, status, statusCode: answer.statusCode, error: answer.error, at: startedAt, durationMs, waitMs,
     countsAgainstEndpoint: answer.countsAgainstEndpoint,
-  });
+  }, record);
   await react(deps, subscription.endpointId, changes);
   // A retryable answer with no attempt left ends the delivery: counted as failed, not as a retry.
   const verdict = status === 'retrying' ? 'retry' : status === 'delivered' ? 'delivered' : 'failed';

@@ -2,6 +2,7 @@ import { duration } from '../duration.ts';
 import type { Logger } from '../logger.ts';
 import type { Db } from '../storage/db.ts';
 import type { Endpoint, EndpointStore } from './store.ts';
+import type { StatementPart } from '../storage/statement.ts';
 import { type QueuedDelivery, TrafficStore } from '../storage/traffic.ts';
 import { parseDeliveryId } from '../temporal/heraldTemporal.ts';
 import { type OperationalNotice, RESERVED_PREFIX } from './operationalEvents.ts';
@@ -15,9 +16,11 @@ import { type OperationalNotice, RESERVED_PREFIX } from './operationalEvents.ts'
  *
  * Before each attempt the delivery asks `admit`; a hold is not an attempt: the delivery writes
  * no attempt row (so spends no budget) and asks Temporal to run it again after the wait, holding
- * no worker slot meanwhile. After each attempt it reports the outcome to `recordOutcome`, which
- * answers what follows from it (operational events to raise, the next FIFO delivery to wake):
- * the delivery activity performs those through the Temporal facade.
+ * no worker slot meanwhile; an admitted attempt gets its number. After each attempt it records the
+ * outcome with `recordOutcome` (the attempt's row, the endpoint's health and its circuit, in one
+ * statement or, when it counts a failure, one transaction), which answers what follows from it
+ * (operational events to raise, the next FIFO delivery to wake): the delivery activity performs
+ * those through the Temporal facade.
  */
 
 export interface TrafficSettings {
@@ -38,7 +41,13 @@ export const defaultTrafficSettings: TrafficSettings = {
 };
 
 export type HoldReason = 'rate-limited' | 'slowed-down' | 'circuit-open' | 'probe-out' | 'not-first-in-line';
-export type Admission = { send: true; probe: boolean } | { send: false; reason: HoldReason; waitMs: number };
+/** An attempt's place in its delivery: its number over the delivery's life, and how many attempts its budget has made before it. */
+export interface AttemptNumber {
+  number: number;
+  madeInBudget: number;
+}
+/** Whether the attempt goes now or is held, with the number it has (a hold too long for the delivery is recorded as that attempt). */
+export type Admission = ({ send: true; probe: boolean } | { send: false; reason: HoldReason; waitMs: number }) & { attempt: AttemptNumber };
 
 export type HealthState = 'healthy' | 'degraded' | 'open' | 'disabled';
 export interface Health {
@@ -118,37 +127,40 @@ export class TrafficControl {
     private readonly deps: { settings: TrafficSettings; logger: Logger },
   ) {}
 
-  /** Whether an attempt may go out now, and if not, how long to hold it. */
-  async admit(endpointId: string, deliveryId: string, now: number): Promise<Admission> {
+  /** Whether an attempt at the delivery may go out now, and its number; if not, how long to hold it. */
+  async admit(endpointId: string, delivery: { id: string; budget: string }, now: number): Promise<Admission> {
+    const deliveryId = delivery.id;
     const endpoint = await this.endpoints.cachedById(endpointId);
-    // Deleted or disabled: the attempt goes on and fails for good, so the delivery parks with that reason.
-    if (!endpoint?.enabled) return { send: true, probe: false };
-    const circuit = circuitOf(endpoint, deliveryId);
-    const row = await this.state.admissionRow(endpointId, circuit);
-    if (!row?.has_traffic && !row?.open_until && !endpoint.rateLimit && endpoint.ordering !== 'fifo') return { send: true, probe: false };
+    // Read even for an endpoint deleted or disabled: the attempt goes on and fails for good, so the delivery parks with that reason.
+    const row = await this.state.admissionRow(endpointId, endpoint ? circuitOf(endpoint, deliveryId) : '', delivery);
+    const attempt = { number: row.attempts_made + 1, madeInBudget: row.attempts_in_budget };
+    const send = (probe: boolean): Admission => ({ send: true, probe, attempt });
+    const hold = (reason: HoldReason, waitMs: number): Admission => ({ send: false, reason, waitMs, attempt });
+    if (!endpoint?.enabled) return send(false);
+    if (!row.has_traffic && !row.open_until && !endpoint.rateLimit && endpoint.ordering !== 'fifo') return send(false);
 
-    if (row?.slowed_until && ms(row.slowed_until) > now && row.slowed_by !== deliveryId) return { send: false, reason: 'slowed-down', waitMs: ms(row.slowed_until) - now };
-    const openUntil = row?.open_until ? ms(row.open_until) : undefined;
+    if (row.slowed_until && ms(row.slowed_until) > now && row.slowed_by !== deliveryId) return hold('slowed-down', ms(row.slowed_until) - now);
+    const openUntil = row.open_until ? ms(row.open_until) : undefined;
     if (openUntil !== undefined && openUntil > now) {
       // Spread over a tenth of the cool-down: the held deliveries do not all return at the probe's instant.
-      const spread = Number(row!.cooldown_ms ?? 0) / 10;
-      return { send: false, reason: 'circuit-open', waitMs: openUntil - now + Math.random() * spread };
+      const spread = Number(row.cooldown_ms ?? 0) / 10;
+      return hold('circuit-open', openUntil - now + Math.random() * spread);
     }
     const probeDeadline = endpoint.timeoutMs + PROBE_SLACK_MS;
-    if (openUntil !== undefined && row!.probe_started_at && ms(row!.probe_started_at) + probeDeadline > now) {
-      return { send: false, reason: 'probe-out', waitMs: ms(row!.probe_started_at) + probeDeadline - now };
+    if (openUntil !== undefined && row.probe_started_at && ms(row.probe_started_at) + probeDeadline > now) {
+      return hold('probe-out', ms(row.probe_started_at) + probeDeadline - now);
     }
 
     if (endpoint.ordering === 'fifo' && (await this.state.firstInLine(endpoint.id, endpoint.onFailure === 'block'))?.id !== deliveryId) {
-      return { send: false, reason: 'not-first-in-line', waitMs: FIFO_RECHECK_MS };
+      return hold('not-first-in-line', FIFO_RECHECK_MS);
     }
     if (endpoint.rateLimit) {
-      const waitMs = await this.takeToken(endpointId, endpoint.rateLimit, now, !row?.has_traffic);
-      if (waitMs !== undefined) return { send: false, reason: 'rate-limited', waitMs };
+      const waitMs = await this.takeToken(endpointId, endpoint.rateLimit, now, !row.has_traffic);
+      if (waitMs !== undefined) return hold('rate-limited', waitMs);
     }
-    if (openUntil === undefined) return { send: true, probe: false };
+    if (openUntil === undefined) return send(false);
     // The cool-down is over: one delivery claims the probe, the others wait for its answer.
-    return (await this.state.claimProbe(endpointId, circuit, now, probeDeadline)) ? { send: true, probe: true } : { send: false, reason: 'probe-out', waitMs: probeDeadline };
+    return (await this.state.claimProbe(endpointId, circuitOf(endpoint, deliveryId), now, probeDeadline)) ? send(true) : hold('probe-out', probeDeadline);
   }
 
   /** A FIFO delivery settled or was cancelled: the next in line, which goes now rather than at its next recheck. */
@@ -169,17 +181,16 @@ export class TrafficControl {
     return Math.max(MIN_HOLD_MS, deficitMs + Math.random() * intervalMs * RATE_SPREAD_INTERVALS);
   }
 
-  /** After an attempt, its row written: the traffic state it changes, and what follows from it. */
-  async recordOutcome(endpointId: string, outcome: AttemptOutcome): Promise<TrafficChanges> {
+  /**
+   * After an attempt: writes its record (`attemptRecord`, the delivery log's part) with what it changes here (the
+   * endpoint's health, a 429's slow-down, the circuit), in one statement, or one transaction when it counts a failure;
+   * answers what follows from it.
+   */
+  async recordOutcome(endpointId: string, outcome: AttemptOutcome, attemptRecord: StatementPart): Promise<TrafficChanges> {
     const notices: OperationalNotice[] = [];
     // Attempts at Herald's own events never raise operational events (no loops).
     const raise = (notice: OperationalNotice) => { if (!outcome.eventType.startsWith(RESERVED_PREFIX)) notices.push(notice); };
     const at = iso(outcome.at);
-    if (outcome.statusCode === 429 && outcome.waitMs !== undefined) {
-      // The receiver asked for less: every other delivery to it waits as long as this one does (its own schedule),
-      // counted from the answer, as Retry-After is.
-      await this.state.slowDown(endpointId, outcome.at + outcome.durationMs + outcome.waitMs, outcome.deliveryId);
-    }
     if (outcome.status === 'failed') {
       raise({
         type: 'herald.delivery.failed', endpointId, occasion: `${outcome.deliveryId}|${outcome.attempt}`, data: {
@@ -188,39 +199,45 @@ export class TrafficControl {
         },
       });
     }
-    const nextInLine = outcome.status === 'retrying' ? undefined : await this.nextInLine(endpointId, outcome.deliveryId);
-    const changes = { notices, ...(nextInLine && { nextInLine }) };
+    const parts = [attemptRecord];
+    if (outcome.statusCode === 429 && outcome.waitMs !== undefined) {
+      // The receiver asked for less: every other delivery to it waits as long as this one does (its own schedule),
+      // counted from the answer, as Retry-After is.
+      parts.push(this.state.slowDownPart(endpointId, outcome.at + outcome.durationMs + outcome.waitMs, outcome.deliveryId));
+    }
     const endpoint = outcome.countsAgainstEndpoint ? await this.endpoints.cachedById(endpointId) : undefined;
-    if (!endpoint) return changes;
-    const tenant = circuitOf(endpoint, outcome.deliveryId);
-    // Raised once per circuit change; an all-tenant endpoint's events name the tenant whose circuit it is.
-    const circuit = endpoint.allTenants ? { occasion: `${at}|${tenant}`, data: { at, tenant } } : { occasion: at, data: { at } };
-    if (outcome.status === 'delivered') {
-      if (await this.state.closeCircuit(endpointId, tenant)) {
-        this.deps.logger.info({ endpointId, tenant }, 'endpoint recovered: circuit closed');
-        raise({ type: 'herald.endpoint.recovered', endpointId, ...circuit });
+    const delivered = outcome.status === 'delivered';
+    if (!endpoint) await this.state.write(parts);
+    else {
+      parts.push(this.state.healthPart(endpointId, delivered, outcome.at));
+      const tenant = circuitOf(endpoint, outcome.deliveryId);
+      // Raised once per circuit change; an all-tenant endpoint's events name the tenant whose circuit it is.
+      const circuit = endpoint.allTenants ? { occasion: `${at}|${tenant}`, data: { at, tenant } } : { occasion: at, data: { at } };
+      if (delivered) {
+        if (await this.state.closeCircuitWith(parts, endpointId, tenant)) {
+          this.deps.logger.info({ endpointId, tenant }, 'endpoint recovered: circuit closed');
+          raise({ type: 'herald.endpoint.recovered', endpointId, ...circuit });
+        }
+      } else {
+        const disableAfterMs = disableAfterMsOf(endpoint, this.deps.settings.disableAfterMs);
+        const disableIfFailingSince = disableAfterMs === null ? undefined : outcome.at - disableAfterMs;
+        const state = await this.state.countFailureWith(parts, endpointId, tenant, outcome.at, this.deps.settings, disableIfFailingSince);
+        if (state?.opened) {
+          this.deps.logger.warn({ endpointId, tenant, cooldownMs: Number(state.cooldown_ms) }, 'endpoint circuit opened: attempts held');
+          raise({ type: 'herald.endpoint.circuit_opened', endpointId, occasion: circuit.occasion, data: { ...circuit.data, cooldownMs: Number(state.cooldown_ms) } });
+        }
+        // Checked for disabling (disabled here or elsewhere): the cached endpoint may be stale.
+        if (state && disableIfFailingSince !== undefined && ms(state.failing_since) <= disableIfFailingSince) this.endpoints.forget(endpoint.id);
+        if (state?.disabledSince) raise(this.disabledNotice(endpoint, outcome, state.disabledSince));
       }
-      return changes;
     }
-
-    const state = await this.state.countFailure(endpointId, tenant, outcome.at, this.deps.settings);
-    if (state?.opened) {
-      this.deps.logger.warn({ endpointId, tenant, cooldownMs: Number(state.cooldown_ms) }, 'endpoint circuit opened: attempts held');
-      raise({ type: 'herald.endpoint.circuit_opened', endpointId, occasion: circuit.occasion, data: { ...circuit.data, cooldownMs: Number(state.cooldown_ms) } });
-    }
-    const disabled = state && await this.disableWhenFailingTooLong(endpoint, outcome, ms(state.failing_since));
-    if (disabled) raise(disabled);
-    return changes;
+    // Read once the attempt is written: the line as it stands after it.
+    const nextInLine = outcome.status === 'retrying' ? undefined : await this.nextInLine(endpointId, outcome.deliveryId);
+    return { notices, ...(nextInLine && { nextInLine }) };
   }
 
-  /** Disables the endpoint once every one of its circuits has been failing for its `disableAfter` (this one since `failingSince`). */
-  private async disableWhenFailingTooLong(endpoint: Endpoint, outcome: AttemptOutcome, failingSince: number): Promise<OperationalNotice | undefined> {
-    const limit = disableAfterMsOf(endpoint, this.deps.settings.disableAfterMs);
-    if (limit === null || outcome.at - failingSince < limit) return undefined;
-    const disabledSince = await this.state.disableWhenAllFailing(endpoint.id, outcome.at - limit);
-    this.endpoints.forget(endpoint.id);
-    if (!disabledSince) return undefined;
-    // For every tenant since then.
+  /** The endpoint was disabled: failing (for every tenant) since `disabledSince`. */
+  private disabledNotice(endpoint: Endpoint, outcome: AttemptOutcome, disabledSince: Date | string): OperationalNotice {
     const since = iso(ms(disabledSince));
     const reason = `failing since ${since}, longer than ${endpoint.disableAfter ?? 'the default'} disableAfter`;
     this.deps.logger.warn({ endpointId: endpoint.id, failingSince: since }, 'endpoint disabled: failing too long');

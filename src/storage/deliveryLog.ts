@@ -1,5 +1,6 @@
 import type { DeliveryStatusName } from '../../workflows/contract.ts';
 import type { Db } from './db.ts';
+import type { StatementPart } from './statement.ts';
 
 /** One attempt as the log keeps it; `startedAt` is the attempt's own time (workflow time under a time-skipping test server). */
 export interface AttemptRecord {
@@ -42,7 +43,7 @@ export interface DeliveryFilter {
   since?: Date;
 }
 
-/** What one attempt writes: its row, the delivery's state after it, and the endpoint's health. */
+/** What one attempt writes here: its row and the delivery's state after it. */
 export interface AttemptWrite extends Omit<AttemptRecord, 'attempt'> {
   deliveryId: string;
   tenant: string;
@@ -54,8 +55,6 @@ export interface AttemptWrite extends Omit<AttemptRecord, 'attempt'> {
   /** The delivery's state once this attempt is classified. */
   status: 'retrying' | 'delivered' | 'failed';
   nextAttemptAt: string | null;
-  /** Whether it tells about the receiver; false when Herald failed it before sending: the endpoint's health is left as it was. */
-  countsAgainstEndpoint: boolean;
 }
 
 /** The latest attempts a delivery answers with; older ones stay in the table until pruned. */
@@ -118,38 +117,22 @@ export class DeliveryLog {
     );
   }
 
-  /** Before an attempt: its number over the delivery's life, and how many attempts its budget has made. */
-  async nextAttempt(deliveryId: string, budget: string): Promise<{ attempt: number; madeInBudget: number }> {
-    const [row] = await this.db.query<{ made: number; in_budget: number }>(
-      `SELECT COALESCE(MAX(attempt), 0)::integer AS made, (COUNT(*) FILTER (WHERE budget = $2))::integer AS in_budget
-       FROM delivery_attempts WHERE delivery_id = $1`,
-      [deliveryId, budget],
-    );
-    return { attempt: (row?.made ?? 0) + 1, madeInBudget: row?.in_budget ?? 0 };
-  }
-
-  /** One statement: the attempt's row, the delivery's state, the endpoint's health (when the attempt tells about the receiver). */
-  async recordAttempt(a: AttemptWrite): Promise<void> {
-    const succeeded = a.status === 'delivered';
-    await this.db.query(
-      `WITH attempt AS (
-         INSERT INTO delivery_attempts (delivery_id, attempt, budget, started_at, duration_ms, status_code, error, response_excerpt, response_headers)
-         VALUES ($1, $6, $7, $8, $9, $10, $11, $12, $13)
-       ), delivery AS (
-         INSERT INTO deliveries (id, tenant, event_id, endpoint_id, event_type, status, attempts, last_status_code, last_error, next_attempt_at, endpoint_all_tenants)
-         SELECT $1, $2, $3, $4, $5, $14, $6, $10, $11, $15, ${ENDPOINT_ALL_TENANTS} FROM (SELECT $4::text AS endpoint_id) AS d
-         ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, attempts = GREATEST(deliveries.attempts, EXCLUDED.attempts),
-           last_status_code = EXCLUDED.last_status_code, last_error = EXCLUDED.last_error, next_attempt_at = EXCLUDED.next_attempt_at, updated_at = now()
-       )
-       UPDATE endpoints SET
-         last_success_at = CASE WHEN $16 THEN $8::timestamptz ELSE last_success_at END,
-         last_failure_at = CASE WHEN $16 THEN last_failure_at ELSE $8::timestamptz END,
-         consecutive_failures = CASE WHEN $16 THEN 0 ELSE consecutive_failures + 1 END
-       WHERE id = $4 AND $17`,
-      [a.deliveryId, a.tenant, a.eventId, a.endpointId, a.eventType, a.attempt, a.budget, a.startedAt, a.durationMs, a.statusCode,
-        a.error, a.responseExcerpt, a.responseHeaders === null ? null : JSON.stringify(a.responseHeaders), a.status, a.nextAttemptAt, succeeded,
-        a.countsAgainstEndpoint],
-    );
+  /**
+   * The attempt's row and the delivery's state after it, as a part of the statement traffic control
+   * sends with the endpoint's health and circuit (src/endpoints/trafficControl.ts): one round trip per attempt.
+   */
+  attemptRecord(a: AttemptWrite): StatementPart {
+    return (s) => {
+      const [deliveryId, endpointId, attempt, statusCode, error] = [s.param(a.deliveryId), s.param(a.endpointId), s.param(a.attempt), s.param(a.statusCode), s.param(a.error)];
+      s.with('attempt', `INSERT INTO delivery_attempts (delivery_id, attempt, budget, started_at, duration_ms, status_code, error, response_excerpt, response_headers)
+        VALUES (${deliveryId}, ${attempt}, ${s.param(a.budget)}, ${s.param(a.startedAt)}, ${s.param(a.durationMs)}, ${statusCode}, ${error},
+          ${s.param(a.responseExcerpt)}, ${s.param(a.responseHeaders === null ? null : JSON.stringify(a.responseHeaders))})`);
+      s.with('delivery', `INSERT INTO deliveries (id, tenant, event_id, endpoint_id, event_type, status, attempts, last_status_code, last_error, next_attempt_at, endpoint_all_tenants)
+        SELECT ${deliveryId}, ${s.param(a.tenant)}, ${s.param(a.eventId)}, ${endpointId}, ${s.param(a.eventType)}, ${s.param(a.status)}, ${attempt}, ${statusCode}, ${error},
+          ${s.param(a.nextAttemptAt)}::timestamptz, ${ENDPOINT_ALL_TENANTS} FROM (SELECT ${endpointId}::text AS endpoint_id) AS d
+        ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, attempts = GREATEST(deliveries.attempts, EXCLUDED.attempts),
+          last_status_code = EXCLUDED.last_status_code, last_error = EXCLUDED.last_error, next_attempt_at = EXCLUDED.next_attempt_at, updated_at = now()`);
+    };
   }
 
   /** A replay was asked for: pending again until its first attempt reports. */

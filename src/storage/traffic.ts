@@ -1,13 +1,17 @@
 import type { Db, Queryable } from './db.ts';
+import { Statement, type StatementPart } from './statement.ts';
 
 /**
  * Traffic state in Herald's database, each change one atomic statement, so it holds across every
  * worker process on PostgreSQL: one row per endpoint (`endpoint_traffic`: the token bucket and the
  * slow-down, which concern the receiver's capacity) and one per circuit (`endpoint_circuits`).
- * What the state means is decided in src/endpoints/trafficControl.ts.
+ * The endpoint's health (its failure streak and last success and failure) is in its `endpoints` row.
+ * What the state means is decided in src/endpoints/trafficControl.ts. An attempt's outcome is
+ * written with the attempt's own record (the delivery log's part) in one statement, or one
+ * transaction when it counts a failure.
  */
 
-/** The endpoint's traffic row (if any) and the delivery's circuit (if any). */
+/** The endpoint's traffic row (if any), the delivery's circuit (if any), and the attempts the delivery has made. */
 export interface AdmissionRow {
   has_traffic: boolean;
   slowed_until: Date | string | null;
@@ -15,6 +19,17 @@ export interface AdmissionRow {
   open_until: Date | string | null;
   cooldown_ms: string | number | null;
   probe_started_at: Date | string | null;
+  /** Attempts made over the delivery's life, and in its current budget (a replay starts a new one). */
+  attempts_made: number;
+  attempts_in_budget: number;
+}
+
+/** A failure counted on a circuit: whether it opened now (null: unchanged), its cool-down, since when it has been failing; when it disabled the endpoint, since when. */
+export interface FailureCount {
+  opened: boolean | null;
+  cooldown_ms: string | null;
+  failing_since: Date | string;
+  disabledSince?: Date | string;
 }
 
 /** A delivery in a FIFO endpoint's line. */
@@ -41,14 +56,20 @@ const iso = (at: number) => new Date(at).toISOString();
 export class TrafficStore {
   constructor(private readonly db: Db) {}
 
-  async admissionRow(endpointId: string, circuit: string): Promise<AdmissionRow | undefined> {
+  /**
+   * Read before an attempt, in one statement: what traffic control decides on, and the delivery's
+   * attempts so far (which number the next one and place it in its retry schedule).
+   */
+  async admissionRow(endpointId: string, circuit: string, delivery: { id: string; budget: string }): Promise<AdmissionRow> {
     const [row] = await this.db.query<AdmissionRow>(
-      `SELECT t.endpoint_id IS NOT NULL AS has_traffic, t.slowed_until, t.slowed_by, c.open_until, c.cooldown_ms, c.probe_started_at
+      `SELECT t.endpoint_id IS NOT NULL AS has_traffic, t.slowed_until, t.slowed_by, c.open_until, c.cooldown_ms, c.probe_started_at, a.attempts_made, a.attempts_in_budget
        FROM (SELECT $1::text AS id) AS e LEFT JOIN endpoint_traffic t ON t.endpoint_id = e.id
-         LEFT JOIN endpoint_circuits c ON c.endpoint_id = e.id AND c.tenant = $2`,
-      [endpointId, circuit],
+         LEFT JOIN endpoint_circuits c ON c.endpoint_id = e.id AND c.tenant = $2
+         CROSS JOIN (SELECT COALESCE(MAX(attempt), 0)::integer AS attempts_made, (COUNT(*) FILTER (WHERE budget = $4))::integer AS attempts_in_budget
+           FROM delivery_attempts WHERE delivery_id = $3) AS a`,
+      [endpointId, circuit, delivery.id, delivery.budget],
     );
-    return row;
+    return row!;
   }
 
   /** Claims the probe of a circuit whose cool-down is over, unless another claim is younger than `probeDeadlineMs`. */
@@ -97,51 +118,68 @@ export class TrafficStore {
     return { taken: false, available: row?.available ?? 0 };
   }
 
+  /** The endpoint's health after an attempt that tells about its receiver. */
+  healthPart(endpointId: string, succeeded: boolean, at: number): StatementPart {
+    return (s) => {
+      const [id, ok, when] = [s.param(endpointId), s.param(succeeded), s.param(iso(at))];
+      s.with('health', `UPDATE endpoints SET
+        last_success_at = CASE WHEN ${ok}::boolean THEN ${when}::timestamptz ELSE last_success_at END,
+        last_failure_at = CASE WHEN ${ok}::boolean THEN last_failure_at ELSE ${when}::timestamptz END,
+        consecutive_failures = CASE WHEN ${ok}::boolean THEN 0 ELSE consecutive_failures + 1 END
+        WHERE id = ${id}`);
+    };
+  }
+
   /** Every delivery to the endpoint waits until `until`, unless it already waits longer; `by` is the delivery that was told. */
-  async slowDown(endpointId: string, until: number, by: string): Promise<void> {
-    await this.db.query(
-      `INSERT INTO endpoint_traffic (endpoint_id, slowed_until, slowed_by) VALUES ($1, $2, $3) ON CONFLICT (endpoint_id)
-       DO UPDATE SET slowed_until = GREATEST(endpoint_traffic.slowed_until, EXCLUDED.slowed_until),
-         slowed_by = CASE WHEN endpoint_traffic.slowed_until > EXCLUDED.slowed_until THEN endpoint_traffic.slowed_by ELSE EXCLUDED.slowed_by END`,
-      [endpointId, iso(until), by],
-    );
+  slowDownPart(endpointId: string, until: number, by: string): StatementPart {
+    return (s) => s.with('slow_down', `INSERT INTO endpoint_traffic (endpoint_id, slowed_until, slowed_by) VALUES (${s.param(endpointId)}, ${s.param(iso(until))}, ${s.param(by)})
+      ON CONFLICT (endpoint_id) DO UPDATE SET slowed_until = GREATEST(endpoint_traffic.slowed_until, EXCLUDED.slowed_until),
+        slowed_by = CASE WHEN endpoint_traffic.slowed_until > EXCLUDED.slowed_until THEN endpoint_traffic.slowed_by ELSE EXCLUDED.slowed_by END`);
+  }
+
+  /** Writes `parts` in one statement. */
+  async write(parts: StatementPart[]): Promise<void> {
+    const s = new Statement();
+    for (const part of parts) part(s);
+    await this.db.query(s.sql(), s.params);
   }
 
   /**
-   * Resets a circuit that was failing (locking only such a row), and creates a closed one if there was none:
-   * on an all-tenant endpoint, a row with no failure tells that this tenant's deliveries succeed. True when it was open.
+   * Writes `parts` and, in the same statement, resets a circuit that was failing (locking only such a row), and creates
+   * a closed one if there was none: on an all-tenant endpoint, a row with no failure tells that this tenant's deliveries
+   * succeed. True when it was open.
    */
-  async closeCircuit(endpointId: string, tenant: string): Promise<boolean> {
-    const [closed] = await this.db.query<{ was_open: boolean }>(
-      `WITH before AS (
-         SELECT open_until FROM endpoint_circuits WHERE endpoint_id = $1 AND tenant = $2
-           AND (consecutive_failures > 0 OR open_until IS NOT NULL OR failing_since IS NOT NULL) FOR UPDATE
-       ), reset AS (
-         UPDATE endpoint_circuits c SET consecutive_failures = 0, open_until = NULL, cooldown_ms = NULL, probe_started_at = NULL, failing_since = NULL
-         FROM before WHERE c.endpoint_id = $1 AND c.tenant = $2 RETURNING before.open_until IS NOT NULL AS was_open
-       ), created AS (
-         INSERT INTO endpoint_circuits (endpoint_id, tenant) VALUES ($1, $2) ON CONFLICT (endpoint_id, tenant) DO NOTHING
-       )
-       SELECT was_open FROM reset`,
-      [endpointId, tenant],
-    );
+  async closeCircuitWith(parts: StatementPart[], endpointId: string, tenant: string): Promise<boolean> {
+    const s = new Statement();
+    for (const part of parts) part(s);
+    const [id, circuit] = [s.param(endpointId), s.param(tenant)];
+    s.with('circuit_before', `SELECT open_until FROM endpoint_circuits WHERE endpoint_id = ${id} AND tenant = ${circuit}
+        AND (consecutive_failures > 0 OR open_until IS NOT NULL OR failing_since IS NOT NULL) FOR UPDATE`)
+      .with('circuit_reset', `UPDATE endpoint_circuits c SET consecutive_failures = 0, open_until = NULL, cooldown_ms = NULL, probe_started_at = NULL, failing_since = NULL
+        FROM circuit_before WHERE c.endpoint_id = ${id} AND c.tenant = ${circuit} RETURNING circuit_before.open_until IS NOT NULL AS was_open`)
+      .with('circuit_created', `INSERT INTO endpoint_circuits (endpoint_id, tenant) VALUES (${id}, ${circuit}) ON CONFLICT (endpoint_id, tenant) DO NOTHING`);
+    const [closed] = await this.db.query<{ was_open: boolean }>(s.sql('SELECT was_open FROM circuit_reset'), s.params);
     return closed?.was_open ?? false;
   }
 
   /**
-   * Counts a failure on the circuit: opens a closed circuit at the threshold; a failed probe reopens it for
-   * twice as long. Whether it opened now (null: unchanged), its cool-down, and since when it has been failing.
+   * Writes `parts` and counts a failure on the circuit, in one transaction: opens a closed circuit at the threshold;
+   * a failed probe reopens it for twice as long. Then, if the circuit has been failing since `disableIfFailingSince`
+   * or earlier, disables the endpoint when every one of its circuits has been failing since then.
    */
-  async countFailure(endpointId: string, tenant: string, at: number, limits: CircuitLimits):
-    Promise<{ opened: boolean | null; cooldown_ms: string | null; failing_since: Date | string } | undefined> {
-    const [state] = await this.db.transaction(async (tx: Queryable) => {
+  async countFailureWith(parts: StatementPart[], endpointId: string, tenant: string, at: number, limits: CircuitLimits, disableIfFailingSince?: number):
+    Promise<FailureCount | undefined> {
+    return this.db.transaction(async (tx: Queryable) => {
+      const s = new Statement();
+      for (const part of parts) part(s);
       await tx.query(
-        `INSERT INTO endpoint_circuits (endpoint_id, tenant, consecutive_failures, failing_since) VALUES ($1, $2, 1, $3) ON CONFLICT (endpoint_id, tenant)
-         DO UPDATE SET consecutive_failures = endpoint_circuits.consecutive_failures + 1, failing_since = COALESCE(endpoint_circuits.failing_since, EXCLUDED.failing_since)`,
-        [endpointId, tenant, iso(at)],
+        s.sql(`INSERT INTO endpoint_circuits (endpoint_id, tenant, consecutive_failures, failing_since) VALUES (${s.param(endpointId)}, ${s.param(tenant)}, 1, ${s.param(iso(at))})
+          ON CONFLICT (endpoint_id, tenant) DO UPDATE SET consecutive_failures = endpoint_circuits.consecutive_failures + 1,
+            failing_since = COALESCE(endpoint_circuits.failing_since, EXCLUDED.failing_since)`),
+        s.params,
       );
       const cooldown = `CASE WHEN before.open_until IS NULL THEN $5::bigint ELSE LEAST(c.cooldown_ms * 2, $6::bigint) END`;
-      return tx.query<{ opened: boolean | null; cooldown_ms: string | null; failing_since: Date | string }>(
+      const [state] = await tx.query<FailureCount>(
         `WITH before AS (SELECT open_until, probe_started_at FROM endpoint_circuits WHERE endpoint_id = $1 AND tenant = $2 FOR UPDATE),
          changed AS (
            UPDATE endpoint_circuits c SET cooldown_ms = ${cooldown},
@@ -154,19 +192,15 @@ export class TrafficStore {
          SELECT changed.opened, changed.cooldown_ms, c.failing_since FROM endpoint_circuits c LEFT JOIN changed ON true WHERE c.endpoint_id = $1 AND c.tenant = $2`,
         [endpointId, tenant, iso(at), limits.circuitFailures, limits.circuitCooldownMs, limits.maxCircuitCooldownMs],
       );
+      if (!state || disableIfFailingSince === undefined || new Date(state.failing_since).getTime() > disableIfFailingSince) return state;
+      const [disabled] = await tx.query<{ failing_since: Date | string }>(
+        `WITH circuits AS (SELECT bool_and(failing_since IS NOT NULL) AS all_failing, max(failing_since) AS failing_since FROM endpoint_circuits WHERE endpoint_id = $1)
+         UPDATE endpoints SET enabled = false, updated_at = now() FROM circuits
+         WHERE id = $1 AND enabled AND circuits.all_failing AND circuits.failing_since <= $2 RETURNING circuits.failing_since`,
+        [endpointId, iso(disableIfFailingSince)],
+      );
+      return { ...state, ...(disabled && { disabledSince: disabled.failing_since }) };
     });
-    return state;
-  }
-
-  /** Disables the endpoint when every one of its circuits has been failing since `failingBefore` or earlier; since when, if it did. */
-  async disableWhenAllFailing(endpointId: string, failingBefore: number): Promise<Date | string | undefined> {
-    const [disabled] = await this.db.query<{ failing_since: Date | string }>(
-      `WITH circuits AS (SELECT bool_and(failing_since IS NOT NULL) AS all_failing, max(failing_since) AS failing_since FROM endpoint_circuits WHERE endpoint_id = $1)
-       UPDATE endpoints SET enabled = false, updated_at = now() FROM circuits
-       WHERE id = $1 AND enabled AND circuits.all_failing AND circuits.failing_since <= $2 RETURNING circuits.failing_since`,
-      [endpointId, iso(failingBefore)],
-    );
-    return disabled?.failing_since;
   }
 
   async healthRows(endpointId: string): Promise<HealthRows> {

@@ -54,34 +54,47 @@ describe('traffic control', () => {
     // The event's tenant: the endpoint's own, or any on an all-tenant endpoint.
     const tenant = outcome.tenant ?? endpoint.tenant;
     const deliveryId = `delivery:${tenant}:${eventId}:${endpoint.id}`;
-    await log.recordAttempt({
+    const record = log.attemptRecord({
       deliveryId, tenant, eventId, endpointId: endpoint.id, eventType: outcome.eventType ?? 'order.paid', attempt: 1, budget: 'b',
       startedAt: new Date(at).toISOString(), durationMs: outcome.durationMs ?? 5, statusCode: outcome.statusCode, error: delivered ? null : 'HTTP 503',
-      responseExcerpt: null, responseHeaders: null, status, nextAttemptAt: null, countsAgainstEndpoint: true,
+      responseExcerpt: null, responseHeaders: null, status, nextAttemptAt: null,
     });
     await react(effects, endpoint.id, await traffic.recordOutcome(endpoint.id, {
       deliveryId, eventId, attempt: 1, status, statusCode: outcome.statusCode, error: delivered ? null : 'HTTP 503', at,
       durationMs: outcome.durationMs ?? 5, waitMs: outcome.waitMs, eventType: outcome.eventType ?? 'order.paid', countsAgainstEndpoint: true,
-    }));
+    }, record));
+  };
+  /** Traffic control's decision alone (the attempt's number is checked on its own). */
+  const admit = async (endpointId: string, deliveryId: string, now: number) => {
+    const { attempt: _number, ...decision } = await traffic.admit(endpointId, { id: deliveryId, budget: 'b' }, now);
+    return decision;
   };
 
   test('an endpoint without controls is always admitted', async () => {
     const endpoint = await newEndpoint();
-    assert.deepEqual(await traffic.admit(endpoint.id, 'delivery:t:e:other', Date.now()), { send: true, probe: false });
+    assert.deepEqual(await admit(endpoint.id, 'delivery:t:e:other', Date.now()), { send: true, probe: false });
+  });
+
+  test("an admitted attempt is numbered after the delivery's attempts, counted in its budget", async () => {
+    const endpoint = await newEndpoint();
+    await attempt(endpoint, Date.now(), { statusCode: 503, waitMs: SECOND });
+    const deliveryId = `delivery:${endpoint.tenant}:e${attempts}:${endpoint.id}`;
+    assert.deepEqual((await traffic.admit(endpoint.id, { id: deliveryId, budget: 'b' }, Date.now())).attempt, { number: 2, madeInBudget: 1 });
+    assert.deepEqual((await traffic.admit(endpoint.id, { id: deliveryId, budget: 'replay' }, Date.now())).attempt, { number: 2, madeInBudget: 0 }, 'a replay starts a new budget');
   });
 
   test('a rate limit admits the burst, then one request per interval; a held request learns how long to wait', async () => {
     const endpoint = await newEndpoint({ rateLimit: { perSecond: 2, burst: 3 } });
     const t0 = Date.now();
-    const first = await Promise.all(Array.from({ length: 5 }, () => traffic.admit(endpoint.id, 'delivery:t:e:other', t0)));
+    const first = await Promise.all(Array.from({ length: 5 }, () => admit(endpoint.id, 'delivery:t:e:other', t0)));
     assert.equal(first.filter((a) => a.send).length, 3, 'the burst');
     const held = first.find((a) => !a.send);
     assert.ok(held && !held.send && held.reason === 'rate-limited' && held.waitMs >= 500 && held.waitMs <= 500 + 4 * 500, JSON.stringify(held));
-    assert.equal((await traffic.admit(endpoint.id, 'delivery:t:e:other', t0 + 400)).send, false, 'no token yet after 400 ms');
-    assert.equal((await traffic.admit(endpoint.id, 'delivery:t:e:other', t0 + 500)).send, true, 'one token after 500 ms');
-    assert.equal((await traffic.admit(endpoint.id, 'delivery:t:e:other', t0 + 500)).send, false);
+    assert.equal((await admit(endpoint.id, 'delivery:t:e:other', t0 + 400)).send, false, 'no token yet after 400 ms');
+    assert.equal((await admit(endpoint.id, 'delivery:t:e:other', t0 + 500)).send, true, 'one token after 500 ms');
+    assert.equal((await admit(endpoint.id, 'delivery:t:e:other', t0 + 500)).send, false);
     // Ten quiet seconds refill the bucket to its burst, no more.
-    const later = await Promise.all(Array.from({ length: 5 }, () => traffic.admit(endpoint.id, 'delivery:t:e:other', t0 + 10_500)));
+    const later = await Promise.all(Array.from({ length: 5 }, () => admit(endpoint.id, 'delivery:t:e:other', t0 + 10_500)));
     assert.equal(later.filter((a) => a.send).length, 3);
   });
 
@@ -90,11 +103,11 @@ describe('traffic control', () => {
     const t0 = Date.now();
     // Answered 2 s after the attempt began (a slow receiver, a busy worker): Retry-After counts from the answer.
     await attempt(endpoint, t0, { statusCode: 429, waitMs: 30 * SECOND, durationMs: 2 * SECOND });
-    const held = await traffic.admit(endpoint.id, 'delivery:t:e:other', t0 + 10 * SECOND);
+    const held = await admit(endpoint.id, 'delivery:t:e:other', t0 + 10 * SECOND);
     assert.deepEqual(held, { send: false, reason: 'slowed-down', waitMs: 22 * SECOND });
     const told = `delivery:${endpoint.tenant}:e${attempts}:${endpoint.id}`;
-    assert.deepEqual(await traffic.admit(endpoint.id, told, t0 + 10 * SECOND), { send: true, probe: false }, 'the delivery it answered keeps its own schedule');
-    assert.equal((await traffic.admit(endpoint.id, 'delivery:t:e:other', t0 + 32 * SECOND)).send, true);
+    assert.deepEqual(await admit(endpoint.id, told, t0 + 10 * SECOND), { send: true, probe: false }, 'the delivery it answered keeps its own schedule');
+    assert.equal((await admit(endpoint.id, 'delivery:t:e:other', t0 + 32 * SECOND)).send, true);
   });
 
   test('consecutive failures open the circuit; one probe after the cool-down; a failed probe doubles it; a success closes it', async () => {
@@ -107,19 +120,19 @@ describe('traffic control', () => {
     assert.equal(health.state, 'open');
     assert.equal(health.consecutiveFailures, 3);
 
-    const held = await traffic.admit(endpoint.id, 'delivery:t:e:other', t0 + 30 * SECOND);
+    const held = await admit(endpoint.id, 'delivery:t:e:other', t0 + 30 * SECOND);
     assert.ok(!held.send && held.reason === 'circuit-open' && held.waitMs >= 30 * SECOND - 2 && held.waitMs <= 36 * SECOND, JSON.stringify(held));
     // After the cool-down, one of several deliveries probes.
-    const afterCooldown = await Promise.all(Array.from({ length: 4 }, () => traffic.admit(endpoint.id, 'delivery:t:e:other', t0 + MINUTE + 2)));
+    const afterCooldown = await Promise.all(Array.from({ length: 4 }, () => admit(endpoint.id, 'delivery:t:e:other', t0 + MINUTE + 2)));
     assert.deepEqual(afterCooldown.filter((a) => a.send), [{ send: true, probe: true }]);
     assert.ok(afterCooldown.every((a) => a.send || a.reason === 'probe-out'));
 
     await attempt(endpoint, t0 + MINUTE + 3, { statusCode: 503, waitMs: 5 * MINUTE });
     assert.equal((await endpointHealth(db, endpoint)).circuitOpenUntil, new Date(t0 + MINUTE + 3 + 2 * MINUTE).toISOString(), 'twice the cool-down');
-    assert.equal((await traffic.admit(endpoint.id, 'delivery:t:e:other', t0 + 3 * MINUTE + 3)).send, true, 'the next probe');
+    assert.equal((await admit(endpoint.id, 'delivery:t:e:other', t0 + 3 * MINUTE + 3)).send, true, 'the next probe');
     await attempt(endpoint, t0 + 3 * MINUTE + 4, { statusCode: 200 });
     assert.equal((await endpointHealth(db, endpoint)).state, 'healthy');
-    assert.deepEqual(await traffic.admit(endpoint.id, 'delivery:t:e:other', t0 + 3 * MINUTE + 5), { send: true, probe: false });
+    assert.deepEqual(await admit(endpoint.id, 'delivery:t:e:other', t0 + 3 * MINUTE + 5), { send: true, probe: false });
     assert.deepEqual(raised.filter((r) => r.event.data && (r.event.data as { endpointId: string }).endpointId === endpoint.id), [], 'nobody subscribed: nothing raised');
   });
 
@@ -135,7 +148,7 @@ describe('traffic control', () => {
     assert.equal((await endpoints.get(endpoint.tenant, endpoint.id))!.enabled, false);
     assert.equal((await endpointHealth(db, (await endpoints.get(endpoint.tenant, endpoint.id))!)).state, 'disabled');
     // A disabled endpoint's deliveries go on to fail for good (as dead letters), never held.
-    assert.deepEqual(await traffic.admit(endpoint.id, 'delivery:t:e:other', t0 + 2 * DAY + 1), { send: true, probe: false });
+    assert.deepEqual(await admit(endpoint.id, 'delivery:t:e:other', t0 + 2 * DAY + 1), { send: true, probe: false });
     await attempt(endpoint, t0 + 2 * DAY + 2, { statusCode: 503, waitMs: HOUR });
 
     const disabled = raised.filter((r) => r.event.type === 'herald.endpoint.disabled');
@@ -156,11 +169,11 @@ describe('traffic control', () => {
     const of = (tenant: string) => `delivery:${tenant}:e:${endpoint.id}`;
     const t0 = Date.now();
     for (let i = 0; i < 3; i++) await attempt(endpoint, t0 + i, { statusCode: 503, waitMs: 5 * SECOND, tenant: 'evil' });
-    const held = await traffic.admit(endpoint.id, of('evil'), t0 + 10 * SECOND);
+    const held = await admit(endpoint.id, of('evil'), t0 + 10 * SECOND);
     assert.ok(!held.send && held.reason === 'circuit-open', JSON.stringify(held));
-    assert.deepEqual(await traffic.admit(endpoint.id, of('good'), t0 + 10 * SECOND), { send: true, probe: false }, "another tenant's deliveries go on");
+    assert.deepEqual(await admit(endpoint.id, of('good'), t0 + 10 * SECOND), { send: true, probe: false }, "another tenant's deliveries go on");
     await attempt(endpoint, t0 + 11 * SECOND, { statusCode: 200, tenant: 'good' });
-    assert.equal((await traffic.admit(endpoint.id, of('evil'), t0 + 12 * SECOND)).send, false, "another tenant's success does not close it");
+    assert.equal((await admit(endpoint.id, of('evil'), t0 + 12 * SECOND)).send, false, "another tenant's success does not close it");
     const health = await endpointHealth(db, (await endpoints.cachedById(endpoint.id))!);
     assert.deepEqual([health.state, health.openFor], ['open', ['evil']], JSON.stringify(health));
 
