@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { query, type Api } from './api.ts';
-import { Badge, ErrorNote, formatTime, html } from './html.ts';
+import { Badge, ErrorNote, formatTime, html, requestText, type Outbound } from './html.ts';
 
 /** The open log and an open delivery follow new deliveries and attempts by polling, well within 2 s. */
 const LIVE_MS = 1000;
@@ -65,6 +65,27 @@ export function LogPage({ api }: { api: Api; can: (c: string) => boolean }) {
     </nav>`;
 }
 
+/**
+ * The request for a delivery's event, built by Herald's request builder with the endpoint's current
+ * settings (what was sent, unless the endpoint changed since; the signature masked).
+ */
+function SentRequest({ api, delivery }: { api: Api; delivery: any }) {
+  const [request, setRequest] = useState<Outbound | undefined>();
+  const [error, setError] = useState<unknown>();
+  useEffect(() => {
+    (async () => {
+      const { event } = await api('GET', `/v1/events/${encodeURIComponent(delivery.eventId)}`);
+      const attempt = Math.max(1, delivery.attempts.at(-1)?.attempt ?? 1);
+      setRequest(await api('POST', `/v1/endpoints/${encodeURIComponent(delivery.endpointId)}/preview`, {
+        event: { id: event.id, type: event.type, occurredAt: event.occurredAt, data: event.data }, attempt,
+      }));
+    })().catch(setError);
+  }, [delivery.id]);
+  if (error) return html`<${ErrorNote} error=${error} />`;
+  if (!request) return html`<p>…</p>`;
+  return html`<pre class="request" data-testid="sent-request">${requestText(request)}</pre>`;
+}
+
 /** One delivery and its attempts, live; Replay sends it again with a fresh attempt budget. */
 export function DeliveryPage({ api, id, can }: { api: Api; id: string; can: (c: string) => boolean }) {
   const [delivery, setDelivery] = useState<any>();
@@ -92,5 +113,7 @@ export function DeliveryPage({ api, id, can }: { api: Api; id: string; can: (c: 
       <tbody>${delivery.attempts.map((a: any) => html`<tr key=${a.attempt}>
         <td>${a.attempt}</td><td>${formatTime(a.startedAt)}</td><td>${a.durationMs} ms</td><td>${a.statusCode ?? '–'}</td><td>${a.error ?? ''}</td>
         <td>${a.responseHeaders?.['retry-after'] ?? ''}</td><td><pre class="excerpt">${a.responseExcerpt ?? ''}</pre></td></tr>`)}
-      </tbody></table></div>`}`;
+      </tbody></table></div>`}
+    <h2>The request</h2>
+    <${SentRequest} api=${api} delivery=${delivery} />`;
 }

@@ -1,9 +1,8 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { Api } from './api.ts';
 import { exampleData, type CatalogEntry } from './example.ts';
-import { ErrorNote, html, pretty } from './html.ts';
+import { ErrorNote, html, pretty, requestText, type Outbound } from './html.ts';
 
-interface Outbound { method: string; url: string; headers: Record<string, string>; body: string }
 
 /**
  * The endpoint's transform, edited with a live preview of the exact request (headers and body) its
@@ -98,7 +97,7 @@ export function TransformEditor({ api, endpoint, can }: { api: Api; endpoint: an
         </div>
         <div>
           <h3>Request the receiver gets</h3>
-          ${preview ? html`<pre class="request" data-testid="preview-request">${preview.method} ${preview.url}\n${Object.entries(preview.headers).map(([k, v]) => `${k}: ${v}`).join('\n')}\n\n${preview.body}</pre>` : html`<p>…</p>`}
+          ${preview ? html`<pre class="request" data-testid="preview-request">${requestText(preview)}</pre>` : html`<p>…</p>`}
           ${sent && html`<h3>Test send</h3><pre class="request" data-testid="test-send-result">${sent.pending ? 'sending…' : pretty(sent)}</pre>`}
         </div>
       </div>

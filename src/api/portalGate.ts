@@ -21,6 +21,7 @@ const sessionRoutes: { method: string; path: RegExp; needs: PortalCapability | (
   { method: 'GET', path: /^\/v1\/deliveries(\/[^/]+)?$/, needs: 'view' },
   { method: 'POST', path: /^\/v1\/deliveries\/[^/]+\/replay$/, needs: 'replay' },
   { method: 'GET', path: /^\/v1\/event-types(\/[^/]+)?$/, needs: 'view' },
+  { method: 'GET', path: /^\/v1\/events\/[^/]+$/, needs: 'view' },
 ];
 
 /** A change of the transform alone needs `manageTransforms`; of anything else, `manageEndpoints`. */
