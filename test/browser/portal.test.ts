@@ -130,6 +130,10 @@ describe('the portal in a browser', () => {
     await page.getByText('database unavailable').first().waitFor();
     await shoot(page, 'delivery');
 
+    // The request for the event, as the endpoint's settings build it: the body that arrived.
+    const [sent] = receiver.received('/flaky');
+    await page.getByTestId('sent-request').getByText(sent!.body).waitFor();
+
     fixed = true;
     await page.getByRole('button', { name: 'Replay' }).click();
     await status.getByText('delivered').waitFor({ timeout: 30_000 });

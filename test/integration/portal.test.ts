@@ -143,6 +143,15 @@ describe('portal sessions: a single-use link, then a token scoped to the tenant,
       assert.equal((await narrowed(method, route, method === 'GET' || method === 'DELETE' ? undefined : {})).status, 404, `${method} ${route}`);
     }
     assert.equal((await narrowed('POST', '/v1/endpoints', { url: receiver.script('/narrow-new') })).status, 403);
+    const event = await narrowed('GET', '/v1/events/narrow-1');
+    assert.equal(event.status, 200);
+    assert.deepEqual(event.body.deliveries.map((d: { id: string }) => d.id), [toMine]);
+    // An event that reached none of the session's endpoints is not there for it.
+    const theirsOnly = (await as(acmeKey)('POST', '/v1/endpoints', { url: receiver.script('/narrow-only'), eventTypes: ['only.*'] })).body;
+    assert.equal((await as(acmeKey)('POST', '/v1/events', { id: 'only-1', type: 'only.theirs', data: {} })).status, 202);
+    assert.equal((await as(acmeKey)('GET', '/v1/events/only-1')).status, 200);
+    assert.equal((await narrowed('GET', '/v1/events/only-1')).status, 404);
+    assert.ok(theirsOnly.id);
   });
 
   test('revoking a session ends it at the next request; revoke-all ends every session of the tenant', async () => {
