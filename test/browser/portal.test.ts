@@ -260,7 +260,7 @@ describe('the portal in a browser', () => {
     await context.close();
   });
 
-  test('the catalog, the endpoints list and a narrow screen, kept as pictures; keyboard first reaches the skip link', async () => {
+  test('the catalog, the endpoints list and a narrow screen, kept as pictures; keyboard first reaches the skip link; embedding options apply', async () => {
     const { page, context } = await open(await link('default'));
     await heading(page, 'Endpoints');
     await eventually(() => page.locator('tbody tr').count(), (count) => count > 3);
@@ -272,6 +272,15 @@ describe('the portal in a browser', () => {
     await shoot(page, 'catalog');
     await assertAccessible(page, 'catalog');
     await context.close();
+
+    // Embedding options: the first page, no navigation, dark, the host's colour.
+    const embedded = new URL(await link('default'));
+    for (const [name, value] of [['next', '/catalog'], ['hideNav', 'true'], ['darkMode', 'true'], ['primaryColor', 'aa3300']] as const) embedded.searchParams.set(name, value);
+    const options = await open(embedded.href);
+    await heading(options.page, 'Event catalog');
+    assert.equal(await options.page.getByRole('navigation', { name: 'Portal' }).isVisible(), false);
+    assert.deepEqual(await options.page.evaluate(() => [document.documentElement.className, getComputedStyle(document.documentElement).getPropertyValue('--primary')]), ['dark hide-nav', '#aa3300']);
+    await options.context.close();
 
     const narrow = await open(await link('default'), { width: 390, height: 800 });
     await heading(narrow.page, 'Endpoints');
