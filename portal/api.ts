@@ -9,6 +9,8 @@ export interface Session {
   capabilities: string[];
   endpointIds: string[] | null;
   expiresAt: string;
+  /** Admin-issued sessions: an event's workflow in the Temporal Web UI, `{tenant}` and `{eventId}` to fill in. */
+  workflowUrl: string | null;
 }
 
 /** An answer other than 2xx: the problem document's detail and the fields it names. */

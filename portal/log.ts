@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
-import { query, type Api } from './api.ts';
+import { query, type Api, type Session } from './api.ts';
 import { Badge, ErrorNote, formatTime, html, requestText, type Outbound } from './html.ts';
 
 /** The open log and an open delivery follow new deliveries and attempts by polling, well within 2 s. */
@@ -87,7 +87,7 @@ function SentRequest({ api, delivery }: { api: Api; delivery: any }) {
 }
 
 /** One delivery and its attempts, live; Replay sends it again with a fresh attempt budget. */
-export function DeliveryPage({ api, id, can }: { api: Api; id: string; can: (c: string) => boolean }) {
+export function DeliveryPage({ api, id, can, session }: { api: Api; id: string; can: (c: string) => boolean; session: Session }) {
   const [delivery, setDelivery] = useState<any>();
   const [error, setError] = useState<unknown>();
   const [notice, setNotice] = useState('');
@@ -95,6 +95,7 @@ export function DeliveryPage({ api, id, can }: { api: Api; id: string; can: (c: 
   useLive(async () => setDelivery(await api('GET', path).catch((err) => { setError(err); return undefined; })), [id]);
   const replay = () => api('POST', `${path}/replay`).then(() => setNotice('Sent again: new attempts appear below.'), setError);
   if (!delivery) return html`<${ErrorNote} error=${error} /><p>Loading…</p>`;
+  const workflowUrl = session.workflowUrl?.replace('{tenant}', encodeURIComponent(session.tenant)).replace('{eventId}', encodeURIComponent(delivery.eventId));
   return html`
     <p><a href="#/log">← Message log</a></p>
     <h1>Delivery of ${delivery.eventId}</h1>
@@ -104,6 +105,7 @@ export function DeliveryPage({ api, id, can }: { api: Api; id: string; can: (c: 
       <dt>Endpoint</dt><dd><a href=${`#/endpoints/${encodeURIComponent(delivery.endpointId)}`}>${delivery.endpointId}</a></dd>
       <dt>Next attempt</dt><dd>${formatTime(delivery.nextAttemptAt)}</dd>
     </dl>
+    ${workflowUrl && html`<p><a href=${workflowUrl} target="_blank" rel="noopener noreferrer">The event's workflow in the Temporal Web UI</a></p>`}
     ${can('replay') && html`<p><button type="button" onClick=${replay}>Replay</button></p>`}
     <p role="status">${notice}</p>
     <${ErrorNote} error=${error} />

@@ -34,7 +34,7 @@ function useRoute(): string {
 function Page({ route, api, session }: { route: string; api: Api; session: Session }) {
   const parts = route.split('/').filter(Boolean).map(decodeURIComponent);
   const can = (capability: string) => session.capabilities.includes(capability);
-  if (parts[0] === 'log') return parts[1] ? html`<${DeliveryPage} api=${api} id=${parts[1]} can=${can} />` : html`<${LogPage} api=${api} can=${can} />`;
+  if (parts[0] === 'log') return parts[1] ? html`<${DeliveryPage} api=${api} id=${parts[1]} can=${can} session=${session} />` : html`<${LogPage} api=${api} can=${can} />`;
   if (parts[0] === 'catalog') return html`<${CatalogPage} api=${api} />`;
   if (parts[0] === 'endpoints' && parts[1] === 'new') return html`<${EndpointForm} api=${api} />`;
   if (parts[0] === 'endpoints' && parts[1] && parts[2] === 'edit') return html`<${EndpointForm} api=${api} id=${parts[1]} can=${can} />`;

@@ -162,6 +162,7 @@ export async function startHerald(
         tenants: new TenantStore(storage),
         portalSessions: new PortalSessionStore(storage),
         publicUrl: config.publicUrl,
+        temporalWebUi: { url: config.temporal.webUiUrl, namespace: config.temporal.namespace },
         catalog: new EventCatalog(new EventTypeStore(storage), { strict: config.strictEventTypes }),
         apiKey: config.apiKey,
         checkHostHeader: config.checkHostHeader,

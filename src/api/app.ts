@@ -35,6 +35,8 @@ export interface ApiDeps {
   portalSessions: PortalSessionStore;
   /** Portal links start with it; undefined: the address the issuing request reached. */
   publicUrl: string | undefined;
+  /** Admin-issued portal sessions link each event to its workflow there. */
+  temporalWebUi: { url: string; namespace: string };
   catalog: EventCatalog;
   apiKey: string | undefined;
   /** Refuse requests not addressed to a loopback name (on whenever no admin key is set). */

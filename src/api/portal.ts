@@ -5,7 +5,8 @@ import type { EndpointStore } from '../endpoints/store.ts';
 import { identifier, tenantField } from '../fields.ts';
 import type { Logger } from '../logger.ts';
 import { portalCapabilities, type PortalSessionStore } from '../portal/sessions.ts';
-import { principalOf, resolveTenant } from './auth.ts';
+import { eventWorkflowId } from '../temporal/heraldTemporal.ts';
+import { isAdmin, principalOf, resolveTenant } from './auth.ts';
 import { jsonBody } from './body.ts';
 import type { RouteDescription } from './route.ts';
 import { invalidFields, notFound, parse, Problem } from './problem.ts';
@@ -38,7 +39,7 @@ export const portalRoutes: RouteDescription[] = [
   },
   {
     method: 'post', path: '/v1/portal/exchange', summary: 'Spend a link\'s code, once, for the session token the portal calls /v1 with', public: true, body: exchangeBody,
-    responses: { 200: '{ token, expiresAt, tenant, sessionId, capabilities, endpointIds }', 401: 'the code was already used, has expired, or its session was revoked' },
+    responses: { 200: '{ token, expiresAt, tenant, sessionId, capabilities, endpointIds, operator, workflowUrl (admin-issued sessions: the Temporal Web UI address of an event\'s workflow, with {tenant} and {eventId} to fill in) }', 401: 'the code was already used, has expired, or its session was revoked' },
   },
   {
     method: 'delete', path: '/v1/portal/sessions/:sessionId', summary: 'End a portal session at once', params: sessionParams, query: tenantQuery,
@@ -58,7 +59,19 @@ export const portalRoutes: RouteDescription[] = [
   },
 ];
 
-interface PortalDeps { portalSessions: PortalSessionStore; endpoints: EndpointStore; logger: Logger; publicUrl: string | undefined; maxBodyBytes: number }
+interface PortalDeps {
+  portalSessions: PortalSessionStore; endpoints: EndpointStore; logger: Logger; publicUrl: string | undefined; maxBodyBytes: number;
+  /** Where the operator's sessions link each event's workflow: the Temporal Web UI and the namespace. */
+  temporalWebUi: { url: string; namespace: string };
+}
+
+/**
+ * The Web UI address of an event's workflow, `{tenant}` and `{eventId}` left for the page to fill in
+ * (URI-encoded): the workflow id's form stays the facade's.
+ */
+const workflowUrlTemplate = ({ url, namespace }: PortalDeps['temporalWebUi']) =>
+  `${url.replace(/\/$/, '')}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(eventWorkflowId('\u0000T', '\u0000E'))}`
+    .replace('%00T', '{tenant}').replace('%00E', '{eventId}');
 
 /** Where links point: the configured public URL, else the address this request reached. */
 const baseUrlOf = (req: Request, publicUrl: string | undefined) => (publicUrl ?? `${req.protocol}://${req.get('host')}`).replace(/\/$/, '');
@@ -75,7 +88,8 @@ export function portalExchangeRouter(deps: PortalDeps): Router {
     }
     const { session: { id: sessionId, ...session }, token } = exchanged;
     deps.logger.info({ tenant: session.tenant, sessionId }, 'portal session opened');
-    res.set('cache-control', 'no-store').json({ token, sessionId, ...session });
+    const workflowUrl = session.operator ? workflowUrlTemplate(deps.temporalWebUi) : null;
+    res.set('cache-control', 'no-store').json({ token, sessionId, ...session, workflowUrl });
   });
   return router;
 }
@@ -100,7 +114,7 @@ export function portalRouter(deps: PortalDeps): Router {
     if (unknown.length) throw invalidFields(unknown);
     // `view` is every session's floor: the portal cannot act on what it cannot show.
     const capabilities = [...new Set(['view' as const, ...body.capabilities])];
-    const created = await sessions.create({ tenant, id: body.sessionId, capabilities, endpointIds: body.endpointIds ?? null, expiresInMs: body.expiresIn });
+    const created = await sessions.create({ tenant, id: body.sessionId, capabilities, endpointIds: body.endpointIds ?? null, operator: isAdmin(res), expiresInMs: body.expiresIn });
     if (!created) throw new Problem(409, 'Conflict', `tenant ${tenant} has a live portal session "${body.sessionId}"`, [{ field: 'sessionId', message: 'a live session has this id' }]);
     const { session, code } = created;
     logger.info({ tenant, sessionId: session.id, capabilities, endpointIds: session.endpointIds, expiresAt: session.expiresAt }, 'portal link issued');

@@ -11,16 +11,18 @@ export interface PortalSession {
   capabilities: PortalCapability[];
   /** null: every endpoint of the tenant. */
   endpointIds: string[] | null;
+  /** Issued with the admin key (the operator's console). */
+  operator: boolean;
   expiresAt: string;
 }
 
 interface SessionRow {
-  tenant: string; id: string; capabilities: PortalCapability[]; endpoint_ids: string[] | null;
+  tenant: string; id: string; capabilities: PortalCapability[]; endpoint_ids: string[] | null; operator: boolean;
   expires_at: Date | string;
 }
 
 const toSession = (row: SessionRow): PortalSession => ({
-  tenant: row.tenant, id: row.id, capabilities: row.capabilities, endpointIds: row.endpoint_ids, expiresAt: new Date(row.expires_at).toISOString(),
+  tenant: row.tenant, id: row.id, capabilities: row.capabilities, endpointIds: row.endpoint_ids, operator: row.operator, expiresAt: new Date(row.expires_at).toISOString(),
 });
 
 /** Codes travel in a link's fragment, tokens in an Authorization header; both 256 random bits. */
@@ -45,14 +47,14 @@ export class PortalSessionStore {
     const id = session.id ?? `ps_${crypto.randomBytes(8).toString('hex')}`;
     // A label may be used again once its session has ended.
     const [row] = await this.db.query<SessionRow>(
-      `INSERT INTO portal_sessions (tenant, id, capabilities, endpoint_ids, code_sha256, expires_at)
-       VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6::double precision / 1000))
-       ON CONFLICT (tenant, id) DO UPDATE SET capabilities = EXCLUDED.capabilities, endpoint_ids = EXCLUDED.endpoint_ids,
+      `INSERT INTO portal_sessions (tenant, id, capabilities, endpoint_ids, code_sha256, expires_at, operator)
+       VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6::double precision / 1000), $7)
+       ON CONFLICT (tenant, id) DO UPDATE SET capabilities = EXCLUDED.capabilities, endpoint_ids = EXCLUDED.endpoint_ids, operator = EXCLUDED.operator,
          code_sha256 = EXCLUDED.code_sha256, code_used_at = NULL, token_sha256 = NULL, expires_at = EXCLUDED.expires_at,
          revoked_at = NULL, created_at = now()
        WHERE portal_sessions.revoked_at IS NOT NULL OR portal_sessions.expires_at <= now()
        RETURNING *`,
-      [session.tenant, id, JSON.stringify(session.capabilities), session.endpointIds && JSON.stringify(session.endpointIds), digest(code), session.expiresInMs],
+      [session.tenant, id, JSON.stringify(session.capabilities), session.endpointIds && JSON.stringify(session.endpointIds), digest(code), session.expiresInMs, session.operator],
     );
     return row && { session: toSession(row), code };
   }

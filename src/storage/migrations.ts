@@ -160,6 +160,8 @@ export const migrations: string[][] = [
       capabilities jsonb NOT NULL,
       -- NULL: every endpoint of the tenant
       endpoint_ids jsonb,
+      -- issued with the admin key: the page links each event to its workflow in the Temporal Web UI
+      operator boolean NOT NULL DEFAULT false,
       code_sha256 text NOT NULL UNIQUE,
       code_used_at timestamptz,
       token_sha256 text UNIQUE,

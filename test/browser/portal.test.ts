@@ -128,6 +128,9 @@ describe('the portal in a browser', () => {
     await status.getByText('failed').waitFor({ timeout: 30_000 });
     await page.locator('td', { hasText: /^500$/ }).first().waitFor();
     await page.getByText('database unavailable').first().waitFor();
+    // An admin-issued link is the operator's: the event's workflow is one click away.
+    const workflowLink = await page.getByRole('link', { name: 'The event\'s workflow in the Temporal Web UI' }).getAttribute('href');
+    assert.match(workflowLink!, /\/namespaces\/default\/workflows\/event%3Adefault%3Ainv-500$/);
     await shoot(page, 'delivery');
 
     // The request for the event, as the endpoint's settings build it: the body that arrived.

@@ -37,6 +37,7 @@ before(async () => {
     tenants: new TenantStore(db),
     portalSessions: new PortalSessionStore(db),
     publicUrl: undefined,
+    temporalWebUi: { url: 'http://localhost:8233', namespace: 'default' },
     catalog: new EventCatalog(new EventTypeStore(db), { strict: false }),
     apiKey: API_KEY,
     checkHostHeader: false,

@@ -49,6 +49,7 @@ describe('portal sessions: a single-use link, then a token scoped to the tenant,
     assert.equal(exchanged.headers.get('cache-control'), 'no-store');
     assert.deepEqual({ ...exchanged.body, token: undefined }, {
       token: undefined, sessionId: 'support-ticket-7', tenant: 'acme', capabilities: everything, endpointIds: null, expiresAt: link.expiresAt,
+      operator: false, workflowUrl: null,
     });
     const portal = as(exchanged.body.token);
     const listed = await portal('GET', '/v1/endpoints');
@@ -74,6 +75,9 @@ describe('portal sessions: a single-use link, then a token scoped to the tenant,
     assert.deepEqual(forOther.body.errors.map((e: { field: string }) => e.field), ['tenant']);
     const { link, exchanged } = await open(ADMIN_KEY, { tenant: 'other', capabilities: ['view'], expiresIn: '7d' });
     assert.equal(exchanged.body.tenant, 'other');
+    // The operator's session links each event to its workflow in the Temporal Web UI.
+    assert.equal(exchanged.body.operator, true);
+    assert.match(exchanged.body.workflowUrl, /^http:\/\/localhost:\d+\/namespaces\/default\/workflows\/event%3A\{tenant\}%3A\{eventId\}$/);
     assert.ok(Math.abs(Date.parse(link.expiresAt) - Date.now() - 7 * 86_400_000) < 60_000);
 
     const refused = await admin('POST', '/v1/portal/sessions', { tenant: 'acme', capabilities: ['view', 'fly'], expiresIn: '30m', endpointIds: ['ep_nowhere'], extra: 1 });
