@@ -13,7 +13,7 @@ const require = createRequire(import.meta.url);
 
 interface Asset { body: Buffer; gzipped: Buffer; type: string }
 
-/** The bundle, built once per process on the first request: no build step beside `npm start`, no CDN. */
+/** The bundle, built once per process as the server starts: no build step beside `npm start`, no CDN. */
 async function buildAssets(): Promise<Map<string, Asset>> {
   const built = await esbuild.build({
     entryPoints: [path.join(pageDir, 'main.ts')], bundle: true, minify: true, format: 'esm', target: 'es2020',
@@ -44,10 +44,11 @@ function contentSecurityPolicy(frameAncestors: string[]): string {
  * Content-Security-Policy. `?tenant=` (in every link Herald issues) picks the tenant's frame-ancestors.
  */
 export function portalPage(sessions: PortalSessionStore): RequestHandler {
-  let assets: Promise<Map<string, Asset>> | undefined;
+  const assets = buildAssets();
+  // A failed build answers each page request with a 500 (through the problem handler); it stops nothing else.
+  assets.catch(() => undefined);
   return async (req, res, next) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return next();
-    assets ??= buildAssets();
     const asset = (await assets).get(req.path);
     if (!asset) return next();
     const tenant = tenantId.safeParse(req.query.tenant);
