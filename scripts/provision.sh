@@ -5,6 +5,7 @@
 #   scripts/provision.sh cli          the Temporal CLI (dev server + Web UI) only
 #   scripts/provision.sh test-server  Temporal's time-skipping test server (Java) only
 #   scripts/provision.sh cluster      a real cluster (npm run cluster): server, sql tool + schema, Web UI server
+#   scripts/provision.sh chromium     the browser of the portal's tests, from the npm package @sparticuz/chromium
 set -euo pipefail
 
 CACHE="${HERALD_CACHE_DIR:-$HOME/.cache/herald}"
@@ -181,12 +182,32 @@ LAUNCHER
   say "time-skipping test server ready: $launcher"
 }
 
+# The browser of the portal's tests: the Chromium that the npm package @sparticuz/chromium ships
+# (installed by npm ci with the other dev dependencies), unpacked once into the cache.
+provision_chromium() {
+  local package="$HERE/../node_modules/@sparticuz/chromium"
+  [ -f "$package/package.json" ] || die "@sparticuz/chromium is not installed: run npm ci first"
+  local version dir
+  version="$(node -p "require('$package/package.json').version")"
+  dir="$CACHE/chromium-$version"
+  if [ -x "$dir/chromium" ]; then return; fi
+  say "unpacking Chromium $version from @sparticuz/chromium..."
+  mkdir -p "$dir/locales"
+  node -e "const fs = require('node:fs'), zlib = require('node:zlib'), { pipeline } = require('node:stream/promises');
+    pipeline(fs.createReadStream(process.argv[1]), zlib.createBrotliDecompress(), fs.createWriteStream(process.argv[2], { mode: 0o755 }))
+      .catch((err) => { console.error(err.message); process.exit(1); });" "$package/bin/chromium.br" "$dir/chromium.partial"
+  mv "$dir/chromium.partial" "$dir/chromium"
+  "$dir/chromium" --version >/dev/null 2>&1 || die "the unpacked Chromium does not run here ($dir/chromium)"
+  say "Chromium ready: $dir/chromium"
+}
+
 case "${1:-all}" in
   cli) provision_cli ;;
   test-server) provision_test_server; link "$CACHE/test-server-$TEST_SERVER_VERSION/temporal-test-server" temporal-test-server ;;
   server) provision_server; link "$CACHE/temporal-server-$SERVER_VERSION" temporal-server ;;
   ui-server) provision_ui_server; link "$CACHE/temporal-ui-server-$UI_SERVER_VERSION/server" temporal-ui-server ;;
   cluster) "$0" server; "$0" ui-server ;;
-  all) "$0" cli; "$0" test-server; "$0" server; "$0" ui-server ;;
-  *) die "unknown target '$1' (use: cli, test-server, server, ui-server, cluster, all)" ;;
+  chromium) provision_chromium ;;
+  all) "$0" cli; "$0" test-server; "$0" server; "$0" ui-server; "$0" chromium ;;
+  *) die "unknown target '$1' (use: cli, test-server, server, ui-server, cluster, chromium, all)" ;;
 esac

@@ -15,6 +15,8 @@ const usage = `usage: herald <command> [options]
   endpoints list [--tenant T] [--json]
   endpoints create --url U [--events a,b] [--policy standard|make|none|JSON] [--tenant T]
   endpoints stats ID [--window 1h|24h|7d] [--tenant T]
+  portal link [--tenant T] [--capabilities view,replay,...] [--endpoints E1,E2] [--expires-in 24h] [--session-id S]
+  portal revoke SESSION_ID [--tenant T]
 
 environment: HERALD_URL (default http://localhost:3000), HERALD_API_KEY (bearer key)`;
 
@@ -194,6 +196,31 @@ const commands: Record<string, Command> = {
         // A preset by name, or a schedule or exponential policy as JSON.
         retryPolicy: policy?.trimStart().startsWith('{') ? parseJsonOption('policy', policy) : policy,
       }));
+    },
+  },
+  'portal link': {
+    options: {
+      tenant: { type: 'string' }, capabilities: { type: 'string' }, endpoints: { type: 'string' }, 'expires-in': { type: 'string' }, 'session-id': { type: 'string' },
+    },
+    // Prints the link alone, to paste or pipe; every capability unless narrowed.
+    run: async (api, v) => {
+      const list = (text: unknown) => (typeof text === 'string' ? text.split(',').map((item) => item.trim()).filter(Boolean) : undefined);
+      const answer = await api('POST', '/v1/portal/sessions', {
+        tenant: v.tenant, endpointIds: list(v.endpoints), expiresIn: v['expires-in'], sessionId: v['session-id'],
+        capabilities: list(v.capabilities) ?? ['view', 'manageEndpoints', 'viewSecrets', 'rotateSecrets', 'replay', 'testSend', 'manageTransforms'],
+      });
+      const link = z.object({ url: z.string(), sessionId: z.string(), expiresAt: z.string() }).safeParse(answer);
+      if (!link.success) throw new CliError(`POST /v1/portal/sessions: unexpected answer ${JSON.stringify(answer).slice(0, 200)}`);
+      return `${link.data.url}
+(session ${link.data.sessionId}, single use, expires ${link.data.expiresAt})`;
+    },
+  },
+  'portal revoke': {
+    options: { tenant: { type: 'string' } },
+    positionals: ['SESSION_ID'],
+    run: async (api, v, [id]) => {
+      await api('DELETE', `/v1/portal/sessions/${encodeURIComponent(id!)}${query({ tenant: v.tenant })}`);
+      return `session ${id} revoked`;
     },
   },
 };

@@ -78,6 +78,10 @@ const envSchema = z.object({
   HERALD_PAYLOAD_KEYS: payloadKeys.optional(),
   /** Default: the embedded Web UI's origins. */
   HERALD_CODEC_CORS_ORIGINS: origins.optional(),
+  /** Where browsers reach this API (behind a proxy, say): portal links start with it. */
+  HERALD_PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
+  /** Where operators reach the Temporal Web UI: the portal links events to their workflows there. */
+  HERALD_TEMPORAL_UI_URL: z.url({ protocol: /^https?$/ }).optional(),
   HERALD_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1_048_576),
   /** A client must have sent its whole request (headers and body) within this; slower ones get 408 and are disconnected. */
   HERALD_REQUEST_TIMEOUT: duration.prefault('10s').refine((ms) => ms >= 1000, 'at least 1s'),
@@ -151,6 +155,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       address: e.TEMPORAL_ADDRESS,
       devServerPort: e.HERALD_DEV_SERVER_PORT,
       uiPort: e.HERALD_UI_PORT,
+      /** The Web UI as operators' browsers reach it (the embedded one by default). */
+      webUiUrl: e.HERALD_TEMPORAL_UI_URL ?? `http://localhost:${e.HERALD_UI_PORT}`,
       namespace: e.TEMPORAL_NAMESPACE,
       taskQueue: e.HERALD_TASK_QUEUE,
     },
@@ -206,6 +212,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     payloadKeys: e.HERALD_PAYLOAD_KEYS ?? [],
     /** Browser origins (the Temporal Web UI) allowed to call /codec/* across origins. */
     codecCorsOrigins: e.HERALD_CODEC_CORS_ORIGINS ?? [`http://localhost:${e.HERALD_UI_PORT}`, `http://127.0.0.1:${e.HERALD_UI_PORT}`],
+    /** Portal links start with it; unset: with the address the request that issued the link reached. */
+    publicUrl: e.HERALD_PUBLIC_URL,
     cacheDir: e.HERALD_CACHE_DIR ?? path.join(process.env.HOME ?? '/tmp', '.cache', 'herald'),
     logLevel: e.LOG_LEVEL,
     metrics: {

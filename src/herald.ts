@@ -15,6 +15,7 @@ import { DeliveryLog } from './storage/deliveryLog.ts';
 import { EndpointStore } from './endpoints/store.ts';
 import { createTrafficControl } from './endpoints/trafficControl.ts';
 import { TenantStore } from './storage/tenants.ts';
+import { PortalSessionStore } from './portal/sessions.ts';
 import { EventTypeStore } from './storage/eventTypes.ts';
 import { startDevServer, type DevServer } from './temporal/devServer.ts';
 import { HeraldTemporal } from './temporal/heraldTemporal.ts';
@@ -159,6 +160,9 @@ export async function startHerald(
       const app = createApp({
         temporal, db: storage, endpoints, log, logger, metrics,
         tenants: new TenantStore(storage),
+        portalSessions: new PortalSessionStore(storage),
+        publicUrl: config.publicUrl,
+        temporalWebUi: { url: config.temporal.webUiUrl, namespace: config.temporal.namespace },
         catalog: new EventCatalog(new EventTypeStore(storage), { strict: config.strictEventTypes }),
         apiKey: config.apiKey,
         checkHostHeader: config.checkHostHeader,

@@ -13,7 +13,7 @@ import { spec } from 'node:test/reporters';
 import { createLogger } from '../src/logger.ts';
 import { prepareSuite } from './support/suiteSetup.ts';
 
-const suites = ['test/unit', 'test/workflow', 'test/integration', 'test/conformance', 'test/cluster'];
+const suites = ['test/unit', 'test/workflow', 'test/integration', 'test/conformance', 'test/cluster', 'test/browser'];
 /**
  * Files that run first, on their own: fanout loads the machine by design (2,100 one-MiB attempts) and,
  * beside others, starves until its attempts time out and are retried without end; runawayInput holds

@@ -8,6 +8,8 @@ import type { Db } from '../storage/db.ts';
 import type { DeliveryLog } from '../storage/deliveryLog.ts';
 import type { EndpointStore } from '../endpoints/store.ts';
 import type { TenantStore } from '../storage/tenants.ts';
+import type { PortalSessionStore } from '../portal/sessions.ts';
+import { portalPage } from '../portal/page.ts';
 import type { HeraldTemporal } from '../temporal/heraldTemporal.ts';
 import type { PayloadKey } from '../keys.ts';
 import { ReplayLimiter, type Quotas } from '../quotas.ts';
@@ -19,6 +21,8 @@ import { eventsRouter } from './events.ts';
 import { eventTypesRouter } from './eventTypes.ts';
 import { healthRouter } from './health.ts';
 import { openApiRouter } from './openapi.ts';
+import { portalExchangeRouter, portalRouter } from './portal.ts';
+import { portalGate } from './portalGate.ts';
 import { notFound, problemHandler } from './problem.ts';
 import { tenantsRouter } from './tenants.ts';
 
@@ -28,6 +32,11 @@ export interface ApiDeps {
   endpoints: EndpointStore;
   log: DeliveryLog;
   tenants: TenantStore;
+  portalSessions: PortalSessionStore;
+  /** Portal links start with it; undefined: the address the issuing request reached. */
+  publicUrl: string | undefined;
+  /** Admin-issued portal sessions link each event to its workflow there. */
+  temporalWebUi: { url: string; namespace: string };
   catalog: EventCatalog;
   apiKey: string | undefined;
   /** Refuse requests not addressed to a loopback name (on whenever no admin key is set). */
@@ -52,17 +61,23 @@ export function createApp(deps: ApiDeps): Express {
   app.use(healthRouter(deps));
   app.use(openApiRouter());
   app.use('/codec', codecCors(deps.codecCorsOrigins));
+  // The portal's page is public (it holds no data); what it shows comes from /v1 with a session token.
+  app.use('/portal', portalPage(deps.portalSessions));
+  app.use(portalExchangeRouter(deps));
   // Every route but health and the API description needs a key, refused before its body is read.
   app.use(authenticate(deps));
   // Every tenant's event types and volumes: the operator's, not a tenant's.
   app.get('/metrics', requireAdmin('reading metrics'), deps.metrics.scrape);
   app.use(jsonBody(deps.maxBodyBytes));
+  // A portal session reaches only the routes its capabilities and endpoints allow.
+  app.use(portalGate);
   app.use(eventsRouter(deps));
   // Replays and recovers draw on one allowance per tenant.
   const replays = new ReplayLimiter(deps.quotas.replaysPerMinute);
   app.use(endpointsRouter({ ...deps, replays }));
   app.use(deliveriesRouter({ ...deps, replays }));
   app.use(tenantsRouter(deps));
+  app.use(portalRouter(deps));
   // This process's metrics label newly declared types at once (other processes within 30 s).
   app.use(eventTypesRouter(deps.catalog, deps.metrics.reloadEventCatalog));
   app.use(codecRouter(deps.payloadKeys));

@@ -2,11 +2,18 @@ import crypto from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
 import { isLoopbackHostHeader, nonLoopbackHostRefusal } from '../exposure.ts';
 import type { Logger } from '../logger.ts';
+import { isPortalTokenFormat, type PortalCapability, type PortalSessionStore } from '../portal/sessions.ts';
 import { isTenantKeyFormat, type TenantStore } from '../storage/tenants.ts';
 import { Problem } from './problem.ts';
 
-/** Who a request speaks for: the admin (any tenant) or one tenant's key. */
-export type Principal = { role: 'admin' } | { role: 'tenant'; tenant: string; keyId: string };
+/**
+ * Who a request speaks for: the admin (any tenant), one tenant's key, or a portal session (one tenant,
+ * narrowed to its capabilities and, when it has them, its endpoints).
+ */
+export type Principal =
+  | { role: 'admin' }
+  | { role: 'tenant'; tenant: string; keyId: string }
+  | { role: 'portal'; tenant: string; sessionId: string; capabilities: PortalCapability[]; endpointIds: string[] | null };
 
 declare global {
   namespace Express {
@@ -27,7 +34,7 @@ const sha256 = (text: string) => crypto.createHash('sha256').update(text).digest
  * (`hk_…`) for its own tenant only. With no admin key configured (development only) a
  * request without a tenant key acts as the admin.
  */
-export function authenticate(deps: { apiKey: string | undefined; tenants: TenantStore; logger: Logger }): RequestHandler {
+export function authenticate(deps: { apiKey: string | undefined; tenants: TenantStore; portalSessions: PortalSessionStore; logger: Logger }): RequestHandler {
   const adminDigest = deps.apiKey && sha256(deps.apiKey);
   /** Logged for whoever watches for probing; what was sent as a key never is. */
   const refuse = (req: Request, reason: string) => {
@@ -43,6 +50,10 @@ export function authenticate(deps: { apiKey: string | undefined; tenants: Tenant
       const key = await deps.tenants.authenticate(token);
       if (!key) throw refuse(req, 'unknown or revoked tenant key');
       res.locals.principal = { role: 'tenant', tenant: key.tenant, keyId: key.id };
+    } else if (token && isPortalTokenFormat(token)) {
+      const session = await deps.portalSessions.authenticate(token);
+      if (!session) throw refuse(req, 'unknown, expired or revoked portal session');
+      res.locals.principal = { role: 'portal', tenant: session.tenant, sessionId: session.id, capabilities: session.capabilities, endpointIds: session.endpointIds };
     } else if (!adminDigest) {
       res.locals.principal = { role: 'admin' };
     } else {
@@ -52,7 +63,7 @@ export function authenticate(deps: { apiKey: string | undefined; tenants: Tenant
   };
 }
 
-function principalOf(res: Response): Principal {
+export function principalOf(res: Response): Principal {
   const principal = res.locals.principal;
   // Fail closed: a route reached without `authenticate` is a wiring bug, never an open door.
   if (!principal) throw new Error('no principal on the request: the route is not behind authenticate()');
@@ -76,12 +87,21 @@ export function resolveTenant(res: Response, requested: string | undefined): str
   const principal = principalOf(res);
   if (principal.role === 'admin') return requested ?? 'default';
   if (requested !== undefined && !mayActFor(res, requested)) {
-    throw new Problem(403, 'Forbidden', `this key acts for tenant "${principal.tenant}" only`, [
+    throw new Problem(403, 'Forbidden', `this ${principal.role === 'portal' ? 'session' : 'key'} acts for tenant "${principal.tenant}" only`, [
       { field: 'tenant', message: `must be "${principal.tenant}" or omitted` },
     ]);
   }
   return principal.tenant;
 }
+
+/** The endpoints a portal session is narrowed to; null for every other principal and for sessions of a whole tenant. */
+export function endpointScope(res: Response): string[] | null {
+  const principal = principalOf(res);
+  return principal.role === 'portal' ? principal.endpointIds : null;
+}
+
+/** Whether the request may see endpoint `id` (a narrowed portal session sees only its own). */
+export const mayReachEndpoint = (res: Response, id: string): boolean => endpointScope(res)?.includes(id) ?? true;
 
 /** For routes only the admin key may use (tenants and keys, decrypting payloads); `action` says what in the 403. */
 export const requireAdmin = (action: string): RequestHandler => (_req, res, next) => {

@@ -6,7 +6,7 @@ import type { ReplayLimiter } from '../quotas.ts';
 import type { EndpointStore } from '../endpoints/store.ts';
 import { type HeraldTemporal, parseDeliveryId } from '../temporal/heraldTemporal.ts';
 import { deliveryStatusNames } from '../../workflows/contract.ts';
-import { isAdmin, mayActFor, resolveTenant } from './auth.ts';
+import { endpointScope, isAdmin, mayActFor, resolveTenant } from './auth.ts';
 import { eventType, identifier, tenantField } from '../fields.ts';
 import type { RouteDescription } from './route.ts';
 import { notFound, parse, Problem } from './problem.ts';
@@ -18,6 +18,7 @@ const listQuery = z.strictObject({
   status: statusName.optional(),
   endpointId: identifier.optional(),
   eventType: eventType.optional(),
+  eventId: identifier.optional(),
   since: z.iso.datetime({ offset: true }).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   cursor: z.string().max(200).regex(/^[A-Za-z0-9_-]+$/).optional(),
@@ -71,7 +72,7 @@ export function deliveriesRouter(deps: { temporal: HeraldTemporal; log: Delivery
 
   router.get('/v1/deliveries', async (req, res) => {
     const query = parse(listQuery, req.query, 'query');
-    const filter = { ...query, tenant: resolveTenant(res, query.tenant), since: query.since ? new Date(query.since) : undefined };
+    const filter = { ...query, tenant: resolveTenant(res, query.tenant), since: query.since ? new Date(query.since) : undefined, endpointIds: endpointScope(res) ?? undefined };
     res.json(await deps.log.list(filter, { limit: query.limit, cursor: query.cursor }, readerOf(res)));
   });
 

@@ -8,7 +8,7 @@ import type { DeliveryLog } from '../storage/deliveryLog.ts';
 import type { EndpointStore } from '../endpoints/store.ts';
 import { eventWorkflowId, type HeraldTemporal } from '../temporal/heraldTemporal.ts';
 import { identifier, producedEventType, tenantField } from '../fields.ts';
-import { isAdmin, resolveTenant } from './auth.ts';
+import { endpointScope, isAdmin, resolveTenant } from './auth.ts';
 import type { RouteDescription } from './route.ts';
 import { invalidFields, notFound, parse, Problem } from './problem.ts';
 
@@ -80,13 +80,15 @@ export function eventsRouter(deps: EventsDeps): Router {
     const { tenant: asked } = parse(eventQuery, req.query, 'query');
     const { eventId } = parse(eventParams, req.params, 'params');
     const tenant = resolveTenant(res, asked);
+    const scope = endpointScope(res);
     const [event, running, deliveries] = await Promise.all([
       deps.temporal.event(tenant, eventId),
       deps.temporal.isRunning(tenant, eventId),
       // A tenant key reads no answer of an all-tenant endpoint's receiver (GET /v1/deliveries neither).
-      deps.log.list({ tenant, eventId }, { limit: EVENT_DELIVERIES_SHOWN }, { tenantKey: !isAdmin(res) }),
+      deps.log.list({ tenant, eventId, endpointIds: scope ?? undefined }, { limit: EVENT_DELIVERIES_SHOWN }, { tenantKey: !isAdmin(res) }),
     ]);
-    if (!event) throw notFound(`event ${eventId}`);
+    // A portal session narrowed to some endpoints reads only the events delivered to them.
+    if (!event || (scope && deliveries.data.length === 0)) throw notFound(`event ${eventId}`);
     res.json({ event, status: running ? 'delivering' : 'settled', deliveries: deliveries.data });
   });
 

@@ -15,6 +15,7 @@ import { healthRoutes } from './health.ts';
 import { problemBody } from './problem.ts';
 import type { RouteDescription } from './route.ts';
 import { tenantRoutes } from './tenants.ts';
+import { portalRoutes } from './portal.ts';
 
 /** One route as the document shows it; `path` is written the Express way (`/v1/endpoints/:id`). */
 
@@ -34,6 +35,7 @@ export const apiRoutes: RouteDescription[] = [
   ...endpointRoutes,
   ...deliveryRoutes,
   ...tenantRoutes,
+  ...portalRoutes,
   ...eventTypeRoutes,
   ...codecRoutes,
 ];

@@ -334,9 +334,13 @@ export class EndpointStore {
   }
 
   /** The current signing secret, for checks that depend on its form; never sent to a client. */
-  async currentSecret(tenant: string, id: string): Promise<string | undefined> {
-    const [row] = await this.db.query<{ secret: string }>('SELECT secret FROM endpoints WHERE tenant = $1 AND id = $2', [tenant, id]);
-    return row && this.secrets.open(row.secret, id);
+  currentSecret = async (tenant: string, id: string) => (await this.secretState(tenant, id))?.secret;
+
+  /** The secret as it signs now, and until when the one it replaced still signs (null: none does). */
+  async secretState(tenant: string, id: string): Promise<{ secret: string; previousSecretExpiresAt: string | null } | undefined> {
+    const [row] = await this.db.query<Row>('SELECT * FROM endpoints WHERE tenant = $1 AND id = $2', [tenant, id]);
+    const expires = row?.previous_secret_expires_at && new Date(row.previous_secret_expires_at);
+    return row && { secret: this.secrets.open(row.secret, id), previousSecretExpiresAt: expires && expires.getTime() > Date.now() ? expires.toISOString() : null };
   }
 
   /** Drops the cached entry after a change made outside this store (traffic control disabling the endpoint). */

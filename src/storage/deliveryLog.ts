@@ -39,6 +39,8 @@ export interface DeliveryFilter {
   endpointId?: string;
   eventType?: string;
   eventId?: string;
+  /** Only deliveries to these endpoints (a portal session narrowed to them). */
+  endpointIds?: string[];
   /** Deliveries of events accepted at or after this instant. */
   since?: Date;
 }
@@ -172,9 +174,10 @@ export class DeliveryLog {
          AND ($4::text IS NULL OR event_type = $4) AND ($5::text IS NULL OR event_id = $5)
          AND ($6::timestamptz IS NULL OR created_at >= $6)
          AND ($7::timestamptz IS NULL OR (created_at, id) < ($7::timestamptz, $8::text))
+         AND ($10::text[] IS NULL OR endpoint_id = ANY($10::text[]))
        ORDER BY created_at DESC, id DESC LIMIT $9`,
       [filter.tenant, filter.status ?? null, filter.endpointId ?? null, filter.eventType ?? null, filter.eventId ?? null,
-        filter.since?.toISOString() ?? null, after?.[0] ?? null, after?.[1] ?? null, page.limit],
+        filter.since?.toISOString() ?? null, after?.[0] ?? null, after?.[1] ?? null, page.limit, filter.endpointIds ?? null],
     );
     return { data: rows.map((row) => toSummary(row, reader)), nextCursor: rows.length === page.limit ? encodeCursor(rows.at(-1)!) : null };
   }

@@ -151,4 +151,29 @@ export const migrations: string[][] = [
     'ALTER TABLE deliveries ADD COLUMN endpoint_all_tenants boolean NOT NULL DEFAULT false',
     'UPDATE deliveries d SET endpoint_all_tenants = true FROM endpoints e WHERE e.id = d.endpoint_id AND e.all_tenants',
   ],
+  // Issue 21: portal sessions, opened by a single-use link; codes and tokens kept as SHA-256 digests only.
+  [
+    `CREATE TABLE portal_sessions (
+      tenant text NOT NULL,
+      -- the caller's own label, or one Herald made up: what DELETE /v1/portal/sessions/:sessionId names
+      id text NOT NULL,
+      capabilities jsonb NOT NULL,
+      -- NULL: every endpoint of the tenant
+      endpoint_ids jsonb,
+      -- issued with the admin key: the page links each event to its workflow in the Temporal Web UI
+      operator boolean NOT NULL DEFAULT false,
+      code_sha256 text NOT NULL UNIQUE,
+      code_used_at timestamptz,
+      token_sha256 text UNIQUE,
+      expires_at timestamptz NOT NULL,
+      revoked_at timestamptz,
+      created_at timestamptz NOT NULL DEFAULT now(),
+      PRIMARY KEY (tenant, id)
+    )`,
+    // Origins allowed to frame the portal for this tenant (Content-Security-Policy frame-ancestors); none: same origin only.
+    `CREATE TABLE portal_frame_ancestors (
+      tenant text PRIMARY KEY,
+      origins jsonb NOT NULL
+    )`,
+  ],
 ];

@@ -1,23 +1,21 @@
 /**
  * Checks in a real browser that the Temporal Web UI finds Herald's dead letters with the
- * filter the README gives, and keeps a screenshot in docs/. Needs Debian's chromium
- * (`apt-get install chromium`); run with `npm run check:web-ui`.
+ * filter the README gives, and keeps a screenshot in docs/. Drives the Chromium the portal's tests
+ * use (test/support/browser.ts); run with `npm run check:web-ui`.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
 import { loadConfig } from '../../src/config.ts';
 import { startHerald } from '../../src/herald.ts';
 import { createLogger } from '../../src/logger.ts';
+import { launchBrowser } from '../support/browser.ts';
 import { eventually } from '../support/eventually.ts';
 import { freePort } from '../support/ports.ts';
 import { Receiver } from '../support/receiver.ts';
 
 const screenshot = path.resolve('docs/web-ui-failed-deliveries.png');
-const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-if (!fs.existsSync(chromiumPath)) throw new Error(`no Chromium at ${chromiumPath}: apt-get install chromium (or set CHROMIUM_PATH)`);
 
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-ui-'));
 const uiPort = await freePort();
@@ -30,10 +28,7 @@ const api = async (method: string, route: string, body?: unknown) => {
   const response = await fetch(`${herald.apiUrl}${route}`, { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   return response.json();
 };
-const browser = await chromium.launch({
-  executablePath: chromiumPath,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launchBrowser();
 try {
   await api('POST', '/v1/endpoints', { url: receiver.script('/crm', { status: 200 }), eventTypes: ['*'], retryPolicy: 'none' });
   const erp = await api('POST', '/v1/endpoints', { url: receiver.script('/erp', { status: 503, body: 'maintenance' }), eventTypes: ['invoice.*', 'order.*'], retryPolicy: 'none' });
@@ -42,7 +37,7 @@ try {
   }
   await eventually(() => api('GET', '/v1/deliveries?status=failed'), (r) => r.data.length === 3);
 
-  const page = await browser.newPage({ viewport: { width: 1440, height: 720 } });
+  const page = await browser.newPage({ viewport: { width: 1440, height: 720 }, locale: 'en-US' });
   const query = encodeURIComponent(`HeraldFailedEndpoints = "${erp.id}"`);
   const rows = page.locator('tr', { hasText: 'event:default:' });
   // The workflows mark their dead letters a moment after the attempts are logged: reload until listed.

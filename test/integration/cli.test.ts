@@ -97,6 +97,23 @@ describe('the herald CLI against a running Herald', () => {
     assert.match(wrongWindow.stderr, /window/);
   });
 
+  test('portal link prints a link that opens a session once; portal revoke ends it', async () => {
+    const linked = await cli(['portal', 'link', '--tenant', 'cli-portal', '--capabilities', 'view,replay', '--session-id', 'cli-session', '--expires-in', '2h']);
+    assert.equal(linked.code, 0, linked.stderr);
+    const [url, note] = linked.stdout.trimEnd().split('\n');
+    assert.match(url!, new RegExp(`^${herald.apiUrl}/portal/\\?tenant=cli-portal#code=hpc_`));
+    assert.match(note!, /session cli-session, single use, expires/);
+    const code = new URL(url!).hash.slice('#code='.length);
+    const opened = await herald.api('POST', '/v1/portal/exchange', { code });
+    assert.deepEqual([opened.status, opened.body.tenant, opened.body.capabilities], [200, 'cli-portal', ['view', 'replay']]);
+    const session = { authorization: `Bearer ${opened.body.token}` };
+    assert.equal((await herald.api('GET', '/v1/deliveries', undefined, session)).status, 200);
+
+    const revoked = await cli(['portal', 'revoke', 'cli-session', '--tenant', 'cli-portal']);
+    assert.equal(revoked.code, 0, revoked.stderr);
+    assert.equal((await herald.api('GET', '/v1/deliveries', undefined, session)).status, 401);
+  });
+
   test('a rejected request prints the problem and each failing field, and exits 1', async () => {
     const invalid = await cli(['events', 'send', '--type', 'not a type', '--id', 'has space']);
     assert.equal(invalid.code, 1);

@@ -19,6 +19,7 @@ import { EndpointStore } from '../../src/endpoints/store.ts';
 import { HeraldTemporal } from '../../src/temporal/heraldTemporal.ts';
 import { EventTypeStore } from '../../src/storage/eventTypes.ts';
 import { TenantStore } from '../../src/storage/tenants.ts';
+import { PortalSessionStore } from '../../src/portal/sessions.ts';
 
 const API_KEY = 'openapi-test-admin-key';
 let db: Db;
@@ -34,6 +35,9 @@ before(async () => {
     endpoints: new EndpointStore(db),
     log: new DeliveryLog(db),
     tenants: new TenantStore(db),
+    portalSessions: new PortalSessionStore(db),
+    publicUrl: undefined,
+    temporalWebUi: { url: 'http://localhost:8233', namespace: 'default' },
     catalog: new EventCatalog(new EventTypeStore(db), { strict: false }),
     apiKey: API_KEY,
     checkHostHeader: false,

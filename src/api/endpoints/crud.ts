@@ -9,7 +9,7 @@ import { generateSecret } from '../../signing/index.ts';
 import { endpointStats, statsWindows, type StatsWindow } from '../../storage/endpointStats.ts';
 import { sampleInput, type TransformDefinition } from '../../transform/index.ts';
 import { transformProblem } from '../../sandbox/transform.ts';
-import { isAdmin, resolveTenant } from '../auth.ts';
+import { endpointScope, isAdmin, resolveTenant } from '../auth.ts';
 import type { RouteDescription } from '../route.ts';
 import { invalidFields, notFound, parse, Problem } from '../problem.ts';
 import { assertDestinationAllowed, assertWritable, endpointParams, type EndpointsDeps, ownedEndpointOf, readOnly, tenantQuery } from './shared.ts';
@@ -101,7 +101,15 @@ export function endpointCrudRouter(deps: EndpointsDeps): Router {
 
   router.get('/v1/endpoints', async (req, res) => {
     const query = parse(listQuery, req.query, 'query');
-    const page = await store.list(resolveTenant(res, query.tenant), { limit: query.limit, after: query.after });
+    const tenant = resolveTenant(res, query.tenant);
+    const scope = endpointScope(res);
+    if (scope) {
+      // A portal session narrowed to a few endpoints lists those, on one page.
+      const own = await Promise.all(scope.map((id) => store.get(tenant, id)));
+      res.json({ data: own.filter((endpoint) => endpoint !== undefined), nextCursor: null });
+      return;
+    }
+    const page = await store.list(tenant, { limit: query.limit, after: query.after });
     res.json({ data: page, nextCursor: page.length === query.limit ? page.at(-1)!.id : null });
   });
 

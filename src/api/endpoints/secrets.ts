@@ -19,6 +19,10 @@ const rotateBody = z.strictObject({
 
 export const endpointSecretRoutes: RouteDescription[] = [
   {
+    method: 'get', path: '/v1/endpoints/:id/secret', summary: 'Reveal the signing secret, and until when the replaced one still signs', params: endpointParams, query: tenantQuery,
+    responses: { 200: '{ secret, previousSecretExpiresAt }', 404: 'no such endpoint' },
+  },
+  {
     method: 'post', path: '/v1/endpoints/:id/rotate-secret', summary: 'Replace the secret; the old one keeps signing for the grace period', params: endpointParams, query: tenantQuery, body: rotateBody, bodyOptional: true,
     responses: { 200: 'the endpoint with the new secret, shown in full only here, and previousSecretExpiresAt', 404: 'no such endpoint', 409: readOnly },
   },
@@ -29,6 +33,14 @@ export function endpointSecretsRouter(deps: EndpointsDeps): Router {
   const { endpoints: store, logger } = deps;
   const ownedEndpoint = ownedEndpointOf(store);
   const router = Router();
+
+  router.get('/v1/endpoints/:id/secret', async (req, res) => {
+    const endpoint = await ownedEndpoint(req, res);
+    const state = await store.secretState(endpoint.tenant, endpoint.id);
+    if (!state) throw notFound(`endpoint ${endpoint.id}`);
+    logger.info({ tenant: endpoint.tenant, endpointId: endpoint.id }, 'endpoint secret revealed');
+    res.set('cache-control', 'no-store').json(state);
+  });
 
   router.post('/v1/endpoints/:id/rotate-secret', async (req, res) => {
     const body = parse(rotateBody, req.body ?? {});

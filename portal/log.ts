@@ -1,0 +1,121 @@
+import { useEffect, useState } from 'preact/hooks';
+import { query, type Api, type Session } from './api.ts';
+import { Badge, ErrorNote, formatTime, html, requestText, type Outbound } from './html.ts';
+
+/** The open log and an open delivery follow new deliveries and attempts by polling, well within 2 s. */
+const LIVE_MS = 1000;
+const statuses = ['', 'pending', 'retrying', 'delivered', 'failed', 'cancelled'];
+
+/** Runs `load` now and every LIVE_MS while the tab is visible, until `deps` change or the page closes. */
+function useLive(load: () => Promise<void>, deps: unknown[]): void {
+  useEffect(() => {
+    let stopped = false;
+    let timer: ReturnType<typeof setTimeout>;
+    const tick = async () => {
+      if (document.visibilityState === 'visible') await load().catch(() => undefined);
+      if (!stopped) timer = setTimeout(tick, LIVE_MS);
+    };
+    void tick();
+    return () => { stopped = true; clearTimeout(timer); };
+  }, deps);
+}
+
+export const DeliveryRows = ({ rows }: { rows: any[] }) => rows.length === 0 ? html`<p>No deliveries.</p>` : html`
+  <div class="table-wrap"><table>
+    <thead><tr><th scope="col">Event</th><th scope="col">Type</th><th scope="col">Endpoint</th><th scope="col">Status</th><th scope="col">Attempts</th><th scope="col">Last answer</th><th scope="col">Started</th></tr></thead>
+    <tbody>${rows.map((d) => html`<tr key=${d.id} data-delivery=${d.id}>
+      <td><a href=${`#/log/${encodeURIComponent(d.id)}`}>${d.eventId}</a></td><td>${d.eventType}</td><td>${d.endpointId}</td>
+      <td><${Badge} value=${d.status} /></td><td>${d.attempts}</td><td>${d.lastStatusCode ?? d.lastError ?? '–'}</td><td>${formatTime(d.startedAt)}</td></tr>`)}
+    </tbody></table></div>`;
+
+/** Deliveries newest first, filtered and paged; the first page follows new ones live. */
+export function LogPage({ api }: { api: Api; can: (c: string) => boolean }) {
+  const [filters, setFilters] = useState({ status: '', eventType: '', endpointId: '', eventId: '', since: '' });
+  const [cursors, setCursors] = useState<string[]>([]);
+  const [page, setPage] = useState<{ data: any[]; nextCursor: string | null } | undefined>();
+  const [error, setError] = useState<unknown>();
+  const cursor = cursors.at(-1);
+  useLive(async () => {
+    const since = filters.since ? new Date(filters.since).toISOString() : undefined;
+    try {
+      setPage(await api('GET', `/v1/deliveries${query({ ...filters, since, cursor, limit: '25' })}`));
+      setError(undefined);
+    } catch (err) {
+      setError(err);
+    }
+  }, [JSON.stringify(filters), cursor]);
+  const set = (name: keyof typeof filters) => (event: Event) => {
+    setCursors([]);
+    setFilters({ ...filters, [name]: (event.currentTarget as HTMLInputElement).value });
+  };
+  const input = (name: keyof typeof filters, label: string, type = 'text') => html`
+    <div><label for=${`l-${name}`}>${label}</label><input id=${`l-${name}`} type=${type} value=${filters[name]} onChange=${set(name)} /></div>`;
+  return html`
+    <h1>Message log</h1>
+    <form class="filters" role="search" aria-label="Filter deliveries" onSubmit=${(e: Event) => e.preventDefault()}>
+      <div><label for="l-status">Status</label><select id="l-status" value=${filters.status} onChange=${set('status')}>${statuses.map((s) => html`<option value=${s}>${s || 'any'}</option>`)}</select></div>
+      ${input('eventType', 'Event type')}${input('endpointId', 'Endpoint id')}${input('eventId', 'Event id')}${input('since', 'Since', 'datetime-local')}
+    </form>
+    <${ErrorNote} error=${error} />
+    <p class="muted" aria-live="polite">${cursor ? 'An older page: it does not update.' : 'Live: new deliveries appear as they happen.'}</p>
+    ${page ? html`<${DeliveryRows} rows=${page.data} />` : html`<p>Loading…</p>`}
+    <nav class="pager" aria-label="Pages">
+      ${cursors.length > 0 && html`<button type="button" class="secondary" onClick=${() => setCursors(cursors.slice(0, -1))}>Newer</button>`}
+      ${page?.nextCursor && html`<button type="button" class="secondary" onClick=${() => setCursors([...cursors, page.nextCursor!])}>Older</button>`}
+    </nav>`;
+}
+
+/**
+ * The request for a delivery's event, built by Herald's request builder with the endpoint's current
+ * settings (what was sent, unless the endpoint changed since; the signature masked).
+ */
+function SentRequest({ api, delivery }: { api: Api; delivery: any }) {
+  const [request, setRequest] = useState<Outbound | undefined>();
+  const [error, setError] = useState<unknown>();
+  useEffect(() => {
+    (async () => {
+      const { event } = await api('GET', `/v1/events/${encodeURIComponent(delivery.eventId)}`);
+      const attempt = Math.max(1, delivery.attempts.at(-1)?.attempt ?? 1);
+      setRequest(await api('POST', `/v1/endpoints/${encodeURIComponent(delivery.endpointId)}/preview`, {
+        event: { id: event.id, type: event.type, occurredAt: event.occurredAt, data: event.data }, attempt,
+      }));
+    })().catch(setError);
+  }, [delivery.id]);
+  if (error) return html`<${ErrorNote} error=${error} />`;
+  if (!request) return html`<p>…</p>`;
+  return html`<pre class="request" data-testid="sent-request">${requestText(request)}</pre>`;
+}
+
+/** One delivery and its attempts, live; Replay sends it again with a fresh attempt budget. */
+export function DeliveryPage({ api, id, can, session }: { api: Api; id: string; can: (c: string) => boolean; session: Session }) {
+  const [delivery, setDelivery] = useState<any>();
+  const [error, setError] = useState<unknown>();
+  const [notice, setNotice] = useState('');
+  const path = `/v1/deliveries/${encodeURIComponent(id)}`;
+  useLive(async () => setDelivery(await api('GET', path).catch((err) => { setError(err); return undefined; })), [id]);
+  const replay = () => api('POST', `${path}/replay`).then(() => setNotice('Sent again: new attempts appear below.'), setError);
+  if (!delivery) return html`<${ErrorNote} error=${error} /><p>Loading…</p>`;
+  const workflowUrl = session.workflowUrl?.replace('{tenant}', encodeURIComponent(session.tenant)).replace('{eventId}', encodeURIComponent(delivery.eventId));
+  return html`
+    <p><a href="#/log">← Message log</a></p>
+    <h1>Delivery of ${delivery.eventId}</h1>
+    <dl class="facts">
+      <dt>Status</dt><dd data-testid="delivery-status"><${Badge} value=${delivery.status} /></dd>
+      <dt>Event type</dt><dd>${delivery.eventType}</dd>
+      <dt>Endpoint</dt><dd><a href=${`#/endpoints/${encodeURIComponent(delivery.endpointId)}`}>${delivery.endpointId}</a></dd>
+      <dt>Next attempt</dt><dd>${formatTime(delivery.nextAttemptAt)}</dd>
+    </dl>
+    ${workflowUrl && html`<p><a href=${workflowUrl} target="_blank" rel="noopener noreferrer">The event's workflow in the Temporal Web UI</a></p>`}
+    ${can('replay') && html`<p><button type="button" onClick=${replay}>Replay</button></p>`}
+    <p role="status">${notice}</p>
+    <${ErrorNote} error=${error} />
+    <h2>Attempts</h2>
+    ${delivery.attempts.length === 0 ? html`<p>No attempt yet.</p>` : html`<div class="table-wrap"><table>
+      <thead><tr><th scope="col">#</th><th scope="col">Time</th><th scope="col">Duration</th><th scope="col">Status</th><th scope="col">Error</th><th scope="col">Retry-After</th><th scope="col">Response</th></tr></thead>
+      <tbody>${delivery.attempts.map((a: any) => html`<tr key=${a.attempt}>
+        <td>${a.attempt}</td><td>${formatTime(a.startedAt)}</td><td>${a.durationMs} ms</td><td>${a.statusCode ?? '–'}</td><td>${a.error ?? ''}</td>
+        <td>${a.responseHeaders?.['retry-after'] ?? ''}</td><td><pre class="excerpt">${a.responseExcerpt ?? ''}</pre></td></tr>`)}
+      </tbody></table></div>`}
+    <h2>The request</h2>
+    <${SentRequest} api=${api} delivery=${delivery} />`;
+}
