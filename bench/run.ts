@@ -12,11 +12,11 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { Pool } from 'undici';
+import { freeLowPort } from '../ops/ports.ts';
 import { loadConfig } from '../src/config.ts';
 import { messageIdFor } from '../src/delivery/classify.ts';
 import { createLogger } from '../src/logger.ts';
 import { startDevServer } from '../src/temporal/devServer.ts';
-import { freePort } from '../test/support/ports.ts';
 import type { BaselineBatch, BaselineResult } from './baseline/worker.ts';
 import type { LoadResult, LoadSpec } from './loadGenerator.ts';
 import { cpuSeconds, mainThreadCpuSeconds, peakRssMiB, residentKindsMiB, rssMiB } from './processStats.ts';
@@ -123,7 +123,7 @@ log(`bench: run dir ${runDir}; settings ${JSON.stringify(settings)}; concurrency
 const logger = createLogger('warn');
 const cluster = flags['cluster-workers'] ? await clusterUnderTest({ workers: Number(flags['cluster-workers']), env: settingsEnv }) : undefined;
 const server = cluster ? { address: cluster.temporalAddress, stop: cluster.stop } : await startDevServer({
-  cacheDir: loadConfig({}).cacheDir, dataDir: path.join(runDir, 'temporal'), port: await freePort(), uiPort: 0,
+  cacheDir: loadConfig({}).cacheDir, dataDir: path.join(runDir, 'temporal'), port: await freeLowPort(), uiPort: 0,
   namespace: 'default', retentionDays: 1, headless: true, logger,
   sqliteSync: settings.embeddedSqliteSync,
 });
@@ -133,7 +133,7 @@ await receiver.start();
 
 const commonEnv = { ...process.env, ...settingsEnv, TEMPORAL_ADDRESS: server.address, LOG_LEVEL: 'info', NODE_ENV: 'development' };
 const logFile = fs.openSync(path.join(runDir, 'processes.log'), 'a');
-const apiPort = cluster?.apiPort ?? await freePort();
+const apiPort = cluster?.apiPort ?? await freeLowPort();
 const profileDir = path.join(runDir, 'profile');
 /** Herald as `npm start` runs it, on the run's data dir (a restart keeps its endpoints), with `extraEnv` on top of the run's settings. */
 const spawnHerald = (extraEnv: Record<string, string> = {}) => {

@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { startTestHerald, type TestHerald } from '../support/herald.ts';
-import { Receiver, type ReceivedRequest } from '../support/receiver.ts';
+import { after, describe, test } from 'node:test';
+import { startHeraldWithReceiver } from '../support/heraldWithReceiver.ts';
+import type { ReceivedRequest } from '../support/receiver.ts';
 import { curlBody, Findings, guideBlock } from './guide.ts';
 
 const iso = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
@@ -24,46 +24,41 @@ const scenarios: Record<string, string[]> = {
   MAKE_RATING_WEBHOOK_URL: ['rating.created', 'rating.updated'],
 };
 
+const findings = new Findings();
+/** event_id → how many times a scenario processed it (after deduplication, at most once). */
+const processed = new Map<string, { type: string; payload: unknown; url: string }>();
+const sentAts = new Map<string, string[]>();
+
+const scenario = (variable: string) => (request: ReceivedRequest, index: number) => {
+  findings.check(request.headers['content-type'] === 'application/json', `${variable}: Content-Type ${request.headers['content-type']}`);
+  const body = JSON.parse(request.body);
+  findings.check(JSON.stringify(Object.keys(body)) === '["type","payload","event_id","sent_at"]', `${variable}: fields ${Object.keys(body)}`);
+  findings.check(scenarios[variable]!.includes(body.type), `${variable} got ${body.type}`);
+  findings.check(typeof body.payload === 'object' && body.payload !== null, `${variable}: payload ${body.payload}`);
+  findings.check(typeof body.event_id === 'string' && body.event_id.length > 0, `${variable}: event_id ${body.event_id}`);
+  // sent_at is the time of sending: this request's, not the event's.
+  findings.check(iso.test(body.sent_at) && Math.abs(Date.parse(body.sent_at) - request.at) < 5_000, `${variable}: sent_at ${body.sent_at}`);
+  sentAts.set(body.event_id, [...(sentAts.get(body.event_id) ?? []), body.sent_at]);
+  // Make.com is briefly down for the first booking: Herald retries it.
+  if (variable === 'MAKE_BOOKING_WEBHOOK_URL' && index === 0) return { status: 503 };
+  if (!processed.has(body.event_id)) processed.set(body.event_id, { type: body.type, payload: body.payload, url: variable });
+  return { status: 200 };
+};
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-booking-'));
+const routesFile = path.join(dir, 'booking-routes.yaml');
+fs.writeFileSync(routesFile, guideBlock('booking-routes'));
+const { herald, receiver, stop } = await startHeraldWithReceiver((receiver) => {
+  const env: Record<string, string> = { HERALD_ROUTES_FILE: routesFile };
+  for (const variable of Object.keys(scenarios)) env[variable] = receiver.respond(`/${variable}`, scenario(variable));
+  return env;
+});
+after(async () => {
+  await stop();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
 describe('the booking app: receivers keep working unchanged', () => {
-  let herald: TestHerald;
-  let receiver: Receiver;
-  let dir: string;
-  const findings = new Findings();
-  /** event_id → how many times a scenario processed it (after deduplication, at most once). */
-  const processed = new Map<string, { type: string; payload: unknown; url: string }>();
-  const sentAts = new Map<string, string[]>();
-
-  const scenario = (variable: string) => (request: ReceivedRequest, index: number) => {
-    findings.check(request.headers['content-type'] === 'application/json', `${variable}: Content-Type ${request.headers['content-type']}`);
-    const body = JSON.parse(request.body);
-    findings.check(JSON.stringify(Object.keys(body)) === '["type","payload","event_id","sent_at"]', `${variable}: fields ${Object.keys(body)}`);
-    findings.check(scenarios[variable]!.includes(body.type), `${variable} got ${body.type}`);
-    findings.check(typeof body.payload === 'object' && body.payload !== null, `${variable}: payload ${body.payload}`);
-    findings.check(typeof body.event_id === 'string' && body.event_id.length > 0, `${variable}: event_id ${body.event_id}`);
-    // sent_at is the time of sending: this request's, not the event's.
-    findings.check(iso.test(body.sent_at) && Math.abs(Date.parse(body.sent_at) - request.at) < 5_000, `${variable}: sent_at ${body.sent_at}`);
-    sentAts.set(body.event_id, [...(sentAts.get(body.event_id) ?? []), body.sent_at]);
-    // Make.com is briefly down for the first booking: Herald retries it.
-    if (variable === 'MAKE_BOOKING_WEBHOOK_URL' && index === 0) return { status: 503 };
-    if (!processed.has(body.event_id)) processed.set(body.event_id, { type: body.type, payload: body.payload, url: variable });
-    return { status: 200 };
-  };
-
-  before(async () => {
-    receiver = await Receiver.start();
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-booking-'));
-    const routesFile = path.join(dir, 'booking-routes.yaml');
-    fs.writeFileSync(routesFile, guideBlock('booking-routes'));
-    const env: Record<string, string> = { HERALD_ROUTES_FILE: routesFile };
-    for (const variable of Object.keys(scenarios)) env[variable] = receiver.respond(`/${variable}`, scenario(variable));
-    herald = await startTestHerald(env);
-  });
-  after(async () => {
-    await herald?.stop();
-    await receiver?.close();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  });
-
   test('every event type reaches the scenario its URL (or the fallback) names, in the wire format, each once', async () => {
     const events = [
       { id: 'evt-signup-1', type: 'signup', data: { user_id: 'u1', email: 'student@example.com', role: 'student' } },

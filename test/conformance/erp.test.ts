@@ -6,10 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
-import { startTestHerald, type TestHerald } from '../support/herald.ts';
+import { after, describe, test } from 'node:test';
+import { startHeraldWithReceiver } from '../support/heraldWithReceiver.ts';
 import { parseExposition, sampleValue } from '../support/prometheus.ts';
-import { Receiver, type ReceivedRequest } from '../support/receiver.ts';
+import type { ReceivedRequest } from '../support/receiver.ts';
 import { curlBody, Findings } from './guide.ts';
 
 /** The document's verify_webhook (section 8, Python), ported: HMAC-SHA256 of the raw body, hex, constant-time compare. */
@@ -21,9 +21,10 @@ function verifyWebhook(requestBody: Buffer, signature: string, secret: string): 
 
 const zoneLessMicroseconds = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$/;
 
+const { herald, receiver, stop } = await startHeraldWithReceiver();
+after(stop);
+
 describe('the ERP: receivers keep working unchanged', () => {
-  let herald: TestHerald;
-  let receiver: Receiver;
   const findings = new Findings();
   const accepted: Record<string, any>[] = [];
   const endpoint = curlBody('erp-endpoint');
@@ -43,13 +44,6 @@ describe('the ERP: receivers keep working unchanged', () => {
     return { status: 200 };
   };
 
-  before(async () => {
-    [herald, receiver] = await Promise.all([startTestHerald(), Receiver.start()]);
-  });
-  after(async () => {
-    await herald?.stop();
-    await receiver?.close();
-  });
 
   test('every event type arrives signed and shaped as the document specifies', async () => {
     const created = await herald.api('POST', '/v1/endpoints', { ...endpoint, url: receiver.respond('/erp', erpReceiver) });

@@ -6,8 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import { startTestHerald, type TestHerald } from '../support/herald.ts';
-import { Receiver, type ReceivedRequest } from '../support/receiver.ts';
+import { startHeraldWithReceiver, type TestHeraldWithReceiver } from '../support/heraldWithReceiver.ts';
+import type { ReceivedRequest } from '../support/receiver.ts';
 import { curlBody, envBlock, Findings } from './guide.ts';
 
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -39,24 +39,22 @@ function scenario(secret: string | undefined, findings: Findings, processed: Map
 }
 
 describe('the order form: receivers keep working unchanged', () => {
-  const running: { herald?: TestHerald; receiver?: Receiver }[] = [];
+  const running: TestHeraldWithReceiver[] = [];
   after(async () => {
-    for (const { herald, receiver } of running) {
-      await herald?.stop();
-      await receiver?.close();
-    }
+    for (const started of running) await started.stop();
   });
 
   async function orderFormHerald(secret: string | undefined) {
-    const receiver = await Receiver.start();
-    const env = envBlock('order-form-env');
-    assert.ok(env.HERALD_ROUTE_ORDER_URL && env.HERALD_ROUTE_ORDER_SECRET, 'the guide sets the URL and the secret');
-    env.HERALD_ROUTE_ORDER_URL = `${receiver.url}/order-intent`;
-    if (secret === undefined) delete env.HERALD_ROUTE_ORDER_SECRET;
-    else env.HERALD_ROUTE_ORDER_SECRET = secret;
-    const herald = await startTestHerald(env);
-    running.push({ herald, receiver });
-    return { herald, receiver };
+    const started = await startHeraldWithReceiver((receiver) => {
+      const env = envBlock('order-form-env');
+      assert.ok(env.HERALD_ROUTE_ORDER_URL && env.HERALD_ROUTE_ORDER_SECRET, 'the guide sets the URL and the secret');
+      env.HERALD_ROUTE_ORDER_URL = `${receiver.url}/order-intent`;
+      if (secret === undefined) delete env.HERALD_ROUTE_ORDER_SECRET;
+      else env.HERALD_ROUTE_ORDER_SECRET = secret;
+      return env;
+    });
+    running.push(started);
+    return started;
   }
 
   test('every order arrives as the document specifies, once per request_id though a 500 made Herald retry', async () => {

@@ -6,16 +6,17 @@
  */
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
-import { startTestHerald, type TestHerald } from '../support/herald.ts';
-import { Receiver, type ReceivedRequest } from '../support/receiver.ts';
+import { after, describe, test } from 'node:test';
+import { startHeraldWithReceiver } from '../support/heraldWithReceiver.ts';
+import type { ReceivedRequest } from '../support/receiver.ts';
 import { curlBody, Findings } from './guide.ts';
 
 const microsecondIso = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
 
+const { herald, receiver, stop } = await startHeraldWithReceiver();
+after(stop);
+
 describe('the SaaS platform: receivers keep working unchanged', () => {
-  let herald: TestHerald;
-  let receiver: Receiver;
   const findings = new Findings();
   const accepted = new Map<string, Record<string, any>[]>();
   const endpoint = curlBody('saas-endpoint');
@@ -45,13 +46,6 @@ describe('the SaaS platform: receivers keep working unchanged', () => {
     return { status: 200 };
   };
 
-  before(async () => {
-    [herald, receiver] = await Promise.all([startTestHerald(), Receiver.start()]);
-  });
-  after(async () => {
-    await herald?.stop();
-    await receiver?.close();
-  });
 
   test("an endpoint for all organisations gets every organisation's events, headers and body as documented", async () => {
     const signed = await herald.api('POST', '/v1/endpoints', { ...endpoint, url: receiver.respond('/crm', crm('/crm', endpoint.secret)) });

@@ -1,20 +1,20 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { eventually } from '../support/eventually.ts';
-import { startTestHerald, type TestHerald } from '../support/herald.ts';
-import { Receiver } from '../support/receiver.ts';
+import { startHeraldWithReceiver } from '../support/heraldWithReceiver.ts';
 
 const ADMIN_KEY = 'admin-key-for-the-all-tenant-endpoints-test';
 /** One more than HERALD_CIRCUIT_FAILURES (10): enough to open a circuit that counted them. */
 const HOSTILE_EVENTS = 11;
+
+const { herald, receiver, stop } = await startHeraldWithReceiver({ HERALD_API_KEY: ADMIN_KEY, HERALD_ALLOW_PRIVATE_TARGETS: 'true' });
+after(stop);
 
 /**
  * An all-tenant endpoint belongs to the operator: every tenant's events reach it, and no tenant may
  * break it, read what its receiver answers, or see what it holds.
  */
 describe('an all-tenant endpoint among hostile tenants', () => {
-  let herald: TestHerald;
-  let receiver: Receiver;
   const as = (key: string) => (method: string, route: string, body?: unknown) => herald.api(method, route, body, { authorization: `Bearer ${key}` });
   const admin = as(ADMIN_KEY);
   let evil: ReturnType<typeof as>;
@@ -23,7 +23,6 @@ describe('an all-tenant endpoint among hostile tenants', () => {
   const evilDelivery = (i: number) => `delivery:evil:evil-${i}:${endpointId}`;
 
   before(async () => {
-    [herald, receiver] = await Promise.all([startTestHerald({ HERALD_API_KEY: ADMIN_KEY, HERALD_ALLOW_PRIVATE_TARGETS: 'true' }), Receiver.start()]);
     const keyOf = async (tenant: string) => {
       assert.equal((await admin('POST', '/v1/tenants', { id: tenant })).status, 201);
       return (await admin('POST', `/v1/tenants/${tenant}/keys`, { name: 'tests' })).body.key as string;
@@ -38,10 +37,6 @@ describe('an all-tenant endpoint among hostile tenants', () => {
     });
     assert.equal(created.status, 201, JSON.stringify(created.body));
     endpointId = created.body.id;
-  });
-  after(async () => {
-    await herald?.stop();
-    await receiver?.close();
   });
 
   test("a tenant whose events the transform cannot take fails only its own deliveries: the endpoint's health and circuit are untouched", async () => {

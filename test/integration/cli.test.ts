@@ -1,25 +1,17 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { eventually } from '../support/eventually.ts';
-import { startTestHerald, type TestHerald } from '../support/herald.ts';
-import { Receiver } from '../support/receiver.ts';
+import { startHeraldWithReceiver } from '../support/heraldWithReceiver.ts';
 
 const bin = fileURLToPath(new URL('../../bin/herald.js', import.meta.url));
+const apiKey = 'cli-test-key-0123456789';
+
+const { herald, receiver, stop } = await startHeraldWithReceiver({ HERALD_API_KEY: apiKey, HERALD_ALLOW_PRIVATE_TARGETS: 'true' });
+after(stop);
 
 describe('the herald CLI against a running Herald', () => {
-  const apiKey = 'cli-test-key-0123456789';
-  let herald: TestHerald;
-  let receiver: Receiver;
-  before(async () => {
-    [herald, receiver] = await Promise.all([startTestHerald({ HERALD_API_KEY: apiKey, HERALD_ALLOW_PRIVATE_TARGETS: 'true' }), Receiver.start()]);
-  });
-  after(async () => {
-    await herald?.stop();
-    await receiver?.close();
-  });
-
   /** Runs `herald ...args` as a user would, against the test Herald unless `env` says otherwise. */
   function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
     return new Promise((resolve) => {

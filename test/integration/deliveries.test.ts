@@ -1,22 +1,16 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { eventually } from '../support/eventually.ts';
-import { startTestHerald, waitForDelivered, type TestHerald } from '../support/herald.ts';
+import { waitForDelivered } from '../support/herald.ts';
+import { startHeraldWithReceiver } from '../support/heraldWithReceiver.ts';
 import { eventsDeliveredAt, Receiver, type Reply } from '../support/receiver.ts';
 
-describe('deliveries API on the embedded Temporal dev server', () => {
-  let herald: TestHerald;
-  let receiver: Receiver;
-  before(async () => {
-    // The many-replays test replays past the default allowance of 100 a minute; these tests follow every attempt of a
-    // failing endpoint, and the circuit that would hold them after 10 is test/workflow/circuitBreaker.test.ts's.
-    [herald, receiver] = await Promise.all([startTestHerald({ HERALD_MAX_REPLAYS_PER_MINUTE: '1000', HERALD_CIRCUIT_FAILURES: '1000' }), Receiver.start()]);
-  });
-  after(async () => {
-    await herald?.stop();
-    await receiver?.close();
-  });
+// The many-replays test replays past the default allowance of 100 a minute; these tests follow every attempt of a
+// failing endpoint, and the circuit that would hold them after 10 is test/workflow/circuitBreaker.test.ts's.
+const { herald, receiver, stop } = await startHeraldWithReceiver({ HERALD_MAX_REPLAYS_PER_MINUTE: '1000', HERALD_CIRCUIT_FAILURES: '1000' });
+after(stop);
 
+describe('deliveries API on the embedded Temporal dev server', () => {
   let n = 0;
   /** An endpoint in a tenant of its own, answering with `replies`; returns what a test needs. */
   async function endpointFor(retryPolicy: unknown, ...replies: Reply[]) {

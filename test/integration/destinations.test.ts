@@ -1,20 +1,12 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { eventually } from '../support/eventually.ts';
-import { startTestHerald, type TestHerald } from '../support/herald.ts';
-import { Receiver } from '../support/receiver.ts';
+import { startHeraldWithReceiver } from '../support/heraldWithReceiver.ts';
+
+const { herald, receiver, stop } = await startHeraldWithReceiver({ HERALD_ALLOW_PRIVATE_TARGETS: 'false' });
+after(stop);
 
 describe('with HERALD_ALLOW_PRIVATE_TARGETS=false', () => {
-  let herald: TestHerald;
-  let receiver: Receiver;
-  before(async () => {
-    [herald, receiver] = await Promise.all([startTestHerald({ HERALD_ALLOW_PRIVATE_TARGETS: 'false' }), Receiver.start()]);
-  });
-  after(async () => {
-    await herald?.stop();
-    await receiver?.close();
-  });
-
   const countEndpoints = async () => (await herald.api('GET', '/v1/endpoints?tenant=ssrf')).body.data.length;
 
   test('an endpoint URL naming a private IP is refused at create and at PATCH, naming url', async () => {

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { Webhook } from 'standardwebhooks';
 import { HeraldEventType } from '../../workflows/contract.ts';
-import { deliveryIdsOf, startTestHerald, type TestHerald, waitForDeliveryStatus } from '../support/herald.ts';
+import { deliveryIdsOf, waitForDeliveryStatus } from '../support/herald.ts';
+import { startHeraldWithReceiver } from '../support/heraldWithReceiver.ts';
 import { historyText } from '../support/history.ts';
-import { Receiver, type ReceivedRequest } from '../support/receiver.ts';
+import type { ReceivedRequest } from '../support/receiver.ts';
 
 /** True when the independent Standard Webhooks verifier accepts the request under `secret`. */
 function verifies(secret: string, request: ReceivedRequest): boolean {
@@ -22,17 +23,10 @@ const signatureCount = (request: ReceivedRequest) => String(request.headers['web
 
 const fields = (body: { errors: { field: string }[] }) => body.errors.map((e) => e.field).sort();
 
-describe('managing endpoints on the embedded Temporal dev server', () => {
-  let herald: TestHerald;
-  let receiver: Receiver;
-  before(async () => {
-    [herald, receiver] = await Promise.all([startTestHerald(), Receiver.start()]);
-  });
-  after(async () => {
-    await herald?.stop();
-    await receiver?.close();
-  });
+const { herald, receiver, stop } = await startHeraldWithReceiver();
+after(stop);
 
+describe('managing endpoints on the embedded Temporal dev server', () => {
   /** Ingests one event and answers the ids of its deliveries. */
   async function ingest(event: { id: string; type: string; tenant: string; data?: unknown }): Promise<string[]> {
     const accepted = await herald.api('POST', '/v1/events', event);

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { startTestHerald, type TestHerald } from '../support/herald.ts';
-import { Receiver } from '../support/receiver.ts';
+import { after, describe, test } from 'node:test';
+import { startHeraldWithReceiver } from '../support/heraldWithReceiver.ts';
 
 const bookingCreated = {
   name: 'booking.created',
@@ -17,17 +16,10 @@ const bookingCreated = {
   },
 };
 
-describe('event catalog in strict mode', () => {
-  let herald: TestHerald;
-  let receiver: Receiver;
-  before(async () => {
-    [herald, receiver] = await Promise.all([startTestHerald({ HERALD_STRICT_EVENT_TYPES: 'true' }), Receiver.start()]);
-  });
-  after(async () => {
-    await herald?.stop();
-    await receiver?.close();
-  });
+const { herald, receiver, stop } = await startHeraldWithReceiver({ HERALD_STRICT_EVENT_TYPES: 'true' });
+after(stop);
 
+describe('event catalog in strict mode', () => {
   test('a declared type is listed, read back, and cannot be declared twice', async () => {
     const created = await herald.api('POST', '/v1/event-types', bookingCreated);
     assert.equal(created.status, 201);

@@ -7,8 +7,8 @@ import { messageIdFor } from '../../src/delivery/classify.ts';
 import { generateSecret } from '../../src/signing/index.ts';
 import type { FormatName } from '../../src/formats/index.ts';
 import { version } from '../../src/version.ts';
-import { startTestHerald, type TestHerald } from '../support/herald.ts';
-import { Receiver, type ReceivedRequest } from '../support/receiver.ts';
+import { startHeraldWithReceiver } from '../support/heraldWithReceiver.ts';
+import type { ReceivedRequest } from '../support/receiver.ts';
 
 const tenant = 'matrix';
 const event = {
@@ -89,25 +89,20 @@ const pairs = Object.keys(formats).flatMap((format) => Object.keys(signatures).m
   path: `/${format}/${signature}`,
 })));
 
+const { herald, receiver, createEndpoint, stop } = await startHeraldWithReceiver();
+after(stop);
+
 describe('every format with every signature scheme reaches a real receiver byte for byte', () => {
-  let herald: TestHerald;
-  let receiver: Receiver;
   before(async () => {
-    [herald, receiver] = await Promise.all([startTestHerald(), Receiver.start()]);
     for (const { format, signature, path } of pairs) {
       const { declared, secret } = signatures[signature];
-      const created = await herald.api('POST', '/v1/endpoints', {
-        url: receiver.script(path), eventTypes: ['order_submitted'], tenant, format, signature: declared,
+      await createEndpoint({
+        path, eventTypes: ['order_submitted'], tenant, format, signature: declared,
         sourceApp: formats[format].sourceApp, secret, headers: { 'X-Herald-Test': path },
       });
-      assert.equal(created.status, 201, JSON.stringify(created.body));
     }
     assert.equal((await herald.api('POST', '/v1/events', event)).status, 202);
     await Promise.all(pairs.map(({ path }) => receiver.waitFor(path, 1)));
-  });
-  after(async () => {
-    await herald?.stop();
-    await receiver?.close();
   });
 
   for (const { format, signature, path } of pairs) {

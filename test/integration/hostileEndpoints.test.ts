@@ -1,23 +1,15 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { CapturedLog } from '../support/capturedLog.ts';
-import { startTestHerald, type TestHerald } from '../support/herald.ts';
-import { Receiver } from '../support/receiver.ts';
+import { startHeraldWithReceiver } from '../support/heraldWithReceiver.ts';
 
 const fields = (body: { errors?: { field: string }[] }) => (body.errors ?? []).map((e) => e.field);
 
-describe('hostile endpoint settings', () => {
-  let herald: TestHerald;
-  let receiver: Receiver;
-  const log = new CapturedLog();
-  before(async () => {
-    [herald, receiver] = await Promise.all([startTestHerald({ LOG_LEVEL: 'debug' }, { logDestination: log }), Receiver.start()]);
-  });
-  after(async () => {
-    await herald?.stop();
-    await receiver?.close();
-  });
+const log = new CapturedLog();
+const { herald, receiver, stop } = await startHeraldWithReceiver({ LOG_LEVEL: 'debug' }, { logDestination: log });
+after(stop);
 
+describe('hostile endpoint settings', () => {
   test('static headers that frame or route the request, or are not HTTP tokens, are refused at create and PATCH, naming the header', async () => {
     const url = receiver.script('/refused');
     for (const name of ['Host', 'Content-Type', 'content-length', 'Transfer-Encoding', 'Connection', 'Upgrade', 'X-Nul\0', 'X Bad', 'X:Colon', 'X-Line\r\nInjected', 'webhook-id']) {

@@ -1,20 +1,12 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { Webhook } from 'standardwebhooks';
-import { Receiver } from '../support/receiver.ts';
-import { startTestHerald, type TestHerald } from '../support/herald.ts';
+import { startHeraldWithReceiver } from '../support/heraldWithReceiver.ts';
+
+const { herald, receiver, stop } = await startHeraldWithReceiver();
+after(stop);
 
 describe('ingest to delivery on the embedded Temporal dev server', () => {
-  let herald: TestHerald;
-  let receiver: Receiver;
-  before(async () => {
-    [herald, receiver] = await Promise.all([startTestHerald(), Receiver.start()]);
-  });
-  after(async () => {
-    await herald?.stop();
-    await receiver?.close();
-  });
-
   test('an ingested event reaches a subscribed receiver as a Standard Webhooks request that verifies', async () => {
     const created = await herald.api('POST', '/v1/endpoints', { url: receiver.script('/orders'), eventTypes: ['order.*'] });
     assert.equal(created.status, 201);

@@ -1,26 +1,16 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { CapturedLog } from '../support/capturedLog.ts';
-import { Receiver } from '../support/receiver.ts';
-import { deliveryIdsOf, startTestHerald, type TestHerald } from '../support/herald.ts';
+import { deliveryIdsOf } from '../support/herald.ts';
+import { startHeraldWithReceiver } from '../support/heraldWithReceiver.ts';
+
+const apiKey = 'hk_live_7Qm2xVb9Lr4Tz8Np3Ws6Yd1C';
+const log = new CapturedLog();
+// trace: the most verbose Herald and the Temporal SDK get, so nothing hides below the level.
+const { herald, receiver, stop } = await startHeraldWithReceiver({ HERALD_API_KEY: apiKey, HERALD_ALLOW_PRIVATE_TARGETS: 'true', LOG_LEVEL: 'trace' }, { logDestination: log });
+after(stop);
 
 describe('logs of an ingest and its deliveries', () => {
-  const apiKey = 'hk_live_7Qm2xVb9Lr4Tz8Np3Ws6Yd1C';
-  const log = new CapturedLog();
-  let herald: TestHerald;
-  let receiver: Receiver;
-  before(async () => {
-    // trace: the most verbose Herald and the Temporal SDK get, so nothing hides below the level.
-    [herald, receiver] = await Promise.all([
-      startTestHerald({ HERALD_API_KEY: apiKey, HERALD_ALLOW_PRIVATE_TARGETS: 'true', LOG_LEVEL: 'trace' }, { logDestination: log }),
-      Receiver.start(),
-    ]);
-  });
-  after(async () => {
-    await herald?.stop();
-    await receiver?.close();
-  });
-
   test('carry event, delivery and endpoint ids and attempt numbers, and no secret, signature or API key', async () => {
     const auth = { authorization: `Bearer ${apiKey}` };
     const endpoints = [

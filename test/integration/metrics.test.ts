@@ -1,22 +1,14 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { eventually } from '../support/eventually.ts';
+import { startHeraldWithReceiver } from '../support/heraldWithReceiver.ts';
 import { parseExposition, sampleValue } from '../support/prometheus.ts';
 import { evaluate, type Series } from '../support/promql.ts';
-import { Receiver } from '../support/receiver.ts';
-import { startTestHerald, type TestHerald } from '../support/herald.ts';
+
+const { herald, receiver, stop } = await startHeraldWithReceiver();
+after(stop);
 
 describe('Prometheus metrics of a real delivery', () => {
-  let herald: TestHerald;
-  let receiver: Receiver;
-  before(async () => {
-    [herald, receiver] = await Promise.all([startTestHerald(), Receiver.start()]);
-  });
-  after(async () => {
-    await herald?.stop();
-    await receiver?.close();
-  });
-
   test('a delivery that fails once with a 500 and then succeeds: attempts per attempt, the delivery once, at GET /metrics', async () => {
     assert.equal((await herald.api('POST', '/v1/event-types', { name: 'invoice.paid' })).status, 201);
     const endpoint = await herald.api('POST', '/v1/endpoints', {

@@ -1,25 +1,15 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { deliveryIdsOf, startTestHerald, type TestHerald } from '../support/herald.ts';
-import { Receiver } from '../support/receiver.ts';
+import { after, describe, test } from 'node:test';
+import { deliveryIdsOf } from '../support/herald.ts';
+import { startHeraldWithReceiver } from '../support/heraldWithReceiver.ts';
 
 const MAX_ENDPOINTS = 2;
 const REPLAYS_PER_MINUTE = 3;
 
-describe('tenant quotas', () => {
-  let herald: TestHerald;
-  let receiver: Receiver;
-  before(async () => {
-    [herald, receiver] = await Promise.all([
-      startTestHerald({ HERALD_MAX_ENDPOINTS_PER_TENANT: String(MAX_ENDPOINTS), HERALD_MAX_REPLAYS_PER_MINUTE: String(REPLAYS_PER_MINUTE) }),
-      Receiver.start(),
-    ]);
-  });
-  after(async () => {
-    await herald?.stop();
-    await receiver?.close();
-  });
+const { herald, receiver, stop } = await startHeraldWithReceiver({ HERALD_MAX_ENDPOINTS_PER_TENANT: String(MAX_ENDPOINTS), HERALD_MAX_REPLAYS_PER_MINUTE: String(REPLAYS_PER_MINUTE) });
+after(stop);
 
+describe('tenant quotas', () => {
   test('a tenant at its endpoint limit gets a 409 naming HERALD_MAX_ENDPOINTS_PER_TENANT; another tenant does not', async () => {
     for (let i = 0; i < MAX_ENDPOINTS; i++) {
       assert.equal((await herald.api('POST', '/v1/endpoints', { url: receiver.script(`/many-${i}`), tenant: 'many' })).status, 201);

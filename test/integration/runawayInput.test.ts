@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { eventually } from '../support/eventually.ts';
-import { startTestHerald, type TestHerald } from '../support/herald.ts';
-import { Receiver } from '../support/receiver.ts';
+import { startHeraldWithReceiver } from '../support/heraldWithReceiver.ts';
 
 const ADMIN_KEY = 'admin-key-for-the-runaway-input-test';
 const admin = { authorization: `Bearer ${ADMIN_KEY}` };
@@ -35,17 +34,11 @@ const megabyteOfIntegers = (() => {
   return items;
 })();
 
+const { herald, receiver, stop } = await startHeraldWithReceiver({ HERALD_API_KEY: ADMIN_KEY, HERALD_ALLOW_PRIVATE_TARGETS: 'true' });
+after(stop);
+
 describe('hostile input is evaluated off the event loop, under a hard deadline', () => {
-  let herald: TestHerald;
-  let receiver: Receiver;
   const api = (method: string, route: string, body?: unknown) => herald.api(method, route, body, admin);
-  before(async () => {
-    [herald, receiver] = await Promise.all([startTestHerald({ HERALD_API_KEY: ADMIN_KEY, HERALD_ALLOW_PRIVATE_TARGETS: 'true' }), Receiver.start()]);
-  });
-  after(async () => {
-    await herald?.stop();
-    await receiver?.close();
-  });
 
   /** Runs `hostile` while asking /healthz over and over; every health answer must come within HEALTHY_ANSWER_MS. */
   const whileHealthChecked = async <T>(hostile: () => Promise<T>): Promise<T> => {

@@ -3,9 +3,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { deliveryIdsOf, startTestHerald, type TestHerald } from '../support/herald.ts';
-import { Receiver } from '../support/receiver.ts';
+import { after, describe, test } from 'node:test';
+import { deliveryIdsOf } from '../support/herald.ts';
+import { startHeraldWithReceiver } from '../support/heraldWithReceiver.ts';
 
 /** The order form's and the booking app's senders, moved to Herald by renaming their variables. */
 const routesFile = `
@@ -25,32 +25,25 @@ routes:
     secret: ticket-signing-key
 `;
 
-describe('static routes from a routes file and HERALD_ROUTE_* variables', () => {
-  let herald: TestHerald;
-  let receiver: Receiver;
-  let dir: string;
-  before(async () => {
-    receiver = await Receiver.start();
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-routes-'));
-    fs.writeFileSync(path.join(dir, 'routes.yaml'), routesFile);
-    herald = await startTestHerald({
-      HERALD_ROUTES_FILE: path.join(dir, 'routes.yaml'),
-      ORDER_WEBHOOK_URL: receiver.script('/order'),
-      WEBHOOK_SECRET: 'make-scenario-secret',
-      TICKET_URL: receiver.script('/ticket'),
-      HERALD_ROUTE_BOOKING_URL: receiver.script('/booking'),
-      HERALD_ROUTE_BOOKING_EVENTS: 'booking.created,booking.rescheduled',
-      HERALD_ROUTE_BOOKING_SIGNATURE: 'none',
-      HERALD_FALLBACK_URL: receiver.script('/fallback'),
-      HERALD_FALLBACK_SIGNATURE: 'none',
-    });
-  });
-  after(async () => {
-    await herald?.stop();
-    await receiver?.close();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  });
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-routes-'));
+fs.writeFileSync(path.join(dir, 'routes.yaml'), routesFile);
+const { herald, receiver, stop } = await startHeraldWithReceiver((receiver) => ({
+  HERALD_ROUTES_FILE: path.join(dir, 'routes.yaml'),
+  ORDER_WEBHOOK_URL: receiver.script('/order'),
+  WEBHOOK_SECRET: 'make-scenario-secret',
+  TICKET_URL: receiver.script('/ticket'),
+  HERALD_ROUTE_BOOKING_URL: receiver.script('/booking'),
+  HERALD_ROUTE_BOOKING_EVENTS: 'booking.created,booking.rescheduled',
+  HERALD_ROUTE_BOOKING_SIGNATURE: 'none',
+  HERALD_FALLBACK_URL: receiver.script('/fallback'),
+  HERALD_FALLBACK_SIGNATURE: 'none',
+}));
+after(async () => {
+  await stop();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
 
+describe('static routes from a routes file and HERALD_ROUTE_* variables', () => {
   /** Ingests one event and answers the endpoints its event workflow fanned out to. */
   async function deliveredTo(type: string, data: unknown): Promise<string[]> {
     const accepted = await herald.api('POST', '/v1/events', { type, data });

@@ -1,25 +1,19 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { deliveryIdsOf, startTestHerald, type TestHerald } from '../support/herald.ts';
-import { Receiver } from '../support/receiver.ts';
+import { after, describe, test } from 'node:test';
+import { deliveryIdsOf } from '../support/herald.ts';
+import { startHeraldWithReceiver } from '../support/heraldWithReceiver.ts';
 
 const ADMIN_KEY = 'admin-key-for-the-tenants-test';
 
+const { herald, receiver, stop } = await startHeraldWithReceiver({ HERALD_API_KEY: ADMIN_KEY, HERALD_ALLOW_PRIVATE_TARGETS: 'true' });
+after(stop);
+
 describe('tenants and tenant-scoped API keys', () => {
-  let herald: TestHerald;
-  let receiver: Receiver;
   /** Requests as the holder of `key`. */
   const as = (key: string) => (method: string, route: string, body?: unknown) =>
     herald.api(method, route, body, { authorization: `Bearer ${key}` });
   const admin = as(ADMIN_KEY);
 
-  before(async () => {
-    [herald, receiver] = await Promise.all([startTestHerald({ HERALD_API_KEY: ADMIN_KEY, HERALD_ALLOW_PRIVATE_TARGETS: 'true' }), Receiver.start()]);
-  });
-  after(async () => {
-    await herald?.stop();
-    await receiver?.close();
-  });
 
   /** Creates a tenant and issues it a key; answers the key. */
   async function tenantWithKey(id: string): Promise<string> {

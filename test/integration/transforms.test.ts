@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { messageIdFor } from '../../src/delivery/classify.ts';
 import { eventually } from '../support/eventually.ts';
-import { startTestHerald, type TestHerald } from '../support/herald.ts';
-import { Receiver } from '../support/receiver.ts';
+import { startHeraldWithReceiver } from '../support/heraldWithReceiver.ts';
 
 const ADMIN_KEY = 'admin-key-for-the-transforms-test';
 const admin = { authorization: `Bearer ${ADMIN_KEY}` };
@@ -17,17 +16,11 @@ const transform = {
 const signature = { scheme: 'hmac-sha256', header: 'X-Sonicus-Signature', headerPrefix: 'X-Sonicus-' };
 const hmac = (secret: string, body: string) => `sha256=${crypto.createHmac('sha256', secret).update(body).digest('hex')}`;
 
+const { herald, receiver, stop } = await startHeraldWithReceiver({ HERALD_API_KEY: ADMIN_KEY, HERALD_ALLOW_PRIVATE_TARGETS: 'true' });
+after(stop);
+
 describe('request transforms, previews and test sends on the embedded Temporal dev server', () => {
-  let herald: TestHerald;
-  let receiver: Receiver;
   const api = (method: string, route: string, body?: unknown, headers: Record<string, string> = admin) => herald.api(method, route, body, headers);
-  before(async () => {
-    [herald, receiver] = await Promise.all([startTestHerald({ HERALD_API_KEY: ADMIN_KEY, HERALD_ALLOW_PRIVATE_TARGETS: 'true' }), Receiver.start()]);
-  });
-  after(async () => {
-    await herald?.stop();
-    await receiver?.close();
-  });
 
   test('a transform is applied at a real receiver: its body, its headers, the signature over the transformed body', async () => {
     const secret = 'sonicus-signing-key';

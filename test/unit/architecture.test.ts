@@ -74,6 +74,14 @@ test('no room imports from a room on a higher layer', () => {
   assert.deepEqual(upward, []);
 });
 
+test('tooling (bench/, ops/) never imports from test/: tests lean on the product and tooling, not the other way', () => {
+  const intoTests = ['bench', 'ops'].flatMap((folder) => filesUnder(path.join(root, folder))).flatMap((file) =>
+    ts.preProcessFile(fs.readFileSync(file, 'utf8'), true, true).importedFiles
+      .filter(({ fileName }) => fileName.startsWith('.') && path.relative(root, path.resolve(path.dirname(file), fileName)).split(path.sep)[0] === 'test')
+      .map(({ fileName }) => `${path.relative(root, file)} → ${fileName}`));
+  assert.deepEqual(intoTests, []);
+});
+
 test('no product file is over 400 lines: a longer one holds more than one thing', () => {
   const long = productFolders.flatMap((folder) => filesUnder(path.join(root, folder)))
     .filter((file) => fs.readFileSync(file, 'utf8').split('\n').length > 401)

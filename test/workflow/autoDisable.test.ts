@@ -1,27 +1,18 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import { subscriptionFor } from '../../src/endpoints/subscription.ts';
 import { endpointHealth, resetTraffic } from '../../src/endpoints/trafficControl.ts';
 import { generateSecret } from '../../src/signing/index.ts';
 import type { Endpoint, NewEndpoint } from '../../src/endpoints/store.ts';
 import { deliveryId, eventWorkflowId } from '../../src/temporal/heraldTemporal.ts';
 import { eventually } from '../support/eventually.ts';
-import { Receiver } from '../support/receiver.ts';
-import { startTimeSkippingHerald, type TimeSkippingHerald } from '../support/timeSkipping.ts';
+import { startTimeSkippingHeraldWithReceiver } from '../support/heraldWithReceiver.ts';
 
 const HOUR = 3_600_000, DAY = 24 * HOUR;
 
-let herald: TimeSkippingHerald;
-let receiver: Receiver;
-before(async () => {
-  // Herald's defaults (disabled after 5 days of continuous failure); dead letters kept past the test's week.
-  herald = await startTimeSkippingHerald({ deadLetterRetentionMs: 14 * DAY });
-  receiver = await Receiver.start({ clock: () => herald.env.currentTimeMs() });
-});
-after(async () => {
-  await herald?.stop();
-  await receiver?.close();
-});
+// Herald's defaults (disabled after 5 days of continuous failure); dead letters kept past the test's week.
+const { herald, receiver, stop } = await startTimeSkippingHeraldWithReceiver({ deadLetterRetentionMs: 14 * DAY });
+after(stop);
 
 test('an endpoint down for 5 days of workflow time is disabled, an operator endpoint is told, and re-enabling it and recover lose nothing', async () => {
   const tenant = 'shop';

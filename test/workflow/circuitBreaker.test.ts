@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import { subscriptionFor } from '../../src/endpoints/subscription.ts';
 import { endpointHealth } from '../../src/endpoints/trafficControl.ts';
 import { generateSecret } from '../../src/signing/index.ts';
 import type { Endpoint } from '../../src/endpoints/store.ts';
 import { deliveryId, eventWorkflowId } from '../../src/temporal/heraldTemporal.ts';
-import { Receiver } from '../support/receiver.ts';
-import { startTimeSkippingHerald, type TimeSkippingHerald } from '../support/timeSkipping.ts';
+import { startTimeSkippingHeraldWithReceiver } from '../support/heraldWithReceiver.ts';
 
 const SECOND = 1000, MINUTE = 60 * SECOND, HOUR = 60 * MINUTE;
 const OUTAGE_MS = 6 * HOUR;
@@ -14,17 +13,9 @@ const EVENTS = 30;
 /** The standard schedule's attempts within six hours: at 0, 5 s, 5 m 5 s, 35 m 5 s and 2 h 35 m 5 s (the next is at 7 h 35 m). */
 const SCHEDULED_ATTEMPTS_IN_OUTAGE = 5;
 
-let herald: TimeSkippingHerald;
-let receiver: Receiver;
-before(async () => {
-  // Herald's defaults: the circuit opens after 10 consecutive failed attempts, cool-down from 1 minute doubling to 1 hour.
-  herald = await startTimeSkippingHerald();
-  receiver = await Receiver.start({ clock: () => herald.env.currentTimeMs() });
-});
-after(async () => {
-  await herald?.stop();
-  await receiver?.close();
-});
+// Herald's defaults: the circuit opens after 10 consecutive failed attempts, cool-down from 1 minute doubling to 1 hour.
+const { herald, receiver, stop } = await startTimeSkippingHeraldWithReceiver();
+after(stop);
 
 test('a receiver down for six hours of workflow time: the circuit opens, few requests reach it, and everything is delivered once it is back', async () => {
   const outageEndsAt = (await herald.env.currentTimeMs()) + OUTAGE_MS;

@@ -1,29 +1,20 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import { Webhook } from 'standardwebhooks';
 import { subscriptionFor } from '../../src/endpoints/subscription.ts';
 import { assertGaps, deliverOneEvent, deliveryOf, gapsBetweenAttempts, type StartedDelivery, waitForStatus } from '../support/deliveries.ts';
+import { startTimeSkippingHeraldWithReceiver } from '../support/heraldWithReceiver.ts';
 import { freePort } from '../support/ports.ts';
-import { Receiver } from '../support/receiver.ts';
-import { startTimeSkippingHerald, type TimeSkippingHerald } from '../support/timeSkipping.ts';
 
 const { EventType } = proto.temporal.api.enums.v1;
 const SECOND = 1000, MINUTE = 60 * SECOND, HOUR = 60 * MINUTE;
 
-describe('delivery on the time-skipping test server', () => {
-  let herald: TimeSkippingHerald;
-  let receiver: Receiver;
-  before(async () => {
-    herald = await startTimeSkippingHerald();
-    receiver = await Receiver.start({ clock: () => herald.env.currentTimeMs() });
-  });
-  after(async () => {
-    await herald?.stop();
-    await receiver?.close();
-  });
+const { herald, receiver, stop } = await startTimeSkippingHeraldWithReceiver();
+after(stop);
 
+describe('delivery on the time-skipping test server', () => {
   /** Replays it through the API's own path: the endpoint's current subscription, signalled or restarted. */
   const replay = async (started: StartedDelivery) => {
     const endpoint = await herald.endpoints.get(started.tenant, started.endpointId);

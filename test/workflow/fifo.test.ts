@@ -1,26 +1,18 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import type { RetryPolicy } from '../../src/delivery/retryPolicy.ts';
 import { subscriptionFor } from '../../src/endpoints/subscription.ts';
 import { generateSecret } from '../../src/signing/index.ts';
 import { deliveryId, eventWorkflowId } from '../../src/temporal/heraldTemporal.ts';
-import { Receiver, type Reply } from '../support/receiver.ts';
-import { startTimeSkippingHerald, type TimeSkippingHerald } from '../support/timeSkipping.ts';
+import { startTimeSkippingHeraldWithReceiver } from '../support/heraldWithReceiver.ts';
+import type { Reply } from '../support/receiver.ts';
 
 const EVENTS = 50;
 /** The event whose deliveries the receiver fails. */
 const TROUBLED = 9;
 
-let herald: TimeSkippingHerald;
-let receiver: Receiver;
-before(async () => {
-  herald = await startTimeSkippingHerald();
-  receiver = await Receiver.start({ clock: () => herald.env.currentTimeMs() });
-});
-after(async () => {
-  await herald?.stop();
-  await receiver?.close();
-});
+const { herald, receiver, stop } = await startTimeSkippingHeraldWithReceiver();
+after(stop);
 
 /** A FIFO endpoint of a tenant of its own, and 50 events accepted for it one after another, as the API does. */
 async function fifoEndpoint(tenant: string, onFailure: 'block' | 'skip', retryPolicy: RetryPolicy, troubled: (failuresSoFar: number) => Reply) {

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import proto from '@temporalio/proto';
 import { assertGaps, deliverOneEvent, deliveryOf } from '../support/deliveries.ts';
-import { Receiver } from '../support/receiver.ts';
-import { startTimeSkippingHerald, type TimeSkippingHerald } from '../support/timeSkipping.ts';
+import { startTimeSkippingHeraldWithReceiver } from '../support/heraldWithReceiver.ts';
 
 const { EventType } = proto.temporal.api.enums.v1;
 const HOUR = 3_600_000;
@@ -11,18 +10,10 @@ type HistoryEvent = proto.temporal.api.history.v1.IHistoryEvent;
 const ofType = (events: HistoryEvent[], type: proto.temporal.api.enums.v1.EventType) => events.filter((e) => e.eventType === type);
 const summaryOf = (event: HistoryEvent) => JSON.parse(Buffer.from(event.userMetadata!.summary!.data!).toString('utf8'));
 
-describe('each delivery\'s first attempt as a local activity (HERALD_FIRST_ATTEMPT_LOCAL=true)', () => {
-  let herald: TimeSkippingHerald;
-  let receiver: Receiver;
-  before(async () => {
-    herald = await startTimeSkippingHerald({ firstAttemptLocal: true });
-    receiver = await Receiver.start({ clock: () => herald.env.currentTimeMs() });
-  });
-  after(async () => {
-    await herald?.stop();
-    await receiver?.close();
-  });
+const { herald, receiver, stop } = await startTimeSkippingHeraldWithReceiver({ firstAttemptLocal: true });
+after(stop);
 
+describe('each delivery\'s first attempt as a local activity (HERALD_FIRST_ATTEMPT_LOCAL=true)', () => {
   test('a first-try delivery takes one workflow task and no activity; the Web UI lists its attempt as a marker with the summary', async () => {
     const started = await deliverOneEvent(herald, receiver, { retryPolicy: 'standard', replies: [{ status: 200 }] });
     await started.handle.result();
