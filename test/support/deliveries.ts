@@ -75,13 +75,14 @@ export function gapsBetweenAttempts(requests: ReceivedRequest[]): number[] {
 
 /**
  * Each gap is the scheduled wait (± `jitter` of it) plus the previous attempt's own (real, short)
- * duration.
+ * duration. The receiver stamps an arrival by asking the server's clock, a round trip that a loaded
+ * machine can stretch, so a gap may read up to 100 ms short (seen: 5,991 ms for 6,000).
  */
 export function assertGaps(requests: ReceivedRequest[], expected: number[], jitter = 0) {
   const gaps = gapsBetweenAttempts(requests);
   assert.equal(gaps.length, expected.length, `gaps ${gaps} vs ${expected}`);
   gaps.forEach((gap, i) => {
-    const [least, most] = [expected[i]! * (1 - jitter), expected[i]! * (1 + jitter) + 3_000];
+    const [least, most] = [expected[i]! * (1 - jitter) - 100, expected[i]! * (1 + jitter) + 3_000];
     assert.ok(gap >= least && gap < most, `gap ${i + 1}: ${gap} ms, expected ${expected[i]} ms${jitter ? ` ± ${jitter * 100} %` : ''}`);
   });
 }
