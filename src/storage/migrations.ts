@@ -176,4 +176,7 @@ export const migrations: string[][] = [
       origins jsonb NOT NULL
     )`,
   ],
+  // Issue 21's operator console: a tenant switch opens a session for another tenant that lives only while the
+  // operator's first session does (its token's digest; a label used again gets a new token, so the switch ends too).
+  ['ALTER TABLE portal_sessions ADD COLUMN root_token_sha256 text'],
 ];
