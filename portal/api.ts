@@ -9,6 +9,8 @@ export interface Session {
   capabilities: string[];
   endpointIds: string[] | null;
   expiresAt: string;
+  /** Issued with the admin key: the operator's console, which may switch tenants when it is not narrowed to endpoints. */
+  operator: boolean;
   /** Admin-issued sessions: an event's workflow in the Temporal Web UI, `{tenant}` and `{eventId}` to fill in. */
   workflowUrl: string | null;
 }

@@ -5,7 +5,7 @@ import { CatalogPage } from './catalog.ts';
 import { EndpointDetail } from './endpointDetail.ts';
 import { EndpointForm } from './endpointForm.ts';
 import { EndpointsPage } from './endpoints.ts';
-import { html } from './html.ts';
+import { ErrorNote, html } from './html.ts';
 import { DeliveryPage, LogPage } from './log.ts';
 
 const params = new URLSearchParams(location.search);
@@ -42,21 +42,43 @@ function Page({ route, api, session }: { route: string; api: Api; session: Sessi
   return html`<${EndpointsPage} api=${api} can=${can} narrowed=${session.endpointIds !== null} />`;
 }
 
-function App({ session }: { session: Session }) {
+/** The operator console's tenant switcher: the tenants from /v1/tenants; choosing one swaps the session for one of that tenant. */
+function TenantSwitcher({ api, session, onSwitched }: { api: Api; session: Session; onSwitched: (next: Session) => void }) {
+  const [tenants, setTenants] = useState<{ id: string; name: string }[]>([]);
+  const [error, setError] = useState<unknown>();
+  useEffect(() => { api<{ data: { id: string; name: string }[] }>('GET', '/v1/tenants?limit=200').then(({ data }) => setTenants(data), setError); }, []);
+  const choose = (tenant: string) => api<Session>('POST', '/v1/portal/switch', { tenant }).then(onSwitched, setError);
+  return html`
+    <label class="tenant-switcher">Tenant
+      <select value=${session.tenant} onChange=${(e: Event) => choose((e.target as HTMLSelectElement).value)}>
+        ${(tenants.some((t) => t.id === session.tenant) ? tenants : [{ id: session.tenant, name: '' }, ...tenants]).map((t) => html`<option value=${t.id}>${t.name ? `${t.id} (${t.name})` : t.id}</option>`)}
+      </select>
+    </label>
+    <${ErrorNote} error=${error} />`;
+}
+
+function App({ session: opened }: { session: Session }) {
   const route = useRoute();
+  const [session, setSession] = useState(opened);
   const [ended, setEnded] = useState(false);
   const api = apiFor(session, () => { forgetSession(); setEnded(true); });
   if (ended) return html`<${Refused} message="This portal session has ended (revoked or expired). Ask for a new link." />`;
   const section = route.split('/')[1];
+  /** Another tenant's pages start at its endpoints: an id in the address belongs to the tenant left. */
+  const switched = (next: Session) => {
+    saveSession(next);
+    setSession(next);
+    location.hash = '#/endpoints';
+  };
   const link = (to: string, label: string) => html`<a href=${`#/${to}`} aria-current=${section === to ? 'page' : undefined}>${label}</a>`;
   return html`
     <a class="skip" href="#main">Skip to content</a>
     <header>
       <span class="brand">Herald Portal</span>
-      <span class="tenant">${session.tenant}</span>
+      ${session.operator && session.endpointIds === null ? html`<${TenantSwitcher} api=${api} session=${session} onSwitched=${switched} />` : html`<span class="tenant">${session.tenant}</span>`}
       <nav aria-label="Portal">${link('endpoints', 'Endpoints')}${link('log', 'Message log')}${link('catalog', 'Event catalog')}</nav>
     </header>
-    <main id="main" tabindex="-1"><${Page} route=${route} api=${api} session=${session} /></main>`;
+    <main id="main" tabindex="-1" key=${session.token}><${Page} route=${route} api=${api} session=${session} /></main>`;
 }
 
 const Refused = ({ message }: { message: string }) => html`<main id="main" class="refused"><h1>Herald Portal</h1><p role="alert">${message}</p></main>`;

@@ -13,7 +13,7 @@ import { Problem } from './problem.ts';
 export type Principal =
   | { role: 'admin' }
   | { role: 'tenant'; tenant: string; keyId: string }
-  | { role: 'portal'; tenant: string; sessionId: string; capabilities: PortalCapability[]; endpointIds: string[] | null };
+  | { role: 'portal'; tenant: string; sessionId: string; capabilities: PortalCapability[]; endpointIds: string[] | null; operator: boolean };
 
 declare global {
   namespace Express {
@@ -26,6 +26,9 @@ declare global {
 
 const unauthorized = () =>
   new Problem(401, 'Unauthorized', 'a valid "Authorization: Bearer <key>" header is required', undefined, { 'www-authenticate': 'Bearer' });
+
+/** The key or token of an "Authorization: Bearer …" header. */
+export const bearerToken = (req: Request): string | undefined => /^Bearer (.+)$/i.exec(req.get('authorization') ?? '')?.[1];
 
 const sha256 = (text: string) => crypto.createHash('sha256').update(text).digest();
 
@@ -42,7 +45,7 @@ export function authenticate(deps: { apiKey: string | undefined; tenants: Tenant
     return unauthorized();
   };
   return async (req, res, next) => {
-    const token = /^Bearer (.+)$/i.exec(req.get('authorization') ?? '')?.[1];
+    const token = bearerToken(req);
     // Digests of equal length, so the comparison takes the same time whatever was sent.
     if (adminDigest && crypto.timingSafeEqual(sha256(token ?? ''), adminDigest)) {
       res.locals.principal = { role: 'admin' };
@@ -53,7 +56,7 @@ export function authenticate(deps: { apiKey: string | undefined; tenants: Tenant
     } else if (token && isPortalTokenFormat(token)) {
       const session = await deps.portalSessions.authenticate(token);
       if (!session) throw refuse(req, 'unknown, expired or revoked portal session');
-      res.locals.principal = { role: 'portal', tenant: session.tenant, sessionId: session.id, capabilities: session.capabilities, endpointIds: session.endpointIds };
+      res.locals.principal = { role: 'portal', tenant: session.tenant, sessionId: session.id, capabilities: session.capabilities, endpointIds: session.endpointIds, operator: session.operator };
     } else if (!adminDigest) {
       res.locals.principal = { role: 'admin' };
     } else {

@@ -2,11 +2,12 @@ import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { duration } from '../duration.ts';
 import type { EndpointStore } from '../endpoints/store.ts';
-import { identifier, tenantField } from '../fields.ts';
+import { identifier, tenantField, tenantId } from '../fields.ts';
 import type { Logger } from '../logger.ts';
-import { portalCapabilities, type PortalSessionStore } from '../portal/sessions.ts';
+import type { TenantStore } from '../storage/tenants.ts';
+import { portalCapabilities, type PortalSession, type PortalSessionStore } from '../portal/sessions.ts';
 import { eventWorkflowId } from '../temporal/heraldTemporal.ts';
-import { isAdmin, principalOf, resolveTenant } from './auth.ts';
+import { bearerToken, isAdmin, principalOf, resolveTenant } from './auth.ts';
 import { jsonBody } from './body.ts';
 import type { RouteDescription } from './route.ts';
 import { invalidFields, notFound, parse, Problem } from './problem.ts';
@@ -24,6 +25,7 @@ const createSessionBody = z.strictObject({
 });
 
 const exchangeBody = z.strictObject({ code: z.string().max(200) });
+const switchBody = z.strictObject({ tenant: tenantId });
 const sessionParams = z.object({ sessionId: identifier });
 const tenantQuery = z.strictObject({ tenant: tenantField });
 const origin = z.string().refine((text) => URL.canParse(text) && new URL(text).origin === text && /^https?:$/.test(new URL(text).protocol), 'an origin such as https://app.example.com (scheme, host, port; no path)');
@@ -40,6 +42,10 @@ export const portalRoutes: RouteDescription[] = [
   {
     method: 'post', path: '/v1/portal/exchange', summary: 'Spend a link\'s code, once, for the session token the portal calls /v1 with', public: true, body: exchangeBody,
     responses: { 200: '{ token, expiresAt, tenant, sessionId, capabilities, endpointIds, operator, workflowUrl (admin-issued sessions: the Temporal Web UI address of an event\'s workflow, with {tenant} and {eventId} to fill in) }', 401: 'the code was already used, has expired, or its session was revoked' },
+  },
+  {
+    method: 'post', path: '/v1/portal/switch', summary: 'The operator console\'s tenant switch: from an operator\'s portal session (issued with the admin key, for a whole tenant), a session for another tenant with the same capabilities, ending with it', body: switchBody,
+    responses: { 200: 'as the exchange answers', 403: 'not an operator\'s portal session', 404: 'no such tenant' },
   },
   {
     method: 'delete', path: '/v1/portal/sessions/:sessionId', summary: 'End a portal session at once', params: sessionParams, query: tenantQuery,
@@ -60,7 +66,7 @@ export const portalRoutes: RouteDescription[] = [
 ];
 
 interface PortalDeps {
-  portalSessions: PortalSessionStore; endpoints: EndpointStore; logger: Logger; publicUrl: string | undefined; maxBodyBytes: number;
+  portalSessions: PortalSessionStore; endpoints: EndpointStore; tenants: TenantStore; logger: Logger; publicUrl: string | undefined; maxBodyBytes: number;
   /** Where the operator's sessions link each event's workflow: the Temporal Web UI and the namespace. */
   temporalWebUi: { url: string; namespace: string };
 }
@@ -86,18 +92,29 @@ export function portalExchangeRouter(deps: PortalDeps): Router {
       deps.logger.warn({ ip: req.ip }, 'portal code refused');
       throw new Problem(401, 'Unauthorized', usedOrExpired, [{ field: 'code', message: 'already used, expired or revoked' }]);
     }
-    const { session: { id: sessionId, ...session }, token } = exchanged;
-    deps.logger.info({ tenant: session.tenant, sessionId }, 'portal session opened');
-    const workflowUrl = session.operator ? workflowUrlTemplate(deps.temporalWebUi) : null;
-    res.set('cache-control', 'no-store').json({ token, sessionId, ...session, workflowUrl });
+    deps.logger.info({ tenant: exchanged.session.tenant, sessionId: exchanged.session.id }, 'portal session opened');
+    res.set('cache-control', 'no-store').json(sessionAnswer(exchanged, deps));
   });
   return router;
 }
+
+/** What the page keeps of a session: its token, scope and, for the operator, the Temporal Web UI link. */
+const sessionAnswer = ({ session: { id: sessionId, ...session }, token }: { session: PortalSession; token: string }, deps: PortalDeps) =>
+  ({ token, sessionId, ...session, workflowUrl: session.operator ? workflowUrlTemplate(deps.temporalWebUi) : null });
 
 /** Issuing and ending sessions, and the tenant's frame-ancestors allow-list: API keys only, never a session. */
 export function portalRouter(deps: PortalDeps): Router {
   const { portalSessions: sessions, logger } = deps;
   const router = Router();
+  // Before the guard below: the one /v1/portal route a session calls (portalGate lets only an operator's through).
+  router.post('/v1/portal/switch', async (req, res) => {
+    const { tenant } = parse(switchBody, req.body);
+    if (!(await deps.tenants.get(tenant))) throw notFound(`tenant ${tenant}`);
+    const switched = principalOf(res).role === 'portal' && (await sessions.switchTenant(bearerToken(req) ?? '', tenant));
+    if (!switched) throw new Problem(403, 'Forbidden', 'only an operator\'s portal session switches tenants');
+    logger.info({ tenant, sessionId: switched.session.id }, 'operator switched the portal to another tenant');
+    res.set('cache-control', 'no-store').json(sessionAnswer(switched, deps));
+  });
   router.use('/v1/portal', (_req, res, next) => {
     if (principalOf(res).role === 'portal') throw new Problem(403, 'Forbidden', 'portal sessions and settings are managed with an API key, not from a portal session');
     next();

@@ -5,7 +5,7 @@ import { principalOf } from './auth.ts';
 import { notFound, Problem } from './problem.ts';
 
 /** Routes a portal session may call, and the capability each needs; every other route is refused (403). */
-const sessionRoutes: { method: string; path: RegExp; needs: PortalCapability | ((body: unknown) => PortalCapability[]) }[] = [
+const sessionRoutes: { method: string; path: RegExp; needs: PortalCapability | ((body: unknown) => PortalCapability[]); operatorOnly?: true }[] = [
   { method: 'GET', path: /^\/v1\/endpoints$/, needs: 'view' },
   { method: 'POST', path: /^\/v1\/endpoints$/, needs: 'manageEndpoints' },
   { method: 'POST', path: /^\/v1\/endpoints\/preview$/, needs: 'view' },
@@ -22,6 +22,9 @@ const sessionRoutes: { method: string; path: RegExp; needs: PortalCapability | (
   { method: 'POST', path: /^\/v1\/deliveries\/[^/]+\/replay$/, needs: 'replay' },
   { method: 'GET', path: /^\/v1\/event-types(\/[^/]+)?$/, needs: 'view' },
   { method: 'GET', path: /^\/v1\/events\/[^/]+$/, needs: 'view' },
+  // The operator console's tenant switcher.
+  { method: 'GET', path: /^\/v1\/tenants$/, needs: 'view', operatorOnly: true },
+  { method: 'POST', path: /^\/v1\/portal\/switch$/, needs: 'view', operatorOnly: true },
 ];
 
 /** A change of the transform alone needs `manageTransforms`; of anything else, `manageEndpoints`. */
@@ -51,6 +54,9 @@ export const portalGate: RequestHandler = (req, res, next) => {
   if (principal.role !== 'portal') return next();
   const route = sessionRoutes.find((r) => r.method === req.method && r.path.test(req.path));
   if (!route) throw new Problem(403, 'Forbidden', `a portal session cannot call ${req.method} ${req.path}`);
+  if (route.operatorOnly && !(principal.operator && principal.endpointIds === null)) {
+    throw new Problem(403, 'Forbidden', 'only an operator\'s portal session (issued with the admin key, for a whole tenant) sees other tenants');
+  }
   const needed = typeof route.needs === 'string' ? [route.needs] : route.needs(req.body);
   const missing = needed.filter((capability) => !principal.capabilities.includes(capability));
   if (missing.length) throw new Problem(403, 'Forbidden', `this portal session lacks the capability ${missing.map((c) => `"${c}"`).join(' and ')}`);

@@ -1,8 +1,8 @@
-import { Router } from 'express';
+import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import type { Logger } from '../logger.ts';
 import type { TenantStore } from '../storage/tenants.ts';
-import { requireAdmin } from './auth.ts';
+import { principalOf, requireAdmin } from './auth.ts';
 import { identifier, tenantId } from '../fields.ts';
 import type { RouteDescription } from './route.ts';
 import { notFound, parse, Problem } from './problem.ts';
@@ -32,7 +32,7 @@ export const tenantRoutes: RouteDescription[] = [
     method: 'post', path: '/v1/tenants', summary: 'Create a tenant', body: createTenantBody,
     responses: { 201: 'the tenant', 403: adminOnly, 409: 'the tenant exists' },
   },
-  { method: 'get', path: '/v1/tenants', summary: 'List tenants', query: listQuery, responses: { 200: '{ data: [tenant], nextCursor }', 403: adminOnly } },
+  { method: 'get', path: '/v1/tenants', summary: 'List tenants', query: listQuery, responses: { 200: '{ data: [tenant], nextCursor }', 403: 'not the admin key (an operator\'s portal session may list)' } },
   { method: 'get', path: '/v1/tenants/:tenantId', summary: 'Read a tenant', params: tenantParams, responses: { 200: 'the tenant', 403: adminOnly, 404: noTenant } },
   {
     method: 'get', path: '/v1/tenants/:tenantId/keys', summary: "List a tenant's API keys (never the keys themselves)", params: tenantParams,
@@ -52,6 +52,17 @@ export const tenantRoutes: RouteDescription[] = [
 export function tenantsRouter(deps: { tenants: TenantStore; logger: Logger }): Router {
   const { tenants, logger } = deps;
   const router = Router();
+  const listTenants = async (req: Request, res: Response) => {
+    const query = parse(listQuery, req.query, 'query');
+    const page = await tenants.list(query);
+    res.json({ data: page, nextCursor: page.length === query.limit ? page.at(-1)!.id : null });
+  };
+  // The operator console (a portal session issued with the admin key, for a whole tenant) lists the tenants to switch between; nothing more.
+  router.get('/v1/tenants', async (req, res, next) => {
+    const principal = principalOf(res);
+    if (principal.role === 'portal' && principal.operator && principal.endpointIds === null) return listTenants(req, res);
+    next();
+  });
   router.use('/v1/tenants', requireAdmin('managing tenants and keys'));
 
   const existingTenant = async (params: unknown) => {
@@ -69,11 +80,7 @@ export function tenantsRouter(deps: { tenants: TenantStore; logger: Logger }): R
     res.status(201).location(`/v1/tenants/${tenant.id}`).json(tenant);
   });
 
-  router.get('/v1/tenants', async (req, res) => {
-    const query = parse(listQuery, req.query, 'query');
-    const page = await tenants.list(query);
-    res.json({ data: page, nextCursor: page.length === query.limit ? page.at(-1)!.id : null });
-  });
+  router.get('/v1/tenants', listTenants);
 
   router.get('/v1/tenants/:tenantId', async (req, res) => {
     res.json(await existingTenant(req.params));

@@ -71,14 +71,38 @@ export class PortalSessionStore {
     return row && { session: toSession(row), token };
   }
 
-  /** The live session a token carries. Read on every request, so a revocation ends it at the next one. */
+  /**
+   * The live session a token carries. Read on every request, so a revocation ends it at the next one; a session
+   * opened by a tenant switch also ends with the operator's session it came from.
+   */
   async authenticate(token: string): Promise<PortalSession | undefined> {
     if (!isPortalTokenFormat(token)) return undefined;
     const [row] = await this.db.query<SessionRow>(
-      'SELECT * FROM portal_sessions WHERE token_sha256 = $1 AND revoked_at IS NULL AND expires_at > now()',
+      `SELECT s.* FROM portal_sessions s WHERE s.token_sha256 = $1 AND s.revoked_at IS NULL AND s.expires_at > now()
+         AND (s.root_token_sha256 IS NULL OR EXISTS (
+           SELECT 1 FROM portal_sessions root WHERE root.token_sha256 = s.root_token_sha256 AND root.revoked_at IS NULL AND root.expires_at > now()))`,
       [digest(token)],
     );
     return row && toSession(row);
+  }
+
+  /**
+   * The operator console's tenant switch: from a live operator session of a whole tenant, a session for `tenant`
+   * with the same capabilities and end, already exchanged. Undefined when the token carries no such session.
+   */
+  async switchTenant(token: string, tenant: string): Promise<{ session: PortalSession; token: string } | undefined> {
+    const current = await this.authenticate(token);
+    if (!current?.operator || current.endpointIds !== null) return undefined;
+    const switched = secretWith(TOKEN_PREFIX);
+    const [row] = await this.db.query<SessionRow>(
+      `INSERT INTO portal_sessions (tenant, id, capabilities, endpoint_ids, operator, code_sha256, code_used_at, token_sha256, expires_at, root_token_sha256)
+       SELECT $2, $3, capabilities, NULL, true, $4, now(), $5, expires_at, COALESCE(root_token_sha256, token_sha256)
+       FROM portal_sessions WHERE token_sha256 = $1
+       RETURNING *`,
+      // The code column wants a value: the digest of a code nobody is ever given.
+      [digest(token), tenant, `ps_${crypto.randomBytes(8).toString('hex')}`, digest(secretWith(CODE_PREFIX)), digest(switched)],
+    );
+    return row && { session: toSession(row), token: switched };
   }
 
   /** False when the tenant has no such live session. */

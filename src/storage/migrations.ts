@@ -176,4 +176,14 @@ export const migrations: string[][] = [
       origins jsonb NOT NULL
     )`,
   ],
+  // Issue 21's operator console: a tenant switch opens a session for another tenant that lives only while the
+  // operator's first session does (its token's digest; a label used again gets a new token, so the switch ends too).
+  ['ALTER TABLE portal_sessions ADD COLUMN root_token_sha256 text'],
+  // The message log's filters (GET /v1/deliveries): each reads its first page in the log's order off an index
+  // instead of sorting every matching row. BENCHMARKS.md has the figures and what they cost each attempt's write.
+  [
+    'CREATE INDEX deliveries_tenant_status_created ON deliveries (tenant, status, created_at DESC, id DESC)',
+    'CREATE INDEX deliveries_tenant_endpoint_created ON deliveries (tenant, endpoint_id, created_at DESC, id DESC)',
+    'CREATE INDEX deliveries_tenant_type_created ON deliveries (tenant, event_type, created_at DESC, id DESC)',
+  ],
 ];

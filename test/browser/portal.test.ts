@@ -202,6 +202,40 @@ describe('the portal in a browser', () => {
     await context.close();
   });
 
+  test('an admin link shows the tenant switcher and switching shows the other tenant\'s endpoints; a tenant link has none and cannot reach another tenant', async () => {
+    assert.equal((await admin('POST', '/v1/tenants', { id: 'switched-to', name: 'Switched to' })).status, 201);
+    assert.equal((await admin('POST', '/v1/endpoints', { tenant: 'switched-to', url: receiver.script('/switched'), description: 'only in switched-to' })).status, 201);
+    assert.equal((await admin('POST', '/v1/endpoints', { url: receiver.script('/stays-default'), description: 'only in default' })).status, 201);
+
+    const operator = await open(await link('default'));
+    await heading(operator.page, 'Endpoints');
+    await operator.page.getByText('only in default').waitFor();
+    const switcher = operator.page.getByLabel('Tenant');
+    await switcher.locator('option', { hasText: 'switched-to' }).waitFor({ state: 'attached' });
+    await switcher.selectOption('switched-to');
+    await operator.page.getByText('only in switched-to').waitFor();
+    assert.equal(await operator.page.getByText('only in default').count(), 0, 'the first tenant\'s endpoints are gone');
+    assert.equal(await switcher.inputValue(), 'switched-to');
+    await assertAccessible(operator.page, 'endpoints page with the tenant switcher');
+    await operator.context.close();
+
+    const tenantKey = (await admin('POST', '/v1/tenants/switched-to/keys', {})).body.key as string;
+    const issued = await herald.api('POST', '/v1/portal/sessions', { capabilities: everything }, { authorization: `Bearer ${tenantKey}` });
+    assert.equal(issued.status, 201, JSON.stringify(issued.body));
+    const tenant = await open(issued.body.url);
+    await heading(tenant.page, 'Endpoints');
+    await tenant.page.getByText('only in switched-to').waitFor();
+    assert.equal(await tenant.page.getByLabel('Tenant').count(), 0, 'no switcher');
+    // Inline, with no named function: the test's transpiler would wrap one in a helper the page does not have.
+    const answers = await tenant.page.evaluate(async (calls) => {
+      const { token } = JSON.parse(sessionStorage.getItem('herald-portal-session')!);
+      return Promise.all(calls.map(async ([method, path, body]) =>
+        `${method} ${path} ${(await fetch(path, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body })).status}`));
+    }, [['GET', '/v1/tenants'], ['POST', '/v1/portal/switch', '{"tenant":"default"}'], ['GET', '/v1/endpoints?tenant=default']] as [string, string, string?][]);
+    assert.deepEqual(answers, ['GET /v1/tenants 403', 'POST /v1/portal/switch 403', 'GET /v1/endpoints?tenant=default 403']);
+    await tenant.context.close();
+  });
+
   test('embedded in a frame: an allowed origin shows the portal, another origin is refused by the browser', async () => {
     await admin('POST', '/v1/tenants', { id: 'embedder' });
     const host = http.createServer((req, res) => {

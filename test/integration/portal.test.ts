@@ -181,6 +181,40 @@ describe('portal sessions: a single-use link, then a token scoped to the tenant,
     assert.equal((await otherTenant('GET', '/v1/endpoints')).status, 200, 'another tenant\'s sessions go on');
   });
 
+  test('an operator\'s session switches tenant and lists tenants; the switched session ends with it; no other session may', async () => {
+    const otherEndpoint = (await admin('POST', '/v1/endpoints', { tenant: 'other', url: receiver.script('/switch-other'), description: 'switch target' })).body;
+    const { exchanged } = await open(ADMIN_KEY, { tenant: 'acme', capabilities: ['view'], sessionId: 'operator-switch' });
+    assert.equal(exchanged.body.operator, true);
+    const operator = as(exchanged.body.token);
+    const listed = await operator('GET', '/v1/tenants');
+    assert.equal(listed.status, 200);
+    assert.ok(['acme', 'other'].every((id) => listed.body.data.some((t: { id: string }) => t.id === id)));
+    assert.equal((await operator('GET', '/v1/tenants/acme/keys')).status, 403, 'the list, nothing more');
+
+    const switched = await operator('POST', '/v1/portal/switch', { tenant: 'other' });
+    assert.equal(switched.status, 200, JSON.stringify(switched.body));
+    assert.equal(switched.headers.get('cache-control'), 'no-store');
+    assert.deepEqual({ ...switched.body, token: undefined, sessionId: undefined, workflowUrl: undefined }, {
+      token: undefined, sessionId: undefined, workflowUrl: undefined, tenant: 'other', capabilities: ['view'], endpointIds: null, operator: true, expiresAt: exchanged.body.expiresAt,
+    });
+    const inOther = as(switched.body.token);
+    assert.deepEqual((await inOther('GET', '/v1/endpoints')).body.data.map((e: { id: string }) => e.id).includes(otherEndpoint.id), true);
+    assert.equal((await inOther('PATCH', `/v1/endpoints/${otherEndpoint.id}`, { enabled: false })).status, 403, 'the same capabilities');
+    assert.equal((await operator('POST', '/v1/portal/switch', { tenant: 'nobody' })).status, 404);
+    assert.equal((await operator('POST', '/v1/portal/switch', { tenant: 'bad tenant' })).status, 400);
+
+    const tenantSession = as((await open(acmeKey, { capabilities: everything })).exchanged.body.token);
+    const narrowedOperator = as((await open(ADMIN_KEY, { tenant: 'other', capabilities: ['view'], endpointIds: [otherEndpoint.id] })).exchanged.body.token);
+    for (const refused of [tenantSession, narrowedOperator]) {
+      assert.equal((await refused('GET', '/v1/tenants')).status, 403);
+      assert.equal((await refused('POST', '/v1/portal/switch', { tenant: 'acme' })).status, 403);
+    }
+    assert.equal((await as(acmeKey)('POST', '/v1/portal/switch', { tenant: 'other' })).status, 403, 'nor a tenant key');
+
+    assert.equal((await admin('DELETE', '/v1/portal/sessions/operator-switch?tenant=acme')).status, 204);
+    assert.equal((await inOther('GET', '/v1/endpoints')).status, 401, 'the switched session ends with the operator\'s');
+  });
+
   test('the page is served with a strict CSP whose frame-ancestors come from the tenant\'s allow-list', async () => {
     const page = await fetch(`${herald.apiUrl}/portal/?tenant=acme`);
     assert.equal(page.status, 200);
