@@ -19,7 +19,7 @@ import { DeliveryLog } from '../src/storage/deliveryLog.ts';
 import { EventTypeStore } from '../src/storage/eventTypes.ts';
 import { TenantStore } from '../src/storage/tenants.ts';
 import { HeraldTemporal } from '../src/temporal/heraldTemporal.ts';
-import { launchBrowser } from '../test/support/browser.ts';
+import { launchBrowser } from '../ops/browser.ts';
 import { percentile, round } from './stats.ts';
 
 const ROWS = Number(process.env.ROWS ?? 100_000);

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { launchBrowser } from '../support/browser.ts';
+import { launchBrowser } from '../../ops/browser.ts';
 import { eventually } from '../support/eventually.ts';
 import { startTestHerald, type TestHerald } from '../support/herald.ts';
 import { Receiver } from '../support/receiver.ts';

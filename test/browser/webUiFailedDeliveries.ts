@@ -10,7 +10,7 @@ import path from 'node:path';
 import { loadConfig } from '../../src/config.ts';
 import { startHerald } from '../../src/herald.ts';
 import { createLogger } from '../../src/logger.ts';
-import { launchBrowser } from '../support/browser.ts';
+import { launchBrowser } from '../../ops/browser.ts';
 import { eventually } from '../support/eventually.ts';
 import { freePort } from '../support/ports.ts';
 import { Receiver } from '../support/receiver.ts';

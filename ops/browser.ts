@@ -9,7 +9,7 @@ import { chromium, type Browser } from 'playwright-core';
  */
 export function chromiumPath(): string {
   // The package exports no package.json: read from where npm put it.
-  const manifest = path.resolve(import.meta.dirname, '../../node_modules/@sparticuz/chromium/package.json');
+  const manifest = path.resolve(import.meta.dirname, '../node_modules/@sparticuz/chromium/package.json');
   const version = JSON.parse(fs.readFileSync(manifest, 'utf8')).version as string;
   const cache = process.env.HERALD_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'herald');
   const binary = process.env.CHROMIUM_PATH ?? path.join(cache, `chromium-${version}`, 'chromium');
