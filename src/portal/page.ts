@@ -13,16 +13,19 @@ const require = createRequire(import.meta.url);
 
 interface Asset { body: Buffer; gzipped: Buffer; type: string }
 
-/** The bundle, built once per process as the server starts: no build step beside `npm start`, no CDN. */
+/** The bundle, built once per process as the first server starts: no build step beside `npm start`, no CDN. */
+let built: Promise<Map<string, Asset>> | undefined;
+const assetsOnce = () => (built ??= buildAssets());
+
 async function buildAssets(): Promise<Map<string, Asset>> {
-  const built = await esbuild.build({
+  const bundle = await esbuild.build({
     entryPoints: [path.join(pageDir, 'main.ts')], bundle: true, minify: true, format: 'esm', target: 'es2020',
     write: false, legalComments: 'none', logLevel: 'silent',
   });
   const css = (await Promise.all([require.resolve('uplot/dist/uPlot.min.css'), path.join(pageDir, 'portal.css')].map((file) => fs.readFile(file)))).join('\n');
   const files: [string, string | Uint8Array, string][] = [
     ['/', await fs.readFile(path.join(pageDir, 'index.html')), 'text/html; charset=utf-8'],
-    ['/app.js', built.outputFiles[0]!.contents, 'text/javascript; charset=utf-8'],
+    ['/app.js', bundle.outputFiles[0]!.contents, 'text/javascript; charset=utf-8'],
     ['/app.css', css, 'text/css; charset=utf-8'],
   ];
   return new Map(files.map(([name, content, type]) => {
@@ -44,7 +47,7 @@ function contentSecurityPolicy(frameAncestors: string[]): string {
  * Content-Security-Policy. `?tenant=` (in every link Herald issues) picks the tenant's frame-ancestors.
  */
 export function portalPage(sessions: PortalSessionStore): RequestHandler {
-  const assets = buildAssets();
+  const assets = assetsOnce();
   // A failed build answers each page request with a 500 (through the problem handler); it stops nothing else.
   assets.catch(() => undefined);
   return async (req, res, next) => {
