@@ -1,7 +1,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import type { Dispatcher } from 'undici';
 import { classifyStatus, messageIdFor, parseRetryAfter, type Verdict } from '../src/delivery/classify.ts';
 import { send, SendError } from '../src/delivery/send.ts';
+import { EndpointCredentials } from '../src/delivery/credentials.ts';
 import { buildRequest, TransformError } from '../src/delivery/request.ts';
 import { delayBeforeNextAttempt } from '../src/delivery/retryPolicy.ts';
 import { SandboxUnavailable } from '../src/sandbox/index.ts';
@@ -22,9 +22,11 @@ export interface DeliverDeps {
   logger: Logger;
   metrics: DeliveryMetrics;
   traffic: TrafficControl;
-  /** The HTTP agent deliveries go through (deliveryDispatcher); fetch's default when unset (tests). */
-  dispatcher?: Dispatcher;
+  /** The HTTP agents deliveries go through (deliveryDispatcher) and the endpoints' credentials; unguarded when unset (tests). */
+  credentials?: EndpointCredentials;
 }
+
+const unguardedCredentials = new EndpointCredentials(undefined, { guarded: false, keepAlive: true });
 
 /** What one attempt learned from the receiver (or from failing to reach it), or why Herald failed it before sending. */
 interface Answer {
@@ -147,8 +149,19 @@ async function postAttempt(deps: DeliverDeps, input: DeliveryActivityInput, atte
   }
   const { body, headers } = request;
   const cancelled = Context.current().cancellationSignal;
+  const credentials = deps.credentials ?? unguardedCredentials;
+  const sendWith = async (rejected?: string) => {
+    const authorization = endpoint.auth ? await credentials.authorization(endpoint, { rejected }) : undefined;
+    const response = await send({
+      url: endpoint.url, headers: authorization ? { ...headers, authorization } : headers, body, timeoutMs: endpoint.timeoutMs, signal: cancelled,
+      dispatcher: credentials.dispatcherFor(endpoint),
+    });
+    return { authorization, response };
+  };
   try {
-    const response = await send({ url: endpoint.url, headers, body, timeoutMs: endpoint.timeoutMs, signal: cancelled, dispatcher: deps.dispatcher });
+    let { authorization, response } = await sendWith();
+    // A token the receiver refuses may have been revoked or expired early: one fresh token before the attempt counts.
+    if (response.status === 401 && endpoint.auth?.type === 'oauth2-client-credentials') ({ response } = await sendWith(authorization));
     const verdict = classifyStatus(response.status);
     const kept = KEPT_RESPONSE_HEADERS.flatMap((name) => (response.headers[name] === undefined ? [] : [[name, [response.headers[name]].flat().join(', ')]]));
     return {

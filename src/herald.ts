@@ -3,6 +3,7 @@ import { NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import { createApp } from './api/app.ts';
 import { answerClientError } from './api/problem.ts';
 import type { Config } from './config.ts';
+import { EndpointCredentials } from './delivery/credentials.ts';
 import { deliveryDispatcher } from './delivery/destinations.ts';
 import type { Logger } from './logger.ts';
 import { EventCatalog } from './eventCatalog.ts';
@@ -132,12 +133,15 @@ export async function startHerald(
 
     if (role !== 'api') {
       const workerLogger = logger.child({ role: 'worker' });
+      const agents = { guarded: !config.destinations.allowPrivateTargets, keepAlive: config.tuning.deliveryKeepAlive };
+      const credentials = new EndpointCredentials(deliveryDispatcher(agents), agents);
+      stops.push(() => credentials.close());
       const worker = await createHeraldWorker(
         { connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, workflowBundle, tuning: config.tuning, dataConverter },
         {
           endpoints, log, temporal, logger: workerLogger, metrics: metrics.delivery,
           traffic: createTrafficControl({ db: storage, endpoints, logger: workerLogger, settings: config.traffic }),
-          dispatcher: deliveryDispatcher({ guarded: !config.destinations.allowPrivateTargets, keepAlive: config.tuning.deliveryKeepAlive }),
+          credentials,
         },
       );
       const running = worker.run();

@@ -169,6 +169,14 @@ export function guardedLookup(resolve: Resolver = dns.lookup): LookupFunction {
   };
 }
 
+export interface DeliveryDispatcherOptions {
+  /** Private targets refused (HERALD_ALLOW_PRIVATE_TARGETS off). */
+  guarded: boolean;
+  keepAlive: boolean;
+  /** An endpoint's mTLS client certificate and key (PEM), presented to the receivers this agent reaches. */
+  clientCertificate?: { cert: string; key: string };
+}
+
 /**
  * The HTTP agent deliveries go through. Guarded (private targets not allowed), the check runs
  * when the socket connects, on the addresses actually dialled, so a name that resolved to a
@@ -176,8 +184,8 @@ export function guardedLookup(resolve: Resolver = dns.lookup): LookupFunction {
  * IP literals skip DNS, so the connector checks them itself. Without keep-alive every attempt
  * opens its own connection (undici: pipelining 0).
  */
-export function deliveryDispatcher(options: { guarded: boolean; keepAlive: boolean }): Agent {
-  const connect = buildConnector({ lookup: options.guarded ? guardedLookup() : undefined });
+export function deliveryDispatcher(options: DeliveryDispatcherOptions): Agent {
+  const connect = buildConnector({ lookup: options.guarded ? guardedLookup() : undefined, ...options.clientCertificate });
   return new Agent({
     ...(!options.keepAlive && { pipelining: 0 }),
     connect: (connectOptions, callback) => {

@@ -12,6 +12,8 @@ export interface SendRequest {
   signal?: AbortSignal;
   /** The HTTP agent to go through (deliveryDispatcher); undici's global one when unset. */
   dispatcher?: Dispatcher;
+  /** How much of the body to read: EXCERPT_BYTES unless set (a token response is read whole). */
+  excerptBytes?: number;
 }
 
 export interface SendResponse {
@@ -72,7 +74,7 @@ export async function send(request: SendRequest): Promise<SendResponse> {
       headersTimeout: request.timeoutMs,
       bodyTimeout: request.timeoutMs,
     });
-    return { status: response.statusCode, headers: response.headers, excerpt: await readExcerpt(response.body) };
+    return { status: response.statusCode, headers: response.headers, excerpt: await readExcerpt(response.body, request.excerptBytes ?? EXCERPT_BYTES) };
   } catch (err) {
     if (request.signal?.aborted) throw request.signal.reason;
     throw classify(err, request.timeoutMs, deadline.signal.reason instanceof DeadlineReached);
@@ -82,22 +84,22 @@ export async function send(request: SendRequest): Promise<SendResponse> {
   }
 }
 
-/** Up to EXCERPT_BYTES of the body; the rest is discarded unread. A body cut short (the deadline) keeps what arrived. */
-async function readExcerpt(body: Dispatcher.ResponseData['body']): Promise<string | null> {
+/** Up to `limit` bytes of the body; the rest is discarded unread. A body cut short (the deadline) keeps what arrived. */
+async function readExcerpt(body: Dispatcher.ResponseData['body'], limit: number): Promise<string | null> {
   const chunks: Buffer[] = [];
   let size = 0;
   try {
     for await (const chunk of body) {
       chunks.push(chunk as Buffer);
       size += (chunk as Buffer).byteLength;
-      if (size >= EXCERPT_BYTES) break;
+      if (size >= limit) break;
     }
   } catch {
     // Cut short: what arrived is the excerpt.
   } finally {
     body.destroy();
   }
-  return size === 0 ? null : Buffer.concat(chunks).subarray(0, EXCERPT_BYTES).toString('utf8');
+  return size === 0 ? null : Buffer.concat(chunks).subarray(0, limit).toString('utf8');
 }
 
 const timeoutCodes = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);

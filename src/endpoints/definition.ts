@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { compileRetryPolicy, retryPolicySchema, type RetryPolicy } from '../delivery/retryPolicy.ts';
 import { protectedHeaders } from '../delivery/request.ts';
 import { duration } from '../duration.ts';
+import { authHeaderOf, type AuthType, endpointAuthSchema } from './auth.ts';
 import { endpointUrl, eventTypePattern, tenantField } from '../fields.ts';
 import { formatNames } from '../formats/index.ts';
 import { staticHeaders } from '../headers.ts';
@@ -70,6 +71,7 @@ export const endpointSettings = z.strictObject({
   /** Continuous failure after which Herald disables the endpoint (a duration such as "5d"); null: never. */
   disableAfter: z.string().refine((text) => duration.safeParse(text).success, 'a duration such as "12h" or "5d"').nullable()
     .describe('Continuous failure after which Herald disables the endpoint (default HERALD_DISABLE_AFTER, 5d); null: never.'),
+  auth: endpointAuthSchema,
 });
 
 const { shape } = endpointSettings;
@@ -93,12 +95,13 @@ export const endpointDefinition = endpointSettings.extend({
   ordering: shape.ordering.default(null),
   onFailure: shape.onFailure.default('block'),
   disableAfter: shape.disableAfter.optional(),
+  auth: shape.auth.default(null),
   tenant: tenantField,
 });
 
 /** Rules across the fields of an endpoint definition. */
 export function checkEndpointDefinition(
-  body: Pick<z.output<typeof endpointDefinition>, 'secret' | 'signature' | 'format' | 'sourceApp' | 'transform'>,
+  body: Pick<z.output<typeof endpointDefinition>, 'secret' | 'signature' | 'format' | 'sourceApp' | 'transform'> & Partial<Pick<z.output<typeof endpointDefinition>, 'headers' | 'auth'>>,
   ctx: z.RefinementCtx,
 ): void {
   const unfit = body.secret && secretUnfitFor(body.signature.scheme, body.secret);
@@ -108,6 +111,15 @@ export function checkEndpointDefinition(
   }
   if (body.sourceApp !== undefined && body.format !== 'make' && !body.transform) ctx.addIssue({ code: 'custom', path: ['sourceApp'], message: onlyMakeSendsSourceApp });
   if (body.transform) for (const problem of transformDefinitionProblems(body.transform, body.signature)) ctx.addIssue({ code: 'custom', ...problem });
+  for (const problem of authHeaderProblems(body)) ctx.addIssue({ code: 'custom', ...problem });
+}
+
+/** The header `auth` sets (Authorization), set by a static header or the transform as well: one of them would be lost. */
+export function authHeaderProblems(endpoint: { auth?: { type: AuthType } | null; headers?: Record<string, string>; transform?: TransformDefinition | null }): { path: string[]; message: string }[] {
+  const header = authHeaderOf(endpoint.auth);
+  if (!header) return [];
+  const clashing = (where: string, names: string[]) => names.filter((name) => name.toLowerCase() === header).map((name) => ({ path: [where, name], message: `set by auth (${endpoint.auth!.type}); remove one of them` }));
+  return [...clashing('headers', Object.keys(endpoint.headers ?? {})), ...clashing('transform', Object.keys(endpoint.transform?.headers ?? {})).map((p) => ({ ...p, path: ['transform', 'headers', ...p.path.slice(1)] }))];
 }
 
 /**

@@ -7,7 +7,9 @@ import type { PayloadKey } from '../keys.ts';
 import type { TransformDefinition } from '../transform/index.ts';
 import type { Db } from '../storage/db.ts';
 import { SecretCipher } from '../storage/secretCipher.ts';
+import { authSecretOf, type EndpointAuth, openAuth, type PublicEndpointAuth, sealAuth } from './auth.ts';
 import { matchesEventType } from './definition.ts';
+import { changeColumns, columnValues, COLUMNS, disableAfterColumn, placeholders, type Row, toEndpoint } from './rows.ts';
 
 export interface Endpoint {
   id: string;
@@ -36,6 +38,8 @@ export interface Endpoint {
   ordering: 'fifo' | null;
   /** With `fifo`: whether a delivery that failed for good holds the line until replayed or cancelled (`block`), or is set aside (`skip`). */
   onFailure: 'block' | 'skip';
+  /** How Herald authenticates to the receiver besides signing, without its secret; null: no more than the signature. */
+  auth: PublicEndpointAuth | null;
   /** Static routes come from configuration: the API shows them but may not change them (409). */
   readOnly: boolean;
   /** Set for static routes: the route's name and whether it is its tenant's fallback. */
@@ -44,7 +48,7 @@ export interface Endpoint {
   updatedAt: string;
 }
 
-export type NewEndpoint = Omit<Endpoint, 'id' | 'sourceApp' | 'transform' | 'allTenants' | 'rateLimit' | 'ordering' | 'onFailure' | 'readOnly' | 'staticRoute' | 'createdAt' | 'updatedAt'> & {
+export type NewEndpoint = Omit<Endpoint, 'id' | 'sourceApp' | 'transform' | 'allTenants' | 'rateLimit' | 'ordering' | 'onFailure' | 'auth' | 'readOnly' | 'staticRoute' | 'createdAt' | 'updatedAt'> & {
   /** Empty for no secret (shared-secret and hmac-sha256 then send none). */
   secret: string;
   sourceApp?: string | null;
@@ -53,6 +57,8 @@ export type NewEndpoint = Omit<Endpoint, 'id' | 'sourceApp' | 'transform' | 'all
   rateLimit?: RateLimit | null;
   ordering?: 'fifo' | null;
   onFailure?: 'block' | 'skip';
+  /** With its secret in clear; sealed by the store. */
+  auth?: EndpointAuth | null;
 };
 
 export interface RateLimit {
@@ -60,8 +66,6 @@ export interface RateLimit {
   burst: number;
 }
 
-/** How `disable_after` stores "never" (SQL NULL is Herald's default). */
-const NEVER = 'never';
 
 /**
  * A route from the routes file or HERALD_ROUTE_* variables. A fallback route receives the event
@@ -72,56 +76,15 @@ export type StaticRoute = NewEndpoint & { name: string; fallback: boolean };
 /** Static routes keep one id across restarts, so parked deliveries still find them. */
 export const staticRouteId = (name: string) => `ep_route_${name}`;
 
-/** What PATCH may change: everything but identity, ownership and the secret (rotated instead). */
 /** What PATCH may change: not identity, nor whether an endpoint is a static route. */
-export type EndpointChanges = Partial<Omit<Endpoint, 'id' | 'tenant' | 'readOnly' | 'staticRoute' | 'createdAt' | 'updatedAt'>>;
+export type EndpointChanges = Partial<Omit<Endpoint, 'id' | 'tenant' | 'auth' | 'readOnly' | 'staticRoute' | 'createdAt' | 'updatedAt'> & Pick<NewEndpoint, 'auth'>>;
 
-/** The endpoint as an attempt needs it: its static headers in clear and the secrets that sign for it right now (newest first). */
-export interface SigningEndpoint extends Endpoint {
+/** The endpoint as an attempt needs it: its static headers in clear, the secrets that sign for it right now (newest first), its authentication's secret in clear. */
+export interface SigningEndpoint extends Omit<Endpoint, 'auth'> {
   secrets: string[];
+  auth: EndpointAuth | null;
 }
 
-const masked = (headers: Record<string, string>) => Object.fromEntries(Object.keys(headers).map((name) => [name, MASKED_HEADER_VALUE]));
-
-interface Row {
-  id: string; tenant: string; url: string; description: string; event_types: string[];
-  secret: string; previous_secret: string | null; previous_secret_expires_at: Date | string | null;
-  retry_policy: RetryPolicy; timeout_ms: number; format: FormatName; signature: SignatureConfig;
-  headers: Record<string, string>; enabled: boolean; source_app: string | null; static_route: string | null;
-  transform: TransformDefinition | null; all_tenants: boolean; rate_limit: RateLimit | null; disable_after: string | null; ordering: 'fifo' | null; fifo_on_failure: 'block' | 'skip' | null;
-  static_fallback: boolean; created_at: Date | string; updated_at: Date | string;
-}
-
-const iso = (value: Date | string) => new Date(value).toISOString();
-
-/** The columns an endpoint is written with, in the order columnValues gives them. */
-const COLUMNS = ['id', 'tenant', 'url', 'description', 'event_types', 'secret', 'retry_policy', 'timeout_ms', 'format', 'signature', 'headers', 'enabled', 'source_app', 'transform', 'all_tenants', 'rate_limit', 'disable_after', 'ordering', 'fifo_on_failure'];
-
-const placeholders = (count: number) => Array.from({ length: count }, (_, i) => `$${i + 1}`).join(', ');
-
-/** `stored` holds the secret and the static headers as stored (sealed when keys are configured). */
-function columnValues(id: string, input: NewEndpoint, stored: { secret: string; headers: Record<string, string> }): unknown[] {
-  return [id, input.tenant, input.url, input.description, JSON.stringify(input.eventTypes), stored.secret,
-    JSON.stringify(input.retryPolicy), input.timeoutMs, input.format, JSON.stringify(input.signature),
-    JSON.stringify(stored.headers), input.enabled, input.sourceApp ?? null,
-    input.transform ? JSON.stringify(input.transform) : null, input.allTenants ?? false, input.rateLimit ? JSON.stringify(input.rateLimit) : null,
-    disableAfterColumn(input.disableAfter), input.ordering ?? null, input.onFailure ?? 'block'];
-}
-
-const disableAfterColumn = (value: string | null | undefined) => (value === null ? NEVER : value ?? null);
-
-function toEndpoint(row: Row): Endpoint {
-  return {
-    id: row.id, tenant: row.tenant, url: row.url, description: row.description, eventTypes: row.event_types,
-    retryPolicy: row.retry_policy, timeoutMs: row.timeout_ms, format: row.format, signature: row.signature,
-    headers: masked(row.headers), enabled: row.enabled, sourceApp: row.source_app, transform: row.transform ?? null,
-    allTenants: row.all_tenants, rateLimit: row.rate_limit, ordering: row.ordering, onFailure: row.fifo_on_failure ?? 'block',
-    ...(row.disable_after !== null && { disableAfter: row.disable_after === NEVER ? null : row.disable_after }),
-    readOnly: row.static_route !== null,
-    staticRoute: row.static_route === null ? null : { name: row.static_route, fallback: row.static_fallback },
-    createdAt: iso(row.created_at), updatedAt: iso(row.updated_at),
-  };
-}
 
 /**
  * Endpoint lookups on the delivery path are cached this long; admin reads are not. Writes
@@ -129,25 +92,6 @@ function toEndpoint(row: Row): Endpoint {
  */
 const DELIVERY_CACHE_MS = 5_000;
 
-/** Columns PATCH may set, by Endpoint field; jsonb columns take JSON text. */
-const changeColumns = {
-  url: { column: 'url', json: false },
-  description: { column: 'description', json: false },
-  eventTypes: { column: 'event_types', json: true },
-  retryPolicy: { column: 'retry_policy', json: true },
-  timeoutMs: { column: 'timeout_ms', json: false },
-  format: { column: 'format', json: false },
-  signature: { column: 'signature', json: true },
-  headers: { column: 'headers', json: true },
-  enabled: { column: 'enabled', json: false },
-  sourceApp: { column: 'source_app', json: false },
-  transform: { column: 'transform', json: true },
-  allTenants: { column: 'all_tenants', json: false },
-  rateLimit: { column: 'rate_limit', json: true },
-  disableAfter: { column: 'disable_after', json: false },
-  ordering: { column: 'ordering', json: false },
-  onFailure: { column: 'fifo_on_failure', json: false },
-} satisfies Record<keyof EndpointChanges, { column: string; json: boolean }>;
 
 /** What a static header's value is sealed as: bound to its name, so values do not open under another. */
 const headerPart = (name: string) => `header ${name}`;
@@ -155,6 +99,7 @@ const headerPart = (name: string) => `header ${name}`;
 interface CachedEndpoint {
   endpoint: Endpoint;
   headers: Record<string, string>;
+  auth: EndpointAuth | null;
   secret: string;
   previousSecret: string | null;
   previousSecretExpiresAt: number | null;
@@ -173,36 +118,40 @@ export class EndpointStore {
     const id = `ep_${crypto.randomBytes(12).toString('base64url')}`;
     const [row] = await this.db.query<Row>(
       `INSERT INTO endpoints (${COLUMNS.join(', ')}) VALUES (${placeholders(COLUMNS.length)}) RETURNING *`,
-      columnValues(id, input, { secret: this.secrets.seal(input.secret, id), headers: this.sealHeaders(input.headers, id) }),
+      columnValues(id, input, { secret: this.secrets.seal(input.secret, id), headers: this.sealHeaders(input.headers, id), auth: sealAuth(input.auth ?? null, id, this.secrets) }),
     );
     return toEndpoint(row!);
   }
 
   /**
-   * Seals every signing secret and static header value still stored in plaintext (written before
+   * Seals every signing secret, static header value and auth secret still stored in plaintext (written before
    * keys were configured) or under a key that is no longer the first. Answers how many endpoints it
    * rewrote, and the ids of those it cannot open (sealed under a key no longer configured), which it
    * leaves as they are.
    */
   async sealStoredSecrets(): Promise<{ sealed: number; unreadable: string[] }> {
-    const rows = await this.db.query<Pick<Row, 'id' | 'secret' | 'previous_secret' | 'headers'>>('SELECT id, secret, previous_secret, headers FROM endpoints');
+    const rows = await this.db.query<Pick<Row, 'id' | 'secret' | 'previous_secret' | 'headers' | 'auth'>>('SELECT id, secret, previous_secret, headers, auth FROM endpoints');
     let sealed = 0;
     const unreadable: string[] = [];
-    for (const { id, secret, previous_secret: previous, headers } of rows) {
-      const values = [secret, ...(previous === null ? [] : [previous]), ...Object.values(headers)];
+    for (const { id, secret, previous_secret: previous, headers, auth } of rows) {
+      const values = [secret, ...(previous === null ? [] : [previous]), ...Object.values(headers), ...(auth ? [authSecretOf(auth)] : [])];
       if (!values.some((value) => this.secrets.needsSealing(value))) continue;
       let opened;
       try {
-        opened = { secret: this.secrets.open(secret, id), previous: previous === null ? null : this.secrets.open(previous, id), headers: this.openHeaders(headers, id) };
+        opened = {
+          secret: this.secrets.open(secret, id), previous: previous === null ? null : this.secrets.open(previous, id), headers: this.openHeaders(headers, id),
+          auth: openAuth(auth, id, this.secrets),
+        };
       } catch {
         unreadable.push(id);
         continue;
       }
       // Only if unchanged meanwhile: a rotation or a PATCH in between wins.
       const changed = await this.db.query(
-        'UPDATE endpoints SET secret = $4, previous_secret = $5, headers = $6 WHERE id = $1 AND secret = $2 AND headers = $3::jsonb RETURNING id',
+        `UPDATE endpoints SET secret = $4, previous_secret = $5, headers = $6, auth = $8
+         WHERE id = $1 AND secret = $2 AND headers = $3::jsonb AND auth IS NOT DISTINCT FROM $7::jsonb RETURNING id`,
         [id, secret, JSON.stringify(headers), this.secrets.seal(opened.secret, id), opened.previous === null ? null : this.secrets.seal(opened.previous, id),
-          JSON.stringify(this.sealHeaders(opened.headers, id))],
+          JSON.stringify(this.sealHeaders(opened.headers, id)), auth ? JSON.stringify(auth) : null, opened.auth ? JSON.stringify(sealAuth(opened.auth, id, this.secrets)) : null],
       );
       sealed += changed.length;
     }
@@ -226,6 +175,7 @@ export class EndpointStore {
         sealed !== undefined && this.openOrUndefined(sealed, id, part) === value ? sealed : this.secrets.seal(value, id, part);
       const storedValues = {
         secret: kept(current?.secret, route.secret),
+        auth: null,
         headers: Object.fromEntries(Object.entries(route.headers).map(([name, value]) => [name, kept(current?.headers[name], value, headerPart(name))])),
       };
       await this.db.query(
@@ -294,6 +244,7 @@ export class EndpointStore {
       });
       changes = { ...changes, headers: Object.fromEntries(headers) };
     }
+    if (changes.auth) changes = { ...changes, auth: sealAuth(changes.auth, id, this.secrets) };
     const assignments: string[] = [];
     const params: unknown[] = [tenant, id];
     for (const [field, value] of Object.entries(changes)) {
@@ -367,6 +318,7 @@ export class EndpointStore {
       const entry = row && {
         endpoint: toEndpoint(row),
         headers: this.openHeaders(row.headers, id),
+        auth: openAuth(row.auth, id, this.secrets),
         secret: this.secrets.open(row.secret, id),
         previousSecret: row.previous_secret === null ? null : this.secrets.open(row.previous_secret, id),
         previousSecretExpiresAt: row.previous_secret_expires_at ? new Date(row.previous_secret_expires_at).getTime() : null,
@@ -375,10 +327,10 @@ export class EndpointStore {
       this.cache.set(id, hit);
     }
     if (!hit.entry) return undefined;
-    const { endpoint, headers, secret, previousSecret, previousSecretExpiresAt } = hit.entry;
+    const { endpoint, headers, auth, secret, previousSecret, previousSecretExpiresAt } = hit.entry;
     // Decided per call, not per cache fill: a grace period ends on time even mid-cache.
     const previousValid = previousSecret !== null && previousSecretExpiresAt !== null && previousSecretExpiresAt > Date.now();
-    return { ...endpoint, headers, secrets: previousValid ? [secret, previousSecret] : [secret] };
+    return { ...endpoint, headers, auth, secrets: previousValid ? [secret, previousSecret] : [secret] };
   }
 
   private sealHeaders(headers: Record<string, string>, id: string): Record<string, string> {

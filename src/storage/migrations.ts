@@ -186,4 +186,6 @@ export const migrations: string[][] = [
     'CREATE INDEX deliveries_tenant_endpoint_created ON deliveries (tenant, endpoint_id, created_at DESC, id DESC)',
     'CREATE INDEX deliveries_tenant_type_created ON deliveries (tenant, event_type, created_at DESC, id DESC)',
   ],
+  // Issue 22: how Herald authenticates to the receiver besides signing (oauth2-client-credentials, basic, mtls), its secret field sealed.
+  ['ALTER TABLE endpoints ADD COLUMN auth jsonb'],
 ];

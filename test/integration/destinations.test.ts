@@ -50,6 +50,26 @@ describe('with HERALD_ALLOW_PRIVATE_TARGETS=false', () => {
     assert.deepEqual(receiver.received(path), []);
   });
 
+  test('an OAuth2 token URL is under the same guard: a private IP is refused naming auth.tokenUrl, a name resolving to one fails final before any request', async () => {
+    const auth = (tokenUrl: string) => ({ type: 'oauth2-client-credentials', tokenUrl, clientId: 'herald', clientSecret: 'token-secret' });
+    const refused = await herald.api('POST', '/v1/endpoints', { url: 'https://hooks.example/in', tenant: 'token-ssrf', auth: auth(receiver.script('/token')) });
+    assert.equal(refused.status, 400);
+    assert.deepEqual(refused.body.errors.map((e: { field: string }) => e.field), ['auth.tokenUrl']);
+
+    const created = await herald.api('POST', '/v1/endpoints', {
+      url: 'https://hooks.example/in', tenant: 'token-ssrf', retryPolicy: { schedule: ['1s', '1s'] }, auth: auth(receiver.script('/token').replace('127.0.0.1', 'localhost')),
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.equal((await herald.api('POST', '/v1/events', { id: 'evt-token', type: 'order.submitted', tenant: 'token-ssrf' })).status, 202);
+    const failed = await eventually(
+      async () => (await herald.api('GET', `/v1/deliveries/delivery:token-ssrf:evt-token:${created.body.id}`)).body,
+      (delivery) => delivery?.status === 'failed',
+    );
+    assert.equal(failed.attempts.length, 1);
+    assert.equal(failed.attempts[0].error, 'auth: token request failed: destination resolves to a private or reserved address; set HERALD_ALLOW_PRIVATE_TARGETS=true to allow');
+    assert.deepEqual(receiver.received('/token'), []);
+  });
+
   test('a one-off test send follows the same rules: a private IP is refused, a name resolving to one fails at connect', async () => {
     const literal = await herald.api('POST', '/v1/endpoints/test-send', { url: receiver.script('/test-send') });
     assert.equal(literal.status, 400);

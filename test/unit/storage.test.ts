@@ -119,6 +119,30 @@ for (const storage of storages) describe(`storage of endpoints, tenants and keys
     await assert.rejects(new EndpointStore(db, { secretKeys: keys }).currentSecret('store', old.id), /fails authentication/);
   });
 
+  test('with keys, the auth secret is sealed at rest like the signing secret, never read back, in clear on the delivery path; plaintext rows are sealed at start', async () => {
+    const keys = [{ id: 'k1', key: crypto.randomBytes(32) }];
+    const sealing = new EndpointStore(db, { secretKeys: keys });
+    const auth = { type: 'oauth2-client-credentials' as const, tokenUrl: 'https://auth.example/token', clientId: 'herald', clientSecret: 'CLIENT-SECRET-9a' };
+    const storedAuth = async (endpointId: string) => (await db.query<{ auth: Record<string, string> }>('SELECT auth FROM endpoints WHERE id = $1', [endpointId]))[0]!.auth;
+
+    const created = await sealing.create({ ...newEndpoint(generateSecret()), auth });
+    assert.match((await storedAuth(created.id)).clientSecret!, /^herald-enc:v1:k1:/);
+    assert.ok(!JSON.stringify(await storedAuth(created.id)).includes('CLIENT-SECRET'));
+    assert.deepEqual(created.auth, { type: 'oauth2-client-credentials', tokenUrl: 'https://auth.example/token', clientId: 'herald' });
+    assert.deepEqual((await sealing.get('store', created.id))!.auth, created.auth);
+    assert.deepEqual((await sealing.forDelivery('store', created.id))!.auth, auth);
+    await sealing.update('store', created.id, { auth: { type: 'basic', username: 'u', password: 'BASIC-PASSWORD-3c' } });
+    assert.ok(!JSON.stringify(await storedAuth(created.id)).includes('BASIC-PASSWORD'));
+    assert.deepEqual((await sealing.forDelivery('store', created.id))!.auth, { type: 'basic', username: 'u', password: 'BASIC-PASSWORD-3c' });
+
+    // Written before keys were configured: sealed at start.
+    const old = await new EndpointStore(db).create({ ...newEndpoint(generateSecret()), auth });
+    assert.equal((await storedAuth(old.id)).clientSecret, 'CLIENT-SECRET-9a');
+    assert.deepEqual((await sealing.sealStoredSecrets()).unreadable, []);
+    assert.match((await storedAuth(old.id)).clientSecret!, /^herald-enc:v1:k1:/);
+    assert.deepEqual((await new EndpointStore(db, { secretKeys: keys }).forDelivery('store', old.id))!.auth, auth);
+  });
+
   test('with keys, static header values are sealed at rest like secrets; the delivery path has them in clear; plaintext rows are sealed at start', async () => {
     const keys = [{ id: 'k1', key: crypto.randomBytes(32) }];
     const plain = new EndpointStore(db);

@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { retryLimitRefusals, type RetryPolicy } from '../../delivery/retryPolicy.ts';
-import { checkEndpointDefinition, endpointDefinition, endpointSettings, onlyMakeSendsSourceApp, retrySettings, secretUnfitFor, transformDefinitionProblems } from '../../endpoints/definition.ts';
+import { authHeaderProblems, checkEndpointDefinition, endpointDefinition, endpointSettings, onlyMakeSendsSourceApp, retrySettings, secretUnfitFor, transformDefinitionProblems } from '../../endpoints/definition.ts';
 import { endpointHealth, resetTraffic } from '../../endpoints/trafficControl.ts';
 import { identifier, tenantField } from '../../fields.ts';
 import { endpointQuotaRefusal } from '../../quotas.ts';
@@ -12,7 +12,7 @@ import { transformProblem } from '../../sandbox/transform.ts';
 import { endpointScope, isAdmin, resolveTenant } from '../auth.ts';
 import type { RouteDescription } from '../route.ts';
 import { invalidFields, notFound, parse, Problem } from '../problem.ts';
-import { assertDestinationAllowed, assertWritable, endpointParams, type EndpointsDeps, ownedEndpointOf, readOnly, tenantQuery } from './shared.ts';
+import { assertAuthDestinationAllowed, assertDestinationAllowed, assertWritable, endpointParams, type EndpointsDeps, ownedEndpointOf, readOnly, tenantQuery } from './shared.ts';
 
 /** Runs the transform on a sample event (a runaway or failing expression is a 400 naming its field). */
 async function assertTransformRuns(endpoint: { id: string; tenant: string; sourceApp: string | null; eventTypes: string[]; transform: TransformDefinition | null | undefined }): Promise<void> {
@@ -81,6 +81,7 @@ export function endpointCrudRouter(deps: EndpointsDeps): Router {
   router.post('/v1/endpoints', async (req, res) => {
     const body = parse(createBody, req.body);
     assertDestinationAllowed(body.url, deps.destinations);
+    assertAuthDestinationAllowed(body.auth, deps.destinations);
     assertRetryPolicyWithinLimits(req.body.retryPolicy);
     if (body.allTenants && !isAdmin(res)) throw new Problem(403, 'Forbidden', 'an endpoint for every tenant needs the admin key', [{ field: 'allTenants', message: 'admin key only' }]);
     const tenant = resolveTenant(res, body.tenant);
@@ -130,6 +131,7 @@ export function endpointCrudRouter(deps: EndpointsDeps): Router {
   router.patch('/v1/endpoints/:id', async (req, res) => {
     const changes = parse(patchBody, req.body);
     if (changes.url !== undefined) assertDestinationAllowed(changes.url, deps.destinations);
+    assertAuthDestinationAllowed(changes.auth, deps.destinations);
     assertRetryPolicyWithinLimits(req.body.retryPolicy);
     const endpoint = await ownedEndpoint(req, res);
     assertWritable(endpoint);
@@ -148,6 +150,10 @@ export function endpointCrudRouter(deps: EndpointsDeps): Router {
       const problems = transformDefinitionProblems(transform, changes.signature ?? endpoint.signature);
       if (problems.length) throw invalidFields(problems.map(({ path, message }) => ({ field: path.join('.'), message })));
       await assertTransformRuns({ ...endpoint, ...changes, transform });
+    }
+    if (changes.auth !== undefined || changes.headers || changes.transform) {
+      const problems = authHeaderProblems({ auth: changes.auth === undefined ? endpoint.auth : changes.auth, headers: changes.headers ?? endpoint.headers, transform });
+      if (problems.length) throw invalidFields(problems.map(({ path, message }) => ({ field: path.join('.'), message })));
     }
     const { secret: _secret, ...settings } = changes;
     // Stored as declared, like on create.

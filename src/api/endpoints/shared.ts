@@ -47,8 +47,13 @@ export function assertWritable(endpoint: Endpoint): void {
   }
 }
 
-/** Refuses a URL the destination policy forbids, naming `url`. */
-export function assertDestinationAllowed(url: string, destinations: DestinationPolicy): void {
+/** Refuses a URL the destination policy forbids, naming `field` (`url` unless told). */
+export function assertDestinationAllowed(url: string, destinations: DestinationPolicy, field = 'url'): void {
   const refusal = urlRefusal(url, destinations);
-  if (refusal) throw invalidFields([{ field: 'url', message: refusal }]);
+  if (refusal) throw invalidFields([{ field, message: refusal }]);
+}
+
+/** Refuses endpoint authentication whose token URL the destination policy forbids. */
+export function assertAuthDestinationAllowed(auth: { type: string; tokenUrl?: string } | null | undefined, destinations: DestinationPolicy): void {
+  if (auth?.tokenUrl !== undefined) assertDestinationAllowed(auth.tokenUrl, destinations, 'auth.tokenUrl');
 }

@@ -6,6 +6,7 @@ import { messageIdFor } from '../../delivery/classify.ts';
 import { deliveryDispatcher } from '../../delivery/destinations.ts';
 import { buildRequest, maskSecrets, type OutboundRequest, type RequestEndpoint, TEST_EVENT_ID_PREFIX } from '../../delivery/request.ts';
 import { sendOnce } from '../../delivery/testSend.ts';
+import { authHeaderOf, type AuthType } from '../../endpoints/auth.ts';
 import { checkEndpointDefinition, DEFAULT_TIMEOUT_MS, endpointDefinition } from '../../endpoints/definition.ts';
 import type { Endpoint } from '../../endpoints/store.ts';
 import { subscriptionFor } from '../../endpoints/subscription.ts';
@@ -112,10 +113,13 @@ export function endpointTestingRouter(deps: EndpointsDeps): Router {
  * The request buildRequest makes for a previewed event, secrets and `storedHeaders` (a saved endpoint's
  * static headers) masked; a failing transform is a 400 naming its field.
  */
-async function preview(endpoint: RequestEndpoint & { tenant: string }, event: z.output<typeof previewEvent>, attempt: number, storedHeaders: Record<string, string> = {}) {
+async function preview(endpoint: RequestEndpoint & { tenant: string; auth: { type: AuthType } | null }, event: z.output<typeof previewEvent>, attempt: number, storedHeaders: Record<string, string> = {}) {
   const full = newEvent({ tenant: endpoint.tenant, id: event.id ?? 'evt_preview', type: event.type, occurredAt: event.occurredAt, data: event.data });
   const outbound = await built(() => buildRequest({ event: full, endpoint, attempt: { number: attempt, sentAt: new Date(), webhookId: messageIdFor(full.tenant, full.id) } }));
-  return maskSecrets(outbound, endpoint.signature, storedHeaders);
+  const masked = maskSecrets(outbound, endpoint.signature, storedHeaders);
+  // Set per attempt (a token fetched then), and a credential: shown as present, never as it is.
+  const authHeader = authHeaderOf(endpoint.auth);
+  return authHeader ? { ...masked, headers: { ...masked.headers, [authHeader]: '[masked]' } } : masked;
 }
 
 /** Runs buildRequest; a failing transform is the caller's mistake: 400 naming the expression. */
