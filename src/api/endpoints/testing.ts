@@ -105,8 +105,6 @@ export function endpointTestingRouter(deps: EndpointsDeps): Router {
   });
 
   return router;
-
-  return router;
 }
 
 /**
