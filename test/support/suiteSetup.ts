@@ -13,7 +13,8 @@ import type { Logger } from '../../src/logger.ts';
 import { openDb } from '../../src/storage/db.ts';
 import { bundleWorkflows } from '../../src/worker.ts';
 
-const bundleVariable = 'HERALD_TEST_WORKFLOW_BUNDLE';
+/** Herald's own setting: Herald processes the tests start inherit it and skip their bundling too. */
+const bundleVariable = 'HERALD_WORKFLOW_BUNDLE';
 const pgliteTemplateVariable = 'HERALD_TEST_PGLITE_TEMPLATE';
 
 /** Builds the shared set-up under a temp dir; answers the environment that hands it to the test files, and its removal. */
