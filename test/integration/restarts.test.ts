@@ -11,9 +11,7 @@ import { heraldProcess, type HeraldProcess } from '../support/heraldProcess.ts';
 import { freePort } from '../support/ports.ts';
 import { Receiver } from '../support/receiver.ts';
 
-// The tests share nothing but the receiver (each its own paths, Herald, data dir and ports), and spend most of their
-// time waiting on processes: they run side by side.
-describe('Herald stopped or killed in the middle of an attempt', { concurrency: 3 }, () => {
+describe('Herald stopped or killed in the middle of an attempt', () => {
   let receiver: Receiver;
   before(async () => {
     receiver = await Receiver.start();
