@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
+import { heraldMainArgs } from '../../ops/heraldMain.ts';
 import type { Role } from '../../src/herald.ts';
 import { eventually } from './eventually.ts';
 import { freePort } from './ports.ts';
@@ -41,7 +42,7 @@ export async function heraldProcess(role: Role = 'all', extraEnv: Record<string,
     stderr: () => stderr,
     async start() {
       stderr = '';
-      const started = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', role], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+      const started = spawn(process.execPath, heraldMainArgs(role), { env, stdio: ['ignore', 'ignore', 'pipe'] });
       started.stderr!.on('data', (chunk: Buffer) => void (stderr = (stderr + chunk.toString()).slice(-4000)));
       child = started;
       // Generous: test files run side by side, and a start on a busy machine is slow.

@@ -1,7 +1,8 @@
 /**
  * Set-up the whole suite shares, done once by test/run.ts before the test files start: the workflow
- * bundle (seconds of webpack per Herald otherwise) and a PGlite cluster with Herald's migrations applied
- * (a fresh cluster takes 15–20 s to create; a copy of this one opens in about 3). Each file still gets
+ * bundle (seconds of webpack per Herald otherwise), a PGlite cluster with Herald's migrations applied
+ * (a fresh cluster takes 15–20 s to create; a copy of this one opens in about 3), and src/main.ts
+ * prebuilt for the Herald processes the tests start (ops/heraldMain.ts). Each file still gets
  * its own copy and its own servers: files share nothing they could change. A file run on its own,
  * without the runner, builds both itself.
  */
@@ -9,6 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { WorkerOptions } from '@temporalio/worker';
+import { buildHeraldMain } from '../../ops/heraldMain.ts';
 import type { Logger } from '../../src/logger.ts';
 import { openDb } from '../../src/storage/db.ts';
 import { bundleWorkflows } from '../../src/worker.ts';
@@ -20,16 +22,22 @@ const pgliteTemplateVariable = 'HERALD_TEST_PGLITE_TEMPLATE';
 /** Builds the shared set-up under a temp dir; answers the environment that hands it to the test files, and its removal. */
 export async function prepareSuite(logger: Logger): Promise<{ env: Record<string, string>; remove(): void }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-suite-'));
-  const remove = () => fs.rmSync(dir, { recursive: true, force: true });
+  let removeMain = () => {};
+  const remove = () => {
+    removeMain();
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
   try {
     const bundlePath = path.join(dir, 'workflow-bundle.js');
     const template = path.join(dir, 'pglite-template');
-    await Promise.all([
+    const [main] = await Promise.all([
+      buildHeraldMain(),
       bundleWorkflows(logger).then(({ code }) => fs.writeFileSync(bundlePath, code)),
       openDb({ dataDir: template }).then((db) => db.close()),
     ]);
+    removeMain = main.remove;
     // openDb puts the cluster in <dataDir>/pglite, where every Herald data dir keeps it.
-    return { env: { [bundleVariable]: bundlePath, [pgliteTemplateVariable]: path.join(template, 'pglite') }, remove };
+    return { env: { ...main.env, [bundleVariable]: bundlePath, [pgliteTemplateVariable]: path.join(template, 'pglite') }, remove };
   } catch (err) {
     remove();
     throw err;
