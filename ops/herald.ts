@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Role } from '../src/herald.ts';
+import { heraldMainArgs } from './heraldMain.ts';
 import { waitFor } from './wait.ts';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -23,7 +24,7 @@ export interface HeraldRole {
 
 /**
  * One Herald process as `tsx src/main.ts <role>` runs it (the Compose services' command, with their
- * `restart: unless-stopped`), its pino log appended to `logFile`. `env` carries TEMPORAL_ADDRESS, DATABASE_URL, ports and the like.
+ * `restart: unless-stopped`; in the tests, their prebuilt copy of it: ops/heraldMain.ts), its pino log appended to `logFile`. `env` carries TEMPORAL_ADDRESS, DATABASE_URL, ports and the like.
  */
 export function heraldRole(name: string, role: Role, env: Record<string, string>, readyUrl: string, logFile: string): HeraldRole {
   let child: ChildProcess | undefined;
@@ -32,7 +33,7 @@ export function heraldRole(name: string, role: Role, env: Record<string, string>
   const note = (message: string) => fs.appendFileSync(logFile, `${JSON.stringify({ level: 40, time: Date.now(), service: 'herald-cluster', msg: message })}\n`);
   const spawnOnce = () => {
     const log = fs.openSync(logFile, 'a');
-    const started = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', role], {
+    const started = spawn(process.execPath, heraldMainArgs(role), {
       cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', log, log],
     });
     fs.closeSync(log);

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { defaultTrafficSettings, type TrafficSettings } from './endpoints/trafficControl.ts';
@@ -99,6 +100,8 @@ const envSchema = z.object({
   HERALD_FIRST_ATTEMPT_LOCAL: booleanFromEnv.default(false),
   HERALD_DELIVERY_KEEP_ALIVE: booleanFromEnv.default(true),
   HERALD_EMBEDDED_SQLITE_SYNC: z.enum(['full', 'normal']).default('full'),
+  /** A workflow bundle built beforehand from this version's workflows; unset: the worker bundles them at start. */
+  HERALD_WORKFLOW_BUNDLE: z.string().min(1).refine((file) => fs.statSync(file, { throwIfNoEntry: false })?.isFile() === true, 'no such file').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -214,6 +217,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     codecCorsOrigins: e.HERALD_CODEC_CORS_ORIGINS ?? [`http://localhost:${e.HERALD_UI_PORT}`, `http://127.0.0.1:${e.HERALD_UI_PORT}`],
     /** Portal links start with it; unset: with the address the request that issued the link reached. */
     publicUrl: e.HERALD_PUBLIC_URL,
+    /** A prebuilt workflow bundle (`workflowBundle: { codePath }`), so that a worker starts without seconds of webpack. */
+    workflowBundlePath: e.HERALD_WORKFLOW_BUNDLE && path.resolve(e.HERALD_WORKFLOW_BUNDLE),
     cacheDir: e.HERALD_CACHE_DIR ?? path.join(process.env.HOME ?? '/tmp', '.cache', 'herald'),
     logLevel: e.LOG_LEVEL,
     metrics: {

@@ -98,7 +98,7 @@ export async function startHerald(
             logger,
           }),
       openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger }),
-      role === 'api' ? undefined : (options.workflowBundle ?? bundleWorkflows(logger)),
+      role === 'api' ? undefined : (options.workflowBundle ?? (config.workflowBundlePath ? { codePath: config.workflowBundlePath } : bundleWorkflows(logger))),
     ]);
     if (server.status === 'fulfilled' && server.value) stops.push(server.value.stop);
     if (db.status === 'fulfilled') stops.push(() => db.value.close());

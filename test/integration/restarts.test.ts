@@ -11,7 +11,9 @@ import { heraldProcess, type HeraldProcess } from '../support/heraldProcess.ts';
 import { freePort } from '../support/ports.ts';
 import { Receiver } from '../support/receiver.ts';
 
-describe('Herald stopped or killed in the middle of an attempt', () => {
+// The tests share nothing but the receiver (each its own paths, Herald, data dir and ports), and spend most of their
+// time waiting on processes: they run side by side (docs/testing.md says what that asks of the helpers).
+describe('Herald stopped or killed in the middle of an attempt', { concurrency: 3 }, () => {
   let receiver: Receiver;
   before(async () => {
     receiver = await Receiver.start();

@@ -83,47 +83,66 @@ describe('API and workers as separate processes on PostgreSQL', () => {
     return byEvent;
   }
 
-  test('kill -9 of the worker mid-attempt loses nothing; the API accepts events while no worker runs', () => withDeployment('worker_killed', ['api', 'worker'], async ([api, worker]) => {
-    // Both start at once on the empty database: both migrate it.
-    await Promise.all([api!.start(), worker!.start()]);
-    const held = Array.from({ length: 10 }, (_, i) => `held-${i}`);
-    const endpoint = await api!.post('/v1/endpoints', {
-      // The first attempt of each held event stays open until the worker dies; later requests succeed.
-      url: receiver.script('/killed', ...held.map(() => 'hang' as const), { status: 200 }), eventTypes: ['order.*'], timeoutMs: 10_000,
-    }).then((r) => r.json());
+  // Each deployment has a database and a task queue of its own and waits mostly on processes: they run side by side.
+  describe('deployments side by side', { concurrency: true }, () => {
+    test('kill -9 of the worker mid-attempt loses nothing; the API accepts events while no worker runs', () => withDeployment('worker_killed', ['api', 'worker'], async ([api, worker]) => {
+      // Both start at once on the empty database: both migrate it.
+      await Promise.all([api!.start(), worker!.start()]);
+      const held = Array.from({ length: 10 }, (_, i) => `held-${i}`);
+      const endpoint = await api!.post('/v1/endpoints', {
+        // The first attempt of each held event stays open until the worker dies; later requests succeed.
+        url: receiver.script('/killed', ...held.map(() => 'hang' as const), { status: 200 }), eventTypes: ['order.*'], timeoutMs: 10_000,
+      }).then((r) => r.json());
 
-    await acceptEvents(api!, held);
-    await receiver.waitFor('/killed', held.length, 60_000);
-    assert.equal(await worker!.stop('SIGKILL'), null, 'the worker is killed with every held attempt in flight');
+      await acceptEvents(api!, held);
+      await receiver.waitFor('/killed', held.length, 60_000);
+      assert.equal(await worker!.stop('SIGKILL'), null, 'the worker is killed with every held attempt in flight');
 
-    const whileNoWorker = Array.from({ length: 10 }, (_, i) => `unworked-${i}`);
-    await acceptEvents(api!, whileNoWorker);
-    await worker!.start();
+      const whileNoWorker = Array.from({ length: 10 }, (_, i) => `unworked-${i}`);
+      await acceptEvents(api!, whileNoWorker);
+      await worker!.start();
 
-    const byEvent = await assertAllDelivered(api!, endpoint.id, '/killed', [...held, ...whileNoWorker]);
-    for (const id of held) {
-      assert.ok(byEvent.get(id)!.length >= 2, `${id} was sent again after the crash`);
-      const status = await api!.get(`/v1/deliveries/delivery:default:${id}:${endpoint.id}`);
-      assert.deepEqual(status.attempts.map((a: { statusCode: number }) => a.statusCode), [200], `${id}: the crash is no receiver failure`);
-    }
-  }));
-
-  test('two workers share the deliveries and lose none', () => withDeployment('two_workers', ['api', 'worker', 'worker'], async ([api, ...workers]) => {
-    await Promise.all([api!, ...workers].map((p) => p.start()));
-    const endpoint = await api!.post('/v1/endpoints', { url: receiver.script('/shared', { status: 200 }), eventTypes: ['order.*'] }).then((r) => r.json());
-    const ids = Array.from({ length: 20 }, (_, i) => `shared-${i}`);
-    await acceptEvents(api!, ids);
-    await assertAllDelivered(api!, endpoint.id, '/shared', ids);
-
-    // Each worker process counts the attempts it made.
-    const attemptsPerWorker = await Promise.all(workers.map(async (worker) => {
-      const samples = parseExposition(await fetch(worker.metricsUrl).then((r) => r.text()));
-      return samples.filter((s) => s.name === 'webhook_deliveries_total').reduce((sum, s) => sum + s.value, 0);
+      const byEvent = await assertAllDelivered(api!, endpoint.id, '/killed', [...held, ...whileNoWorker]);
+      for (const id of held) {
+        assert.ok(byEvent.get(id)!.length >= 2, `${id} was sent again after the crash`);
+        const status = await api!.get(`/v1/deliveries/delivery:default:${id}:${endpoint.id}`);
+        assert.deepEqual(status.attempts.map((a: { statusCode: number }) => a.statusCode), [200], `${id}: the crash is no receiver failure`);
+      }
     }));
-    assert.equal(attemptsPerWorker.reduce((a, b) => a + b), receiver.received('/shared').length);
-    assert.ok(attemptsPerWorker.every((n) => n > 0), `both workers made attempts: ${attemptsPerWorker.join(' + ')}`);
-  }));
 
+    test('two workers share the deliveries and lose none', () => withDeployment('two_workers', ['api', 'worker', 'worker'], async ([api, ...workers]) => {
+      await Promise.all([api!, ...workers].map((p) => p.start()));
+      const endpoint = await api!.post('/v1/endpoints', { url: receiver.script('/shared', { status: 200 }), eventTypes: ['order.*'] }).then((r) => r.json());
+      const ids = Array.from({ length: 20 }, (_, i) => `shared-${i}`);
+      await acceptEvents(api!, ids);
+      await assertAllDelivered(api!, endpoint.id, '/shared', ids);
+
+      // Each worker process counts the attempts it made.
+      const attemptsPerWorker = await Promise.all(workers.map(async (worker) => {
+        const samples = parseExposition(await fetch(worker.metricsUrl).then((r) => r.text()));
+        return samples.filter((s) => s.name === 'webhook_deliveries_total').reduce((sum, s) => sum + s.value, 0);
+      }));
+      assert.equal(attemptsPerWorker.reduce((a, b) => a + b), receiver.received('/shared').length);
+      assert.ok(attemptsPerWorker.every((n) => n > 0), `both workers made attempts: ${attemptsPerWorker.join(' + ')}`);
+    }));
+
+    test('a 429 slows the whole endpoint down for its Retry-After', () => withDeployment('slowed_down', ['api', 'worker'], async ([api, worker]) => {
+      await Promise.all([api!.start(), worker!.start()]);
+      const endpoint = await api!.post('/v1/endpoints', {
+        url: receiver.script('/slow', { status: 429, headers: { 'retry-after': '3' } }, { status: 200 }), eventTypes: ['order.*'], retryPolicy: { schedule: ['3s'] },
+      }).then((r) => r.json());
+      await acceptEvents(api!, ['slow-0']);
+      const [told] = await receiver.waitFor('/slow', 1, 60_000);
+      const others = ['slow-1', 'slow-2', 'slow-3'];
+      await acceptEvents(api!, others);
+      await assertAllDelivered(api!, endpoint.id, '/slow', ['slow-0', ...others]);
+      const later = receiver.received('/slow').slice(1);
+      assert.equal(later.length, 4, 'the told event again, and each other event once');
+      assert.ok(later.every((r) => r.at - told!.at >= 2_900), `requests ${later.map((r) => r.at - told!.at)} ms after the 429`);
+    }));
+  });
+
+  // On its own: it bounds when requests reach the receiver, which other deployments' load would bunch up.
   test('a rate limit holds across two workers: 20 events at once reach the receiver at no more than 2/s after a burst of 3', () => withDeployment('rate_limited', ['api', 'worker', 'worker'], async ([api, ...workers]) => {
     await Promise.all([api!, ...workers].map((p) => p.start()));
     const rateLimit = { perSecond: 2, burst: 3 };
@@ -159,18 +178,4 @@ describe('API and workers as separate processes on PostgreSQL', () => {
     for (const id of ids) assert.equal((await api!.get(`/v1/deliveries/delivery:default:${id}:${endpoint.id}`)).attempts.length, 1, id);
   }));
 
-  test('a 429 slows the whole endpoint down for its Retry-After', () => withDeployment('slowed_down', ['api', 'worker'], async ([api, worker]) => {
-    await Promise.all([api!.start(), worker!.start()]);
-    const endpoint = await api!.post('/v1/endpoints', {
-      url: receiver.script('/slow', { status: 429, headers: { 'retry-after': '3' } }, { status: 200 }), eventTypes: ['order.*'], retryPolicy: { schedule: ['3s'] },
-    }).then((r) => r.json());
-    await acceptEvents(api!, ['slow-0']);
-    const [told] = await receiver.waitFor('/slow', 1, 60_000);
-    const others = ['slow-1', 'slow-2', 'slow-3'];
-    await acceptEvents(api!, others);
-    await assertAllDelivered(api!, endpoint.id, '/slow', ['slow-0', ...others]);
-    const later = receiver.received('/slow').slice(1);
-    assert.equal(later.length, 4, 'the told event again, and each other event once');
-    assert.ok(later.every((r) => r.at - told!.at >= 2_900), `requests ${later.map((r) => r.at - told!.at)} ms after the 429`);
-  }));
 });

@@ -117,7 +117,9 @@ describe('the embedded Temporal dev server killed while Herald runs', () => {
   });
 });
 
-describe('Herald and its Temporal server as processes', () => {
+// Each test its own Herald process, data dir and receiver paths, waiting mostly on processes: side by side. (Not beside
+// the in-process Herald above: run together, its ingest saw connections reset while its Temporal server was down.)
+describe('Herald and its Temporal server as processes', { concurrency: true }, () => {
   let receiver: Receiver;
   before(async () => {
     receiver = await Receiver.start();

@@ -31,7 +31,7 @@ export async function startTestHerald(
   env: Record<string, string> = {},
   options: { logDestination?: DestinationStream } = {},
 ): Promise<TestHerald> {
-  const dataDir = env.HERALD_DATA_DIR ?? newTestDataDir('herald-test-', { embeddedDatabase: !env.DATABASE_URL });
+  const dataDir = env.HERALD_DATA_DIR ?? await newTestDataDir('herald-test-', { embeddedDatabase: !env.DATABASE_URL });
   const config = loadConfig({
     ...process.env,
     PORT: '0',

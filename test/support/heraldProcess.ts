@@ -1,6 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
+import { Agent } from 'undici';
+import { heraldMainArgs } from '../../ops/heraldMain.ts';
 import type { Role } from '../../src/herald.ts';
 import { eventually } from './eventually.ts';
 import { freePort } from './ports.ts';
@@ -9,12 +11,21 @@ import { newTestDataDir } from './suiteSetup.ts';
 export type HeraldProcess = Awaited<ReturnType<typeof heraldProcess>>;
 
 /**
+ * The tests' requests to the Herald processes they start, each on a connection of its own. A pooled
+ * keep-alive connection is closed by Herald after 5 s idle; a test process held up past that (other
+ * tests' work beside it, a loaded machine) reuses it before it sees the close, and the request fails
+ * with "other side closed" (seen on a status poll in restarts.test.ts, its tests side by side).
+ */
+const connectionPerRequest = new Agent({ pipelining: 0 });
+const request = (url: string, init: RequestInit = {}) => fetch(url, { ...init, dispatcher: connectionPerRequest } as RequestInit);
+
+/**
  * Herald in a process of its own, as `npm start` (role `all`: embedded Temporal and PGlite under a
  * temp data dir) or `npm run start:api|start:worker` runs it; `env` adds DATABASE_URL,
  * TEMPORAL_ADDRESS and the like. It can be started again after it stopped, with the same settings.
  */
 export async function heraldProcess(role: Role = 'all', extraEnv: Record<string, string | undefined> = {}) {
-  const dataDir = newTestDataDir(`herald-${role}-`, { embeddedDatabase: role === 'all' && !extraEnv.DATABASE_URL });
+  const dataDir = await newTestDataDir(`herald-${role}-`, { embeddedDatabase: role === 'all' && !extraEnv.DATABASE_URL });
   // Ports given in `extraEnv` are used as given: two processes can then run on the same ports in turn.
   const port = Number(extraEnv.PORT ?? await freePort());
   const metricsPort = Number(extraEnv.HERALD_METRICS_PORT ?? await freePort());
@@ -30,24 +41,24 @@ export async function heraldProcess(role: Role = 'all', extraEnv: Record<string,
   let child: ChildProcess | undefined;
   let stderr = '';
   const post = (route: string, body: unknown) =>
-    fetch(`${url}${route}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    request(`${url}${route}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   return {
     url,
     dataDir,
     post,
-    get: (route: string) => fetch(`${url}${route}`).then((r) => r.json()),
+    get: (route: string) => request(`${url}${route}`).then((r) => r.json()),
     metricsUrl,
     /** What the running (or last) process wrote to stderr (its last 4,000 characters). */
     stderr: () => stderr,
     async start() {
       stderr = '';
-      const started = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', role], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+      const started = spawn(process.execPath, heraldMainArgs(role), { env, stdio: ['ignore', 'ignore', 'pipe'] });
       started.stderr!.on('data', (chunk: Buffer) => void (stderr = (stderr + chunk.toString()).slice(-4000)));
       child = started;
       // Generous: test files run side by side, and a start on a busy machine is slow.
       await eventually(async () => {
         if (started.exitCode !== null) throw new Error(`herald ${role} exited with code ${started.exitCode} before it was ready:\n${stderr}`);
-        return fetch(readyUrl).then((r) => r.status, () => 0);
+        return request(readyUrl).then((r) => r.status, () => 0);
       }, (status) => status === 200, 180_000, 200);
     },
     /** Resolves with the exit code (null when killed by a signal) once the process exits by itself. */

@@ -1,7 +1,8 @@
 /**
  * Set-up the whole suite shares, done once by test/run.ts before the test files start: the workflow
- * bundle (seconds of webpack per Herald otherwise) and a PGlite cluster with Herald's migrations applied
- * (a fresh cluster takes 15–20 s to create; a copy of this one opens in about 3). Each file still gets
+ * bundle (seconds of webpack per Herald otherwise), a PGlite cluster with Herald's migrations applied
+ * (a fresh cluster takes 15–20 s to create; a copy of this one opens in about 3), and src/main.ts
+ * prebuilt for the Herald processes the tests start (ops/heraldMain.ts). Each file still gets
  * its own copy and its own servers: files share nothing they could change. A file run on its own,
  * without the runner, builds both itself.
  */
@@ -9,26 +10,34 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { WorkerOptions } from '@temporalio/worker';
+import { buildHeraldMain } from '../../ops/heraldMain.ts';
 import type { Logger } from '../../src/logger.ts';
 import { openDb } from '../../src/storage/db.ts';
 import { bundleWorkflows } from '../../src/worker.ts';
 
-const bundleVariable = 'HERALD_TEST_WORKFLOW_BUNDLE';
+/** Herald's own setting: Herald processes the tests start inherit it and skip their bundling too. */
+const bundleVariable = 'HERALD_WORKFLOW_BUNDLE';
 const pgliteTemplateVariable = 'HERALD_TEST_PGLITE_TEMPLATE';
 
 /** Builds the shared set-up under a temp dir; answers the environment that hands it to the test files, and its removal. */
 export async function prepareSuite(logger: Logger): Promise<{ env: Record<string, string>; remove(): void }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-suite-'));
-  const remove = () => fs.rmSync(dir, { recursive: true, force: true });
+  let removeMain = () => {};
+  const remove = () => {
+    removeMain();
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
   try {
     const bundlePath = path.join(dir, 'workflow-bundle.js');
     const template = path.join(dir, 'pglite-template');
-    await Promise.all([
+    const [main] = await Promise.all([
+      buildHeraldMain(),
       bundleWorkflows(logger).then(({ code }) => fs.writeFileSync(bundlePath, code)),
       openDb({ dataDir: template }).then((db) => db.close()),
     ]);
+    removeMain = main.remove;
     // openDb puts the cluster in <dataDir>/pglite, where every Herald data dir keeps it.
-    return { env: { [bundleVariable]: bundlePath, [pgliteTemplateVariable]: path.join(template, 'pglite') }, remove };
+    return { env: { ...main.env, [bundleVariable]: bundlePath, [pgliteTemplateVariable]: path.join(template, 'pglite') }, remove };
   } catch (err) {
     remove();
     throw err;
@@ -44,10 +53,12 @@ export async function testWorkflowBundle(logger: Logger): Promise<NonNullable<Wo
 /**
  * A new Herald data dir under the temp dir. With `embeddedDatabase`, it holds a copy of the suite's
  * migrated PGlite cluster (when run by test/run.ts), as if Herald had started there once before.
+ * The copy (about 40 MB) does not block the event loop: on a busy machine a synchronous one held the
+ * test process for seconds, and the receivers and HTTP clients of the tests beside it with it.
  */
-export function newTestDataDir(prefix: string, options: { embeddedDatabase: boolean }): string {
+export async function newTestDataDir(prefix: string, options: { embeddedDatabase: boolean }): Promise<string> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   const template = process.env[pgliteTemplateVariable];
-  if (options.embeddedDatabase && template) fs.cpSync(template, path.join(dataDir, 'pglite'), { recursive: true });
+  if (options.embeddedDatabase && template) await fs.promises.cp(template, path.join(dataDir, 'pglite'), { recursive: true });
   return dataDir;
 }
