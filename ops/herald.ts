@@ -1,10 +1,11 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Role } from '../src/herald.ts';
 import { heraldMainArgs } from './heraldMain.ts';
 import { waitFor } from './wait.ts';
+import { spawnTiedToThisProcess } from '../src/processWatchdog.ts';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 
@@ -33,7 +34,7 @@ export function heraldRole(name: string, role: Role, env: Record<string, string>
   const note = (message: string) => fs.appendFileSync(logFile, `${JSON.stringify({ level: 40, time: Date.now(), service: 'herald-cluster', msg: message })}\n`);
   const spawnOnce = () => {
     const log = fs.openSync(logFile, 'a');
-    const started = spawn(process.execPath, heraldMainArgs(role), {
+    const started = spawnTiedToThisProcess(process.execPath, heraldMainArgs(role), {
       cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', log, log],
     });
     fs.closeSync(log);

@@ -1,4 +1,4 @@
-import { type ChildProcess, execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -6,6 +6,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { waitFor } from './wait.ts';
+import { spawnTiedToThisProcess } from '../src/processWatchdog.ts';
 
 export interface PostgresOptions {
   /** The server's directory: its files (as root) and data. Kept when `durable`. */
@@ -76,7 +77,7 @@ export async function startPostgres(opts: PostgresOptions): Promise<Postgres> {
   const url = (name: string) => `postgres://${opts.user}:${encodeURIComponent(opts.password)}@127.0.0.1:${opts.port}/${name}`;
   const admin = () => new pg.Client({ connectionString: url('postgres') });
   const start = async () => {
-    const postgres = spawn(path.join(server, 'bin', 'postgres'), [
+    const postgres = spawnTiedToThisProcess(path.join(server, 'bin', 'postgres'), [
       '-D', dataDir, '-p', String(opts.port),
       // TCP on loopback only, no Unix socket. Temporal and Herald's processes hold ~100 connections together.
       '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=300',

@@ -1,4 +1,4 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -10,6 +10,7 @@ import pg from 'pg';
 import { stringify } from 'yaml';
 import { heraldSearchAttributes } from '../workflows/contract.ts';
 import { waitFor } from './wait.ts';
+import { spawnTiedToThisProcess } from '../src/processWatchdog.ts';
 
 export interface TemporalPorts {
   /** The frontend's gRPC port: what workers, the API and the CLI connect to. */
@@ -71,7 +72,7 @@ export async function startTemporalServer(opts: TemporalServerOptions): Promise<
 
   const start = async () => {
     const log = fs.openSync(logFile, 'a');
-    const server = spawn(binary, ['--root', opts.dir, '--config', 'config', '--env', 'development', '--allow-no-auth', 'start',
+    const server = spawnTiedToThisProcess(binary, ['--root', opts.dir, '--config', 'config', '--env', 'development', '--allow-no-auth', 'start',
       ...SERVICES.flatMap((s) => ['--service', s])], { stdio: ['ignore', log, log] });
     fs.closeSync(log);
     child = server;

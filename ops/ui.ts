@@ -1,8 +1,9 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { waitFor } from './wait.ts';
+import { spawnTiedToThisProcess } from '../src/processWatchdog.ts';
 
 export interface WebUi {
   url: string;
@@ -28,7 +29,7 @@ export async function startWebUi(opts: { cacheDir: string; dir: string; host: st
     ...(opts.codecEndpoint ? { codec: { endpoint: opts.codecEndpoint } } : {}),
   }));
   const log = fs.openSync(path.join(opts.dir, 'web-ui.log'), 'a');
-  const child: ChildProcess = spawn(binary, ['--root', opts.dir, '--config', 'config', '--env', 'development', 'start'], { stdio: ['ignore', log, log] });
+  const child: ChildProcess = spawnTiedToThisProcess(binary, ['--root', opts.dir, '--config', 'config', '--env', 'development', 'start'], { stdio: ['ignore', log, log] });
   fs.closeSync(log);
   const url = `http://localhost:${opts.port}`;
   await waitFor(`the Temporal Web UI at ${url}`, async () => {

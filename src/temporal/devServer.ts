@@ -1,8 +1,9 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import proto from '@temporalio/proto';
+import { spawnTiedToThisProcess } from '../processWatchdog.ts';
 import { canBind, portHolder } from '../listeningSockets.ts';
 import type { Logger } from '../logger.ts';
 import { heraldSearchAttributes } from '../../workflows/contract.ts';
@@ -213,23 +214,18 @@ interface ServerProcess {
 
 function launch(cli: string, args: string[], pidFile: string): ServerProcess {
   // Its own process group: Ctrl-C reaches Herald, which stops the worker before the server.
-  const child = spawn(cli, args, { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawnTiedToThisProcess(cli, args, { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
   // A Herald killed outright cannot stop the server it started; the next start finds it by this file.
   if (child.pid) fs.writeFileSync(pidFile, String(child.pid));
-  const watchdog = child.pid ? watch(child.pid) : undefined;
   let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => {
+  child.stderr!.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);
   });
   let running = true;
   const exited = new Promise<string>((resolve) => {
     child.once('exit', (code, signal) => resolve(signal ? `was killed by ${signal}` : `exited with code ${code}`));
     child.once('error', (err) => resolve(`could not be run: ${err.message}`));
-  }).finally(() => {
-    running = false;
-    // Its server is gone: the watchdog must not act on a pid that may be reused.
-    watchdog?.kill('SIGKILL');
-  });
+  }).finally(() => (running = false));
   return {
     pid: child.pid,
     exited,
@@ -242,30 +238,6 @@ function launch(cli: string, args: string[], pidFile: string): ServerProcess {
       clearTimeout(timer);
     },
   };
-}
-
-/**
- * Stops the server at `pid` when this process dies, however it dies (kill -9 and the OOM killer
- * included), so no server is left holding its ports and database: a shell, in a process group of its
- * own so that a supervisor killing Herald's group spares it, reads a pipe from Herald until the kernel
- * closes it, then sends SIGTERM, and SIGKILL 10 s later. Herald kills it once the server has exited.
- */
-function watch(pid: number): ChildProcess {
-  const script = `
-    while read -r _; do :; done
-    kill -TERM "$1" 2>/dev/null || exit 0
-    i=0
-    while kill -0 "$1" 2>/dev/null; do
-      i=$((i + 1)); if [ "$i" -gt 100 ]; then kill -KILL "$1" 2>/dev/null; exit 0; fi
-      sleep 0.1
-    done`;
-  const watchdog = spawn('/bin/sh', ['-c', script, 'herald-dev-server-watchdog', String(pid)], { detached: true, stdio: ['pipe', 'ignore', 'ignore'] });
-  watchdog.on('error', () => undefined); // no shell: the pid file and the port check remain
-  watchdog.stdin!.on('error', () => undefined);
-  // Neither keeps Herald running: at its exit the pipe closes, and the watchdog stops the server.
-  watchdog.unref();
-  (watchdog.stdin as unknown as { unref(): void }).unref();
-  return watchdog;
 }
 
 /** Another process listens on a port the dev server needs: restarting cannot help. */

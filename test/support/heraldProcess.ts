@@ -1,9 +1,10 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import { Agent } from 'undici';
 import { heraldMainArgs } from '../../ops/heraldMain.ts';
 import type { Role } from '../../src/herald.ts';
+import { spawnTiedToThisProcess } from '../../src/processWatchdog.ts';
 import { eventually } from './eventually.ts';
 import { freePort } from './ports.ts';
 import { newTestDataDir } from './suiteSetup.ts';
@@ -52,7 +53,8 @@ export async function heraldProcess(role: Role = 'all', extraEnv: Record<string,
     stderr: () => stderr,
     async start() {
       stderr = '';
-      const started = spawn(process.execPath, heraldMainArgs(role), { env, stdio: ['ignore', 'ignore', 'pipe'] });
+      // A test file killed on its timeout must not leave its Heralds (and their Temporal servers) running.
+      const started = spawnTiedToThisProcess(process.execPath, heraldMainArgs(role), { env, stdio: ['ignore', 'ignore', 'pipe'] });
       started.stderr!.on('data', (chunk: Buffer) => void (stderr = (stderr + chunk.toString()).slice(-4000)));
       child = started;
       // Generous: test files run side by side, and a start on a busy machine is slow.
