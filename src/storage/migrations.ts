@@ -186,4 +186,12 @@ export const migrations: string[][] = [
     'CREATE INDEX deliveries_tenant_endpoint_created ON deliveries (tenant, endpoint_id, created_at DESC, id DESC)',
     'CREATE INDEX deliveries_tenant_type_created ON deliveries (tenant, event_type, created_at DESC, id DESC)',
   ],
+  // Issue 21: the request each attempt sent, as it sent it (credentials masked, the body cut like the response excerpt),
+  // so a delivery shows what its receiver got even after the endpoint's settings change. NULL: nothing was built.
+  [
+    'ALTER TABLE delivery_attempts ADD COLUMN request_method text',
+    'ALTER TABLE delivery_attempts ADD COLUMN request_url text',
+    'ALTER TABLE delivery_attempts ADD COLUMN request_headers jsonb',
+    'ALTER TABLE delivery_attempts ADD COLUMN request_excerpt text',
+  ],
 ];
