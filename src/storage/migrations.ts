@@ -191,7 +191,8 @@ export const migrations: string[][] = [
   [
     'ALTER TABLE delivery_attempts ADD COLUMN request_method text',
     'ALTER TABLE delivery_attempts ADD COLUMN request_url text',
-    'ALTER TABLE delivery_attempts ADD COLUMN request_headers jsonb',
+    // json, not jsonb: it keeps the headers in the order they were sent.
+    'ALTER TABLE delivery_attempts ADD COLUMN request_headers json',
     'ALTER TABLE delivery_attempts ADD COLUMN request_excerpt text',
   ],
 ];

@@ -114,6 +114,7 @@ describe('deliveries API on the embedded Temporal dev server', () => {
       assert.equal(request.url, `${receiver.url}${path}`);
       assert.equal(request.body, got.body);
       assert.deepEqual(request.headers, { ...headers, ...masked });
+      assert.deepEqual(Object.keys(request.headers), Object.keys(headers), 'in the order they were sent');
       for (const name of Object.keys(masked)) assert.notEqual(headers[name], masked[name], `${name} arrived in clear`);
     };
     // Two attempts, each its own request (its own timestamp and signature); the signature shown is the one that arrived.
