@@ -15,8 +15,11 @@ export function StatsChart({ stats }: { stats: WindowStats }) {
     // uPlot's time scale is in seconds.
     const x = series.map((bucket) => Date.parse(bucket.at) / 1000);
     const width = Math.min(520, (counts.current?.parentElement?.clientWidth ?? 520) - 8);
-    const common = { width, height: 180, legend: { show: true }, cursor: { show: false } };
-    const line = (label: string, stroke: string, values: (number | null)[]) => ({ label, stroke, width: 2, points: { show: values.filter((v) => v !== null && v > 0).length < 3, size: 6 } });
+    const common = { width, height: 180, legend: { show: true, live: false }, cursor: { show: false } };
+    // A point on each bucket that has something: a lone bucket between empty ones shows, though no line reaches it.
+    const line = (label: string, stroke: string, values: (number | null)[]): uPlot.Series => ({
+      label, stroke, width: 2, points: { show: true, size: 5, filter: () => values.flatMap((value, i) => (value ? [i] : [])) },
+    });
     const attempts = series.map((b) => b.attempts), delivered = series.map((b) => b.delivered), failed = series.map((b) => b.failed);
     const p50 = series.map((b) => b.latencyMs.p50), p95 = series.map((b) => b.latencyMs.p95);
     const plots = [

@@ -293,16 +293,20 @@ describe('the portal in a browser', () => {
     await page.getByRole('button', { name: 'Save transform' }).click();
     await page.getByText('Transform saved.').waitFor();
     const shown = await preview.innerText();
-    // The chart over time, from the stats API's series: 48 steps of 30 min by default, 60 of 1 min for the last hour.
-    const chart = page.getByTestId('stats-chart');
-    await eventually(() => chart.getAttribute('aria-label'), (label) => /^Over 24h: .* in 48 steps$/.test(label ?? ''));
-    await page.getByRole('button', { name: '1 h', exact: true }).click();
-    await eventually(() => chart.getAttribute('aria-label'), (label) => /^Over 1h: .* in 60 steps$/.test(label ?? ''));
-    await shoot(page, 'endpoint');
-    await assertAccessible(page, 'endpoint page');
 
     assert.equal((await admin('POST', '/v1/events', { id: 'ship-1', type: 'shipment.sent', data: { parcel: 'P-77', carrier: 'DHL' } })).status, 202);
     const [arrived] = await receiver.waitFor('/shipments', 1);
+    // The chart over time, from the stats API's series: 48 steps of 30 min by default, 60 of 1 min for the last hour.
+    await eventually(() => admin('GET', `/v1/deliveries/delivery:default:ship-1:${endpoint.id}`), (r) => r.body?.status === 'delivered');
+    await page.reload();
+    const chart = page.getByTestId('stats-chart');
+    await eventually(() => chart.getAttribute('aria-label'), (label) => /^Over 24h: 1 attempts, 1 delivered, 0 failed, .* in 48 steps$/.test(label ?? ''));
+    await page.getByRole('button', { name: '1 h', exact: true }).click();
+    await eventually(() => chart.getAttribute('aria-label'), (label) => /^Over 1h: 1 attempts, .* in 60 steps$/.test(label ?? ''));
+    await page.getByLabel('Example event').selectOption('shipment.sent');
+    await preview.getByText('"by":"DHL"').waitFor({ timeout: 15_000 });
+    await shoot(page, 'endpoint');
+    await assertAccessible(page, 'endpoint page');
     const [, headerLines = '', body] = /^[A-Z]+ \S+\n([\s\S]*?)\n\n([\s\S]*)$/.exec(shown) ?? [];
     assert.equal(body, arrived!.body);
     const previewed = Object.fromEntries(headerLines.split('\n').map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 2)]));
