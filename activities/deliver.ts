@@ -1,15 +1,15 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { classifyStatus, messageIdFor, parseRetryAfter, type Verdict } from '../src/delivery/classify.ts';
-import { send, SendError } from '../src/delivery/send.ts';
+import { EXCERPT_BYTES, send, SendError } from '../src/delivery/send.ts';
 import { EndpointCredentials } from '../src/delivery/credentials.ts';
-import { buildRequest, TransformError } from '../src/delivery/request.ts';
+import { buildRequest, requestAsSent, TransformError } from '../src/delivery/request.ts';
 import { delayBeforeNextAttempt } from '../src/delivery/retryPolicy.ts';
 import { SandboxUnavailable } from '../src/sandbox/index.ts';
 import type { Logger } from '../src/logger.ts';
 import type { DeliveryMetrics } from '../src/metrics/index.ts';
 import { raiseOperationalEvent } from '../src/endpoints/operationalEvents.ts';
 import type { TrafficChanges, TrafficControl } from '../src/endpoints/trafficControl.ts';
-import type { DeliveryLog } from '../src/storage/deliveryLog.ts';
+import type { DeliveryLog, SentRequest } from '../src/storage/deliveryLog.ts';
 import type { EndpointStore } from '../src/endpoints/store.ts';
 import type { HeraldTemporal } from '../src/temporal/heraldTemporal.ts';
 import { deliveryFailureTypes, deliveryId, type DeliveryActivityInput, type HeraldEvent } from '../workflows/contract.ts';
@@ -37,6 +37,8 @@ interface Answer {
   error: string | null;
   responseExcerpt: string | null;
   responseHeaders: Record<string, string> | null;
+  /** The request as sent, for the attempt log; null when none was built. */
+  request: SentRequest | null;
   retryAfterMs?: number;
   networkFailure?: 'timeout' | 'connection';
 }
@@ -45,7 +47,9 @@ interface Answer {
 const KEPT_RESPONSE_HEADERS = ['retry-after', 'location'];
 
 /** A final failure with no answer: Herald's own by default (nothing was sent, so it says nothing of the receiver). */
-const noAnswer = (error: string, countsAgainstEndpoint = false): Answer => ({ verdict: 'failed', countsAgainstEndpoint, statusCode: null, error, responseExcerpt: null, responseHeaders: null });
+const noAnswer = (error: string, countsAgainstEndpoint = false, request: SentRequest | null = null): Answer => ({
+  verdict: 'failed', countsAgainstEndpoint, statusCode: null, error, responseExcerpt: null, responseHeaders: null, request,
+});
 
 /**
  * One attempt at one delivery; Temporal runs it again for each retry. Admit it (traffic control),
@@ -91,7 +95,7 @@ export async function deliver(deps: DeliverDeps, input: DeliveryActivityInput): 
   const record = deps.log.attemptRecord({
     deliveryId: id, tenant, eventId, endpointId: subscription.endpointId, eventType, attempt, budget,
     startedAt: new Date(startedAt).toISOString(), durationMs, statusCode: answer.statusCode, error: answer.error,
-    responseExcerpt: answer.responseExcerpt, responseHeaders: answer.responseHeaders, status,
+    responseExcerpt: answer.responseExcerpt, responseHeaders: answer.responseHeaders, request: answer.request, status,
     nextAttemptAt: waitMs === undefined ? null : new Date(startedAt + durationMs + waitMs).toISOString(),
   });
   const changes = await deps.traffic.recordOutcome(subscription.endpointId, {
@@ -148,6 +152,9 @@ async function postAttempt(deps: DeliverDeps, input: DeliveryActivityInput, atte
     return noAnswer(err instanceof TransformError ? `transform failed: ${err.message}` : `request could not be built: ${err instanceof Error ? err.message : String(err)}`);
   }
   const { body, headers } = request;
+  // Endpoint authentication adds its header as the request goes out; the log shows it there, masked.
+  const sendsAuthorization = endpoint.auth !== null && endpoint.auth !== undefined && endpoint.auth.type !== 'mtls';
+  const sent = requestAsSent(sendsAuthorization ? { ...request, headers: { ...headers, authorization: '' } } : request, endpoint.signature, endpoint.headers, EXCERPT_BYTES);
   const cancelled = Context.current().cancellationSignal;
   const credentials = deps.credentials ?? unguardedCredentials;
   const sendWith = async (rejected?: string) => {
@@ -166,7 +173,7 @@ async function postAttempt(deps: DeliverDeps, input: DeliveryActivityInput, atte
     const kept = KEPT_RESPONSE_HEADERS.flatMap((name) => (response.headers[name] === undefined ? [] : [[name, [response.headers[name]].flat().join(', ')]]));
     return {
       verdict, countsAgainstEndpoint: true, statusCode: response.status, error: verdict === 'delivered' ? null : `HTTP ${response.status}`, responseExcerpt: response.excerpt,
-      responseHeaders: kept.length ? Object.fromEntries(kept) : null,
+      responseHeaders: kept.length ? Object.fromEntries(kept) : null, request: sent,
       retryAfterMs: parseRetryAfter([response.headers['retry-after']].flat()[0] ?? null),
     };
   } catch (err) {
@@ -174,9 +181,9 @@ async function postAttempt(deps: DeliverDeps, input: DeliveryActivityInput, atte
     if (cancelled.aborted || !(err instanceof SendError)) throw err;
     // A request that cannot be sent (a header value undici refuses, which a transform may give for one event) fails
     // the same way every time: final, and Herald's. A forbidden destination is final too, and the endpoint's own.
-    if (err.kind === 'request') return noAnswer(err.message);
-    if (err.kind === 'forbidden') return noAnswer(err.message, true);
-    return { verdict: 'retry', countsAgainstEndpoint: true, statusCode: null, error: err.message, responseExcerpt: null, responseHeaders: null, networkFailure: err.kind };
+    if (err.kind === 'request') return noAnswer(err.message, false, sent);
+    if (err.kind === 'forbidden') return noAnswer(err.message, true, sent);
+    return { verdict: 'retry', countsAgainstEndpoint: true, statusCode: null, error: err.message, responseExcerpt: null, responseHeaders: null, request: sent, networkFailure: err.kind };
   }
 }
 

@@ -1,8 +1,9 @@
 /**
  * `node --import tsx bench/portalLog.ts`: the portal's message log over an attempt log of 100,000
- * deliveries (ROWS), on embedded PGlite (the default). Times the first page and each filter through
- * the API with a portal session's token (p50/p95 over REQUESTS calls each), then opens the log in
- * Chromium and reads its own clock: DOM interactive, and the first row of deliveries shown.
+ * deliveries (ROWS) to ENDPOINTS endpoints (20), on embedded PGlite (the default). Times the first page and
+ * each filter through the API with a portal session's token (p50/p95 over REQUESTS calls each), and an
+ * endpoint's stats with their series for each window, then opens the log in Chromium and reads its own
+ * clock: DOM interactive, and the first row of deliveries shown.
  * No Temporal is needed: the log's routes read Herald's database only. BENCHMARKS.md has the figures.
  */
 import type { AddressInfo } from 'node:net';
@@ -24,19 +25,23 @@ import { percentile, round } from './stats.ts';
 
 const ROWS = Number(process.env.ROWS ?? 100_000);
 const REQUESTS = Number(process.env.REQUESTS ?? 100);
+const ENDPOINTS = Number(process.env.ENDPOINTS ?? 20);
 const KEY = 'bench-admin-key';
 
 const db = await openDb({ dataDir: 'memory://' });
 const started = Date.now();
-// 20 endpoints, 5 event types, statuses mixed, a week of history; one attempt row per delivery.
+// ENDPOINTS endpoints, 5 event types, statuses mixed, a week of history; one attempt row per delivery.
 await db.query(`INSERT INTO deliveries (id, tenant, event_id, endpoint_id, event_type, status, attempts, last_status_code, created_at, updated_at)
-  SELECT 'delivery:bench:evt-' || i || ':ep_' || (i % 20), 'bench', 'evt-' || i, 'ep_' || (i % 20), 'order.' || (ARRAY['created','paid','shipped','cancelled','refunded'])[1 + i % 5],
+  SELECT 'delivery:bench:evt-' || i || ':ep_' || (i % $2::int), 'bench', 'evt-' || i, 'ep_' || (i % $2::int), 'order.' || (ARRAY['created','paid','shipped','cancelled','refunded'])[1 + i % 5],
     (ARRAY['delivered','delivered','delivered','failed','retrying'])[1 + i % 5], 1, CASE WHEN i % 5 = 3 THEN 500 ELSE 200 END,
     now() - (i * interval '6 seconds'), now() - (i * interval '6 seconds')
-  FROM generate_series(1, $1::int) AS i`, [ROWS]);
+  FROM generate_series(1, $1::int) AS i`, [ROWS, ENDPOINTS]);
 await db.query(`INSERT INTO delivery_attempts (delivery_id, attempt, budget, started_at, duration_ms, status_code)
-  SELECT 'delivery:bench:evt-' || i || ':ep_' || (i % 20), 1, 'b0', now() - (i * interval '6 seconds'), 20 + i % 200, CASE WHEN i % 5 = 3 THEN 500 ELSE 200 END
-  FROM generate_series(1, $1::int) AS i`, [ROWS]);
+  SELECT 'delivery:bench:evt-' || i || ':ep_' || (i % $2::int), 1, 'b0', now() - (i * interval '6 seconds'), 20 + i % 200, CASE WHEN i % 5 = 3 THEN 500 ELSE 200 END
+  FROM generate_series(1, $1::int) AS i`, [ROWS, ENDPOINTS]);
+// The one endpoint whose stats are read: the stats route needs it to exist (the log's routes read deliveries alone).
+await db.query(`INSERT INTO endpoints (id, tenant, url, event_types, secret, retry_policy, timeout_ms, format, signature, headers, enabled)
+  VALUES ('ep_0', 'bench', 'https://receiver.example/hook', '["*"]', 'whsec_bench', '"standard"', 15000, 'standard', '{"scheme":"standard-webhooks"}', '{}', true)`);
 console.log(`${ROWS} deliveries and attempts written in ${Date.now() - started} ms`);
 
 const app = createApp({
@@ -75,6 +80,22 @@ for (const [name, filter] of cases) {
   }
   times.sort((a, b) => a - b);
   console.log(`| ${name} | ${round(percentile(times, 50))} ms | ${round(percentile(times, 95))} ms |`);
+}
+
+// The endpoint page's chart: one endpoint's attempts over each window, in buckets.
+const charted = 'ep_0';
+console.log(`\n| GET /v1/endpoints/${charted}/stats (${Math.ceil(ROWS / ENDPOINTS)} of the deliveries) | p50 | p95 |\n|---|---|---|`);
+for (const window of ['1h', '24h', '7d']) {
+  for (const series of [false, true]) {
+    const times: number[] = [];
+    for (let i = 0; i < REQUESTS; i++) {
+      const at = performance.now();
+      await call(`/v1/endpoints/${charted}/stats?tenant=bench&window=${window}&series=${series}`, { headers: { authorization: `Bearer ${KEY}` } });
+      times.push(performance.now() - at);
+    }
+    times.sort((a, b) => a - b);
+    console.log(`| window=${window}${series ? '&series=true' : ''} | ${round(percentile(times, 50))} ms | ${round(percentile(times, 95))} ms |`);
+  }
 }
 
 const browser = await launchBrowser();

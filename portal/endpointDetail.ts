@@ -5,12 +5,14 @@ import { Badge, ErrorNote, formatTime, html, percent } from './html.ts';
 import { DeliveryRows } from './log.ts';
 import { TransformEditor } from './transformEditor.ts';
 
-const windows = ['1h', '24h', '7d'];
+const windows = [['1h', '1 h'], ['24h', '24 h'], ['7d', '7 d']];
 
 /** One endpoint: its health and numbers, its secret, its transform with a live preview, its recent deliveries. */
 export function EndpointDetail({ api, id, can }: { api: Api; id: string; can: (c: string) => boolean }) {
   const [endpoint, setEndpoint] = useState<any>();
-  const [stats, setStats] = useState<(WindowStats & { successRate: number | null })[]>([]);
+  const [chartWindow, setChartWindow] = useState('24h');
+  const [stats, setStats] = useState<WindowStats | undefined>();
+  const [day, setDay] = useState<{ successRate: number | null } | undefined>();
   const [recent, setRecent] = useState<any[]>([]);
   const [secret, setSecret] = useState<{ secret: string; previousSecretExpiresAt: string | null } | undefined>();
   const [since, setSince] = useState(() => new Date(Date.now() - 86_400_000).toISOString().slice(0, 16));
@@ -19,9 +21,12 @@ export function EndpointDetail({ api, id, can }: { api: Api; id: string; can: (c
   const path = `/v1/endpoints/${encodeURIComponent(id)}`;
   useEffect(() => {
     api('GET', path).then(setEndpoint, setError);
-    Promise.all(windows.map((w) => api('GET', `${path}/stats?window=${w}`))).then(setStats, setError);
+    api('GET', `${path}/stats?window=24h`).then(setDay, setError);
     api<{ data: any[] }>('GET', `/v1/deliveries?endpointId=${encodeURIComponent(id)}&limit=10`).then((page) => setRecent(page.data), setError);
   }, [id]);
+  useEffect(() => {
+    api<WindowStats>('GET', `${path}/stats?window=${chartWindow}&series=true`).then(setStats, setError);
+  }, [id, chartWindow]);
   if (!endpoint) return html`<${ErrorNote} error=${error} /><p>Loading…</p>`;
 
   const attempt = (action: () => Promise<void>) => action().catch(setError);
@@ -38,7 +43,6 @@ export function EndpointDetail({ api, id, can }: { api: Api; id: string; can: (c
       setNotice(`${answer.replayed.length} failed deliveries sent again.`);
     });
   };
-  const day = stats.find((s) => s.window === '24h');
   return html`
     <p><a href="#/endpoints">← Endpoints</a></p>
     <h1 class="wrap">${endpoint.url}</h1>
@@ -52,7 +56,10 @@ export function EndpointDetail({ api, id, can }: { api: Api; id: string; can: (c
     </dl>
     ${can('manageEndpoints') && !endpoint.readOnly && html`<p><a class="button secondary" href=${`#/endpoints/${encodeURIComponent(id)}/edit`}>Edit</a></p>`}
     <${ErrorNote} error=${error} />
-    <section aria-labelledby="stats-title"><h2 id="stats-title">Attempts and latency</h2>${stats.length === windows.length && html`<${StatsChart} stats=${stats} />`}</section>
+    <section aria-labelledby="stats-title"><h2 id="stats-title">Attempts and latency</h2>
+      <div role="group" aria-label="Time range">${windows.map(([value, label]) => html`
+        <button type="button" class="chip" aria-pressed=${chartWindow === value} onClick=${() => setChartWindow(value!)}>${label}</button>`)}</div>
+      ${stats?.window === chartWindow && html`<${StatsChart} stats=${stats} />`}</section>
     ${(can('viewSecrets') || can('rotateSecrets')) && html`
       <section aria-labelledby="secret-title"><h2 id="secret-title">Signing secret</h2>
         ${secret ? html`<p><code class="secret" data-testid="secret">${secret.secret}</code></p>

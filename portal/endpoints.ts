@@ -2,9 +2,9 @@ import { useEffect, useState } from 'preact/hooks';
 import type { Api } from './api.ts';
 import { Badge, ErrorNote, formatTime, html, percent } from './html.ts';
 
-interface Row { id: string; url: string; description: string; enabled: boolean; readOnly?: boolean; health?: { state: string; lastSuccessAt: string | null }; stats?: { successRate: number | null } }
+interface Row { id: string; createdAt: string; url: string; description: string; enabled: boolean; readOnly?: boolean; health?: { state: string; lastSuccessAt: string | null }; stats?: { successRate: number | null } }
 
-/** Each endpoint with its health, its success rate over 24 h and its last success; the actions its session allows. */
+/** Each endpoint, oldest first, with its health, its success rate over 24 h and its last success; the actions its session allows. */
 export function EndpointsPage({ api, can, narrowed }: { api: Api; can: (c: string) => boolean; narrowed: boolean }) {
   const [rows, setRows] = useState<Row[] | undefined>();
   const [error, setError] = useState<unknown>();
@@ -12,6 +12,8 @@ export function EndpointsPage({ api, can, narrowed }: { api: Api; can: (c: strin
   useEffect(() => {
     (async () => {
       const { data } = await api<{ data: Row[] }>('GET', '/v1/endpoints?limit=200');
+      // In the order they were added (the API pages by id, which says nothing to a reader).
+      data.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
       setRows(await Promise.all(data.map(async (endpoint) => {
         const [detail, stats] = await Promise.all([api<Row>('GET', `/v1/endpoints/${encodeURIComponent(endpoint.id)}`), api('GET', `/v1/endpoints/${encodeURIComponent(endpoint.id)}/stats?window=24h`)]);
         return { ...endpoint, health: detail.health, stats };

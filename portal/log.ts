@@ -65,25 +65,18 @@ export function LogPage({ api }: { api: Api; can: (c: string) => boolean }) {
     </nav>`;
 }
 
-/**
- * The request for a delivery's event, built by Herald's request builder with the endpoint's current
- * settings (what was sent, unless the endpoint changed since; the signature masked).
- */
-function SentRequest({ api, delivery }: { api: Api; delivery: any }) {
-  const [request, setRequest] = useState<Outbound | undefined>();
-  const [error, setError] = useState<unknown>();
-  useEffect(() => {
-    (async () => {
-      const { event } = await api('GET', `/v1/events/${encodeURIComponent(delivery.eventId)}`);
-      const attempt = Math.max(1, delivery.attempts.at(-1)?.attempt ?? 1);
-      setRequest(await api('POST', `/v1/endpoints/${encodeURIComponent(delivery.endpointId)}/preview`, {
-        event: { id: event.id, type: event.type, occurredAt: event.occurredAt, data: event.data }, attempt,
-      }));
-    })().catch(setError);
-  }, [delivery.id]);
-  if (error) return html`<${ErrorNote} error=${error} />`;
-  if (!request) return html`<p>…</p>`;
-  return html`<pre class="request" data-testid="sent-request">${requestText(request)}</pre>`;
+/** The request an attempt sent, as the attempt log recorded it then (credentials masked, the body's first KiB); the latest by default. */
+function SentRequest({ attempts }: { attempts: any[] }) {
+  const sent = attempts.filter((a) => a.request);
+  const [chosen, setChosen] = useState<number | undefined>();
+  const shown = sent.find((a) => a.attempt === chosen) ?? sent.at(-1);
+  if (!shown) return html`<p>No request was sent yet.</p>`;
+  return html`
+    ${sent.length > 1 && html`<p><label for="sent-attempt">Attempt </label><select id="sent-attempt" value=${shown.attempt}
+      onChange=${(e: Event) => setChosen(Number((e.currentTarget as HTMLSelectElement).value))}>
+      ${sent.map((a) => html`<option value=${a.attempt}>${a.attempt}</option>`)}</select></p>`}
+    <p class="muted">Recorded as it was sent: credentials and static header values masked, the body's first KiB.</p>
+    <pre class="request" data-testid="sent-request">${requestText(shown.request as Outbound)}</pre>`;
 }
 
 /** One delivery and its attempts, live; Replay sends it again with a fresh attempt budget. */
@@ -116,6 +109,6 @@ export function DeliveryPage({ api, id, can, session }: { api: Api; id: string; 
         <td>${a.attempt}</td><td>${formatTime(a.startedAt)}</td><td>${a.durationMs} ms</td><td>${a.statusCode ?? '–'}</td><td>${a.error ?? ''}</td>
         <td>${a.responseHeaders?.['retry-after'] ?? ''}</td><td><pre class="excerpt">${a.responseExcerpt ?? ''}</pre></td></tr>`)}
       </tbody></table></div>`}
-    <h2>The request</h2>
-    <${SentRequest} api=${api} delivery=${delivery} />`;
+    <h2>The request as sent</h2>
+    <${SentRequest} attempts=${delivery.attempts} />`;
 }

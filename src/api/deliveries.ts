@@ -31,8 +31,9 @@ export const deliveryRoutes: RouteDescription[] = [
     responses: { 200: '{ data: [{ id, eventId, endpointId, eventType, status, attempts, lastStatusCode, lastError, nextAttemptAt, startedAt, updatedAt }], nextCursor }' },
   },
   {
-    method: 'get', path: '/v1/deliveries/:deliveryId', summary: 'A delivery and each of its attempts (the latest 100); to a tenant key, an all-tenant endpoint\'s attempts show no error, response excerpt or headers',
-    responses: { 200: '{ id, eventId, endpointId, eventType, status, attempts: [{ attempt, startedAt, durationMs, statusCode, error, responseExcerpt, responseHeaders }], nextAttemptAt }', 404: 'no such delivery' },
+    method: 'get', path: '/v1/deliveries/:deliveryId',
+    summary: 'A delivery and each of its attempts (the latest 100), with the request each sent (credentials masked, the body\'s first KiB); to a tenant key, an all-tenant endpoint\'s attempts show no error, response excerpt or headers, nor request',
+    responses: { 200: '{ id, eventId, endpointId, eventType, status, attempts: [{ attempt, startedAt, durationMs, statusCode, error, responseExcerpt, responseHeaders, request: { method, url, headers, body } | null }], nextAttemptAt }', 404: 'no such delivery' },
   },
   {
     method: 'post', path: '/v1/deliveries/:deliveryId/replay', summary: 'Send a delivery again with a fresh attempt budget, whatever its state',

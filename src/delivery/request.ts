@@ -6,7 +6,7 @@
  */
 import { formats, type FormatName } from '../formats/index.ts';
 import { MASKED_HEADER_VALUE, reservedHeaderNames } from '../headers.ts';
-import { secretHeaders, signerFor, type SignatureConfig } from '../signing/index.ts';
+import { credentialHeaders, secretHeaders, signerFor, type SignatureConfig } from '../signing/index.ts';
 import { TransformError, type TransformDefinition, type TransformInput } from '../transform/index.ts';
 import { applyTransform } from '../sandbox/transform.ts';
 import { version } from '../version.ts';
@@ -100,13 +100,32 @@ export function transformInput(event: HeraldEvent, endpoint: Pick<RequestEndpoin
   };
 }
 
+/** Header names whose values are credentials whoever sets them (a static header, endpoint authentication). */
+const CREDENTIAL_HEADERS = ['authorization', 'proxy-authorization'];
+
+/** `request` with the headers named in `secret` masked, and the values of `storedHeaders` shown as reading the endpoint shows them. */
+function masked(request: OutboundRequest, secret: Set<string>, storedHeaders: Record<string, string>): OutboundRequest {
+  const stored = new Set(Object.keys(lowerCaseKeys(storedHeaders)));
+  const shown = (name: string, value: string) => (stored.has(name) ? MASKED_HEADER_VALUE : secret.has(name) ? '[masked]' : value);
+  return { ...request, headers: Object.fromEntries(Object.entries(request.headers).map(([name, value]) => [name, shown(name, value)])) };
+}
+
 /**
- * The request for a preview: the secret and signature headers masked, and the values of `storedHeaders`
- * (a saved endpoint's static headers) shown as reading the endpoint shows them: they often carry the receiver's credentials.
+ * The request for a preview: the secret and signature headers masked (a preview signs a body of the caller's
+ * choosing: shown, its signature would let anyone forge a request), and the values of `storedHeaders` (a saved
+ * endpoint's static headers) shown as reading the endpoint shows them: they often carry the receiver's credentials.
  */
 export function maskSecrets(request: OutboundRequest, signature: SignatureConfig, storedHeaders: Record<string, string> = {}): OutboundRequest {
-  const secret = new Set(secretHeaders(signature));
-  const stored = new Set(Object.keys(lowerCaseKeys(storedHeaders)));
-  const shown = (name: string, value: string) => (secret.has(name) ? '[masked]' : stored.has(name) ? MASKED_HEADER_VALUE : value);
-  return { ...request, headers: Object.fromEntries(Object.entries(request.headers).map(([name, value]) => [name, shown(name, value)])) };
+  return masked(request, new Set([...secretHeaders(signature), ...CREDENTIAL_HEADERS]), storedHeaders);
+}
+
+/**
+ * The request an attempt sent, as the attempt log keeps it: credentials masked (a shared secret, Authorization,
+ * every static header value), the signature kept (it proves only a body the receiver already got, and is what a
+ * receiver debugging its check needs), the body cut at `bodyBytes` like the response excerpt.
+ */
+export function requestAsSent(request: OutboundRequest, signature: SignatureConfig, storedHeaders: Record<string, string>, bodyBytes: number): OutboundRequest {
+  const kept = masked(request, new Set([...credentialHeaders(signature), ...CREDENTIAL_HEADERS]), storedHeaders);
+  const body = Buffer.byteLength(request.body) <= bodyBytes ? request.body : Buffer.from(request.body).subarray(0, bodyBytes).toString('utf8');
+  return { ...kept, body };
 }

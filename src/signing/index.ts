@@ -58,6 +58,8 @@ type SchemeName = SignatureConfig['scheme'];
 interface SignatureScheme<C extends SignatureConfig> {
   /** Headers whose value is a secret or derived from one (lower case). */
   secretHeaders(config: C): string[];
+  /** Of those, the headers that carry the secret itself (not a signature made with it): masked even in the request as sent. */
+  credentialHeaders(config: C): string[];
   signer(config: C): Signer;
   /** Whether it may run without a secret, sending then no secret or signature header. */
   secretOptional: boolean;
@@ -66,6 +68,7 @@ interface SignatureScheme<C extends SignatureConfig> {
 const schemes: { [K in SchemeName]: SignatureScheme<Extract<SignatureConfig, { scheme: K }>> } = {
   'standard-webhooks': {
     secretHeaders: () => ['webhook-signature'],
+    credentialHeaders: () => [],
     signer: () => (input) => ({
       'webhook-id': input.messageId,
       'webhook-timestamp': String(input.timestamp),
@@ -75,6 +78,7 @@ const schemes: { [K in SchemeName]: SignatureScheme<Extract<SignatureConfig, { s
   },
   'hmac-sha256': {
     secretHeaders: (config) => [('header' in config ? config.header : 'X-Signature').toLowerCase()],
+    credentialHeaders: () => [],
     signer: (config) => {
       const header = 'header' in config ? config.header : 'X-Signature';
       const prefix = 'headerPrefix' in config ? config.headerPrefix : undefined;
@@ -91,12 +95,14 @@ const schemes: { [K in SchemeName]: SignatureScheme<Extract<SignatureConfig, { s
   },
   'shared-secret': {
     secretHeaders: () => ['x-webhook-secret'],
+    credentialHeaders: () => ['x-webhook-secret'],
     // The order form sent no header when its WEBHOOK_SECRET was unset.
     signer: () => (input): Record<string, string> => (input.secrets[0] ? { 'X-Webhook-Secret': input.secrets[0] } : {}),
     secretOptional: true,
   },
   none: {
     secretHeaders: () => [],
+    credentialHeaders: () => [],
     signer: () => () => ({}),
     secretOptional: true,
   },
@@ -107,6 +113,9 @@ const schemeOf = <C extends SignatureConfig>(config: C) => schemes[config.scheme
 
 /** Headers whose value is a secret or derived from one: never set by an endpoint's headers or transform, masked in previews. */
 export const secretHeaders = (config: SignatureConfig): string[] => schemeOf(config).secretHeaders(config);
+
+/** Headers whose value is the secret itself (shared-secret's): never stored or shown, unlike a signature, which proves a body and reveals no secret. */
+export const credentialHeaders = (config: SignatureConfig): string[] => schemeOf(config).credentialHeaders(config);
 
 export const signerFor = (config: SignatureConfig): Signer => schemeOf(config).signer(config);
 

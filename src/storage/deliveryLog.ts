@@ -13,6 +13,17 @@ export interface AttemptRecord {
   responseExcerpt: string | null;
   /** The response headers that explain an outcome (Retry-After and the like). */
   responseHeaders: Record<string, string> | null;
+  /** The request as this attempt sent it (credentials masked, the body's first KiB); null when none was built. */
+  request: SentRequest | null;
+}
+
+/** A request as the attempt log keeps it. */
+export interface SentRequest {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  /** The first KiB of the body. */
+  body: string;
 }
 
 export interface DeliverySummary {
@@ -64,7 +75,8 @@ const ATTEMPTS_SHOWN = 100;
 
 /**
  * Who reads: a tenant key sees no answer of an all-tenant endpoint's receiver (its errors, response
- * excerpts and headers belong to the operator who owns it), only its deliveries' status and timings.
+ * excerpts and headers belong to the operator who owns it), nor the requests sent to it (its URL and
+ * headers are the operator's too), only its deliveries' status and timings.
  */
 export interface Reader {
   tenantKey: boolean;
@@ -81,9 +93,13 @@ interface SummaryRow {
 interface AttemptRow {
   attempt: number; started_at: Date | string; duration_ms: number; status_code: number | null; error: string | null;
   response_excerpt: string | null; response_headers: Record<string, string> | null;
+  request_method: string | null; request_url: string | null; request_headers: Record<string, string> | null; request_excerpt: string | null;
 }
 
 const iso = (value: Date | string) => new Date(value).toISOString();
+
+const sentRequest = (row: AttemptRow): SentRequest | null => (row.request_method === null
+  ? null : { method: row.request_method, url: row.request_url ?? '', headers: row.request_headers ?? {}, body: row.request_excerpt ?? '' });
 
 /** Whether `reader` may see the answers of the delivery's receiver. */
 const seesAnswers = (row: SummaryRow, reader: Reader) => !(reader.tenantKey && row.endpoint_all_tenants);
@@ -126,9 +142,12 @@ export class DeliveryLog {
   attemptRecord(a: AttemptWrite): StatementPart {
     return (s) => {
       const [deliveryId, endpointId, attempt, statusCode, error] = [s.param(a.deliveryId), s.param(a.endpointId), s.param(a.attempt), s.param(a.statusCode), s.param(a.error)];
-      s.with('attempt', `INSERT INTO delivery_attempts (delivery_id, attempt, budget, started_at, duration_ms, status_code, error, response_excerpt, response_headers)
+      const json = (value: object | null) => s.param(value === null ? null : JSON.stringify(value));
+      s.with('attempt', `INSERT INTO delivery_attempts (delivery_id, attempt, budget, started_at, duration_ms, status_code, error, response_excerpt, response_headers,
+          request_method, request_url, request_headers, request_excerpt)
         VALUES (${deliveryId}, ${attempt}, ${s.param(a.budget)}, ${s.param(a.startedAt)}, ${s.param(a.durationMs)}, ${statusCode}, ${error},
-          ${s.param(a.responseExcerpt)}, ${s.param(a.responseHeaders === null ? null : JSON.stringify(a.responseHeaders))})`);
+          ${s.param(a.responseExcerpt)}, ${json(a.responseHeaders)},
+          ${s.param(a.request?.method ?? null)}, ${s.param(a.request?.url ?? null)}, ${json(a.request?.headers ?? null)}, ${s.param(a.request?.body ?? null)})`);
       s.with('delivery', `INSERT INTO deliveries (id, tenant, event_id, endpoint_id, event_type, status, attempts, last_status_code, last_error, next_attempt_at, endpoint_all_tenants)
         SELECT ${deliveryId}, ${s.param(a.tenant)}, ${s.param(a.eventId)}, ${endpointId}, ${s.param(a.eventType)}, ${s.param(a.status)}, ${attempt}, ${statusCode}, ${error},
           ${s.param(a.nextAttemptAt)}::timestamptz, ${ENDPOINT_ALL_TENANTS} FROM (SELECT ${endpointId}::text AS endpoint_id) AS d
@@ -159,6 +178,7 @@ export class DeliveryLog {
       attempts: attempts.map((a) => ({
         attempt: a.attempt, startedAt: iso(a.started_at), durationMs: a.duration_ms, statusCode: a.status_code,
         error: answers ? a.error : null, responseExcerpt: answers ? a.response_excerpt : null, responseHeaders: answers ? a.response_headers : null,
+        request: answers ? sentRequest(a) : null,
       })),
     };
   }

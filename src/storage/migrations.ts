@@ -188,4 +188,13 @@ export const migrations: string[][] = [
   ],
   // Issue 22: how Herald authenticates to the receiver besides signing (oauth2-client-credentials, basic, mtls), its secret field sealed.
   ['ALTER TABLE endpoints ADD COLUMN auth jsonb'],
+  // Issue 21: the request each attempt sent, as it sent it (credentials masked, the body cut like the response excerpt),
+  // so a delivery shows what its receiver got even after the endpoint's settings change. NULL: nothing was built.
+  [
+    'ALTER TABLE delivery_attempts ADD COLUMN request_method text',
+    'ALTER TABLE delivery_attempts ADD COLUMN request_url text',
+    // json, not jsonb: it keeps the headers in the order they were sent.
+    'ALTER TABLE delivery_attempts ADD COLUMN request_headers json',
+    'ALTER TABLE delivery_attempts ADD COLUMN request_excerpt text',
+  ],
 ];

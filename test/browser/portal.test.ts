@@ -12,6 +12,7 @@ import type { Browser, Page } from 'playwright-core';
 import { launchBrowser } from '../../ops/browser.ts';
 import { eventually } from '../support/eventually.ts';
 import { startTestHerald, type TestHerald } from '../support/herald.ts';
+import { keepPicture } from '../support/pictures.ts';
 import { Receiver } from '../support/receiver.ts';
 
 const ADMIN_KEY = 'admin-key-for-the-portal-browser-test';
@@ -58,7 +59,11 @@ describe('the portal in a browser', () => {
   }
 
   const heading = (page: Page, name: string) => page.getByRole('heading', { name, exact: true }).first().waitFor({ timeout: 15_000 });
-  const shoot = (page: Page, name: string) => page.screenshot({ path: path.join(screenshots, `${name}.png`), fullPage: true });
+  /** The page's picture in docs/portal/, rewritten only when it shows a change (test/support/pictures.ts). */
+  const shoot = async (page: Page, name: string) => {
+    const { differingShare, written } = keepPicture(path.join(screenshots, `${name}.png`), await page.screenshot({ fullPage: true }));
+    console.log(`docs/portal/${name}.png: ${differingShare === null ? 'new or resized' : `${(differingShare * 100).toFixed(2)} % of pixels differ`}, ${written ? 'rewritten' : 'kept'}`);
+  };
 
   /** axe-core on the page as it is: no serious or critical violation. */
   async function assertAccessible(page: Page, what: string) {
@@ -133,9 +138,17 @@ describe('the portal in a browser', () => {
     assert.match(workflowLink!, /\/namespaces\/default\/workflows\/event%3Adefault%3Ainv-500$/);
     await shoot(page, 'delivery');
 
-    // The request for the event, as the endpoint's settings build it: the body that arrived.
+    // The request as the attempt sent it: what arrived (but the transport's framing), and still so once the endpoint changes.
     const [sent] = receiver.received('/flaky');
-    await page.getByTestId('sent-request').getByText(sent!.body).waitFor();
+    const transport = new Set(['host', 'content-length', 'connection']);
+    const asSent = `POST ${url}\n${Object.entries(sent!.headers).filter(([name]) => !transport.has(name)).map(([name, value]) => `${name}: ${value}`).join('\n')}\n\n${sent!.body}`;
+    const sentRequest = page.getByTestId('sent-request');
+    await eventually(() => sentRequest.innerText(), (text) => text === asSent);
+    assert.equal((await admin('PATCH', `/v1/endpoints/${endpoint.id}`, { url: receiver.script('/moved'), format: 'flat' })).status, 200);
+    await page.reload();
+    await status.getByText('failed').waitFor({ timeout: 30_000 });
+    assert.equal(await sentRequest.innerText(), asSent);
+    assert.equal((await admin('PATCH', `/v1/endpoints/${endpoint.id}`, { url, format: 'standard' })).status, 200);
 
     fixed = true;
     await page.getByRole('button', { name: 'Replay' }).click();
@@ -280,11 +293,20 @@ describe('the portal in a browser', () => {
     await page.getByRole('button', { name: 'Save transform' }).click();
     await page.getByText('Transform saved.').waitFor();
     const shown = await preview.innerText();
-    await shoot(page, 'endpoint');
-    await assertAccessible(page, 'endpoint page');
 
     assert.equal((await admin('POST', '/v1/events', { id: 'ship-1', type: 'shipment.sent', data: { parcel: 'P-77', carrier: 'DHL' } })).status, 202);
     const [arrived] = await receiver.waitFor('/shipments', 1);
+    // The chart over time, from the stats API's series: 48 steps of 30 min by default, 60 of 1 min for the last hour.
+    await eventually(() => admin('GET', `/v1/deliveries/delivery:default:ship-1:${endpoint.id}`), (r) => r.body?.status === 'delivered');
+    await page.reload();
+    const chart = page.getByTestId('stats-chart');
+    await eventually(() => chart.getAttribute('aria-label'), (label) => /^Over 24h: 1 attempts, 1 delivered, 0 failed, .* in 48 steps$/.test(label ?? ''));
+    await page.getByRole('button', { name: '1 h', exact: true }).click();
+    await eventually(() => chart.getAttribute('aria-label'), (label) => /^Over 1h: 1 attempts, .* in 60 steps$/.test(label ?? ''));
+    await page.getByLabel('Example event').selectOption('shipment.sent');
+    await preview.getByText('"by":"DHL"').waitFor({ timeout: 15_000 });
+    await shoot(page, 'endpoint');
+    await assertAccessible(page, 'endpoint page');
     const [, headerLines = '', body] = /^[A-Z]+ \S+\n([\s\S]*?)\n\n([\s\S]*)$/.exec(shown) ?? [];
     assert.equal(body, arrived!.body);
     const previewed = Object.fromEntries(headerLines.split('\n').map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 2)]));

@@ -64,11 +64,13 @@ describe('an all-tenant endpoint among hostile tenants', () => {
     const asOperator = (await admin('GET', `/v1/deliveries/${goodId}`)).body;
     assert.equal(asOperator.attempts[0].responseExcerpt, 'operator receiver internals');
     assert.deepEqual(asOperator.attempts[0].responseHeaders, { location: '/internal/orders/1' });
+    assert.equal(asOperator.attempts[0].request.headers.authorization, '********');
 
     const asGood = await good('GET', `/v1/deliveries/${goodId}`);
     assert.equal(asGood.status, 200);
     assert.equal(asGood.body.status, 'delivered');
-    assert.deepEqual([asGood.body.attempts[0].responseExcerpt, asGood.body.attempts[0].responseHeaders, asGood.body.attempts[0].error], [null, null, null]);
+    const [seen] = asGood.body.attempts;
+    assert.deepEqual([seen.responseExcerpt, seen.responseHeaders, seen.error, seen.request], [null, null, null, null], 'nor the request: its URL and headers are the operator\'s');
 
     const asEvil = await evil('GET', `/v1/deliveries/${evilDelivery(0)}`);
     assert.equal(asEvil.body.status, 'failed');

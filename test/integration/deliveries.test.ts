@@ -89,6 +89,49 @@ describe('deliveries API on the embedded Temporal dev server', () => {
     assert.equal(receiver.received(path).length, 4);
   });
 
+  test('each attempt shows the request as the receiver got it, credentials masked, and still does after the endpoint changes', async () => {
+    const tenant = `deliveries${++n}`;
+    const token = `Bearer receiver-token-${n}`;
+    const signed = await herald.api('POST', '/v1/endpoints', {
+      url: receiver.script(`/${tenant}/signed`, { status: 500 }, { status: 200 }), retryPolicy: { schedule: ['1s'] }, tenant, headers: { Authorization: token, 'X-Team': 'billing' },
+    });
+    const sharedSecret = await herald.api('POST', '/v1/endpoints', { url: receiver.script(`/${tenant}/shared`), signature: 'shared-secret', secret: 'order-form-secret', tenant });
+    assert.equal((await herald.api('POST', '/v1/events', { id: 'sent-1', type: 'invoice.paid', data: { invoice: 'INV-1', note: 'ünïcode' }, tenant })).status, 202);
+    const deliveryOf = (endpoint: { body: { id: string } }) => `delivery:${tenant}:sent-1:${endpoint.body.id}`;
+    const [signedDelivery, sharedDelivery] = [await until(deliveryOf(signed), 'delivered'), await until(deliveryOf(sharedSecret), 'delivered')];
+
+    // What the transport adds on its own: framing, not Herald's request.
+    const transport = new Set(['host', 'content-length', 'connection']);
+    const asReceived = (path: string, index: number) => {
+      const got = receiver.received(path)[index]!;
+      const headers = Object.fromEntries(Object.entries(got.headers).filter(([name]) => !transport.has(name)).map(([name, value]) => [name, String(value)]));
+      return { got, headers };
+    };
+    /** The attempt's request equals what arrived, but for the masked values. */
+    const assertShownAsReceived = (request: any, path: string, index: number, masked: Record<string, string>) => {
+      const { got, headers } = asReceived(path, index);
+      assert.equal(request.method, 'POST');
+      assert.equal(request.url, `${receiver.url}${path}`);
+      assert.equal(request.body, got.body);
+      assert.deepEqual(request.headers, { ...headers, ...masked });
+      assert.deepEqual(Object.keys(request.headers), Object.keys(headers), 'in the order they were sent');
+      for (const name of Object.keys(masked)) assert.notEqual(headers[name], masked[name], `${name} arrived in clear`);
+    };
+    // Two attempts, each its own request (its own timestamp and signature); the signature shown is the one that arrived.
+    assert.equal(signedDelivery.attempts.length, 2);
+    signedDelivery.attempts.forEach((attempt: any, index: number) => assertShownAsReceived(attempt.request, `/${tenant}/signed`, index, { authorization: '********', 'x-team': '********' }));
+    assert.equal(asReceived(`/${tenant}/signed`, 0).headers.authorization, token);
+    assertShownAsReceived(sharedDelivery.attempts[0].request, `/${tenant}/shared`, 0, { 'x-webhook-secret': '[masked]' });
+    assert.ok(!JSON.stringify([signedDelivery, sharedDelivery]).includes('order-form-secret') && !JSON.stringify(signedDelivery).includes(token));
+
+    // The endpoint changes (URL, headers, format): what was sent stays as it was sent.
+    const patched = await herald.api('PATCH', `/v1/endpoints/${signed.body.id}?tenant=${tenant}`, { url: receiver.script(`/${tenant}/moved`), headers: { 'X-Other': 'x' }, format: 'flat' });
+    assert.equal(patched.status, 200, JSON.stringify(patched.body));
+    const after = await statusOf(deliveryOf(signed));
+    assert.deepEqual(after.attempts.map((a: any) => a.request), signedDelivery.attempts.map((a: any) => a.request));
+    assertShownAsReceived(after.attempts[1].request, `/${tenant}/signed`, 1, { authorization: '********', 'x-team': '********' });
+  });
+
   test('an unknown or malformed delivery id is a 404 problem', async () => {
     for (const id of ['delivery:default:nope:ep_nope', 'not-a-delivery']) {
       const answer = await herald.api('GET', `/v1/deliveries/${id}`);

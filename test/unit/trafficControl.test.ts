@@ -57,7 +57,7 @@ describe('traffic control', () => {
     const record = log.attemptRecord({
       deliveryId, tenant, eventId, endpointId: endpoint.id, eventType: outcome.eventType ?? 'order.paid', attempt: 1, budget: 'b',
       startedAt: new Date(at).toISOString(), durationMs: outcome.durationMs ?? 5, statusCode: outcome.statusCode, error: delivered ? null : 'HTTP 503',
-      responseExcerpt: null, responseHeaders: null, status, nextAttemptAt: null,
+      responseExcerpt: null, responseHeaders: null, request: null, status, nextAttemptAt: null,
     });
     await react(effects, endpoint.id, await traffic.recordOutcome(endpoint.id, {
       deliveryId, eventId, attempt: 1, status, statusCode: outcome.statusCode, error: delivered ? null : 'HTTP 503', at,

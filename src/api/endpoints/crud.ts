@@ -37,6 +37,7 @@ const listQuery = z.strictObject({
 const statsQuery = z.strictObject({
   tenant: tenantField,
   window: z.enum(Object.keys(statsWindows) as [StatsWindow, ...StatsWindow[]]).default('24h'),
+  series: z.enum(['true', 'false']).default('false').describe('true: also the window in buckets (1h: 60 of 1 min, 24h: 48 of 30 min, 7d: 56 of 3 h), for a chart over time'),
 });
 
 export const endpointCrudRoutes: RouteDescription[] = [
@@ -53,8 +54,8 @@ export const endpointCrudRoutes: RouteDescription[] = [
     responses: { 200: 'the endpoint and health: { state (healthy | degraded | open | disabled), consecutiveFailures, lastSuccessAt, lastFailureAt, circuitOpenUntil }', 404: 'no such endpoint' },
   },
   {
-    method: 'get', path: '/v1/endpoints/:id/stats', summary: 'Attempts, deliveries, failures, success rate and latency of the endpoint over a window, from the attempt log', params: endpointParams, query: statsQuery,
-    responses: { 200: '{ window, since, attempts, delivered, failed, successRate, latencyMs: { p50, p95, p99 } }', 404: 'no such endpoint' },
+    method: 'get', path: '/v1/endpoints/:id/stats', summary: 'Attempts, deliveries, failures, success rate and latency of the endpoint over a window, from the attempt log; with series=true, also over time', params: endpointParams, query: statsQuery,
+    responses: { 200: '{ window, since, attempts, delivered, failed, successRate, latencyMs: { p50, p95, p99 } }, with series=true also { bucketMs, series: [{ at, attempts, delivered, failed, latencyMs }] } (oldest first, empty buckets included)', 404: 'no such endpoint' },
   },
   {
     method: 'patch', path: '/v1/endpoints/:id', summary: 'Change any setting but the secret', params: endpointParams, query: tenantQuery, body: patchBody,
@@ -122,9 +123,9 @@ export function endpointCrudRouter(deps: EndpointsDeps): Router {
 
 
   router.get('/v1/endpoints/:id/stats', async (req, res) => {
-    const { window } = parse(statsQuery, req.query, 'query');
+    const { window, series } = parse(statsQuery, req.query, 'query');
     const endpoint = await ownedEndpoint(req, res);
-    res.json(await endpointStats(deps.db, endpoint.id, window));
+    res.json(await endpointStats(deps.db, endpoint.id, window, { series: series === 'true' }));
   });
 
 
