@@ -13,6 +13,6 @@ export function createActivities(deps: ActivityDeps): HeraldActivities {
       const nextInLine = await deps.traffic.nextInLine(endpointId, id);
       await react(deps, endpointId, { notices: [], ...(nextInLine && { nextInLine }) });
     },
-    pruneDeliveryLog: ({ retentionMs }) => deps.log.prune(retentionMs),
+    pruneDeliveryLog: (settings) => deps.log.prune(settings),
   };
 }

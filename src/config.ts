@@ -164,6 +164,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     databaseUrl: e.DATABASE_URL,
     apiKey: e.HERALD_API_KEY,
     deadLetterRetentionMs: e.HERALD_DEAD_LETTER_RETENTION,
+    /**
+     * The embedded namespace's retention (the dead-letter retention in whole days, at least one): an event id stays a
+     * duplicate this long after its workflow closes, and an erased event's tombstone is kept as long.
+     */
+    idempotencyWindowMs: Math.max(1, Math.ceil(e.HERALD_DEAD_LETTER_RETENTION / 86_400_000)) * 86_400_000,
     /** Attempt-log rows older than this are pruned daily (a Temporal Schedule). */
     attemptLogRetentionMs: e.HERALD_ATTEMPT_LOG_RETENTION,
     traffic: {

@@ -89,7 +89,7 @@ export async function startHerald(
             port: config.temporal.devServerPort,
             uiPort: config.temporal.uiPort,
             namespace: config.temporal.namespace,
-            retentionDays: Math.max(1, Math.ceil(config.deadLetterRetentionMs / 86_400_000)),
+            retentionDays: config.idempotencyWindowMs / 86_400_000,
             headless: options.headless,
             sqliteSync: config.tuning.embeddedSqliteSync,
             // The embedded Web UI decrypts through this API's codec endpoint.
@@ -156,7 +156,7 @@ export async function startHerald(
 
     let apiUrl: string | undefined;
     if (role !== 'worker') {
-      await temporal.schedulePruning(config.attemptLogRetentionMs);
+      await temporal.schedulePruning({ retentionMs: config.attemptLogRetentionMs, idempotencyWindowMs: config.idempotencyWindowMs });
       const app = createApp({
         temporal, db: storage, endpoints, log, logger, metrics,
         tenants: new TenantStore(storage),

@@ -77,7 +77,14 @@ export interface HeraldActivities {
   /** The workflow stopped a delivery on a `cancel` signal; behind it in a FIFO line, the next goes. */
   recordCancelled(delivery: { tenant: string; eventId: string; endpointId: string }): Promise<void>;
   /** Run daily by a Temporal Schedule. */
-  pruneDeliveryLog(settings: { retentionMs: number }): Promise<{ attempts: number; deliveries: number }>;
+  pruneDeliveryLog(settings: PruneSettings): Promise<{ attempts: number; deliveries: number; tombstones: number }>;
+}
+
+export interface PruneSettings {
+  /** The attempt log's retention (HERALD_ATTEMPT_LOG_RETENTION). */
+  retentionMs: number;
+  /** How long an erased event's id stays a duplicate (its tombstone is kept). */
+  idempotencyWindowMs: number;
 }
 
 /** A delivery's states, as the workflow, the attempt log and the API name them. */

@@ -186,4 +186,15 @@ export const migrations: string[][] = [
     'CREATE INDEX deliveries_tenant_endpoint_created ON deliveries (tenant, endpoint_id, created_at DESC, id DESC)',
     'CREATE INDEX deliveries_tenant_type_created ON deliveries (tenant, event_type, created_at DESC, id DESC)',
   ],
+  // Issue 23: an erased event's tombstone. Its workflow executions are deleted from Temporal, so the tombstone is what
+  // keeps its id a duplicate for the idempotency window; pruned by the attempt log's Schedule after that.
+  [
+    `CREATE TABLE erased_events (
+      tenant text NOT NULL,
+      event_id text NOT NULL,
+      erased_at timestamptz NOT NULL DEFAULT now(),
+      PRIMARY KEY (tenant, event_id)
+    )`,
+    'CREATE INDEX erased_events_erased_at ON erased_events (erased_at)',
+  ],
 ];
