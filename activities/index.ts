@@ -1,7 +1,8 @@
 import { deliveryId, type HeraldActivities } from '../workflows/contract.ts';
+import { enforcePayloadRetention, type RetentionDeps } from '../src/events/retention.ts';
 import { deliver, type DeliverDeps, react } from './deliver.ts';
 
-export type ActivityDeps = DeliverDeps;
+export type ActivityDeps = DeliverDeps & RetentionDeps;
 
 /** The side effects workflows may ask for, bound to their dependencies. */
 export function createActivities(deps: ActivityDeps): HeraldActivities {
@@ -14,5 +15,6 @@ export function createActivities(deps: ActivityDeps): HeraldActivities {
       await react(deps, endpointId, { notices: [], ...(nextInLine && { nextInLine }) });
     },
     pruneDeliveryLog: (settings) => deps.log.prune(settings),
+    enforcePayloadRetention: ({ payloadRetentionMs }) => enforcePayloadRetention(deps, payloadRetentionMs),
   };
 }

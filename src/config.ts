@@ -61,6 +61,7 @@ const envSchema = z.object({
   HERALD_API_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
   HERALD_DEAD_LETTER_RETENTION: duration.prefault('7d'),
   HERALD_ATTEMPT_LOG_RETENTION: duration.prefault('30d'),
+  HERALD_PAYLOAD_RETENTION: duration.prefault('30d'),
   HERALD_CACHE_DIR: z.string().min(1).optional(),
   /** Issue 15: traffic control defaults. */
   HERALD_CIRCUIT_FAILURES: z.coerce.number().int().min(1).default(defaultTrafficSettings.circuitFailures),
@@ -171,6 +172,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     idempotencyWindowMs: Math.max(1, Math.ceil(e.HERALD_DEAD_LETTER_RETENTION / 86_400_000)) * 86_400_000,
     /** Attempt-log rows older than this are pruned daily (a Temporal Schedule). */
     attemptLogRetentionMs: e.HERALD_ATTEMPT_LOG_RETENTION,
+    /** Event data and response excerpts of tenants without a retention of their own are erased after this (daily, the same Schedule). */
+    payloadRetentionMs: e.HERALD_PAYLOAD_RETENTION,
     traffic: {
       circuitFailures: e.HERALD_CIRCUIT_FAILURES,
       circuitCooldownMs: e.HERALD_CIRCUIT_COOLDOWN,

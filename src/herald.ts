@@ -106,6 +106,7 @@ export async function startHerald(
     const storage = (db as PromiseFulfilledResult<Db>).value;
     const endpoints = new EndpointStore(storage, { secretKeys: config.payloadKeys });
     const log = new DeliveryLog(storage);
+    const tenants = new TenantStore(storage);
     stops.push(await metrics.followEventCatalog(() => new EventTypeStore(storage).declaredNames()));
     const workflowBundle = (bundle as PromiseFulfilledResult<WorkerOptions['workflowBundle']>).value;
     // The API process owns configuration-defined endpoints; a lone worker only reads them.
@@ -135,7 +136,7 @@ export async function startHerald(
       const worker = await createHeraldWorker(
         { connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, workflowBundle, tuning: config.tuning, dataConverter },
         {
-          endpoints, log, temporal, logger: workerLogger, metrics: metrics.delivery,
+          endpoints, log, temporal, logger: workerLogger, metrics: metrics.delivery, tenants,
           traffic: createTrafficControl({ db: storage, endpoints, logger: workerLogger, settings: config.traffic }),
           dispatcher: deliveryDispatcher({ guarded: !config.destinations.allowPrivateTargets, keepAlive: config.tuning.deliveryKeepAlive }),
         },
@@ -156,10 +157,12 @@ export async function startHerald(
 
     let apiUrl: string | undefined;
     if (role !== 'worker') {
-      await temporal.schedulePruning({ retentionMs: config.attemptLogRetentionMs, idempotencyWindowMs: config.idempotencyWindowMs });
+      await temporal.schedulePruning({
+        retentionMs: config.attemptLogRetentionMs, idempotencyWindowMs: config.idempotencyWindowMs, payloadRetentionMs: config.payloadRetentionMs,
+      });
       const app = createApp({
         temporal, db: storage, endpoints, log, logger, metrics,
-        tenants: new TenantStore(storage),
+        tenants,
         portalSessions: new PortalSessionStore(storage),
         publicUrl: config.publicUrl,
         temporalWebUi: { url: config.temporal.webUiUrl, namespace: config.temporal.namespace },

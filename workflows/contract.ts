@@ -78,6 +78,8 @@ export interface HeraldActivities {
   recordCancelled(delivery: { tenant: string; eventId: string; endpointId: string }): Promise<void>;
   /** Run daily by a Temporal Schedule. */
   pruneDeliveryLog(settings: PruneSettings): Promise<{ attempts: number; deliveries: number; tombstones: number }>;
+  /** Run daily by the same Schedule: events and excerpts past their tenant's payload retention are erased. */
+  enforcePayloadRetention(settings: PruneSettings): Promise<{ attemptExcerpts: number; events: number }>;
 }
 
 export interface PruneSettings {
@@ -85,6 +87,8 @@ export interface PruneSettings {
   retentionMs: number;
   /** How long an erased event's id stays a duplicate (its tombstone is kept). */
   idempotencyWindowMs: number;
+  /** Tenants without a payload retention of their own keep event data this long (HERALD_PAYLOAD_RETENTION). */
+  payloadRetentionMs: number;
 }
 
 /** A delivery's states, as the workflow, the attempt log and the API name them. */

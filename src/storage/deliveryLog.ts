@@ -223,6 +223,13 @@ export class DeliveryLog {
     return { deliveriesCancelled: cancelled.length, attemptExcerpts };
   }
 
+  /** Blanks the excerpts of attempts made before `cutoff`, for one tenant or every tenant but some (payload retention). */
+  async blankExcerptsBefore(scope: { tenant: string } | { exceptTenants: string[] }, cutoff: Date): Promise<number> {
+    return 'tenant' in scope
+      ? this.blankAttemptExcerpts('started_at < $2 AND delivery_id IN (SELECT id FROM deliveries WHERE tenant = $1)', [scope.tenant, cutoff.toISOString()])
+      : this.blankAttemptExcerpts('started_at < $2 AND delivery_id IN (SELECT id FROM deliveries WHERE tenant <> ALL($1::text[]))', [scope.exceptTenants, cutoff.toISOString()]);
+  }
+
   /** Whether the event was erased within the idempotency window: its id is then a duplicate. */
   async isErased(tenant: string, eventId: string): Promise<boolean> {
     return (await this.db.query('SELECT 1 FROM erased_events WHERE tenant = $1 AND event_id = $2', [tenant, eventId])).length > 0;

@@ -196,5 +196,7 @@ export const migrations: string[][] = [
       PRIMARY KEY (tenant, event_id)
     )`,
     'CREATE INDEX erased_events_erased_at ON erased_events (erased_at)',
+    // How long the tenant's event data is kept, as declared ("30d"); NULL: Herald's default (HERALD_PAYLOAD_RETENTION).
+    'ALTER TABLE tenants ADD COLUMN payload_retention text',
   ],
 ];

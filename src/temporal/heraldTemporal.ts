@@ -175,6 +175,23 @@ export class HeraldTemporal {
     return { workflowExecutions: deleted };
   }
 
+  /**
+   * The events whose workflow (or a part of it) Herald started before `cutoff`, of one tenant or of every tenant
+   * but some, as Temporal's visibility lists them (running or closed, within the namespace's retention).
+   */
+  async eventsStartedBefore(scope: { tenant: string } | { exceptTenants: string[] }, cutoff: Date): Promise<{ tenant: string; eventId: string }[]> {
+    // Ids are letters, digits and . _ ~ - (src/fields.ts): nothing to escape in the query.
+    const tenants = 'tenant' in scope ? `HeraldTenant = '${scope.tenant}'`
+      : scope.exceptTenants.length ? `HeraldTenant NOT IN (${scope.exceptTenants.map((t) => `'${t}'`).join(', ')})` : undefined;
+    const query = [`WorkflowType = 'eventWorkflow'`, `StartTime < '${cutoff.toISOString()}'`, tenants].filter(Boolean).join(' AND ');
+    const events = new Map<string, { tenant: string; eventId: string }>();
+    for await (const execution of this.client.workflow.list({ query })) {
+      const [, tenant, eventId] = /^event:([^:]+):([^:/]+)(\/\d+)?$/.exec(execution.workflowId) ?? [];
+      if (tenant && eventId) events.set(eventWorkflowId(tenant, eventId), { tenant, eventId });
+    }
+    return [...events.values()];
+  }
+
   /** Creates the daily Schedule that prunes the attempt log, or leaves the existing one. */
   async schedulePruning(settings: PruneSettings): Promise<void> {
     try {
