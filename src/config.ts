@@ -62,6 +62,7 @@ const envSchema = z.object({
   HERALD_DEAD_LETTER_RETENTION: duration.prefault('7d'),
   HERALD_ATTEMPT_LOG_RETENTION: duration.prefault('30d'),
   HERALD_PAYLOAD_RETENTION: duration.prefault('30d'),
+  HERALD_AUDIT_RETENTION: duration.prefault('365d'),
   HERALD_CACHE_DIR: z.string().min(1).optional(),
   /** Issue 15: traffic control defaults. */
   HERALD_CIRCUIT_FAILURES: z.coerce.number().int().min(1).default(defaultTrafficSettings.circuitFailures),
@@ -174,6 +175,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     attemptLogRetentionMs: e.HERALD_ATTEMPT_LOG_RETENTION,
     /** Event data and response excerpts of tenants without a retention of their own are erased after this (daily, the same Schedule). */
     payloadRetentionMs: e.HERALD_PAYLOAD_RETENTION,
+    /** Audit records older than this are pruned daily (the same Schedule). */
+    auditRetentionMs: e.HERALD_AUDIT_RETENTION,
     traffic: {
       circuitFailures: e.HERALD_CIRCUIT_FAILURES,
       circuitCooldownMs: e.HERALD_CIRCUIT_COOLDOWN,

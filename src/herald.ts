@@ -15,6 +15,7 @@ import { DeliveryLog } from './storage/deliveryLog.ts';
 import { EndpointStore } from './endpoints/store.ts';
 import { createTrafficControl } from './endpoints/trafficControl.ts';
 import { TenantStore } from './storage/tenants.ts';
+import { AuditLog } from './storage/auditLog.ts';
 import { PortalSessionStore } from './portal/sessions.ts';
 import { EventTypeStore } from './storage/eventTypes.ts';
 import { startDevServer, type DevServer } from './temporal/devServer.ts';
@@ -107,6 +108,7 @@ export async function startHerald(
     const endpoints = new EndpointStore(storage, { secretKeys: config.payloadKeys });
     const log = new DeliveryLog(storage);
     const tenants = new TenantStore(storage);
+    const audit = new AuditLog(storage);
     stops.push(await metrics.followEventCatalog(() => new EventTypeStore(storage).declaredNames()));
     const workflowBundle = (bundle as PromiseFulfilledResult<WorkerOptions['workflowBundle']>).value;
     // The API process owns configuration-defined endpoints; a lone worker only reads them.
@@ -136,7 +138,7 @@ export async function startHerald(
       const worker = await createHeraldWorker(
         { connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, workflowBundle, tuning: config.tuning, dataConverter },
         {
-          endpoints, log, temporal, logger: workerLogger, metrics: metrics.delivery, tenants,
+          endpoints, log, temporal, logger: workerLogger, metrics: metrics.delivery, tenants, audit,
           traffic: createTrafficControl({ db: storage, endpoints, logger: workerLogger, settings: config.traffic }),
           dispatcher: deliveryDispatcher({ guarded: !config.destinations.allowPrivateTargets, keepAlive: config.tuning.deliveryKeepAlive }),
         },
@@ -159,9 +161,10 @@ export async function startHerald(
     if (role !== 'worker') {
       await temporal.schedulePruning({
         retentionMs: config.attemptLogRetentionMs, idempotencyWindowMs: config.idempotencyWindowMs, payloadRetentionMs: config.payloadRetentionMs,
+        auditRetentionMs: config.auditRetentionMs,
       });
       const app = createApp({
-        temporal, db: storage, endpoints, log, logger, metrics,
+        temporal, db: storage, endpoints, log, audit, logger, metrics,
         tenants,
         portalSessions: new PortalSessionStore(storage),
         publicUrl: config.publicUrl,

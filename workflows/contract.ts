@@ -77,7 +77,7 @@ export interface HeraldActivities {
   /** The workflow stopped a delivery on a `cancel` signal; behind it in a FIFO line, the next goes. */
   recordCancelled(delivery: { tenant: string; eventId: string; endpointId: string }): Promise<void>;
   /** Run daily by a Temporal Schedule. */
-  pruneDeliveryLog(settings: PruneSettings): Promise<{ attempts: number; deliveries: number; tombstones: number }>;
+  pruneDeliveryLog(settings: PruneSettings): Promise<{ attempts: number; deliveries: number; tombstones: number; auditRecords: number }>;
   /** Run daily by the same Schedule: events and excerpts past their tenant's payload retention are erased. */
   enforcePayloadRetention(settings: PruneSettings): Promise<{ attemptExcerpts: number; events: number }>;
 }
@@ -89,6 +89,8 @@ export interface PruneSettings {
   idempotencyWindowMs: number;
   /** Tenants without a payload retention of their own keep event data this long (HERALD_PAYLOAD_RETENTION). */
   payloadRetentionMs: number;
+  /** Audit records older than this are dropped (HERALD_AUDIT_RETENTION). */
+  auditRetentionMs: number;
 }
 
 /** A delivery's states, as the workflow, the attempt log and the API name them. */

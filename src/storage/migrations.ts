@@ -198,5 +198,18 @@ export const migrations: string[][] = [
     'CREATE INDEX erased_events_erased_at ON erased_events (erased_at)',
     // How long the tenant's event data is kept, as declared ("30d"); NULL: Herald's default (HERALD_PAYLOAD_RETENTION).
     'ALTER TABLE tenants ADD COLUMN payload_retention text',
+    // Every management action: who (a key id or portal session id, never a secret), what, on which tenant and target.
+    `CREATE TABLE audit_log (
+      id bigserial PRIMARY KEY,
+      at timestamptz NOT NULL DEFAULT now(),
+      tenant text,
+      actor text NOT NULL,
+      action text NOT NULL,
+      target text NOT NULL,
+      changes jsonb,
+      status integer NOT NULL
+    )`,
+    'CREATE INDEX audit_log_tenant ON audit_log (tenant, id)',
+    'CREATE INDEX audit_log_at ON audit_log (at)',
   ],
 ];
