@@ -62,6 +62,8 @@ const envSchema = z.object({
   HERALD_API_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
   HERALD_DEAD_LETTER_RETENTION: duration.prefault('7d'),
   HERALD_ATTEMPT_LOG_RETENTION: duration.prefault('30d'),
+  HERALD_PAYLOAD_RETENTION: duration.prefault('30d'),
+  HERALD_AUDIT_RETENTION: duration.prefault('365d'),
   HERALD_CACHE_DIR: z.string().min(1).optional(),
   /** Issue 15: traffic control defaults. */
   HERALD_CIRCUIT_FAILURES: z.coerce.number().int().min(1).default(defaultTrafficSettings.circuitFailures),
@@ -167,8 +169,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     databaseUrl: e.DATABASE_URL,
     apiKey: e.HERALD_API_KEY,
     deadLetterRetentionMs: e.HERALD_DEAD_LETTER_RETENTION,
+    /**
+     * The embedded namespace's retention (the dead-letter retention in whole days, at least one): an event id stays a
+     * duplicate this long after its workflow closes, and an erased event's tombstone is kept as long.
+     */
+    idempotencyWindowMs: Math.max(1, Math.ceil(e.HERALD_DEAD_LETTER_RETENTION / 86_400_000)) * 86_400_000,
     /** Attempt-log rows older than this are pruned daily (a Temporal Schedule). */
     attemptLogRetentionMs: e.HERALD_ATTEMPT_LOG_RETENTION,
+    /** Event data and response excerpts of tenants without a retention of their own are erased after this (daily, the same Schedule). */
+    payloadRetentionMs: e.HERALD_PAYLOAD_RETENTION,
+    /** Audit records older than this are pruned daily (the same Schedule). */
+    auditRetentionMs: e.HERALD_AUDIT_RETENTION,
     traffic: {
       circuitFailures: e.HERALD_CIRCUIT_FAILURES,
       circuitCooldownMs: e.HERALD_CIRCUIT_COOLDOWN,

@@ -16,6 +16,7 @@ import { DeliveryLog } from './storage/deliveryLog.ts';
 import { EndpointStore } from './endpoints/store.ts';
 import { createTrafficControl } from './endpoints/trafficControl.ts';
 import { TenantStore } from './storage/tenants.ts';
+import { AuditLog } from './storage/auditLog.ts';
 import { PortalSessionStore } from './portal/sessions.ts';
 import { EventTypeStore } from './storage/eventTypes.ts';
 import { startDevServer, type DevServer } from './temporal/devServer.ts';
@@ -90,7 +91,7 @@ export async function startHerald(
             port: config.temporal.devServerPort,
             uiPort: config.temporal.uiPort,
             namespace: config.temporal.namespace,
-            retentionDays: Math.max(1, Math.ceil(config.deadLetterRetentionMs / 86_400_000)),
+            retentionDays: config.idempotencyWindowMs / 86_400_000,
             headless: options.headless,
             sqliteSync: config.tuning.embeddedSqliteSync,
             // The embedded Web UI decrypts through this API's codec endpoint.
@@ -107,6 +108,8 @@ export async function startHerald(
     const storage = (db as PromiseFulfilledResult<Db>).value;
     const endpoints = new EndpointStore(storage, { secretKeys: config.payloadKeys });
     const log = new DeliveryLog(storage);
+    const tenants = new TenantStore(storage);
+    const audit = new AuditLog(storage);
     stops.push(await metrics.followEventCatalog(() => new EventTypeStore(storage).declaredNames()));
     const workflowBundle = (bundle as PromiseFulfilledResult<WorkerOptions['workflowBundle']>).value;
     // The API process owns configuration-defined endpoints; a lone worker only reads them.
@@ -139,7 +142,7 @@ export async function startHerald(
       const worker = await createHeraldWorker(
         { connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, workflowBundle, tuning: config.tuning, dataConverter },
         {
-          endpoints, log, temporal, logger: workerLogger, metrics: metrics.delivery,
+          endpoints, log, temporal, logger: workerLogger, metrics: metrics.delivery, tenants, audit,
           traffic: createTrafficControl({ db: storage, endpoints, logger: workerLogger, settings: config.traffic }),
           credentials,
         },
@@ -160,10 +163,13 @@ export async function startHerald(
 
     let apiUrl: string | undefined;
     if (role !== 'worker') {
-      await temporal.schedulePruning(config.attemptLogRetentionMs);
+      await temporal.schedulePruning({
+        retentionMs: config.attemptLogRetentionMs, idempotencyWindowMs: config.idempotencyWindowMs, payloadRetentionMs: config.payloadRetentionMs,
+        auditRetentionMs: config.auditRetentionMs,
+      });
       const app = createApp({
-        temporal, db: storage, endpoints, log, logger, metrics,
-        tenants: new TenantStore(storage),
+        temporal, db: storage, endpoints, log, audit, logger, metrics,
+        tenants,
         portalSessions: new PortalSessionStore(storage),
         publicUrl: config.publicUrl,
         temporalWebUi: { url: config.temporal.webUiUrl, namespace: config.temporal.namespace },

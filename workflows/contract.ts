@@ -77,7 +77,20 @@ export interface HeraldActivities {
   /** The workflow stopped a delivery on a `cancel` signal; behind it in a FIFO line, the next goes. */
   recordCancelled(delivery: { tenant: string; eventId: string; endpointId: string }): Promise<void>;
   /** Run daily by a Temporal Schedule. */
-  pruneDeliveryLog(settings: { retentionMs: number }): Promise<{ attempts: number; deliveries: number }>;
+  pruneDeliveryLog(settings: PruneSettings): Promise<{ attempts: number; deliveries: number; tombstones: number; auditRecords: number }>;
+  /** Run daily by the same Schedule: events and excerpts past their tenant's payload retention are erased. */
+  enforcePayloadRetention(settings: PruneSettings): Promise<{ attemptExcerpts: number; events: number }>;
+}
+
+export interface PruneSettings {
+  /** The attempt log's retention (HERALD_ATTEMPT_LOG_RETENTION). */
+  retentionMs: number;
+  /** How long an erased event's id stays a duplicate (its tombstone is kept). */
+  idempotencyWindowMs: number;
+  /** Tenants without a payload retention of their own keep event data this long (HERALD_PAYLOAD_RETENTION). */
+  payloadRetentionMs: number;
+  /** Audit records older than this are dropped (HERALD_AUDIT_RETENTION). */
+  auditRetentionMs: number;
 }
 
 /** A delivery's states, as the workflow, the attempt log and the API name them. */

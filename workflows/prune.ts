@@ -1,9 +1,13 @@
 import { proxyActivities } from '@temporalio/workflow';
-import type { HeraldActivities } from './contract.ts';
+import type { HeraldActivities, PruneSettings } from './contract.ts';
 
-const { pruneDeliveryLog } = proxyActivities<HeraldActivities>({ startToCloseTimeout: '10m' });
+const { pruneDeliveryLog, enforcePayloadRetention } = proxyActivities<HeraldActivities>({ startToCloseTimeout: '10m' });
 
-/** Run by a Temporal Schedule: drops attempt-log rows older than the log's retention. */
-export async function pruneDeliveryLogWorkflow(retentionMs: number): Promise<{ attempts: number; deliveries: number }> {
-  return pruneDeliveryLog({ retentionMs });
+/**
+ * Run daily by a Temporal Schedule: erases event data past each tenant's payload retention, then drops attempt-log
+ * rows older than the log's retention and expired tombstones of erased events.
+ */
+export async function pruneDeliveryLogWorkflow(settings: PruneSettings) {
+  const payloads = await enforcePayloadRetention(settings);
+  return { payloads, ...(await pruneDeliveryLog(settings)) };
 }

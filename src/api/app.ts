@@ -5,6 +5,7 @@ import type { EventCatalog } from '../eventCatalog.ts';
 import type { Logger } from '../logger.ts';
 import type { HeraldMetrics } from '../metrics/index.ts';
 import type { Db } from '../storage/db.ts';
+import type { AuditLog } from '../storage/auditLog.ts';
 import type { DeliveryLog } from '../storage/deliveryLog.ts';
 import type { EndpointStore } from '../endpoints/store.ts';
 import type { TenantStore } from '../storage/tenants.ts';
@@ -13,6 +14,7 @@ import { portalPage } from '../portal/page.ts';
 import type { HeraldTemporal } from '../temporal/heraldTemporal.ts';
 import type { PayloadKey } from '../keys.ts';
 import { ReplayLimiter, type Quotas } from '../quotas.ts';
+import { auditRouter, recordManagementActions } from './audit.ts';
 import { authenticate, requireAdmin, requireLoopbackHost } from './auth.ts';
 import { codecCors, codecRouter } from './codec.ts';
 import { deliveriesRouter } from './deliveries.ts';
@@ -31,6 +33,7 @@ export interface ApiDeps {
   db: Db;
   endpoints: EndpointStore;
   log: DeliveryLog;
+  audit: AuditLog;
   tenants: TenantStore;
   portalSessions: PortalSessionStore;
   /** Portal links start with it; undefined: the address the issuing request reached. */
@@ -71,6 +74,9 @@ export function createApp(deps: ApiDeps): Express {
   app.use(jsonBody(deps.maxBodyBytes));
   // A portal session reaches only the routes its capabilities and endpoints allow.
   app.use(portalGate);
+  // Every management action that succeeds is recorded here, whichever router answers it.
+  app.use(recordManagementActions(deps.audit, deps.logger));
+  app.use(auditRouter(deps.audit));
   app.use(eventsRouter(deps));
   // Replays and recovers draw on one allowance per tenant.
   const replays = new ReplayLimiter(deps.quotas.replaysPerMinute);

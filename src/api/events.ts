@@ -2,6 +2,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { subscriptionFor } from '../endpoints/subscription.ts';
 import { acceptEvent, newEvent } from '../events/accept.ts';
+import { eraseEvent } from '../events/erase.ts';
 import type { EventCatalog } from '../eventCatalog.ts';
 import type { Logger } from '../logger.ts';
 import type { DeliveryLog } from '../storage/deliveryLog.ts';
@@ -34,7 +35,17 @@ export const eventRoutes: RouteDescription[] = [
   },
   {
     method: 'get', path: '/v1/events/:eventId', summary: 'The event as ingested and each of its deliveries', params: eventParams, query: eventQuery,
-    responses: { 200: '{ event, status: "delivering" | "settled", deliveries }', 404: 'no such event' },
+    responses: { 200: '{ event, status: "delivering" | "settled", deliveries }', 404: 'no such event (or erased, or past its retention)' },
+  },
+  {
+    method: 'delete', path: '/v1/events/:eventId',
+    summary: "Erase an event: cancel what is pending, delete its workflow executions, blank its attempts' response excerpts; its id stays a duplicate for the idempotency window. Idempotent",
+    params: eventParams, query: eventQuery,
+    responses: {
+      200: '{ eventId, erasedAt, removed: { workflowExecutions, deliveriesCancelled, attemptExcerpts } }: what this request removed (zeros when erased before)',
+      403: 'a tenant key naming another tenant',
+      404: 'Herald never had the event',
+    },
   },
 ];
 
@@ -90,6 +101,16 @@ export function eventsRouter(deps: EventsDeps): Router {
     // A portal session narrowed to some endpoints reads only the events delivered to them.
     if (!event || (scope && deliveries.data.length === 0)) throw notFound(`event ${eventId}`);
     res.json({ event, status: running ? 'delivering' : 'settled', deliveries: deliveries.data });
+  });
+
+  router.delete('/v1/events/:eventId', async (req, res) => {
+    const { tenant: asked } = parse(eventQuery, req.query, 'query');
+    const { eventId } = parse(eventParams, req.params, 'params');
+    const tenant = resolveTenant(res, asked);
+    const erasure = await eraseEvent(deps, tenant, eventId);
+    if (!erasure) throw notFound(`event ${eventId}`);
+    deps.logger.info({ tenant, eventId, removed: erasure.removed }, 'event erased');
+    res.json(erasure);
   });
 
   return router;

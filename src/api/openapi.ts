@@ -6,6 +6,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { version } from '../version.ts';
+import { auditRoutes } from './audit.ts';
 import { codecRoutes } from './codec.ts';
 import { deliveryRoutes } from './deliveries.ts';
 import { endpointRoutes } from './endpoints/index.ts';
@@ -37,6 +38,7 @@ export const apiRoutes: RouteDescription[] = [
   ...tenantRoutes,
   ...portalRoutes,
   ...eventTypeRoutes,
+  ...auditRoutes,
   ...codecRoutes,
 ];
 

@@ -3,13 +3,24 @@ import { z } from 'zod';
 import type { Logger } from '../logger.ts';
 import type { TenantStore } from '../storage/tenants.ts';
 import { principalOf, requireAdmin } from './auth.ts';
+import { duration } from '../duration.ts';
 import { identifier, tenantId } from '../fields.ts';
 import type { RouteDescription } from './route.ts';
 import { notFound, parse, Problem } from './problem.ts';
 
+/** Kept as declared; null: Herald's default (HERALD_PAYLOAD_RETENTION). */
+const payloadRetention = z.string().refine((text) => duration.safeParse(text).success && duration.parse(text) > 0, 'a duration such as "12h" or "30d"')
+  .nullable().describe("how long the tenant's event data is kept (docs/data.md); null: HERALD_PAYLOAD_RETENTION");
+
 const createTenantBody = z.strictObject({
   id: tenantId,
   name: z.string().max(200).default(''),
+  payloadRetention: payloadRetention.default(null),
+});
+
+const updateTenantBody = z.strictObject({
+  name: z.string().max(200).optional(),
+  payloadRetention: payloadRetention.optional(),
 });
 
 const listQuery = z.strictObject({
@@ -34,6 +45,10 @@ export const tenantRoutes: RouteDescription[] = [
   },
   { method: 'get', path: '/v1/tenants', summary: 'List tenants', query: listQuery, responses: { 200: '{ data: [tenant], nextCursor }', 403: 'not the admin key (an operator\'s portal session may list)' } },
   { method: 'get', path: '/v1/tenants/:tenantId', summary: 'Read a tenant', params: tenantParams, responses: { 200: 'the tenant', 403: adminOnly, 404: noTenant } },
+  {
+    method: 'patch', path: '/v1/tenants/:tenantId', summary: "Change a tenant's name or payload retention", params: tenantParams, body: updateTenantBody,
+    responses: { 200: 'the tenant', 403: adminOnly, 404: noTenant },
+  },
   {
     method: 'get', path: '/v1/tenants/:tenantId/keys', summary: "List a tenant's API keys (never the keys themselves)", params: tenantParams,
     responses: { 200: '{ data: [key] }', 403: adminOnly, 404: noTenant },
@@ -74,7 +89,7 @@ export function tenantsRouter(deps: { tenants: TenantStore; logger: Logger }): R
 
   router.post('/v1/tenants', async (req, res) => {
     const body = parse(createTenantBody, req.body);
-    const tenant = await tenants.create(body.id, body.name);
+    const tenant = await tenants.create(body.id, body.name, body.payloadRetention);
     if (!tenant) throw new Problem(409, 'Conflict', `tenant ${body.id} already exists`, [{ field: 'id', message: 'already exists' }]);
     logger.info({ tenant: tenant.id }, 'tenant created');
     res.status(201).location(`/v1/tenants/${tenant.id}`).json(tenant);
@@ -84,6 +99,14 @@ export function tenantsRouter(deps: { tenants: TenantStore; logger: Logger }): R
 
   router.get('/v1/tenants/:tenantId', async (req, res) => {
     res.json(await existingTenant(req.params));
+  });
+
+  router.patch('/v1/tenants/:tenantId', async (req, res) => {
+    const { tenantId } = parse(tenantParams, req.params, 'params');
+    const tenant = await tenants.update(tenantId, parse(updateTenantBody, req.body));
+    if (!tenant) throw notFound(`tenant ${tenantId}`);
+    logger.info({ tenant: tenant.id, payloadRetention: tenant.payloadRetention }, 'tenant changed');
+    res.json(tenant);
   });
 
   router.get('/v1/tenants/:tenantId/keys', async (req, res) => {

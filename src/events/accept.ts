@@ -15,18 +15,20 @@ export function newEvent(fields: { tenant: string; type: string; data: unknown; 
 
 export interface AcceptDeps {
   temporal: Pick<HeraldTemporal, 'ingest'>;
-  log: Pick<DeliveryLog, 'registerPending'>;
+  log: Pick<DeliveryLog, 'registerPending' | 'isErased'>;
 }
 
 /**
  * The one way an event enters Herald (POST /v1/events, a test send, an operational event): its
  * workflow started with the subscriptions resolved beforehand, then its deliveries entered in the
- * attempt log as pending. `duplicate` when the id was seen within the namespace's retention: nothing
- * more is done. A dead-letter retention of its own when given (test sends park briefly).
+ * attempt log as pending. `duplicate` when the id was seen within the namespace's retention, or erased
+ * within the idempotency window (Temporal no longer has it): nothing more is done. A dead-letter
+ * retention of its own when given (test sends park briefly).
  */
 export async function acceptEvent(
   deps: AcceptDeps, event: HeraldEvent, subscriptions: Subscription[], options: { deadlineMs: number; deadLetterRetentionMs?: number },
 ): Promise<'accepted' | 'duplicate'> {
+  if (await deps.log.isErased(event.tenant, event.id)) return 'duplicate';
   if ((await deps.temporal.ingest(event, subscriptions, options.deadlineMs, options.deadLetterRetentionMs)) === 'duplicate') return 'duplicate';
   await deps.log.registerPending(event, subscriptions.map((s) => ({ id: deliveryId(event.tenant, event.id, s.endpointId), endpointId: s.endpointId })));
   return 'accepted';

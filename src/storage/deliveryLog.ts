@@ -1,4 +1,4 @@
-import type { DeliveryStatusName } from '../../workflows/contract.ts';
+import type { DeliveryStatusName, PruneSettings } from '../../workflows/contract.ts';
 import type { Db } from './db.ts';
 import type { StatementPart } from './statement.ts';
 
@@ -143,11 +143,14 @@ export class DeliveryLog {
     return (s) => {
       const [deliveryId, endpointId, attempt, statusCode, error] = [s.param(a.deliveryId), s.param(a.endpointId), s.param(a.attempt), s.param(a.statusCode), s.param(a.error)];
       const json = (value: object | null) => s.param(value === null ? null : JSON.stringify(value));
+      // An attempt still under way when its event was erased keeps no excerpt: the erasure has already blanked the others.
+      const erased = `EXISTS (SELECT 1 FROM erased_events WHERE tenant = ${s.param(a.tenant)} AND event_id = ${s.param(a.eventId)})`;
+      const unlessErased = (value: string) => `CASE WHEN ${erased} THEN NULL ELSE ${value} END`;
       s.with('attempt', `INSERT INTO delivery_attempts (delivery_id, attempt, budget, started_at, duration_ms, status_code, error, response_excerpt, response_headers,
           request_method, request_url, request_headers, request_excerpt)
         VALUES (${deliveryId}, ${attempt}, ${s.param(a.budget)}, ${s.param(a.startedAt)}, ${s.param(a.durationMs)}, ${statusCode}, ${error},
-          ${s.param(a.responseExcerpt)}, ${json(a.responseHeaders)},
-          ${s.param(a.request?.method ?? null)}, ${s.param(a.request?.url ?? null)}, ${json(a.request?.headers ?? null)}, ${s.param(a.request?.body ?? null)})`);
+          ${unlessErased(s.param(a.responseExcerpt))}, ${json(a.responseHeaders)},
+          ${s.param(a.request?.method ?? null)}, ${s.param(a.request?.url ?? null)}, ${unlessErased(json(a.request?.headers ?? null))}, ${unlessErased(s.param(a.request?.body ?? null))})`);
       s.with('delivery', `INSERT INTO deliveries (id, tenant, event_id, endpoint_id, event_type, status, attempts, last_status_code, last_error, next_attempt_at, endpoint_all_tenants)
         SELECT ${deliveryId}, ${s.param(a.tenant)}, ${s.param(a.eventId)}, ${endpointId}, ${s.param(a.eventType)}, ${s.param(a.status)}, ${attempt}, ${statusCode}, ${error},
           ${s.param(a.nextAttemptAt)}::timestamptz, ${ENDPOINT_ALL_TENANTS} FROM (SELECT ${endpointId}::text AS endpoint_id) AS d
@@ -202,14 +205,68 @@ export class DeliveryLog {
     return { data: rows.map((row) => toSummary(row, reader)), nextCursor: rows.length === page.limit ? encodeCursor(rows.at(-1)!) : null };
   }
 
-  /** Drops attempts older than the retention, and settled deliveries not touched since. */
-  async prune(retentionMs: number): Promise<{ attempts: number; deliveries: number }> {
-    const cutoff = new Date(Date.now() - retentionMs).toISOString();
+  /**
+   * Drops attempts older than the retention, and settled deliveries not touched since; and the tombstones of
+   * events erased longer ago than the idempotency window, whose ids may then be used again.
+   */
+  async prune(settings: PruneSettings): Promise<{ attempts: number; deliveries: number; tombstones: number }> {
+    const cutoff = new Date(Date.now() - settings.retentionMs).toISOString();
     const attempts = await this.db.query('DELETE FROM delivery_attempts WHERE started_at < $1 RETURNING 1', [cutoff]);
     const deliveries = await this.db.query(
       `DELETE FROM deliveries WHERE updated_at < $1 AND status IN ('delivered', 'failed', 'cancelled') RETURNING 1`,
       [cutoff],
     );
-    return { attempts: attempts.length, deliveries: deliveries.length };
+    const tombstones = await this.db.query('DELETE FROM erased_events WHERE erased_at < $1 RETURNING 1', [new Date(Date.now() - settings.idempotencyWindowMs).toISOString()]);
+    return { attempts: attempts.length, deliveries: deliveries.length, tombstones: tombstones.length };
+  }
+
+  /** The erased event's tombstone: its id stays a duplicate for the idempotency window. Answers when it was first erased. */
+  async markErased(tenant: string, eventId: string): Promise<{ erasedAt: string }> {
+    const [tombstone] = await this.db.query<{ erased_at: Date | string }>(
+      `INSERT INTO erased_events (tenant, event_id) VALUES ($1, $2)
+       ON CONFLICT (tenant, event_id) DO UPDATE SET erased_at = erased_events.erased_at RETURNING erased_at`,
+      [tenant, eventId],
+    );
+    return { erasedAt: iso(tombstone!.erased_at) };
+  }
+
+  /**
+   * The attempt log's part of erasing an event: its deliveries still under way are cancelled and its attempts'
+   * excerpts blanked. Ids, times, status codes and errors stay.
+   */
+  async eraseAttempts(tenant: string, eventId: string): Promise<{ deliveriesCancelled: number; attemptExcerpts: number }> {
+    const cancelled = await this.db.query(
+      `UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL, updated_at = now()
+       WHERE tenant = $1 AND event_id = $2 AND status IN ('pending', 'retrying') RETURNING 1`,
+      [tenant, eventId],
+    );
+    const attemptExcerpts = await this.blankAttemptExcerpts('delivery_id IN (SELECT id FROM deliveries WHERE tenant = $1 AND event_id = $2)', [tenant, eventId]);
+    return { deliveriesCancelled: cancelled.length, attemptExcerpts };
+  }
+
+  /** Blanks the excerpts of attempts made before `cutoff`, for one tenant or every tenant but some (payload retention). */
+  async blankExcerptsBefore(scope: { tenant: string } | { exceptTenants: string[] }, cutoff: Date): Promise<number> {
+    return 'tenant' in scope
+      ? this.blankAttemptExcerpts('started_at < $2 AND delivery_id IN (SELECT id FROM deliveries WHERE tenant = $1)', [scope.tenant, cutoff.toISOString()])
+      : this.blankAttemptExcerpts('started_at < $2 AND delivery_id IN (SELECT id FROM deliveries WHERE tenant <> ALL($1::text[]))', [scope.exceptTenants, cutoff.toISOString()]);
+  }
+
+  /** Whether the event was erased within the idempotency window: its id is then a duplicate. */
+  async isErased(tenant: string, eventId: string): Promise<boolean> {
+    return (await this.db.query('SELECT 1 FROM erased_events WHERE tenant = $1 AND event_id = $2', [tenant, eventId])).length > 0;
+  }
+
+  /**
+   * The one place that blanks what attempts kept of the event's data (erasure, retention): the receiver's answer, and
+   * the request's body and headers (a transform may put event data in either).
+   * Answers how many attempts had something to blank.
+   */
+  private async blankAttemptExcerpts(where: string, params: unknown[]): Promise<number> {
+    const rows = await this.db.query(
+      `UPDATE delivery_attempts SET response_excerpt = NULL, request_excerpt = NULL, request_headers = NULL
+        WHERE (${where}) AND (response_excerpt IS NOT NULL OR request_excerpt IS NOT NULL OR request_headers IS NOT NULL) RETURNING 1`,
+      params,
+    );
+    return rows.length;
   }
 }

@@ -197,4 +197,30 @@ export const migrations: string[][] = [
     'ALTER TABLE delivery_attempts ADD COLUMN request_headers json',
     'ALTER TABLE delivery_attempts ADD COLUMN request_excerpt text',
   ],
+  // Issue 23: an erased event's tombstone. Its workflow executions are deleted from Temporal, so the tombstone is what
+  // keeps its id a duplicate for the idempotency window; pruned by the attempt log's Schedule after that.
+  [
+    `CREATE TABLE erased_events (
+      tenant text NOT NULL,
+      event_id text NOT NULL,
+      erased_at timestamptz NOT NULL DEFAULT now(),
+      PRIMARY KEY (tenant, event_id)
+    )`,
+    'CREATE INDEX erased_events_erased_at ON erased_events (erased_at)',
+    // How long the tenant's event data is kept, as declared ("30d"); NULL: Herald's default (HERALD_PAYLOAD_RETENTION).
+    'ALTER TABLE tenants ADD COLUMN payload_retention text',
+    // Every management action: who (a key id or portal session id, never a secret), what, on which tenant and target.
+    `CREATE TABLE audit_log (
+      id bigserial PRIMARY KEY,
+      at timestamptz NOT NULL DEFAULT now(),
+      tenant text,
+      actor text NOT NULL,
+      action text NOT NULL,
+      target text NOT NULL,
+      changes jsonb,
+      status integer NOT NULL
+    )`,
+    'CREATE INDEX audit_log_tenant ON audit_log (tenant, id)',
+    'CREATE INDEX audit_log_at ON audit_log (at)',
+  ],
 ];

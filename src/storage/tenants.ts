@@ -4,6 +4,8 @@ import type { Db } from './db.ts';
 export interface Tenant {
   id: string;
   name: string;
+  /** How long its event data is kept, as declared ("30d"); null: Herald's default (HERALD_PAYLOAD_RETENTION). */
+  payloadRetention: string | null;
   createdAt: string;
 }
 
@@ -17,11 +19,11 @@ export interface ApiKey {
   createdAt: string;
 }
 
-interface TenantRow { id: string; name: string; created_at: Date | string }
+interface TenantRow { id: string; name: string; payload_retention: string | null; created_at: Date | string }
 interface ApiKeyRow { id: string; tenant: string; name: string; key_sha256: string; created_at: Date | string }
 
 const iso = (value: Date | string) => new Date(value).toISOString();
-const toTenant = (row: TenantRow): Tenant => ({ id: row.id, name: row.name, createdAt: iso(row.created_at) });
+const toTenant = (row: TenantRow): Tenant => ({ id: row.id, name: row.name, payloadRetention: row.payload_retention, createdAt: iso(row.created_at) });
 const toApiKey = (row: ApiKeyRow): ApiKey => ({ id: row.id, tenant: row.tenant, name: row.name, prefix: `hk_${row.id}`, createdAt: iso(row.created_at) });
 
 /** `hk_<key id>_<secret>`: the id finds the row, the SHA-256 of the whole key is compared in constant time. */
@@ -34,12 +36,28 @@ export class TenantStore {
   constructor(private readonly db: Db) {}
 
   /** Undefined when the id is taken. */
-  async create(id: string, name: string): Promise<Tenant | undefined> {
+  async create(id: string, name: string, payloadRetention: string | null = null): Promise<Tenant | undefined> {
     const [row] = await this.db.query<TenantRow>(
-      'INSERT INTO tenants (id, name) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING RETURNING *',
-      [id, name],
+      'INSERT INTO tenants (id, name, payload_retention) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING RETURNING *',
+      [id, name, payloadRetention],
     );
     return row && toTenant(row);
+  }
+
+  /** Changes the fields given; undefined when there is no such tenant. */
+  async update(id: string, fields: { name?: string; payloadRetention?: string | null }): Promise<Tenant | undefined> {
+    const [row] = await this.db.query<TenantRow>(
+      `UPDATE tenants SET name = CASE WHEN $2 THEN $3 ELSE name END, payload_retention = CASE WHEN $4 THEN $5 ELSE payload_retention END
+       WHERE id = $1 RETURNING *`,
+      [id, fields.name !== undefined, fields.name ?? null, fields.payloadRetention !== undefined, fields.payloadRetention ?? null],
+    );
+    return row && toTenant(row);
+  }
+
+  /** The tenants whose payload retention is their own, with it as declared. */
+  async payloadRetentions(): Promise<{ tenant: string; payloadRetention: string }[]> {
+    const rows = await this.db.query<{ id: string; payload_retention: string }>('SELECT id, payload_retention FROM tenants WHERE payload_retention IS NOT NULL');
+    return rows.map((row) => ({ tenant: row.id, payloadRetention: row.payload_retention }));
   }
 
   async list(page: { limit: number; after?: string }): Promise<Tenant[]> {

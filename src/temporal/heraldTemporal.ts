@@ -5,7 +5,7 @@ import {
 import { fromPayloadsAtIndex } from '@temporalio/common';
 import {
   cancelSignal, deliveryId, type DeliverySignal, eventRef, eventSearchAttributes, eventWorkflowId, type EventWorkflowInput, type HeraldEvent,
-  replaySignal, retryNowSignal, type Subscription, turnSignal,
+  type PruneSettings, replaySignal, retryNowSignal, type Subscription, turnSignal,
 } from '../../workflows/contract.ts';
 import type { eventWorkflow } from '../../workflows/event.ts';
 import type { pruneDeliveryLogWorkflow } from '../../workflows/prune.ts';
@@ -146,8 +146,54 @@ export class HeraldTemporal {
     return event;
   }
 
+  /**
+   * Erases the event from Temporal: every execution of its workflow and of its parts (each run: continue-as-new
+   * and replays make more than one) is deleted, running ones terminated first, so nothing more is attempted.
+   * Answers how many executions were deleted; none when Temporal no longer has it.
+   */
+  async eraseEvent(tenant: string, eventId: string): Promise<{ workflowExecutions: number }> {
+    const root = eventWorkflowId(tenant, eventId);
+    this.events.delete(root);
+    const { namespace } = this.client.options;
+    const remove = async (workflowId: string, runId?: string) => {
+      try {
+        await this.client.workflowService.deleteWorkflowExecution({ namespace, workflowExecution: { workflowId, runId } });
+        return 1;
+      } catch (err) {
+        // Deleted already (a previous erasure, or this one through the list), or never there.
+        if (isGrpcServiceError(err) && err.code === GRPC_NOT_FOUND) return 0;
+        throw err;
+      }
+    };
+    // The current run first, by id alone: visibility may not list a workflow started a moment ago. Deleting a running
+    // workflow terminates it, and its parts (children) with it.
+    let deleted = await remove(root);
+    // Ids are letters, digits and . _ ~ - (src/fields.ts): nothing to escape in the query.
+    for await (const execution of this.client.workflow.list({ query: `WorkflowId = '${root}' OR WorkflowId STARTS_WITH '${root}/'` })) {
+      deleted += await remove(execution.workflowId, execution.runId);
+    }
+    return { workflowExecutions: deleted };
+  }
+
+  /**
+   * The events whose workflow (or a part of it) Herald started before `cutoff`, of one tenant or of every tenant
+   * but some, as Temporal's visibility lists them (running or closed, within the namespace's retention).
+   */
+  async eventsStartedBefore(scope: { tenant: string } | { exceptTenants: string[] }, cutoff: Date): Promise<{ tenant: string; eventId: string }[]> {
+    // Ids are letters, digits and . _ ~ - (src/fields.ts): nothing to escape in the query.
+    const tenants = 'tenant' in scope ? `HeraldTenant = '${scope.tenant}'`
+      : scope.exceptTenants.length ? `HeraldTenant NOT IN (${scope.exceptTenants.map((t) => `'${t}'`).join(', ')})` : undefined;
+    const query = [`WorkflowType = 'eventWorkflow'`, `StartTime < '${cutoff.toISOString()}'`, tenants].filter(Boolean).join(' AND ');
+    const events = new Map<string, { tenant: string; eventId: string }>();
+    for await (const execution of this.client.workflow.list({ query })) {
+      const [, tenant, eventId] = /^event:([^:]+):([^:/]+)(\/\d+)?$/.exec(execution.workflowId) ?? [];
+      if (tenant && eventId) events.set(eventWorkflowId(tenant, eventId), { tenant, eventId });
+    }
+    return [...events.values()];
+  }
+
   /** Creates the daily Schedule that prunes the attempt log, or leaves the existing one. */
-  async schedulePruning(retentionMs: number): Promise<void> {
+  async schedulePruning(settings: PruneSettings): Promise<void> {
     try {
       await this.client.schedule.create({
         scheduleId: PRUNE_SCHEDULE_ID,
@@ -157,7 +203,7 @@ export class HeraldTemporal {
           type: 'startWorkflow',
           workflowType: 'pruneDeliveryLogWorkflow' satisfies (typeof pruneDeliveryLogWorkflow)['name'],
           taskQueue: this.options.taskQueue,
-          args: [retentionMs],
+          args: [settings],
         },
       });
     } catch (err) {
@@ -165,7 +211,7 @@ export class HeraldTemporal {
       // Keep the schedule, but follow a changed retention.
       await this.client.schedule.getHandle(PRUNE_SCHEDULE_ID).update((previous) => ({
         ...previous,
-        action: { ...previous.action, args: [retentionMs] } as typeof previous.action,
+        action: { ...previous.action, args: [settings] } as typeof previous.action,
       }));
     }
   }

@@ -15,6 +15,7 @@ import { createLogger } from '../../src/logger.ts';
 import { createMetrics } from '../../src/metrics/index.ts';
 import { openDb, type Db } from '../../src/storage/db.ts';
 import { DeliveryLog } from '../../src/storage/deliveryLog.ts';
+import { AuditLog } from '../../src/storage/auditLog.ts';
 import { EndpointStore } from '../../src/endpoints/store.ts';
 import { HeraldTemporal } from '../../src/temporal/heraldTemporal.ts';
 import { EventTypeStore } from '../../src/storage/eventTypes.ts';
@@ -34,6 +35,7 @@ before(async () => {
     db,
     endpoints: new EndpointStore(db),
     log: new DeliveryLog(db),
+    audit: new AuditLog(db),
     tenants: new TenantStore(db),
     portalSessions: new PortalSessionStore(db),
     publicUrl: undefined,

@@ -26,7 +26,7 @@ describe('tenants and tenant-scoped API keys', () => {
   test('the admin key manages tenants and keys; a key is shown once and works until revoked', async () => {
     const created = await admin('POST', '/v1/tenants', { id: 'acme', name: 'Acme' });
     assert.equal(created.status, 201);
-    assert.deepEqual({ ...created.body, createdAt: undefined }, { id: 'acme', name: 'Acme', createdAt: undefined });
+    assert.deepEqual({ ...created.body, createdAt: undefined }, { id: 'acme', name: 'Acme', payloadRetention: null, createdAt: undefined });
     const duplicate = await admin('POST', '/v1/tenants', { id: 'acme' });
     assert.equal(duplicate.status, 409);
     assert.deepEqual(duplicate.body.errors, [{ field: 'id', message: 'already exists' }]);
