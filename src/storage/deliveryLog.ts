@@ -150,7 +150,7 @@ export class DeliveryLog {
           request_method, request_url, request_headers, request_excerpt)
         VALUES (${deliveryId}, ${attempt}, ${s.param(a.budget)}, ${s.param(a.startedAt)}, ${s.param(a.durationMs)}, ${statusCode}, ${error},
           ${unlessErased(s.param(a.responseExcerpt))}, ${json(a.responseHeaders)},
-          ${s.param(a.request?.method ?? null)}, ${s.param(a.request?.url ?? null)}, ${unlessErased(json(a.request?.headers ?? null))}, ${unlessErased(s.param(a.request?.body ?? null))})`);
+          ${s.param(a.request?.method ?? null)}, ${s.param(a.request?.url ?? null)}, ${unlessErased(`${json(a.request?.headers ?? null)}::json`)}, ${unlessErased(s.param(a.request?.body ?? null))})`);
       s.with('delivery', `INSERT INTO deliveries (id, tenant, event_id, endpoint_id, event_type, status, attempts, last_status_code, last_error, next_attempt_at, endpoint_all_tenants)
         SELECT ${deliveryId}, ${s.param(a.tenant)}, ${s.param(a.eventId)}, ${endpointId}, ${s.param(a.eventType)}, ${s.param(a.status)}, ${attempt}, ${statusCode}, ${error},
           ${s.param(a.nextAttemptAt)}::timestamptz, ${ENDPOINT_ALL_TENANTS} FROM (SELECT ${endpointId}::text AS endpoint_id) AS d
