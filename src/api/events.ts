@@ -32,8 +32,8 @@ const ingestBody = z.strictObject({
 const eventQuery = z.object({ tenant: tenantField });
 const eventParams = z.object({ eventId: identifier });
 
-/** The start delay `deliverAt` or `delay` asks for (undefined when neither): in the future, at most 30 days ahead. */
-function startDelayOf(body: { deliverAt?: string; delay?: string }, now: number): number | undefined {
+/** The time `deliverAt` or `delay` asks for and the start delay to it (undefined when neither): in the future, at most 30 days ahead. */
+function scheduleOf(body: { deliverAt?: string; delay?: string }, now: number): { deliverAt: string; startDelayMs: number } | undefined {
   if (body.deliverAt !== undefined && body.delay !== undefined) {
     throw invalidFields([{ field: 'delay', message: 'give deliverAt or delay, not both' }]);
   }
@@ -42,7 +42,7 @@ function startDelayOf(body: { deliverAt?: string; delay?: string }, now: number)
   if (field === undefined) return undefined;
   if (delayMs <= 0) throw invalidFields([{ field, message: 'must be in the future' }]);
   if (delayMs > MAX_SCHEDULE_AHEAD_MS) throw invalidFields([{ field, message: 'may be at most 30 days ahead' }]);
-  return delayMs;
+  return { deliverAt: new Date(now + delayMs).toISOString(), startDelayMs: delayMs };
 }
 const durationMs = (duration: string) => {
   const [, amount, unit] = DURATION.exec(duration)!;
@@ -116,14 +116,14 @@ export function eventsRouter(deps: EventsDeps): Router {
     // Resolved here, into the workflow's input: no Temporal action is spent looking them up.
     const subscriptions = (await deps.endpoints.subscribedTo(event.tenant, event.type)).map((endpoint) => subscriptionFor(endpoint));
     const workflowId = eventWorkflowId(event.tenant, event.id);
-    const startDelayMs = startDelayOf(body, Date.now());
-    if ((await acceptEvent(deps, event, subscriptions, { deadlineMs: START_DEADLINE_MS, startDelayMs })) === 'duplicate') {
+    const schedule = scheduleOf(body, Date.now());
+    if ((await acceptEvent(deps, event, subscriptions, { deadlineMs: START_DEADLINE_MS, startDelayMs: schedule?.startDelayMs })) === 'duplicate') {
       deps.logger.info({ eventId: event.id, tenant: event.tenant, workflowId }, 'duplicate event ignored');
       res.status(200).json({ eventId: event.id, workflowId, status: 'duplicate' });
       return;
     }
-    if (startDelayMs !== undefined) {
-      const deliverAt = new Date(Date.now() + startDelayMs).toISOString();
+    if (schedule) {
+      const { deliverAt } = schedule;
       deps.logger.info({ eventId: event.id, tenant: event.tenant, eventType: event.type, workflowId, endpoints: subscriptions.length, deliverAt }, 'event scheduled');
       res.status(202).json({ eventId: event.id, workflowId, status: 'scheduled', deliverAt });
       return;
