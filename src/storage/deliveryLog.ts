@@ -235,13 +235,19 @@ export class DeliveryLog {
    * excerpts blanked. Ids, times, status codes and errors stay.
    */
   async eraseAttempts(tenant: string, eventId: string): Promise<{ deliveriesCancelled: number; attemptExcerpts: number }> {
+    const deliveriesCancelled = await this.cancelPending(tenant, eventId);
+    const attemptExcerpts = await this.blankAttemptExcerpts('delivery_id IN (SELECT id FROM deliveries WHERE tenant = $1 AND event_id = $2)', [tenant, eventId]);
+    return { deliveriesCancelled, attemptExcerpts };
+  }
+
+  /** The event's deliveries still pending or retrying, cancelled (an erasure, a scheduled event cancelled); how many. */
+  async cancelPending(tenant: string, eventId: string): Promise<number> {
     const cancelled = await this.db.query(
       `UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL, updated_at = now()
        WHERE tenant = $1 AND event_id = $2 AND status IN ('pending', 'retrying') RETURNING 1`,
       [tenant, eventId],
     );
-    const attemptExcerpts = await this.blankAttemptExcerpts('delivery_id IN (SELECT id FROM deliveries WHERE tenant = $1 AND event_id = $2)', [tenant, eventId]);
-    return { deliveriesCancelled: cancelled.length, attemptExcerpts };
+    return cancelled.length;
   }
 
   /** Blanks the excerpts of attempts made before `cutoff`, for one tenant or every tenant but some (payload retention). */

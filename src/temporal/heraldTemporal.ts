@@ -12,6 +12,8 @@ import type { pruneDeliveryLogWorkflow } from '../../workflows/prune.ts';
 
 export { deliveryId, eventWorkflowId, type HeraldEvent, type Subscription };
 
+export type EventStatus = 'scheduled' | 'delivering' | 'cancelled' | 'settled';
+
 /** `delivery:<tenant>:<eventId>:<endpointId>`; undefined for anything else. */
 export function parseDeliveryId(id: string): { tenant: string; eventId: string; endpointId: string } | undefined {
   const [kind, tenant, eventId, endpointId, ...rest] = id.split(':');
@@ -47,15 +49,19 @@ export class HeraldTemporal {
 
   /**
    * Starts the event's workflow; `duplicate` when the id was seen within the namespace's retention.
-   * `deadLetterRetentionMs` overrides the configured retention (test sends park briefly).
+   * `deadLetterRetentionMs` overrides the configured retention (test sends park briefly). `startDelayMs` is
+   * Temporal's delayed start (scheduled delivery): the execution exists at once (its id taken), its first
+   * workflow task comes when due, so the wait holds no timer and no worker.
    */
-  async ingest(event: HeraldEvent, subscriptions: Subscription[], deadlineMs: number, deadLetterRetentionMs?: number): Promise<'accepted' | 'duplicate'> {
+  async ingest(
+    event: HeraldEvent, subscriptions: Subscription[], deadlineMs: number, options: { deadLetterRetentionMs?: number; startDelayMs?: number } = {},
+  ): Promise<'accepted' | 'duplicate'> {
     const workflowId = eventWorkflowId(event.tenant, event.id);
     try {
       await this.client.withDeadline(Date.now() + deadlineMs, () =>
         this.client.workflow.start<typeof eventWorkflow>('eventWorkflow', {
-          ...this.startOptions(event, subscriptions, deadLetterRetentionMs),
-          requestEagerStart: this.options.eagerStart,
+          ...this.startOptions(event, subscriptions, options.deadLetterRetentionMs),
+          ...(options.startDelayMs ? { startDelay: options.startDelayMs } : { requestEagerStart: this.options.eagerStart }),
           // An id seen within the namespace retention is a duplicate, running or closed.
           workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
           workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
@@ -118,6 +124,42 @@ export class HeraldTemporal {
       if (err instanceof WorkflowNotFoundError) return undefined;
       throw err;
     }
+  }
+
+  /**
+   * Where the event's workflow stands: `scheduled` (a delayed start not yet due: no workflow task yet, with
+   * `deliverAt`), `delivering` (running, dead letters held included), `cancelled` (terminated: a scheduled event
+   * cancelled, or an operator's terminate), `settled`; undefined when Temporal no longer has it.
+   */
+  async eventState(tenant: string, eventId: string): Promise<{ status: EventStatus; deliverAt?: string } | undefined> {
+    let described;
+    try {
+      described = await this.client.workflow.getHandle(eventWorkflowId(tenant, eventId)).describe();
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return undefined;
+      throw err;
+    }
+    const { status, startTime, executionTime, historyLength } = described;
+    const delayed = executionTime !== undefined && executionTime > startTime;
+    const deliverAt = delayed ? { deliverAt: executionTime.toISOString() } : {};
+    // A delayed start's history holds its start event alone until it is due (its first workflow task then comes); a
+    // signal sent meanwhile is held in the history too, and then the due time tells.
+    const waiting = delayed && (historyLength <= 1 || executionTime.getTime() > Date.now());
+    if (status.name === 'RUNNING') return { status: waiting ? 'scheduled' : 'delivering', ...deliverAt };
+    return { status: status.name === 'TERMINATED' ? 'cancelled' : 'settled', ...deliverAt };
+  }
+
+  /**
+   * Cancels a scheduled event before it is due: its workflow is terminated while it has no workflow task yet, so
+   * no attempt was made. `started` once it is due (or was never scheduled); `closed` when it no longer runs.
+   */
+  async cancelScheduled(tenant: string, eventId: string): Promise<'cancelled' | 'started' | 'closed' | 'not-found'> {
+    const state = await this.eventState(tenant, eventId);
+    if (!state) return 'not-found';
+    if (state.status === 'delivering') return 'started';
+    if (state.status !== 'scheduled') return 'closed';
+    await this.client.workflow.getHandle(eventWorkflowId(tenant, eventId)).terminate('cancelled before it was due (POST /v1/events/:id/cancel)');
+    return 'cancelled';
   }
 
   /** The event as ingested, from its workflow's input (large ones cached: their attempts read them here). */

@@ -30,7 +30,7 @@ export interface StartedDelivery {
 export async function deliverOneEvent(
   herald: TimeSkippingHerald,
   receiver: Receiver,
-  options: { retryPolicy: RetryPolicy; replies: Reply[] | Responder; endpoint?: Partial<NewEndpoint>; data?: unknown },
+  options: { retryPolicy: RetryPolicy; replies: Reply[] | Responder; endpoint?: Partial<NewEndpoint>; data?: unknown; startDelayMs?: number },
 ): Promise<StartedDelivery> {
   const tenant = `t${++tenants}`;
   const path = `/${tenant}`;
@@ -45,7 +45,7 @@ export async function deliverOneEvent(
   });
   const event = { tenant, id: 'evt_1', type: 'order.submitted', occurredAt: new Date().toISOString(), data: options.data ?? { tenant } };
   const id = deliveryId(tenant, event.id, endpoint.id);
-  assert.equal(await herald.temporal.ingest(event, [subscriptionFor(endpoint)], 10_000), 'accepted');
+  assert.equal(await herald.temporal.ingest(event, [subscriptionFor(endpoint)], 10_000, { startDelayMs: options.startDelayMs }), 'accepted');
   await herald.log.registerPending(event, [{ id, endpointId: endpoint.id }]);
   return { handle: herald.env.client.workflow.getHandle(eventWorkflowId(tenant, event.id)), deliveryId: id, tenant, endpointId: endpoint.id, path, secret };
 }
