@@ -26,12 +26,12 @@ export interface DeliverDeps {
   credentials?: EndpointCredentials;
 }
 
-const unguardedCredentials = new EndpointCredentials(undefined, { guarded: false, keepAlive: true });
+const unguardedCredentials = new EndpointCredentials({ guarded: false, keepAlive: true });
 
 /** What one attempt learned from the receiver (or from failing to reach it), or why Herald failed it before sending. */
 interface Answer {
   verdict: Verdict;
-  /** False for Herald's own failures (the endpoint gone, a transform that fails on the event): they say nothing of the receiver. */
+  /** False for Herald's own failures (the endpoint gone, a transform that fails on the event, the egress proxy): they say nothing of the receiver. */
   countsAgainstEndpoint: boolean;
   statusCode: number | null;
   error: string | null;
@@ -40,7 +40,7 @@ interface Answer {
   /** The request as sent, for the attempt log; null when none was built. */
   request: SentRequest | null;
   retryAfterMs?: number;
-  networkFailure?: 'timeout' | 'connection';
+  networkFailure?: 'timeout' | 'connection' | 'proxy';
 }
 
 /** Response headers the attempt log keeps: the ones that explain an outcome. */
@@ -183,7 +183,8 @@ async function postAttempt(deps: DeliverDeps, input: DeliveryActivityInput, atte
     // the same way every time: final, and Herald's. A forbidden destination is final too, and the endpoint's own.
     if (err.kind === 'request') return noAnswer(err.message, false, sent);
     if (err.kind === 'forbidden') return noAnswer(err.message, true, sent);
-    return { verdict: 'retry', countsAgainstEndpoint: true, statusCode: null, error: err.message, responseExcerpt: null, responseHeaders: null, request: sent, networkFailure: err.kind };
+    // The egress proxy failing says nothing of the receiver: retried, but its circuit and auto-disable are left alone.
+    return { verdict: 'retry', countsAgainstEndpoint: err.kind !== 'proxy', statusCode: null, error: err.message, responseExcerpt: null, responseHeaders: null, request: sent, networkFailure: err.kind };
   }
 }
 

@@ -5,6 +5,7 @@ import { defaultTrafficSettings, type TrafficSettings } from './endpoints/traffi
 import { duration } from './duration.ts';
 import { isLoopbackHost } from './exposure.ts';
 import { loadStaticRoutes } from './endpoints/staticRoutes.ts';
+import { egressProxySetting } from './delivery/egressProxy.ts';
 import type { PayloadKey } from './keys.ts';
 
 const booleanFromEnv = z
@@ -101,6 +102,8 @@ const envSchema = z.object({
   HERALD_EAGER_START: booleanFromEnv.default(false),
   HERALD_FIRST_ATTEMPT_LOCAL: booleanFromEnv.default(false),
   HERALD_DELIVERY_KEEP_ALIVE: booleanFromEnv.default(true),
+  /** An HTTP CONNECT proxy every delivery and token request goes through (endpoints with `proxy: false` aside). */
+  HERALD_EGRESS_PROXY: egressProxySetting.optional(),
   HERALD_EMBEDDED_SQLITE_SYNC: z.enum(['full', 'normal']).default('full'),
   /** A workflow bundle built beforehand from this version's workflows; unset: the worker bundles them at start. */
   HERALD_WORKFLOW_BUNDLE: z.string().min(1).refine((file) => fs.statSync(file, { throwIfNoEntry: false })?.isFile() === true, 'no such file').optional(),
@@ -194,6 +197,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     strictEventTypes: e.HERALD_STRICT_EVENT_TYPES ?? false,
     /** Where endpoints may point: loopback and private addresses only when allowed, https only in production. */
     destinations,
+    /** Deliveries and token requests tunnel through it (the destination guard still checks the receiver); unset: they go direct. */
+    egressProxy: e.HERALD_EGRESS_PROXY,
     /** Request bodies larger than this are refused with 413. */
     maxBodyBytes: e.HERALD_MAX_BODY_BYTES,
     http: { requestTimeoutMs: e.HERALD_REQUEST_TIMEOUT, shutdownGraceMs: e.HERALD_SHUTDOWN_GRACE },

@@ -4,7 +4,6 @@ import { createApp } from './api/app.ts';
 import { answerClientError } from './api/problem.ts';
 import type { Config } from './config.ts';
 import { EndpointCredentials } from './delivery/credentials.ts';
-import { deliveryDispatcher } from './delivery/destinations.ts';
 import type { Logger } from './logger.ts';
 import { EventCatalog } from './eventCatalog.ts';
 import { listen } from './httpServer.ts';
@@ -136,8 +135,9 @@ export async function startHerald(
 
     if (role !== 'api') {
       const workerLogger = logger.child({ role: 'worker' });
-      const agents = { guarded: !config.destinations.allowPrivateTargets, keepAlive: config.tuning.deliveryKeepAlive };
-      const credentials = new EndpointCredentials(deliveryDispatcher(agents), agents);
+      const credentials = new EndpointCredentials({
+        guarded: !config.destinations.allowPrivateTargets, keepAlive: config.tuning.deliveryKeepAlive, proxy: config.egressProxy,
+      });
       stops.push(() => credentials.close());
       const worker = await createHeraldWorker(
         { connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, workflowBundle, tuning: config.tuning, dataConverter },

@@ -9,12 +9,14 @@ export type AttemptAuth =
   | { type: 'basic'; username: string; password: string }
   | { type: 'mtls'; certificate: string; privateKey: string };
 
-/** What an attempt needs to know of its endpoint to authenticate: its authentication, and a version that changes when it is edited. */
+/** What an attempt needs to know of its endpoint to authenticate and connect: its authentication, whether it goes through the egress proxy, and a version that changes when it is edited. */
 export interface AuthenticatedEndpoint {
   id: string;
   updatedAt: string;
   timeoutMs: number;
   auth: AttemptAuth | null;
+  /** False: straight to the receiver (and its token server), past HERALD_EGRESS_PROXY. */
+  proxy: boolean;
 }
 
 type OAuth2 = Extract<AttemptAuth, { type: 'oauth2-client-credentials' }>;
@@ -36,17 +38,24 @@ interface CachedToken {
 }
 
 /**
- * Endpoint authentication for a worker's attempts: the OAuth2 tokens it fetched, cached per endpoint
- * and shared by every attempt; the Authorization header of basic and bearer auth; the client
- * certificate of mTLS, as an HTTP agent per endpoint. Token requests and mTLS connections go through
- * the same destination guard as deliveries. An endpoint without `auth` costs one property check.
+ * Endpoint authentication and connections for a worker's attempts: the HTTP agents they go through
+ * (through the egress proxy or, for endpoints with `proxy: false`, past it); the OAuth2 tokens it
+ * fetched, cached per endpoint and shared by every attempt; the Authorization header of basic and
+ * bearer auth; the client certificate of mTLS, as an HTTP agent per endpoint. Token requests and mTLS
+ * connections go the same way, under the same destination guard, as deliveries. An endpoint without
+ * `auth` costs one property check.
  */
 export class EndpointCredentials {
   private readonly tokens = new Map<string, CachedToken>();
   private readonly clientCertificateAgents = new Map<string, { version: string; dispatcher: Dispatcher }>();
+  /** The agents of deliveries without a client certificate, and of token requests. */
+  private readonly shared: { proxied: Dispatcher; direct: Dispatcher };
 
-  /** `dispatcher`: the agent of deliveries without a client certificate (and of token requests); `agents`: how to build those with one. */
-  constructor(private readonly dispatcher: Dispatcher | undefined, private readonly agents: DeliveryDispatcherOptions) {}
+  /** `agents`: how every agent is built (the guard, keep-alive, the egress proxy). */
+  constructor(private readonly agents: DeliveryDispatcherOptions) {
+    const direct = deliveryDispatcher({ ...agents, proxy: undefined });
+    this.shared = { direct, proxied: agents.proxy ? deliveryDispatcher(agents) : direct };
+  }
 
   /**
    * The Authorization header the endpoint's auth sends, if any. `rejected`: the header a receiver
@@ -63,7 +72,7 @@ export class EndpointCredentials {
       || (options.rejected !== undefined && options.rejected === `Bearer ${await cached.token.catch(() => '')}`);
     if (stale) {
       // Not aborted with the attempt that started it: others wait for it too. The endpoint's timeout bounds it.
-      const token = this.requestToken(auth, endpoint.timeoutMs);
+      const token = this.requestToken(auth, endpoint);
       cached = { version, token: token.then(({ accessToken }) => accessToken), renewAt: Number.POSITIVE_INFINITY };
       this.tokens.set(endpoint.id, cached);
       const entry = cached;
@@ -75,27 +84,34 @@ export class EndpointCredentials {
     return `Bearer ${await cached!.token}`;
   }
 
-  /** The agent to send with: one presenting the client certificate for mTLS, the shared one otherwise. */
-  dispatcherFor(endpoint: AuthenticatedEndpoint): Dispatcher | undefined {
+  /** The agent to send with: one presenting the client certificate for mTLS, a shared one otherwise. */
+  dispatcherFor(endpoint: AuthenticatedEndpoint): Dispatcher {
     const { auth } = endpoint;
-    if (auth?.type !== 'mtls') return this.dispatcher;
+    if (auth?.type !== 'mtls') return this.sharedFor(endpoint);
     const cached = this.clientCertificateAgents.get(endpoint.id);
     if (cached?.version === endpoint.updatedAt) return cached.dispatcher;
-    // An edited certificate: the old agent finishes its requests and closes.
+    // An edited certificate (or proxy setting): the old agent finishes its requests and closes.
     void cached?.dispatcher.close();
-    const dispatcher = deliveryDispatcher({ ...this.agents, clientCertificate: { cert: auth.certificate, key: auth.privateKey } });
+    const dispatcher = deliveryDispatcher({
+      ...this.agents, clientCertificate: { cert: auth.certificate, key: auth.privateKey }, proxy: endpoint.proxy ? this.agents.proxy : undefined,
+    });
     this.clientCertificateAgents.set(endpoint.id, { version: endpoint.updatedAt, dispatcher });
     return dispatcher;
   }
 
-  /** Closes the client-certificate agents. */
+  /** Closes every agent. */
   async close(): Promise<void> {
-    await Promise.all([...this.clientCertificateAgents.values()].map(({ dispatcher }) => dispatcher.close()));
+    const agents = new Set([...this.clientCertificateAgents.values()].map(({ dispatcher }) => dispatcher).concat(this.shared.direct, this.shared.proxied));
+    await Promise.all([...agents].map((dispatcher) => dispatcher.close()));
     this.clientCertificateAgents.clear();
   }
 
+  private sharedFor(endpoint: Pick<AuthenticatedEndpoint, 'proxy'>): Dispatcher {
+    return endpoint.proxy ? this.shared.proxied : this.shared.direct;
+  }
+
   /** RFC 6749 §4.4, the client authenticated with HTTP basic (§2.3.1, which every token server supports). */
-  private async requestToken(auth: OAuth2, timeoutMs: number): Promise<{ accessToken: string; lifetimeMs: number }> {
+  private async requestToken(auth: OAuth2, endpoint: AuthenticatedEndpoint): Promise<{ accessToken: string; lifetimeMs: number }> {
     const form = new URLSearchParams({ grant_type: 'client_credentials' });
     if (auth.scope) form.set('scope', auth.scope);
     if (auth.audience) form.set('audience', auth.audience);
@@ -104,7 +120,7 @@ export class EndpointCredentials {
     let response;
     try {
       response = await send({
-        url: auth.tokenUrl, body: form.toString(), timeoutMs, dispatcher: this.dispatcher, excerptBytes: TOKEN_RESPONSE_BYTES,
+        url: auth.tokenUrl, body: form.toString(), timeoutMs: endpoint.timeoutMs, dispatcher: this.sharedFor(endpoint), excerptBytes: TOKEN_RESPONSE_BYTES,
         headers: { authorization: `Basic ${Buffer.from(client).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
       });
     } catch (err) {

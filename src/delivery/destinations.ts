@@ -1,6 +1,7 @@
 import dns from 'node:dns';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { Agent, buildConnector } from 'undici';
+import { type EgressProxy, tunnelConnector } from './egressProxy.ts';
 
 /** Address ranges a delivery may not reach unless HERALD_ALLOW_PRIVATE_TARGETS is on, by what they are. */
 const forbiddenRanges: [kind: string, network: string, prefix: number][] = [
@@ -175,19 +176,40 @@ export interface DeliveryDispatcherOptions {
   keepAlive: boolean;
   /** An endpoint's mTLS client certificate and key (PEM), presented to the receivers this agent reaches. */
   clientCertificate?: { cert: string; key: string };
+  /** HERALD_EGRESS_PROXY: every connection is a CONNECT tunnel through it. */
+  proxy?: EgressProxy;
+}
+
+/** The address a guarded connection may go to: an IP literal checked, a name resolved and all its addresses checked. */
+async function checkedAddress(hostname: string): Promise<string> {
+  const literal = ipLiteral(hostname);
+  if (literal) {
+    const kind = forbiddenAddressKind(literal);
+    if (kind) throw new ForbiddenDestinationError(literal, kind);
+    return literal;
+  }
+  return new Promise((resolve, reject) => guardedLookup()(hostname, {}, (err, address) => (err ? reject(err) : resolve(address as string))));
 }
 
 /**
  * The HTTP agent deliveries go through. Guarded (private targets not allowed), the check runs
  * when the socket connects, on the addresses actually dialled, so a name that resolved to a
  * public address at create time and to 127.0.0.1 now (DNS rebinding) is still refused.
- * IP literals skip DNS, so the connector checks them itself. Without keep-alive every attempt
- * opens its own connection (undici: pipelining 0).
+ * IP literals skip DNS, so the connector checks them itself. Through an egress proxy, the
+ * destination is checked the same way before the proxy is asked for a tunnel, and the tunnel
+ * names the checked address (egressProxy.ts). Without keep-alive every attempt opens its own
+ * connection (undici: pipelining 0).
  */
 export function deliveryDispatcher(options: DeliveryDispatcherOptions): Agent {
+  const keepAlive = !options.keepAlive && { pipelining: 0 };
+  if (options.proxy) {
+    const tls = buildConnector({ ...options.clientCertificate });
+    const destination = options.guarded ? checkedAddress : async (hostname: string) => ipLiteral(hostname) ?? hostname;
+    return new Agent({ ...keepAlive, connect: tunnelConnector(options.proxy, tls, destination) });
+  }
   const connect = buildConnector({ lookup: options.guarded ? guardedLookup() : undefined, ...options.clientCertificate });
   return new Agent({
-    ...(!options.keepAlive && { pipelining: 0 }),
+    ...keepAlive,
     connect: (connectOptions, callback) => {
       const address = options.guarded ? ipLiteral(connectOptions.hostname) : undefined;
       const kind = address && forbiddenAddressKind(address);

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { type Dispatcher, errors as undiciErrors, getGlobalDispatcher } from 'undici';
 import { ForbiddenDestinationError } from './destinations.ts';
+import { EgressProxyError } from './egressProxy.ts';
 
 /** One attempt's request: POST `body` with `headers` to `url`, answered or abandoned within `timeoutMs`. */
 export interface SendRequest {
@@ -24,11 +25,12 @@ export interface SendResponse {
 }
 
 /**
- * Why a request got no answer: `timeout` and `connection` are worth another attempt; `forbidden`
+ * Why a request got no answer: `timeout`, `connection` and `proxy` (the egress proxy failed, not the
+ * receiver) are worth another attempt; `forbidden`
  * (a private destination) and `request` (a request that cannot be sent as configured, such as
  * an invalid header value or a URL with credentials) fail the same way every time.
  */
-export type SendFailureKind = 'timeout' | 'connection' | 'forbidden' | 'request';
+export type SendFailureKind = 'timeout' | 'connection' | 'proxy' | 'forbidden' | 'request';
 
 export class SendError extends Error {
   constructor(readonly kind: SendFailureKind, message: string, options?: { cause?: unknown }) {
@@ -105,8 +107,11 @@ async function readExcerpt(body: Dispatcher.ResponseData['body'], limit: number)
 const timeoutCodes = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
 
 function classify(err: unknown, timeoutMs: number, deadlineReached: boolean): SendError {
-  const forbidden = err instanceof ForbiddenDestinationError ? err : (err as { cause?: unknown } | undefined)?.cause;
+  const cause = (err as { cause?: unknown } | undefined)?.cause;
+  const forbidden = err instanceof ForbiddenDestinationError ? err : cause;
   if (forbidden instanceof ForbiddenDestinationError) return new SendError('forbidden', forbidden.message, { cause: forbidden });
+  const proxy = err instanceof EgressProxyError ? err : cause;
+  if (proxy instanceof EgressProxyError) return new SendError('proxy', proxy.message, { cause: proxy });
   const code = (err as { code?: string } | undefined)?.code;
   if (deadlineReached || (code && timeoutCodes.has(code))) return new SendError('timeout', `timed out after ${timeoutMs} ms`, { cause: err });
   // undici refuses a header name or value it cannot send (InvalidArgumentError; TypeError from fetch's Headers).

@@ -72,6 +72,7 @@ export const endpointSettings = z.strictObject({
   disableAfter: z.string().refine((text) => duration.safeParse(text).success, 'a duration such as "12h" or "5d"').nullable()
     .describe('Continuous failure after which Herald disables the endpoint (default HERALD_DISABLE_AFTER, 5d); null: never.'),
   auth: endpointAuthSchema,
+  proxy: z.boolean().describe('false: requests to this endpoint (and its OAuth2 token URL) go straight to it, not through the egress proxy (HERALD_EGRESS_PROXY); default true. Without a proxy configured it changes nothing.'),
 });
 
 const { shape } = endpointSettings;
@@ -96,6 +97,7 @@ export const endpointDefinition = endpointSettings.extend({
   onFailure: shape.onFailure.default('block'),
   disableAfter: shape.disableAfter.optional(),
   auth: shape.auth.default(null),
+  proxy: shape.proxy.default(true),
   tenant: tenantField,
 });
 

@@ -40,6 +40,8 @@ export interface Endpoint {
   onFailure: 'block' | 'skip';
   /** How Herald authenticates to the receiver besides signing, without its secret; null: no more than the signature. */
   auth: PublicEndpointAuth | null;
+  /** Whether its requests go through HERALD_EGRESS_PROXY when one is set; false: straight to the receiver. */
+  proxy: boolean;
   /** Static routes come from configuration: the API shows them but may not change them (409). */
   readOnly: boolean;
   /** Set for static routes: the route's name and whether it is its tenant's fallback. */
@@ -48,7 +50,7 @@ export interface Endpoint {
   updatedAt: string;
 }
 
-export type NewEndpoint = Omit<Endpoint, 'id' | 'sourceApp' | 'transform' | 'allTenants' | 'rateLimit' | 'ordering' | 'onFailure' | 'auth' | 'readOnly' | 'staticRoute' | 'createdAt' | 'updatedAt'> & {
+export type NewEndpoint = Omit<Endpoint, 'id' | 'sourceApp' | 'transform' | 'allTenants' | 'rateLimit' | 'ordering' | 'onFailure' | 'auth' | 'proxy' | 'readOnly' | 'staticRoute' | 'createdAt' | 'updatedAt'> & {
   /** Empty for no secret (shared-secret and hmac-sha256 then send none). */
   secret: string;
   sourceApp?: string | null;
@@ -59,6 +61,7 @@ export type NewEndpoint = Omit<Endpoint, 'id' | 'sourceApp' | 'transform' | 'all
   onFailure?: 'block' | 'skip';
   /** With its secret in clear; sealed by the store. */
   auth?: EndpointAuth | null;
+  proxy?: boolean;
 };
 
 export interface RateLimit {

@@ -70,7 +70,7 @@ export interface AttemptOutcome {
   status: 'delivered' | 'retrying' | 'failed';
   /**
    * Whether it tells about the receiver: false when Herald failed the attempt before sending (a
-   * transform or build failure, a deleted or disabled endpoint), which opens no circuit and moves no health.
+   * transform or build failure, a deleted or disabled endpoint) or the egress proxy failed it, which opens no circuit and moves no health.
    */
   countsAgainstEndpoint: boolean;
   statusCode: number | null;

@@ -10,7 +10,7 @@ export interface AttemptReport {
   statusCode: number | null;
   durationMs: number;
   /** How a request that got no HTTP answer failed. */
-  networkFailure?: 'timeout' | 'connection';
+  networkFailure?: 'timeout' | 'connection' | 'proxy';
 }
 
 /** How one delivery (an event to one endpoint) ended for good. */
@@ -51,9 +51,9 @@ export const OTHER_EVENT = 'other';
 const builtInEventTypes = ['herald.test'];
 const CATALOG_REFRESH_MS = 30_000;
 
-/** Why a retryable attempt failed, as the `reason` label of `webhook_retries_total` (the ERP's reasons, plus `rate_limited`). */
+/** Why a retryable attempt failed, as the `reason` label of `webhook_retries_total` (the ERP's reasons, plus `rate_limited` and `proxy_error`). */
 export function retryReason({ statusCode, networkFailure }: Pick<AttemptReport, 'statusCode' | 'networkFailure'>): string {
-  if (statusCode === null) return networkFailure === 'timeout' ? 'timeout' : 'connection_error';
+  if (statusCode === null) return networkFailure === 'timeout' ? 'timeout' : networkFailure === 'proxy' ? 'proxy_error' : 'connection_error';
   if (statusCode === 429) return 'rate_limited';
   // 408 is the receiver saying it timed out waiting for the request.
   return statusCode === 408 ? 'timeout' : 'server_error';
@@ -92,7 +92,7 @@ export function createMetrics(): HeraldMetrics {
   });
   const retries = new Counter({
     name: 'webhook_retries_total',
-    help: 'Delivery attempts that ended in a retryable failure, by reason: timeout, connection_error, server_error, rate_limited',
+    help: 'Delivery attempts that ended in a retryable failure, by reason: timeout, connection_error, proxy_error, server_error, rate_limited',
     labelNames: ['event', 'tenant_id', 'reason'] as const,
     registers,
   });

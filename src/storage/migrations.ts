@@ -223,4 +223,6 @@ export const migrations: string[][] = [
     'CREATE INDEX audit_log_tenant ON audit_log (tenant, id)',
     'CREATE INDEX audit_log_at ON audit_log (at)',
   ],
+  // Issue 22: whether an endpoint's requests go through HERALD_EGRESS_PROXY (when one is set).
+  ['ALTER TABLE endpoints ADD COLUMN proxy boolean NOT NULL DEFAULT true'],
 ];

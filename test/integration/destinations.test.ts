@@ -1,10 +1,16 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
+import { ConnectProxy } from '../support/connectProxy.ts';
 import { eventually } from '../support/eventually.ts';
 import { startHeraldWithReceiver } from '../support/heraldWithReceiver.ts';
 
-const { herald, receiver, stop } = await startHeraldWithReceiver({ HERALD_ALLOW_PRIVATE_TARGETS: 'false' });
-after(stop);
+// Deliveries go through an egress proxy (endpoints with proxy: false aside): the guard must hold before it, too.
+const proxy = await ConnectProxy.start();
+const { herald, receiver, stop } = await startHeraldWithReceiver({ HERALD_ALLOW_PRIVATE_TARGETS: 'false', HERALD_EGRESS_PROXY: proxy.url() });
+after(async () => {
+  await stop();
+  await proxy.stop();
+});
 
 describe('with HERALD_ALLOW_PRIVATE_TARGETS=false', () => {
   const countEndpoints = async () => (await herald.api('GET', '/v1/endpoints?tenant=ssrf')).body.data.length;
@@ -80,5 +86,21 @@ describe('with HERALD_ALLOW_PRIVATE_TARGETS=false', () => {
     assert.equal(byName.body.statusCode, null);
     assert.match(byName.body.error, /^destination resolves to a private or reserved address/);
     assert.deepEqual(receiver.received('/test-send'), []);
+  });
+
+  test('straight to the receiver (proxy: false), a hostname that resolves to 127.0.0.1 is refused the same way', async () => {
+    const created = await herald.api('POST', '/v1/endpoints', { url: receiver.script('/direct').replace('127.0.0.1', 'localhost'), tenant: 'rebind-direct', proxy: false });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.equal((await herald.api('POST', '/v1/events', { id: 'evt-direct', type: 'order.submitted', tenant: 'rebind-direct' })).status, 202);
+    const failed = await eventually(
+      async () => (await herald.api('GET', `/v1/deliveries/delivery:rebind-direct:evt-direct:${created.body.id}`)).body,
+      (delivery) => delivery?.status === 'failed',
+    );
+    assert.match(failed.attempts[0].error, /^destination resolves to a private or reserved address/);
+    assert.deepEqual(receiver.received('/direct'), []);
+  });
+
+  test('through the egress proxy, every refused destination above was refused before the proxy was asked for a tunnel', () => {
+    assert.deepEqual(proxy.connects, []);
   });
 });

@@ -52,13 +52,13 @@ describe('static routes from the environment', () => {
       name: 'booking', fallback: false, tenant: 'default', url: 'https://hook.example/booking', description: '',
       eventTypes: ['booking.created', 'booking.rescheduled'], secret: '', format: 'standard', signature: { scheme: 'none' },
       headers: {}, enabled: true, retryPolicy: { schedule: ['1s', '2s'] }, timeoutMs: 15_000,
-      rateLimit: null, ordering: null, onFailure: 'block',
+      rateLimit: null, ordering: null, onFailure: 'block', auth: null, proxy: true,
     });
     assert.deepEqual(fallback, {
       name: 'fallback', fallback: true, tenant: 'default', url: 'https://hook.example/fallback', description: '', eventTypes: ['*'],
       secret: 'erp-signing-key', format: 'standard', signature: { scheme: 'hmac-sha256', header: 'X-Signature' },
       headers: {}, enabled: true, retryPolicy: 'standard', timeoutMs: 5000,
-      rateLimit: null, ordering: null, onFailure: 'block',
+      rateLimit: null, ordering: null, onFailure: 'block', auth: null, proxy: true,
     });
   });
 
