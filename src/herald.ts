@@ -16,6 +16,7 @@ import { DeliveryLog } from './storage/deliveryLog.ts';
 import { EndpointStore } from './endpoints/store.ts';
 import { createTrafficControl } from './endpoints/trafficControl.ts';
 import { TenantStore } from './storage/tenants.ts';
+import { TenantDeletions } from './storage/tenantDeletions.ts';
 import { AuditLog } from './storage/auditLog.ts';
 import { PortalSessionStore } from './portal/sessions.ts';
 import { EventTypeStore } from './storage/eventTypes.ts';
@@ -110,6 +111,7 @@ export async function startHerald(
     const log = new DeliveryLog(storage);
     const tenants = new TenantStore(storage);
     const audit = new AuditLog(storage);
+    const deletions = new TenantDeletions(storage);
     stops.push(await metrics.followEventCatalog(() => new EventTypeStore(storage).declaredNames()));
     const workflowBundle = (bundle as PromiseFulfilledResult<WorkerOptions['workflowBundle']>).value;
     // The API process owns configuration-defined endpoints; a lone worker only reads them.
@@ -142,7 +144,7 @@ export async function startHerald(
       const worker = await createHeraldWorker(
         { connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, workflowBundle, tuning: config.tuning, dataConverter },
         {
-          endpoints, log, temporal, logger: workerLogger, metrics: metrics.delivery, tenants, audit,
+          endpoints, log, temporal, logger: workerLogger, metrics: metrics.delivery, tenants, audit, deletions,
           traffic: createTrafficControl({ db: storage, endpoints, logger: workerLogger, settings: config.traffic }),
           credentials,
         },
@@ -170,6 +172,7 @@ export async function startHerald(
       const app = createApp({
         temporal, db: storage, endpoints, log, audit, logger, metrics,
         tenants,
+        deletions,
         portalSessions: new PortalSessionStore(storage),
         publicUrl: config.publicUrl,
         temporalWebUi: { url: config.temporal.webUiUrl, namespace: config.temporal.namespace },

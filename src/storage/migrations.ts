@@ -223,4 +223,18 @@ export const migrations: string[][] = [
     'CREATE INDEX audit_log_tenant ON audit_log (tenant, id)',
     'CREATE INDEX audit_log_at ON audit_log (at)',
   ],
+  // Issue 23: a tenant's deletion, run by its workflow; the row outlives the tenant as its tombstone, so the id is
+  // refused for ingest and never reused, and GET /v1/tenants/:id/deletion still answers what was removed.
+  [
+    `CREATE TABLE tenant_deletions (
+      tenant text PRIMARY KEY,
+      started_at timestamptz NOT NULL DEFAULT now(),
+      finished_at timestamptz,
+      endpoints integer NOT NULL DEFAULT 0,
+      keys integer NOT NULL DEFAULT 0,
+      portal_sessions integer NOT NULL DEFAULT 0,
+      deliveries integer NOT NULL DEFAULT 0,
+      workflow_executions integer NOT NULL DEFAULT 0
+    )`,
+  ],
 ];
