@@ -116,11 +116,17 @@ export async function startHerald(
     const workflowBundle = (bundle as PromiseFulfilledResult<WorkerOptions['workflowBundle']>).value;
     // The API process owns configuration-defined endpoints; a lone worker only reads them.
     if (role !== 'worker') {
-      await endpoints.syncStaticRoutes(config.staticRoutes);
+      // A deleted tenant's endpoints stay deleted, even those the configuration still names.
+      const deleted = await deletions.deletedTenants();
+      const staticRoutes = config.staticRoutes.filter((route) => !deleted.has(route.tenant));
+      await endpoints.syncStaticRoutes(staticRoutes);
+      if (staticRoutes.length < config.staticRoutes.length) {
+        logger.warn({ routes: config.staticRoutes.filter((route) => deleted.has(route.tenant)).map((r) => `${r.tenant}/${r.name}`) }, 'static routes of deleted tenants left out');
+      }
       const secrets = await endpoints.sealStoredSecrets();
       if (secrets.sealed) logger.info({ endpoints: secrets.sealed }, 'signing secrets sealed with the first of HERALD_PAYLOAD_KEYS');
       if (secrets.unreadable.length) logger.warn({ endpointIds: secrets.unreadable }, 'signing secrets sealed under a key no longer in HERALD_PAYLOAD_KEYS: their deliveries fail until it is back');
-      if (config.staticRoutes.length) logger.info({ routes: config.staticRoutes.map((r) => `${r.tenant}/${r.name}`) }, 'static routes stored');
+      if (staticRoutes.length) logger.info({ routes: staticRoutes.map((r) => `${r.tenant}/${r.name}`) }, 'static routes stored');
       if (config.staticRoutesLeftOut.length) logger.info({ leftOut: config.staticRoutesLeftOut }, 'static routes without a URL left out');
     }
 

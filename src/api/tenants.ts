@@ -132,7 +132,7 @@ export function tenantsRouter(deps: {
   router.delete('/v1/tenants/:tenantId', async (req, res) => {
     const { tenantId } = parse(tenantParams, req.params, 'params');
     if (tenantId === DEFAULT_TENANT) {
-      throw new Problem(409, 'Conflict', 'the default tenant cannot be deleted: requests that name no tenant (the admin key\'s, static routes\') act for it', [
+      throw new Problem(409, 'Conflict', 'the default tenant cannot be deleted: requests and static routes that name no tenant act for it', [
         { field: 'tenantId', message: 'must not be "default"' },
       ]);
     }

@@ -43,6 +43,11 @@ export class TenantDeletions {
     return row && toDeletion(row);
   }
 
+  /** Every tenant deleted or being deleted. */
+  async deletedTenants(): Promise<Set<string>> {
+    return new Set((await this.db.query<{ tenant: string }>('SELECT tenant FROM tenant_deletions')).map((row) => row.tenant));
+  }
+
   /**
    * Removes everything Herald's database keeps for the tenant but its audit log: endpoints (their secrets, auth,
    * traffic state and circuits), API keys, portal sessions, event types, the attempt log and tombstones of erased
