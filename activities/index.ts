@@ -1,9 +1,16 @@
+import { Context } from '@temporalio/activity';
 import { deliveryId, type HeraldActivities } from '../workflows/contract.ts';
 import type { AuditLog } from '../src/storage/auditLog.ts';
+import type { TenantDeletions } from '../src/storage/tenantDeletions.ts';
+import type { HeraldTemporal } from '../src/temporal/heraldTemporal.ts';
 import { enforcePayloadRetention, type RetentionDeps } from '../src/events/retention.ts';
 import { deliver, type DeliverDeps, react } from './deliver.ts';
 
-export type ActivityDeps = DeliverDeps & RetentionDeps & { audit: Pick<AuditLog, 'prune'> };
+export type ActivityDeps = DeliverDeps & RetentionDeps & {
+  audit: Pick<AuditLog, 'prune'>;
+  deletions: TenantDeletions;
+  temporal: Pick<HeraldTemporal, 'deleteTenantWorkflows'>;
+};
 
 /** The side effects workflows may ask for, bound to their dependencies. */
 export function createActivities(deps: ActivityDeps): HeraldActivities {
@@ -17,5 +24,11 @@ export function createActivities(deps: ActivityDeps): HeraldActivities {
     },
     pruneDeliveryLog: async (settings) => ({ ...(await deps.log.prune(settings)), auditRecords: await deps.audit.prune(settings.auditRetentionMs) }),
     enforcePayloadRetention: ({ payloadRetentionMs }) => enforcePayloadRetention(deps, payloadRetentionMs),
+    removeTenantRecords: (tenant) => deps.deletions.removeRecords(tenant),
+    deleteTenantWorkflows: (tenant) => deps.temporal.deleteTenantWorkflows(tenant, async () => {
+      await deps.deletions.countWorkflowExecutions(tenant, 1);
+      Context.current().heartbeat();
+    }),
+    finishTenantDeletion: (tenant) => deps.deletions.finish(tenant),
   };
 }

@@ -19,6 +19,7 @@ import { openDb } from '../src/storage/db.ts';
 import { DeliveryLog } from '../src/storage/deliveryLog.ts';
 import { AuditLog } from '../src/storage/auditLog.ts';
 import { EventTypeStore } from '../src/storage/eventTypes.ts';
+import { TenantDeletions } from '../src/storage/tenantDeletions.ts';
 import { TenantStore } from '../src/storage/tenants.ts';
 import { HeraldTemporal } from '../src/temporal/heraldTemporal.ts';
 import { launchBrowser } from '../ops/browser.ts';
@@ -47,7 +48,7 @@ console.log(`${ROWS} deliveries and attempts written in ${Date.now() - started} 
 
 const app = createApp({
   temporal: new HeraldTemporal(new Client({ connection: Connection.lazy({ address: '127.0.0.1:1' }) }), { taskQueue: 'herald', deadLetterRetentionMs: 86_400_000 }),
-  db, endpoints: new EndpointStore(db), log: new DeliveryLog(db), audit: new AuditLog(db), tenants: new TenantStore(db), portalSessions: new PortalSessionStore(db),
+  db, endpoints: new EndpointStore(db), log: new DeliveryLog(db), audit: new AuditLog(db), tenants: new TenantStore(db), deletions: new TenantDeletions(db), portalSessions: new PortalSessionStore(db),
   publicUrl: undefined, temporalWebUi: { url: 'http://localhost:8233', namespace: 'default' },
   catalog: new EventCatalog(new EventTypeStore(db), { strict: false }), apiKey: KEY, checkHostHeader: false, quotas: loadConfig({}).quotas,
   logger: createLogger('silent'), metrics: createMetrics(), destinations: { allowPrivateTargets: true, requireHttps: false },

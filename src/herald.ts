@@ -15,6 +15,7 @@ import { DeliveryLog } from './storage/deliveryLog.ts';
 import { EndpointStore } from './endpoints/store.ts';
 import { createTrafficControl } from './endpoints/trafficControl.ts';
 import { TenantStore } from './storage/tenants.ts';
+import { TenantDeletions } from './storage/tenantDeletions.ts';
 import { AuditLog } from './storage/auditLog.ts';
 import { PortalSessionStore } from './portal/sessions.ts';
 import { EventTypeStore } from './storage/eventTypes.ts';
@@ -109,15 +110,22 @@ export async function startHerald(
     const log = new DeliveryLog(storage);
     const tenants = new TenantStore(storage);
     const audit = new AuditLog(storage);
+    const deletions = new TenantDeletions(storage);
     stops.push(await metrics.followEventCatalog(() => new EventTypeStore(storage).declaredNames()));
     const workflowBundle = (bundle as PromiseFulfilledResult<WorkerOptions['workflowBundle']>).value;
     // The API process owns configuration-defined endpoints; a lone worker only reads them.
     if (role !== 'worker') {
-      await endpoints.syncStaticRoutes(config.staticRoutes);
+      // A deleted tenant's endpoints stay deleted, even those the configuration still names.
+      const deleted = await deletions.deletedTenants();
+      const staticRoutes = config.staticRoutes.filter((route) => !deleted.has(route.tenant));
+      await endpoints.syncStaticRoutes(staticRoutes);
+      if (staticRoutes.length < config.staticRoutes.length) {
+        logger.warn({ routes: config.staticRoutes.filter((route) => deleted.has(route.tenant)).map((r) => `${r.tenant}/${r.name}`) }, 'static routes of deleted tenants left out');
+      }
       const secrets = await endpoints.sealStoredSecrets();
       if (secrets.sealed) logger.info({ endpoints: secrets.sealed }, 'signing secrets sealed with the first of HERALD_PAYLOAD_KEYS');
       if (secrets.unreadable.length) logger.warn({ endpointIds: secrets.unreadable }, 'signing secrets sealed under a key no longer in HERALD_PAYLOAD_KEYS: their deliveries fail until it is back');
-      if (config.staticRoutes.length) logger.info({ routes: config.staticRoutes.map((r) => `${r.tenant}/${r.name}`) }, 'static routes stored');
+      if (staticRoutes.length) logger.info({ routes: staticRoutes.map((r) => `${r.tenant}/${r.name}`) }, 'static routes stored');
       if (config.staticRoutesLeftOut.length) logger.info({ leftOut: config.staticRoutesLeftOut }, 'static routes without a URL left out');
     }
 
@@ -142,7 +150,7 @@ export async function startHerald(
       const worker = await createHeraldWorker(
         { connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, workflowBundle, tuning: config.tuning, dataConverter },
         {
-          endpoints, log, temporal, logger: workerLogger, metrics: metrics.delivery, tenants, audit,
+          endpoints, log, temporal, logger: workerLogger, metrics: metrics.delivery, tenants, audit, deletions,
           traffic: createTrafficControl({ db: storage, endpoints, logger: workerLogger, settings: config.traffic }),
           credentials,
         },
@@ -170,6 +178,7 @@ export async function startHerald(
       const app = createApp({
         temporal, db: storage, endpoints, log, audit, logger, metrics,
         tenants,
+        deletions,
         portalSessions: new PortalSessionStore(storage),
         publicUrl: config.publicUrl,
         temporalWebUi: { url: config.temporal.webUiUrl, namespace: config.temporal.namespace },

@@ -80,6 +80,11 @@ export interface HeraldActivities {
   pruneDeliveryLog(settings: PruneSettings): Promise<{ attempts: number; deliveries: number; tombstones: number; auditRecords: number }>;
   /** Run daily by the same Schedule: events and excerpts past their tenant's payload retention are erased. */
   enforcePayloadRetention(settings: PruneSettings): Promise<{ attemptExcerpts: number; events: number }>;
+  /** A tenant's deletion: everything Herald's database keeps for it but the audit log; runs again harmlessly. */
+  removeTenantRecords(tenant: string): Promise<void>;
+  /** A tenant's deletion: one pass deleting its workflow executions, heartbeating; answers how many it deleted. */
+  deleteTenantWorkflows(tenant: string): Promise<number>;
+  finishTenantDeletion(tenant: string): Promise<void>;
 }
 
 export interface PruneSettings {
@@ -160,6 +165,11 @@ export function eventWorkflowId(tenant: string, eventId: string): string {
 /** A part of a large fan-out: `event:<tenant>:<eventId>/<n>`, under the event workflow. */
 export function partWorkflowId(parentId: string, part: number): string {
   return `${parentId}/${part}`;
+}
+
+/** The workflow deleting a tenant: one per tenant. */
+export function tenantDeletionWorkflowId(tenant: string): string {
+  return `tenant-deletion:${tenant}`;
 }
 
 /** A delivery is logical: the event workflow plus the endpoint. Ids never contain colons. */

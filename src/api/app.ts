@@ -8,6 +8,7 @@ import type { Db } from '../storage/db.ts';
 import type { AuditLog } from '../storage/auditLog.ts';
 import type { DeliveryLog } from '../storage/deliveryLog.ts';
 import type { EndpointStore } from '../endpoints/store.ts';
+import type { TenantDeletions } from '../storage/tenantDeletions.ts';
 import type { TenantStore } from '../storage/tenants.ts';
 import type { PortalSessionStore } from '../portal/sessions.ts';
 import { portalPage } from '../portal/page.ts';
@@ -35,6 +36,7 @@ export interface ApiDeps {
   log: DeliveryLog;
   audit: AuditLog;
   tenants: TenantStore;
+  deletions: TenantDeletions;
   portalSessions: PortalSessionStore;
   /** Portal links start with it; undefined: the address the issuing request reached. */
   publicUrl: string | undefined;

@@ -7,6 +7,7 @@ import type { EventCatalog } from '../eventCatalog.ts';
 import type { Logger } from '../logger.ts';
 import type { DeliveryLog } from '../storage/deliveryLog.ts';
 import type { EndpointStore } from '../endpoints/store.ts';
+import type { TenantDeletions } from '../storage/tenantDeletions.ts';
 import { eventWorkflowId, type HeraldTemporal } from '../temporal/heraldTemporal.ts';
 import { identifier, producedEventType, tenantField } from '../fields.ts';
 import { endpointScope, isAdmin, resolveTenant } from './auth.ts';
@@ -56,6 +57,7 @@ export const eventRoutes: RouteDescription[] = [
       202: '{ eventId, workflowId, status: "accepted" }, or with deliverAt/delay { eventId, workflowId, status: "scheduled", deliverAt }',
       200: '{ eventId, workflowId, status: "duplicate" }: the id was seen before (a scheduled or cancelled one included); nothing is delivered again',
       403: 'a tenant key naming another tenant',
+      410: 'the tenant is being deleted, or was deleted; nothing was accepted',
       503: 'Temporal is unreachable (with Retry-After); nothing was accepted',
     },
   },
@@ -93,6 +95,7 @@ export interface EventsDeps {
   endpoints: EndpointStore;
   log: DeliveryLog;
   catalog: EventCatalog;
+  deletions: Pick<TenantDeletions, 'get'>;
   logger: Logger;
 }
 
@@ -111,6 +114,11 @@ export function eventsRouter(deps: EventsDeps): Router {
       throw new Problem(400, 'Invalid request', 'id and Idempotency-Key differ', [{ field: 'id', message: 'must equal the Idempotency-Key header when both are given' }]);
     }
     const event = newEvent({ tenant: resolveTenant(res, body.tenant), id: body.id ?? headerKey, type: body.type, occurredAt: body.occurredAt, data: body.data });
+    const deletion = await deps.deletions.get(event.tenant);
+    if (deletion) {
+      throw new Problem(410, 'Tenant deleted', deletion.status === 'running' ? `tenant ${event.tenant} is being deleted (since ${deletion.startedAt}): nothing is accepted for it`
+        : `tenant ${event.tenant} was deleted at ${deletion.finishedAt}: nothing is accepted for it`, [{ field: 'tenant', message: 'names a deleted tenant' }]);
+    }
     const catalogErrors = await deps.catalog.check(event.tenant, event.type, event.data);
     if (catalogErrors.length) throw invalidFields(catalogErrors);
     // Resolved here, into the workflow's input: no Temporal action is spent looking them up.

@@ -1,7 +1,9 @@
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import type { Logger } from '../logger.ts';
+import type { TenantDeletions } from '../storage/tenantDeletions.ts';
 import type { TenantStore } from '../storage/tenants.ts';
+import type { HeraldTemporal } from '../temporal/heraldTemporal.ts';
 import { principalOf, requireAdmin } from './auth.ts';
 import { duration } from '../duration.ts';
 import { identifier, tenantId } from '../fields.ts';
@@ -37,17 +39,32 @@ const tenantParams = z.object({ tenantId: identifier });
 const keyParams = tenantParams.extend({ keyId: z.string() });
 
 const adminOnly = 'not the admin key';
+/** Requests that name no tenant act for it (src/api/auth.ts). */
+const DEFAULT_TENANT = 'default';
 const noTenant = 'no such tenant';
 export const tenantRoutes: RouteDescription[] = [
   {
     method: 'post', path: '/v1/tenants', summary: 'Create a tenant', body: createTenantBody,
-    responses: { 201: 'the tenant', 403: adminOnly, 409: 'the tenant exists' },
+    responses: { 201: 'the tenant', 403: adminOnly, 409: 'the tenant exists, or was deleted (a deleted tenant\'s id is not reused)' },
   },
   { method: 'get', path: '/v1/tenants', summary: 'List tenants', query: listQuery, responses: { 200: '{ data: [tenant], nextCursor }', 403: 'not the admin key (an operator\'s portal session may list)' } },
   { method: 'get', path: '/v1/tenants/:tenantId', summary: 'Read a tenant', params: tenantParams, responses: { 200: 'the tenant', 403: adminOnly, 404: noTenant } },
   {
     method: 'patch', path: '/v1/tenants/:tenantId', summary: "Change a tenant's name or payload retention", params: tenantParams, body: updateTenantBody,
     responses: { 200: 'the tenant', 403: adminOnly, 404: noTenant },
+  },
+  {
+    method: 'delete', path: '/v1/tenants/:tenantId',
+    summary: "Delete a tenant and everything Herald keeps for it but its audit log: endpoints (secrets, auth), API keys, portal sessions, event types, the attempt log and every workflow execution it owns (docs/data.md). Runs as a Temporal workflow that survives a crash; from the start, ingest for the tenant is refused. Idempotent",
+    params: tenantParams,
+    responses: {
+      202: '{ tenant, status: "running" | "done", startedAt, finishedAt?, removed: { endpoints, keys, portalSessions, deliveries, workflowExecutions } }, Location: its progress',
+      403: adminOnly, 404: noTenant, 409: 'the default tenant, which requests naming no tenant act for, cannot be deleted',
+    },
+  },
+  {
+    method: 'get', path: '/v1/tenants/:tenantId/deletion', summary: "A tenant's deletion: running or done, and what it removed so far", params: tenantParams,
+    responses: { 200: '{ tenant, status: "running" | "done", startedAt, finishedAt?, removed: { endpoints, keys, portalSessions, deliveries, workflowExecutions } }', 403: adminOnly, 404: 'the tenant was never asked to be deleted' },
   },
   {
     method: 'get', path: '/v1/tenants/:tenantId/keys', summary: "List a tenant's API keys (never the keys themselves)", params: tenantParams,
@@ -64,8 +81,10 @@ export const tenantRoutes: RouteDescription[] = [
 ];
 
 /** Tenants and their API keys; the admin key only. */
-export function tenantsRouter(deps: { tenants: TenantStore; logger: Logger }): Router {
-  const { tenants, logger } = deps;
+export function tenantsRouter(deps: {
+  tenants: TenantStore; deletions: TenantDeletions; temporal: Pick<HeraldTemporal, 'startTenantDeletion'>; logger: Logger;
+}): Router {
+  const { tenants, deletions, logger } = deps;
   const router = Router();
   const listTenants = async (req: Request, res: Response) => {
     const query = parse(listQuery, req.query, 'query');
@@ -89,6 +108,7 @@ export function tenantsRouter(deps: { tenants: TenantStore; logger: Logger }): R
 
   router.post('/v1/tenants', async (req, res) => {
     const body = parse(createTenantBody, req.body);
+    if (await deletions.get(body.id)) throw new Problem(409, 'Conflict', `tenant ${body.id} was deleted; its id is not reused`, [{ field: 'id', message: 'belonged to a deleted tenant' }]);
     const tenant = await tenants.create(body.id, body.name, body.payloadRetention);
     if (!tenant) throw new Problem(409, 'Conflict', `tenant ${body.id} already exists`, [{ field: 'id', message: 'already exists' }]);
     logger.info({ tenant: tenant.id }, 'tenant created');
@@ -107,6 +127,28 @@ export function tenantsRouter(deps: { tenants: TenantStore; logger: Logger }): R
     if (!tenant) throw notFound(`tenant ${tenantId}`);
     logger.info({ tenant: tenant.id, payloadRetention: tenant.payloadRetention }, 'tenant changed');
     res.json(tenant);
+  });
+
+  router.delete('/v1/tenants/:tenantId', async (req, res) => {
+    const { tenantId } = parse(tenantParams, req.params, 'params');
+    if (tenantId === DEFAULT_TENANT) {
+      throw new Problem(409, 'Conflict', 'the default tenant cannot be deleted: requests and static routes that name no tenant act for it', [
+        { field: 'tenantId', message: 'must not be "default"' },
+      ]);
+    }
+    if (!(await deletions.get(tenantId)) && !(await tenants.get(tenantId))) throw notFound(`tenant ${tenantId}`);
+    // The row first: from now on ingest for the tenant is refused. Asked again, the workflow starts again if it stopped.
+    const deletion = await deletions.begin(tenantId);
+    await deps.temporal.startTenantDeletion(tenantId);
+    logger.info({ tenant: tenantId }, 'tenant deletion started');
+    res.status(202).location(`/v1/tenants/${tenantId}/deletion`).json(deletion);
+  });
+
+  router.get('/v1/tenants/:tenantId/deletion', async (req, res) => {
+    const { tenantId } = parse(tenantParams, req.params, 'params');
+    const deletion = await deletions.get(tenantId);
+    if (!deletion) throw notFound(`deletion of tenant ${tenantId}`);
+    res.json(deletion);
   });
 
   router.get('/v1/tenants/:tenantId/keys', async (req, res) => {

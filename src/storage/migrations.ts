@@ -225,4 +225,18 @@ export const migrations: string[][] = [
   ],
   // Issue 22: whether an endpoint's requests go through HERALD_EGRESS_PROXY (when one is set).
   ['ALTER TABLE endpoints ADD COLUMN proxy boolean NOT NULL DEFAULT true'],
+  // Issue 23: a tenant's deletion, run by its workflow; the row outlives the tenant as its tombstone, so the id is
+  // refused for ingest and never reused, and GET /v1/tenants/:id/deletion still answers what was removed.
+  [
+    `CREATE TABLE tenant_deletions (
+      tenant text PRIMARY KEY,
+      started_at timestamptz NOT NULL DEFAULT now(),
+      finished_at timestamptz,
+      endpoints integer NOT NULL DEFAULT 0,
+      keys integer NOT NULL DEFAULT 0,
+      portal_sessions integer NOT NULL DEFAULT 0,
+      deliveries integer NOT NULL DEFAULT 0,
+      workflow_executions integer NOT NULL DEFAULT 0
+    )`,
+  ],
 ];

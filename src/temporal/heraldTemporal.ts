@@ -5,8 +5,9 @@ import {
 import { fromPayloadsAtIndex } from '@temporalio/common';
 import {
   cancelSignal, deliveryId, type DeliverySignal, eventRef, eventSearchAttributes, eventWorkflowId, type EventWorkflowInput, type HeraldEvent,
-  type PruneSettings, replaySignal, retryNowSignal, type Subscription, turnSignal,
+  type PruneSettings, replaySignal, retryNowSignal, type Subscription, tenantDeletionWorkflowId, turnSignal,
 } from '../../workflows/contract.ts';
+import type { deleteTenantWorkflow } from '../../workflows/deleteTenant.ts';
 import type { eventWorkflow } from '../../workflows/event.ts';
 import type { pruneDeliveryLogWorkflow } from '../../workflows/prune.ts';
 
@@ -196,17 +197,7 @@ export class HeraldTemporal {
   async eraseEvent(tenant: string, eventId: string): Promise<{ workflowExecutions: number }> {
     const root = eventWorkflowId(tenant, eventId);
     this.events.delete(root);
-    const { namespace } = this.client.options;
-    const remove = async (workflowId: string, runId?: string) => {
-      try {
-        await this.client.workflowService.deleteWorkflowExecution({ namespace, workflowExecution: { workflowId, runId } });
-        return 1;
-      } catch (err) {
-        // Deleted already (a previous erasure, or this one through the list), or never there.
-        if (isGrpcServiceError(err) && err.code === GRPC_NOT_FOUND) return 0;
-        throw err;
-      }
-    };
+    const remove = (workflowId: string, runId?: string) => this.deleteExecution(workflowId, runId);
     // The current run first, by id alone: visibility may not list a workflow started a moment ago. Deleting a running
     // workflow terminates it, and its parts (children) with it.
     let deleted = await remove(root);
@@ -234,6 +225,36 @@ export class HeraldTemporal {
     return [...events.values()];
   }
 
+  /**
+   * One pass over every workflow execution of the tenant (by its `HeraldTenant` search attribute, running or
+   * closed; visibility pages through them): each is deleted, a running one terminated first. `deleted` is told of
+   * each one actually deleted, so the caller can count and heartbeat. Answers how many this pass deleted: a pass
+   * that deletes none means visibility lists none left.
+   */
+  async deleteTenantWorkflows(tenant: string, deleted: () => Promise<void>): Promise<number> {
+    for (const workflowId of this.events.keys()) if (workflowId.startsWith(eventWorkflowId(tenant, ''))) this.events.delete(workflowId);
+    let count = 0;
+    // Ids are letters, digits and . _ ~ - (src/fields.ts): nothing to escape in the query.
+    for await (const execution of this.client.workflow.list({ query: `HeraldTenant = '${tenant}'` })) {
+      if (!(await this.deleteExecution(execution.workflowId, execution.runId))) continue;
+      count++;
+      await deleted();
+    }
+    return count;
+  }
+
+  /** Starts the tenant's deletion workflow, or finds the one already running (or done). */
+  async startTenantDeletion(tenant: string): Promise<void> {
+    await this.client.workflow.start<typeof deleteTenantWorkflow>('deleteTenantWorkflow', {
+      workflowId: tenantDeletionWorkflowId(tenant),
+      taskQueue: this.options.taskQueue,
+      args: [tenant],
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+      // Asked again after it finished, it runs again (a no-op that finds nothing left).
+      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+    });
+  }
+
   /** Creates the daily Schedule that prunes the attempt log, or leaves the existing one. */
   async schedulePruning(settings: PruneSettings): Promise<void> {
     try {
@@ -255,6 +276,17 @@ export class HeraldTemporal {
         ...previous,
         action: { ...previous.action, args: [settings] } as typeof previous.action,
       }));
+    }
+  }
+
+  /** 1 when the execution was deleted; 0 when it was already gone (deleted before, or never there). */
+  private async deleteExecution(workflowId: string, runId?: string): Promise<number> {
+    try {
+      await this.client.workflowService.deleteWorkflowExecution({ namespace: this.client.options.namespace, workflowExecution: { workflowId, runId } });
+      return 1;
+    } catch (err) {
+      if (isGrpcServiceError(err) && err.code === GRPC_NOT_FOUND) return 0;
+      throw err;
     }
   }
 

@@ -19,6 +19,7 @@ import { AuditLog } from '../../src/storage/auditLog.ts';
 import { EndpointStore } from '../../src/endpoints/store.ts';
 import { HeraldTemporal } from '../../src/temporal/heraldTemporal.ts';
 import { EventTypeStore } from '../../src/storage/eventTypes.ts';
+import { TenantDeletions } from '../../src/storage/tenantDeletions.ts';
 import { TenantStore } from '../../src/storage/tenants.ts';
 import { PortalSessionStore } from '../../src/portal/sessions.ts';
 
@@ -37,6 +38,7 @@ before(async () => {
     log: new DeliveryLog(db),
     audit: new AuditLog(db),
     tenants: new TenantStore(db),
+    deletions: new TenantDeletions(db),
     portalSessions: new PortalSessionStore(db),
     publicUrl: undefined,
     temporalWebUi: { url: 'http://localhost:8233', namespace: 'default' },

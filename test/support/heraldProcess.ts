@@ -48,6 +48,14 @@ export async function heraldProcess(role: Role = 'all', extraEnv: Record<string,
     dataDir,
     post,
     get: (route: string) => request(`${url}${route}`).then((r) => r.json()),
+    /** JSON request to the API; answers status and parsed body. */
+    async api(method: string, route: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; body: any }> {
+      const response = await request(`${url}${route}`, {
+        method, headers: { ...(body !== undefined && { 'content-type': 'application/json' }), ...headers }, body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await response.text();
+      return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : undefined };
+    },
     metricsUrl,
     /** What the running (or last) process wrote to stderr (its last 4,000 characters). */
     stderr: () => stderr,

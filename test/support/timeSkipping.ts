@@ -13,6 +13,7 @@ import { createTrafficControl, defaultTrafficSettings, type TrafficSettings } fr
 import { HeraldTemporal } from '../../src/temporal/heraldTemporal.ts';
 import { installTemporalRuntime } from '../../src/temporal/runtime.ts';
 import { createHeraldWorker } from '../../src/worker.ts';
+import { TenantDeletions } from '../../src/storage/tenantDeletions.ts';
 import { TenantStore } from '../../src/storage/tenants.ts';
 import { AuditLog } from '../../src/storage/auditLog.ts';
 import { heraldSearchAttributes } from '../../workflows/contract.ts';
@@ -76,7 +77,7 @@ export async function startTimeSkippingHerald(
   const metrics = createMetrics().delivery;
   const worker: Worker = await createHeraldWorker(
     { connection: env.nativeConnection, namespace: env.namespace ?? 'default', taskQueue, workflowBundle: await testWorkflowBundle(logger) },
-    { endpoints, log, temporal, logger, metrics, tenants: new TenantStore(db), audit: new AuditLog(db), traffic: createTrafficControl({ db, endpoints, logger, settings: { ...defaultTrafficSettings, ...options.traffic } }) },
+    { endpoints, log, temporal, logger, metrics, tenants: new TenantStore(db), audit: new AuditLog(db), deletions: new TenantDeletions(db), traffic: createTrafficControl({ db, endpoints, logger, settings: { ...defaultTrafficSettings, ...options.traffic } }) },
   );
   const running = worker.run();
   return {
