@@ -29,6 +29,8 @@ const GRPC_NOT_FOUND = 5;
 const PRUNE_SCHEDULE_ID = 'herald-prune-delivery-log';
 /** Large events a process keeps at hand, for their deliveries, which carry no copy of the data. */
 const EVENT_CACHE_SIZE = 16;
+/** How long one is kept at most: event data must not outlive its erasure or retention in a process's memory (a miss costs one history read). */
+const EVENT_CACHE_MS = 10 * 60_000;
 
 export interface HeraldTemporalOptions {
   taskQueue: string;
@@ -307,5 +309,6 @@ export class HeraldTemporal {
     this.events.delete(workflowId);
     this.events.set(workflowId, event);
     if (this.events.size > EVENT_CACHE_SIZE) this.events.delete(this.events.keys().next().value!);
+    setTimeout(() => this.events.get(workflowId) === event && this.events.delete(workflowId), EVENT_CACHE_MS).unref();
   }
 }
