@@ -25,9 +25,12 @@ export function createActivities(deps: ActivityDeps): HeraldActivities {
     pruneDeliveryLog: async (settings) => ({ ...(await deps.log.prune(settings)), auditRecords: await deps.audit.prune(settings.auditRetentionMs) }),
     enforcePayloadRetention: ({ payloadRetentionMs }) => enforcePayloadRetention(deps, payloadRetentionMs),
     removeTenantRecords: (tenant) => deps.deletions.removeRecords(tenant),
-    deleteTenantWorkflows: (tenant) => deps.temporal.deleteTenantWorkflows(tenant, async () => {
-      await deps.deletions.countWorkflowExecutions(tenant, 1);
-      Context.current().heartbeat();
+    deleteTenantWorkflows: (tenant) => deps.temporal.deleteTenantWorkflows(tenant, {
+      deleted: async () => {
+        await deps.deletions.countWorkflowExecutions(tenant, 1);
+        Context.current().heartbeat();
+      },
+      alive: () => Context.current().heartbeat(),
     }),
     finishTenantDeletion: (tenant) => deps.deletions.finish(tenant),
   };

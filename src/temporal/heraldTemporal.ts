@@ -31,6 +31,8 @@ const PRUNE_SCHEDULE_ID = 'herald-prune-delivery-log';
 const EVENT_CACHE_SIZE = 16;
 /** How long one is kept at most: event data must not outlive its erasure or retention in a process's memory (a miss costs one history read). */
 const EVENT_CACHE_MS = 10 * 60_000;
+/** How long a pass of a tenant's deletion waits for the server to carry out its deletions before the next pass. */
+const TENANT_PASS_DRAIN_MS = 60_000;
 
 export interface HeraldTemporalOptions {
   taskQueue: string;
@@ -205,7 +207,13 @@ export class HeraldTemporal {
     let deleted = await remove(root);
     // Ids are letters, digits and . _ ~ - (src/fields.ts): nothing to escape in the query.
     for await (const execution of this.client.workflow.list({ query: `WorkflowId = '${root}' OR WorkflowId STARTS_WITH '${root}/'` })) {
-      deleted += await remove(execution.workflowId, execution.runId);
+      if (await this.exists(execution.workflowId, execution.runId)) deleted += await remove(execution.workflowId, execution.runId);
+    }
+    // A run that closes by itself just as its deletion arrives can outlive it (the terminate/delete race Temporal
+    // documents, temporalio/temporal#2819): asked again until Temporal has no history of it, a few seconds at most.
+    for (let asked = 0; asked < 10 && await this.exists(root); asked++) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      await remove(root);
     }
     return { workflowExecutions: deleted };
   }
@@ -229,20 +237,29 @@ export class HeraldTemporal {
 
   /**
    * One pass over every workflow execution of the tenant (by its `HeraldTenant` search attribute, running or
-   * closed; visibility pages through them): each is deleted, a running one terminated first. `deleted` is told of
-   * each one actually deleted, so the caller can count and heartbeat. Answers how many this pass deleted: a pass
-   * that deletes none means visibility lists none left.
+   * closed; visibility pages through them): each is deleted, a running one terminated first. `progress.deleted` is
+   * told of each one actually deleted, so the caller can count; `progress.alive` while the pass waits. Answers how
+   * many this pass deleted: a pass that deletes none means visibility lists none left.
    */
-  async deleteTenantWorkflows(tenant: string, deleted: () => Promise<void>): Promise<number> {
+  async deleteTenantWorkflows(tenant: string, progress: { deleted(): Promise<void>; alive(): void }): Promise<number> {
     for (const workflowId of this.events.keys()) if (workflowId.startsWith(eventWorkflowId(tenant, ''))) this.events.delete(workflowId);
-    let count = 0;
+    const deleted: { workflowId: string; runId: string }[] = [];
     // Ids are letters, digits and . _ ~ - (src/fields.ts): nothing to escape in the query.
-    for await (const execution of this.client.workflow.list({ query: `HeraldTenant = '${tenant}'` })) {
-      if (!(await this.deleteExecution(execution.workflowId, execution.runId))) continue;
-      count++;
-      await deleted();
+    for await (const { workflowId, runId } of this.client.workflow.list({ query: `HeraldTenant = '${tenant}'` })) {
+      // Visibility lists a deleted execution for a while after its history is gone: not deleted (nor counted) twice.
+      if (!(await this.exists(workflowId, runId)) || !(await this.deleteExecution(workflowId, runId))) continue;
+      deleted.push({ workflowId, runId });
+      await progress.deleted();
     }
-    return count;
+    // The server deletes asynchronously: the next pass must not find (and count) this one's executions again.
+    const waitUntil = Date.now() + TENANT_PASS_DRAIN_MS;
+    for (const { workflowId, runId } of deleted) {
+      while (Date.now() < waitUntil && await this.exists(workflowId, runId)) {
+        progress.alive();
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
+    return deleted.length;
   }
 
   /** Starts the tenant's deletion workflow, or finds the one already running (or done). */
@@ -278,6 +295,17 @@ export class HeraldTemporal {
         ...previous,
         action: { ...previous.action, args: [settings] } as typeof previous.action,
       }));
+    }
+  }
+
+  /** Whether Temporal still holds the execution (the current run when no `runId`): its deletion has not yet run. */
+  private async exists(workflowId: string, runId?: string): Promise<boolean> {
+    try {
+      await this.client.workflowService.describeWorkflowExecution({ namespace: this.client.options.namespace, execution: { workflowId, runId } });
+      return true;
+    } catch (err) {
+      if (isGrpcServiceError(err) && err.code === GRPC_NOT_FOUND) return false;
+      throw err;
     }
   }
 

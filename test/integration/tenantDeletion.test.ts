@@ -128,8 +128,9 @@ describe('a tenant deletion killed midway', () => {
     // Its endpoints: the one it created and its static route, which the restart did not store again (that would be 3).
     assert.deepEqual({ ...done.removed, workflowExecutions: undefined }, { endpoints: 2, keys: 1, portalSessions: 1, deliveries: events, workflowExecutions: undefined });
     assert.equal((await api('GET', '/v1/endpoints?tenant=clinic')).body.data.length, 0);
-    // A kill between a deletion and its count leaves that one uncounted.
-    assert.ok(done.removed.workflowExecutions >= events - 1 && done.removed.workflowExecutions <= events, String(done.removed.workflowExecutions));
+    // A kill between a deletion and its count leaves that one uncounted; one whose deletion the server had not yet
+    // carried out at the kill is deleted, and counted, again by the restarted pass (docs/data.md).
+    assert.ok(done.removed.workflowExecutions >= events - 1, String(done.removed.workflowExecutions));
     await eventually(() => client.workflow.count("HeraldTenant = 'clinic'"), ({ count }) => count === 0, 30_000);
     assert.deepEqual(await holdingsOf(api, client, 'bakery'), bakeryBefore);
 
