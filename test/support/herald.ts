@@ -25,11 +25,11 @@ export interface TestHerald extends RunningHerald {
 
 /**
  * Herald on its embedded default, as `npm start` runs it: the real Temporal dev server
- * (headless, SQLite in a temp dir), embedded PGlite, the worker and the API, on free ports.
+ * (headless unless `webUi`; SQLite in a temp dir), embedded PGlite, the worker and the API, on free ports.
  */
 export async function startTestHerald(
   env: Record<string, string> = {},
-  options: { logDestination?: DestinationStream } = {},
+  options: { logDestination?: DestinationStream; webUi?: boolean } = {},
 ): Promise<TestHerald> {
   const dataDir = env.HERALD_DATA_DIR ?? await newTestDataDir('herald-test-', { embeddedDatabase: !env.DATABASE_URL });
   const config = loadConfig({
@@ -44,7 +44,7 @@ export async function startTestHerald(
     ...env,
   });
   const logger = createLogger(config.logLevel, options.logDestination);
-  const herald = await startHerald('all', config, logger, { headless: true, workflowBundle: await testWorkflowBundle(logger) });
+  const herald = await startHerald('all', config, logger, { headless: !options.webUi, workflowBundle: await testWorkflowBundle(logger) });
   const connection = await Connection.connect({ address: herald.temporalAddress });
   const apiUrl = herald.apiUrl!;
   const client = new Client({ connection, namespace: config.temporal.namespace });

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import type { DestinationStream } from 'pino';
 import { startTestHerald, type TestHerald } from './herald.ts';
 import { Receiver, type Reply, type Responder } from './receiver.ts';
 import { startTimeSkippingHerald, type TimeSkippingHerald } from './timeSkipping.ts';
@@ -52,7 +51,7 @@ async function startInTurn<A, B>(first: () => Promise<A>, second: (started: A) =
  */
 export async function startHeraldWithReceiver(
   env: Record<string, string> | ((receiver: Receiver) => Record<string, string>) = {},
-  options: { logDestination?: DestinationStream } = {},
+  options: Parameters<typeof startTestHerald>[1] = {},
 ): Promise<TestHeraldWithReceiver> {
   // The receiver first: it starts in a moment, and Herald's configuration may name its URLs.
   const [receiver, herald] = await startInTurn(
