@@ -29,6 +29,7 @@ const slowest = [
   'test/integration/temporalServerCrashes.test.ts', 'test/integration/deliveries.test.ts', 'test/workflow/fifo.test.ts',
   'test/integration/cli.test.ts', 'test/integration/badInput.test.ts', 'test/integration/payloadEncryption.test.ts',
   'test/integration/health.test.ts', 'test/integration/exposure.test.ts', 'test/workflow/delivery.test.ts',
+  'test/integration/tenantDeletion.test.ts', 'test/integration/payloadRetention.test.ts', 'test/integration/eraseEvent.test.ts',
 ];
 const all = suites.flatMap((dir) => fs.readdirSync(dir).filter((name) => name.endsWith('.test.ts')).sort().map((name) => path.join(dir, name)));
 const files = process.argv.length > 2 ? process.argv.slice(2) : [...slowest.filter((file) => all.includes(file)), ...all.filter((file) => !slowest.includes(file))];
