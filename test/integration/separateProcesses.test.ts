@@ -91,7 +91,9 @@ describe('API and workers as separate processes on PostgreSQL', () => {
       const held = Array.from({ length: 10 }, (_, i) => `held-${i}`);
       const endpoint = await api!.post('/v1/endpoints', {
         // The first attempt of each held event stays open until the worker dies; later requests succeed.
-        url: receiver.script('/killed', ...held.map(() => 'hang' as const), { status: 200 }), eventTypes: ['order.*'], timeoutMs: 10_000,
+        // 30 s: on a loaded machine the ten first attempts spread over more than 10 s, and a held attempt
+        // that timed out before the kill was a real failed attempt (CI saw held-0 with [null, 200]).
+        url: receiver.script('/killed', ...held.map(() => 'hang' as const), { status: 200 }), eventTypes: ['order.*'], timeoutMs: 30_000,
       }).then((r) => r.json());
 
       await acceptEvents(api!, held);
