@@ -16,10 +16,9 @@ import { prepareSuite } from './support/suiteSetup.ts';
 const suites = ['test/unit', 'test/workflow', 'test/integration', 'test/conformance', 'test/cluster', 'test/browser'];
 /**
  * Files that run first, on their own: fanout loads the machine by design (2,100 one-MiB attempts) and,
- * beside others, starves until its attempts time out and are retried without end; runawayInput holds
- * /healthz to 200 ms while hostile input is evaluated, which other files' load would break, not Herald.
+ * beside others, starves until its attempts time out and are retried without end.
  */
-const alone = ['test/integration/fanout.test.ts', 'test/integration/runawayInput.test.ts'];
+const alone = ['test/integration/fanout.test.ts'];
 /**
  * The longest files (this runner's report of the last full run), started first so that none is left running alone at
  * the end. The chaos slice leads: its time is mostly the soak's own clock (50 s of sending, then draining), whatever else runs.

