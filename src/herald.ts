@@ -187,6 +187,7 @@ export async function startHerald(
         checkHostHeader: config.checkHostHeader,
         quotas: config.quotas,
         destinations: config.destinations,
+        egressProxy: config.egressProxy,
         maxBodyBytes: config.maxBodyBytes,
         payloadKeys: config.payloadKeys,
         codecCorsOrigins: config.codecCorsOrigins,

@@ -1,4 +1,5 @@
 import type { DestinationPolicy } from '../delivery/destinations.ts';
+import type { EgressProxy } from '../delivery/egressProxy.ts';
 import express, { type Express } from 'express';
 import { jsonBody } from './body.ts';
 import type { EventCatalog } from '../eventCatalog.ts';
@@ -48,6 +49,8 @@ export interface ApiDeps {
   checkHostHeader: boolean;
   quotas: Quotas;
   destinations: DestinationPolicy;
+  /** HERALD_EGRESS_PROXY, for test sends. */
+  egressProxy?: EgressProxy;
   /** Larger request bodies are refused with 413. */
   maxBodyBytes: number;
   /** The codec endpoint decrypts with these; none: it passes plaintext payloads through. */

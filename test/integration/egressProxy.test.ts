@@ -56,6 +56,17 @@ describe('HERALD_EGRESS_PROXY', () => {
     assert.deepEqual(proxy.connects.slice(before), []);
   });
 
+  test('a one-off test send goes through the proxy too, and straight to the receiver with proxy: false', async () => {
+    const before = proxy.connects.length;
+    const proxied = await herald.api('POST', '/v1/endpoints/test-send', { url: receiver.script('/test-send-proxied') });
+    assert.equal(proxied.body.success, true, JSON.stringify(proxied.body));
+    assert.deepEqual(proxy.connects.slice(before).map((c) => c.target), [receiverTarget()]);
+    const direct = await herald.api('POST', '/v1/endpoints/test-send', { url: receiver.script('/test-send-direct'), proxy: false });
+    assert.equal(direct.body.success, true, JSON.stringify(direct.body));
+    assert.equal(proxy.connects.length, before + 1, 'no tunnel for proxy: false');
+    assert.equal(receiver.received('/test-send-direct').length, 1);
+  });
+
   test('the proxy down: the attempts fail as "proxy: …" and are retried, the endpoint\'s circuit stays closed and its health untouched', async () => {
     const endpoint = await createEndpoint({ path: '/behind-down-proxy', tenant: 'proxy-down', retryPolicy: { schedule: ['1s', '1s', '1s'] } });
     await proxy.stop();

@@ -1,6 +1,7 @@
 import type { Response } from 'express';
 import { z } from 'zod';
 import { type DestinationPolicy, urlRefusal } from '../../delivery/destinations.ts';
+import type { EgressProxy } from '../../delivery/egressProxy.ts';
 import type { Endpoint, EndpointStore } from '../../endpoints/store.ts';
 import { identifier, tenantField } from '../../fields.ts';
 import type { Logger } from '../../logger.ts';
@@ -18,6 +19,8 @@ export interface EndpointsDeps {
   temporal: HeraldTemporal;
   log: DeliveryLog;
   destinations: DestinationPolicy;
+  /** HERALD_EGRESS_PROXY: test sends go through it like deliveries (an endpoint's `proxy: false` bypasses it). */
+  egressProxy?: EgressProxy;
   quotas: Quotas;
   logger: Logger;
 }

@@ -38,7 +38,7 @@ const previewDefinitionBody = z.strictObject({ endpoint: endpointDefinition.supe
 
 /** A one-off test send to a URL: an unsaved endpoint definition and the event to send (the SaaS platform's "test endpoint"). */
 const testSendBody = endpointDefinition
-  .pick({ url: true, format: true, signature: true, headers: true, transform: true, sourceApp: true, secret: true, timeoutMs: true })
+  .pick({ url: true, format: true, signature: true, headers: true, transform: true, sourceApp: true, secret: true, timeoutMs: true, proxy: true })
   .extend(testPayload)
   .superRefine(checkEndpointDefinition);
 
@@ -52,7 +52,7 @@ export const endpointTestingRoutes: RouteDescription[] = [
     responses: { 200: '{ method, url, headers, body }', 400: 'invalid definition or event, or the transform fails on it' },
   },
   {
-    method: 'post', path: '/v1/endpoints/test-send', summary: 'Send one test request to a URL (an unsaved endpoint definition plus type and data), under the same address rules as deliveries; it carries `herald-test: true`', body: testSendBody,
+    method: 'post', path: '/v1/endpoints/test-send', summary: 'Send one test request to a URL (an unsaved endpoint definition plus type and data), under the same address rules as deliveries and through the egress proxy unless `proxy` is false; it carries `herald-test: true`', body: testSendBody,
     responses: { 200: '{ success, statusCode, responseTimeMs, error }', 400: 'invalid definition or a refused URL' },
   },
   {
@@ -66,7 +66,10 @@ export function endpointTestingRouter(deps: EndpointsDeps): Router {
   const { endpoints: store, logger } = deps;
   const ownedEndpoint = ownedEndpointOf(store);
   const router = Router();
-  const testDispatcher = deliveryDispatcher({ guarded: !deps.destinations.allowPrivateTargets, keepAlive: false });
+  const guarded = !deps.destinations.allowPrivateTargets;
+  const direct = deliveryDispatcher({ guarded, keepAlive: false });
+  // A receiver that allow-lists the proxy's address must see its test there too.
+  const proxied = deps.egressProxy ? deliveryDispatcher({ guarded, keepAlive: false, proxy: deps.egressProxy }) : direct;
 
   router.post('/v1/endpoints/preview', async (req, res) => {
     const { endpoint: definition, event, attempt } = parse(previewDefinitionBody, req.body);
@@ -83,7 +86,7 @@ export function endpointTestingRouter(deps: EndpointsDeps): Router {
     const event = newEvent({ tenant, id: `${TEST_EVENT_ID_PREFIX}${crypto.randomUUID()}`, type: body.type, data: body.data });
     const endpoint = { ...body, id: 'ep_test_send', sourceApp: body.sourceApp ?? null, transform: body.transform ?? null, secrets: [body.secret ?? ''] };
     const outbound = await built(() => buildRequest({ event, endpoint, attempt: { number: 1, sentAt: new Date(), webhookId: messageIdFor(tenant, event.id) } }));
-    const result = await sendOnce(outbound, { timeoutMs: body.timeoutMs ?? DEFAULT_TIMEOUT_MS, dispatcher: testDispatcher });
+    const result = await sendOnce(outbound, { timeoutMs: body.timeoutMs ?? DEFAULT_TIMEOUT_MS, dispatcher: body.proxy === false ? direct : proxied });
     logger.info({ tenant, host: new URL(body.url).host, success: result.success, statusCode: result.statusCode }, 'test send');
     res.json(result);
   });
