@@ -107,7 +107,7 @@ export async function startHerald(
     const temporalAddress = config.temporal.address ?? (server as PromiseFulfilledResult<DevServer>).value.address;
     const storage = (db as PromiseFulfilledResult<Db>).value;
     const endpoints = new EndpointStore(storage, { secretKeys: config.payloadKeys });
-    const log = new DeliveryLog(storage);
+    const log = new DeliveryLog(storage, config.payloadKeys);
     const tenants = new TenantStore(storage);
     const audit = new AuditLog(storage);
     const deletions = new TenantDeletions(storage);

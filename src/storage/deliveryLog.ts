@@ -1,5 +1,7 @@
 import type { DeliveryStatusName, PruneSettings } from '../../workflows/contract.ts';
+import type { PayloadKey } from '../keys.ts';
 import type { Db } from './db.ts';
+import { ATTEMPT_EXCERPTS, SecretCipher } from './secretCipher.ts';
 import type { StatementPart } from './statement.ts';
 
 /** One attempt as the log keeps it; `startedAt` is the attempt's own time (workflow time under a time-skipping test server). */
@@ -97,9 +99,10 @@ interface AttemptRow {
 }
 
 const iso = (value: Date | string) => new Date(value).toISOString();
+type ExcerptPart = 'response excerpt' | 'request excerpt';
 
-const sentRequest = (row: AttemptRow): SentRequest | null => (row.request_method === null
-  ? null : { method: row.request_method, url: row.request_url ?? '', headers: row.request_headers ?? {}, body: row.request_excerpt ?? '' });
+const sentRequest = (row: AttemptRow, body: string | null): SentRequest | null => (row.request_method === null
+  ? null : { method: row.request_method, url: row.request_url ?? '', headers: row.request_headers ?? {}, body: body ?? '' });
 
 /** Whether `reader` may see the answers of the delivery's receiver. */
 const seesAnswers = (row: SummaryRow, reader: Reader) => !(reader.tenantKey && row.endpoint_all_tenants);
@@ -122,7 +125,26 @@ function decodeCursor(cursor: string): [string, string] | undefined {
  * `recover` read it. Temporal holds the running state; this holds the history of what was sent.
  */
 export class DeliveryLog {
-  constructor(private readonly db: Db) {}
+  /** The excerpts hold event data and receivers' answers: sealed at rest when HERALD_PAYLOAD_KEYS is set. */
+  private readonly excerpts: SecretCipher;
+
+  constructor(private readonly db: Db, payloadKeys: readonly PayloadKey[] = []) {
+    this.excerpts = new SecretCipher(payloadKeys, ATTEMPT_EXCERPTS);
+  }
+
+  private sealExcerpt(excerpt: string | null, deliveryId: string, attempt: number, part: ExcerptPart): string | null {
+    return excerpt === null ? null : this.excerpts.seal(excerpt, `${deliveryId}#${attempt}`, part);
+  }
+
+  /** An excerpt as written; one sealed under a key no longer configured reads as a note saying so, not as an error of the whole read. */
+  private openExcerpt(stored: string | null, deliveryId: string, attempt: number, part: ExcerptPart): string | null {
+    if (stored === null) return null;
+    try {
+      return this.excerpts.open(stored, `${deliveryId}#${attempt}`, part);
+    } catch (err) {
+      return `[unreadable: ${(err as Error).message}]`;
+    }
+  }
 
   /** At ingest: one pending row per subscribed endpoint (kept as is when an attempt got there first). */
   async registerPending(event: { tenant: string; id: string; type: string }, deliveries: { id: string; endpointId: string }[]): Promise<void> {
@@ -149,8 +171,9 @@ export class DeliveryLog {
       s.with('attempt', `INSERT INTO delivery_attempts (delivery_id, attempt, budget, started_at, duration_ms, status_code, error, response_excerpt, response_headers,
           request_method, request_url, request_headers, request_excerpt)
         VALUES (${deliveryId}, ${attempt}, ${s.param(a.budget)}, ${s.param(a.startedAt)}, ${s.param(a.durationMs)}, ${statusCode}, ${error},
-          ${unlessErased(s.param(a.responseExcerpt))}, ${json(a.responseHeaders)},
-          ${s.param(a.request?.method ?? null)}, ${s.param(a.request?.url ?? null)}, ${unlessErased(`${json(a.request?.headers ?? null)}::json`)}, ${unlessErased(s.param(a.request?.body ?? null))})`);
+          ${unlessErased(s.param(this.sealExcerpt(a.responseExcerpt, a.deliveryId, a.attempt, 'response excerpt')))}, ${json(a.responseHeaders)},
+          ${s.param(a.request?.method ?? null)}, ${s.param(a.request?.url ?? null)}, ${unlessErased(`${json(a.request?.headers ?? null)}::json`)},
+          ${unlessErased(s.param(this.sealExcerpt(a.request?.body ?? null, a.deliveryId, a.attempt, 'request excerpt')))})`);
       s.with('delivery', `INSERT INTO deliveries (id, tenant, event_id, endpoint_id, event_type, status, attempts, last_status_code, last_error, next_attempt_at, endpoint_all_tenants)
         SELECT ${deliveryId}, ${s.param(a.tenant)}, ${s.param(a.eventId)}, ${endpointId}, ${s.param(a.eventType)}, ${s.param(a.status)}, ${attempt}, ${statusCode}, ${error},
           ${s.param(a.nextAttemptAt)}::timestamptz, ${ENDPOINT_ALL_TENANTS} FROM (SELECT ${endpointId}::text AS endpoint_id) AS d
@@ -180,8 +203,8 @@ export class DeliveryLog {
       ...toSummary(row, reader),
       attempts: attempts.map((a) => ({
         attempt: a.attempt, startedAt: iso(a.started_at), durationMs: a.duration_ms, statusCode: a.status_code,
-        error: answers ? a.error : null, responseExcerpt: answers ? a.response_excerpt : null, responseHeaders: answers ? a.response_headers : null,
-        request: answers ? sentRequest(a) : null,
+        error: answers ? a.error : null, responseExcerpt: answers ? this.openExcerpt(a.response_excerpt, id, a.attempt, 'response excerpt') : null,
+        responseHeaders: answers ? a.response_headers : null, request: answers ? sentRequest(a, this.openExcerpt(a.request_excerpt, id, a.attempt, 'request excerpt')) : null,
       })),
     };
   }

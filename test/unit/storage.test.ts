@@ -8,7 +8,9 @@ import { after, before, describe, test } from 'node:test';
 import { generateSecret } from '../../src/signing/index.ts';
 import { openDb, type Db } from '../../src/storage/db.ts';
 import { EndpointStore, type NewEndpoint } from '../../src/endpoints/store.ts';
+import { DeliveryLog } from '../../src/storage/deliveryLog.ts';
 import { migrations } from '../../src/storage/migrations.ts';
+import { Statement } from '../../src/storage/statement.ts';
 import { TenantStore } from '../../src/storage/tenants.ts';
 import { eventually } from '../support/eventually.ts';
 import { startPostgres, type TestPostgres } from '../support/postgres.ts';
@@ -117,6 +119,40 @@ for (const storage of storages) describe(`storage of endpoints, tenants and keys
     // A sealed secret copied into another endpoint's row does not open there.
     await db.query('UPDATE endpoints SET secret = $1 WHERE id = $2', [(await stored(id)).secret, old.id]);
     await assert.rejects(new EndpointStore(db, { secretKeys: keys }).currentSecret('store', old.id), /fails authentication/);
+  });
+
+  test('with keys, the attempt log\'s excerpts (event data, the receiver\'s answer) are sealed at rest, bound to their attempt, and read in clear', async () => {
+    const keys = [{ id: 'k1', key: crypto.randomBytes(32) }];
+    const record = async (log: DeliveryLog, deliveryId: string) => {
+      const statement = new Statement();
+      log.attemptRecord({
+        deliveryId, tenant: 'store', eventId: deliveryId, endpointId: 'ep_sealed', eventType: 'customer.created', budget: 'b0', attempt: 1,
+        startedAt: new Date().toISOString(), durationMs: 12, statusCode: 500, error: 'HTTP 500', status: 'retrying', nextAttemptAt: null,
+        responseExcerpt: 'no such customer: ada@example.com', responseHeaders: { 'content-type': 'text/plain' },
+        request: { method: 'POST', url: 'https://receiver.example/hook', headers: { 'content-type': 'application/json' }, body: '{"email":"ada@example.com"}' },
+      })(statement);
+      await db.query(statement.sql(), statement.params);
+    };
+    const stored = async (deliveryId: string) => (await db.query<{ response_excerpt: string; request_excerpt: string }>(
+      'SELECT response_excerpt, request_excerpt FROM delivery_attempts WHERE delivery_id = $1', [deliveryId]))[0]!;
+    const shown = async (log: DeliveryLog, deliveryId: string) => {
+      const [attempt] = (await log.get('store', deliveryId))!.attempts;
+      return [attempt!.responseExcerpt, attempt!.request!.body];
+    };
+    const sealing = new DeliveryLog(db, keys);
+    await record(sealing, 'delivery:sealed');
+    for (const excerpt of Object.values(await stored('delivery:sealed'))) {
+      assert.match(excerpt, /^herald-enc:v1:k1:/);
+      assert.ok(!excerpt.includes('ada@example.com'));
+    }
+    assert.deepEqual(await shown(sealing, 'delivery:sealed'), ['no such customer: ada@example.com', '{"email":"ada@example.com"}']);
+    // Written before keys were configured: plaintext, still read.
+    await record(new DeliveryLog(db), 'delivery:plain');
+    assert.deepEqual(await shown(sealing, 'delivery:plain'), ['no such customer: ada@example.com', '{"email":"ada@example.com"}']);
+    // Another attempt's sealed excerpt copied into this row, or a key no longer configured: a note, not a failed read.
+    await db.query('UPDATE delivery_attempts SET response_excerpt = $1 WHERE delivery_id = $2', [(await stored('delivery:sealed')).response_excerpt, 'delivery:plain']);
+    assert.match(String((await shown(sealing, 'delivery:plain'))[0]), /^\[unreadable: attempt delivery:plain#1: its sealed response excerpt fails authentication/);
+    assert.match(String((await shown(new DeliveryLog(db, [{ id: 'k2', key: crypto.randomBytes(32) }]), 'delivery:sealed'))[1]), /not among the configured keys/);
   });
 
   test('with keys, the auth secret is sealed at rest like the signing secret, never read back, in clear on the delivery path; plaintext rows are sealed at start', async () => {
