@@ -12,6 +12,17 @@ export type ActivityDeps = DeliverDeps & RetentionDeps & {
   temporal: Pick<HeraldTemporal, 'deleteTenantWorkflows'>;
 };
 
+/** Runs `work`, telling Temporal every 10 s that this worker is alive: a long statement or listing sends no heartbeat of its own. */
+async function heartbeating<T>(work: () => Promise<T>): Promise<T> {
+  const context = Context.current();
+  const beat = setInterval(() => context.heartbeat(), 10_000);
+  try {
+    return await work();
+  } finally {
+    clearInterval(beat);
+  }
+}
+
 /** The side effects workflows may ask for, bound to their dependencies. */
 export function createActivities(deps: ActivityDeps): HeraldActivities {
   return {
@@ -23,7 +34,7 @@ export function createActivities(deps: ActivityDeps): HeraldActivities {
       await react(deps, endpointId, { notices: [], ...(nextInLine && { nextInLine }) });
     },
     pruneDeliveryLog: async (settings) => ({ ...(await deps.log.prune(settings)), auditRecords: await deps.audit.prune(settings.auditRetentionMs) }),
-    enforcePayloadRetention: ({ payloadRetentionMs }) => enforcePayloadRetention(deps, payloadRetentionMs),
+    enforcePayloadRetention: ({ payloadRetentionMs }) => heartbeating(() => enforcePayloadRetention(deps, payloadRetentionMs)),
     removeTenantRecords: (tenant) => deps.deletions.removeRecords(tenant),
     deleteTenantWorkflows: (tenant) => deps.temporal.deleteTenantWorkflows(tenant, {
       deleted: async () => {
