@@ -1,12 +1,14 @@
 import { Context } from '@temporalio/activity';
 import { deliveryId, type HeraldActivities } from '../workflows/contract.ts';
 import type { AuditLog } from '../src/storage/auditLog.ts';
+import type { Db } from '../src/storage/db.ts';
 import type { TenantDeletions } from '../src/storage/tenantDeletions.ts';
 import type { HeraldTemporal } from '../src/temporal/heraldTemporal.ts';
 import { enforcePayloadRetention, type RetentionDeps } from '../src/events/retention.ts';
 import { deliver, type DeliverDeps, react } from './deliver.ts';
 
 export type ActivityDeps = DeliverDeps & RetentionDeps & {
+  db: Pick<Db, 'maintain'>;
   audit: Pick<AuditLog, 'prune'>;
   deletions: TenantDeletions;
   temporal: Pick<HeraldTemporal, 'deleteTenantWorkflows'>;
@@ -33,7 +35,11 @@ export function createActivities(deps: ActivityDeps): HeraldActivities {
       const nextInLine = await deps.traffic.nextInLine(endpointId, id);
       await react(deps, endpointId, { notices: [], ...(nextInLine && { nextInLine }) });
     },
-    pruneDeliveryLog: async (settings) => ({ ...(await deps.log.prune(settings)), auditRecords: await deps.audit.prune(settings.auditRetentionMs) }),
+    async pruneDeliveryLog(settings) {
+      const pruned = { ...(await deps.log.prune(settings)), auditRecords: await deps.audit.prune(settings.auditRetentionMs) };
+      await deps.db.maintain();
+      return pruned;
+    },
     enforcePayloadRetention: ({ payloadRetentionMs }) => heartbeating(() => enforcePayloadRetention(deps, payloadRetentionMs)),
     removeTenantRecords: (tenant) => deps.deletions.removeRecords(tenant),
     deleteTenantWorkflows: (tenant) => deps.temporal.deleteTenantWorkflows(tenant, {

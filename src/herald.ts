@@ -150,7 +150,7 @@ export async function startHerald(
       const worker = await createHeraldWorker(
         { connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, workflowBundle, tuning: config.tuning, dataConverter },
         {
-          endpoints, log, temporal, logger: workerLogger, metrics: metrics.delivery, tenants, audit, deletions,
+          db: storage, endpoints, log, temporal, logger: workerLogger, metrics: metrics.delivery, tenants, audit, deletions,
           traffic: createTrafficControl({ db: storage, endpoints, logger: workerLogger, settings: config.traffic }),
           credentials,
         },

@@ -15,6 +15,12 @@ export interface Queryable {
 export interface Db extends Queryable {
   /** Runs `work` in one transaction on one connection: committed when it resolves, rolled back when it throws. */
   transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * Reclaims the space of deleted and updated rows and refreshes the planner's statistics (VACUUM ANALYZE) where
+   * nothing else does: PGlite runs in single-user mode, without autovacuum, so its tables would only grow.
+   * PostgreSQL's autovacuum does it there, so this does nothing.
+   */
+  maintain(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -60,6 +66,7 @@ async function openPostgres(url: string, logger?: Logger): Promise<Db> {
         client.release(broken);
       }
     },
+    maintain: async () => {},
     close: () => pool.end(),
   };
 }
@@ -82,6 +89,7 @@ async function openPglite(dataDir: string): Promise<Db> {
       return (await pglite.query(sql, params as unknown[])).rows as never[];
     },
     transaction: (work) => pglite.transaction((tx) => work({ query: async (sql, params) => (await tx.query(sql, params as unknown[])).rows as never[] })),
+    maintain: async () => void await pglite.exec('VACUUM ANALYZE'),
     close: () => pglite.close(),
   };
 }

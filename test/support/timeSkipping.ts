@@ -77,7 +77,7 @@ export async function startTimeSkippingHerald(
   const metrics = createMetrics().delivery;
   const worker: Worker = await createHeraldWorker(
     { connection: env.nativeConnection, namespace: env.namespace ?? 'default', taskQueue, workflowBundle: await testWorkflowBundle(logger) },
-    { endpoints, log, temporal, logger, metrics, tenants: new TenantStore(db), audit: new AuditLog(db), deletions: new TenantDeletions(db), traffic: createTrafficControl({ db, endpoints, logger, settings: { ...defaultTrafficSettings, ...options.traffic } }) },
+    { db, endpoints, log, temporal, logger, metrics, tenants: new TenantStore(db), audit: new AuditLog(db), deletions: new TenantDeletions(db), traffic: createTrafficControl({ db, endpoints, logger, settings: { ...defaultTrafficSettings, ...options.traffic } }) },
   );
   const running = worker.run();
   return {

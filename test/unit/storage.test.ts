@@ -284,3 +284,22 @@ describe('the embedded data directory', () => {
     }
   });
 });
+
+test('the embedded database reclaims updated and deleted rows when maintained (PGlite runs no autovacuum)', async () => {
+  const db = await openDb({ dataDir: 'memory://' });
+  try {
+    const deadRows = async () => {
+      await db.query('SELECT pg_stat_force_next_flush()'); // counters reach the view once flushed, at most once a second otherwise
+      return Number((await db.query<{ n: string }>("SELECT n_dead_tup AS n FROM pg_stat_user_tables WHERE relname = 'deliveries'"))[0]!.n);
+    };
+    await db.query(`INSERT INTO deliveries (id, tenant, event_id, endpoint_id, event_type, status)
+      SELECT 'd' || g, 'store', 'e' || g, 'ep', 'order.paid', 'pending' FROM generate_series(1, 500) AS g`);
+    for (let i = 0; i < 4; i++) await db.query(`UPDATE deliveries SET status = 'retrying', updated_at = now()`);
+    await db.query(`DELETE FROM deliveries WHERE id LIKE 'd1%'`);
+    assert.ok(await deadRows() >= 2000, "dead rows left behind: nothing vacuums in single-user mode");
+    await db.maintain();
+    assert.equal(await deadRows(), 0);
+  } finally {
+    await db.close();
+  }
+});
