@@ -101,6 +101,18 @@ describe('endpoint filters, channels and event tags on the embedded Temporal dev
     assert.deepEqual(JSON.parse(sent!.body).data, { total: 'lots' });
   });
 
+  test('a filter that runs away on a real event is stopped at the deadline and fails only its own delivery', async () => {
+    const runaway = await createEndpoint({ path: '/runaway', eventTypes: ['job.*'], filter: 'event.id = "evt_sample" or $count($distinct([1..40000])) > 0' }, admin);
+    const calm = await createEndpoint({ path: '/calm', eventTypes: ['job.*'], filter: 'event.data.ok' }, admin);
+    await post({ id: 'job-1', type: 'job.done', data: { ok: true } });
+    const [delivered] = await receiver.waitFor('/calm', 1);
+    assert.equal(JSON.parse(delivered!.body).data.ok, true);
+    const failed = await eventually(() => api('GET', `/v1/deliveries/delivery:default:job-1:${runaway.id}`), (r) => r.body?.status === 'failed', 60_000, 100);
+    assert.match(failed.body.attempts[0].error, /^filter failed: filter: took longer than the \d+ ms deadline and was stopped$/);
+    assert.equal(receiver.received('/runaway').length, 0);
+    assert.equal(calm.filter, 'event.data.ok');
+  });
+
   test('a bad filter is a 400 naming filter: it does not compile, gives no boolean, or uses a regex; PATCH checks it too', async () => {
     const url = receiver.script('/never');
     for (const [filter, message] of [
