@@ -135,6 +135,8 @@ async function postAttempt(deps: DeliverDeps, input: DeliveryActivityInput, atte
   const endpoint = await deps.endpoints.forDelivery(input.event.tenant, input.subscription.endpointId);
   if (!endpoint) return noAnswer('endpoint was deleted');
   if (!endpoint.enabled) return noAnswer('endpoint is disabled');
+  // Judged at ingest; a replay (a later attempt) sends the event whatever the filter said.
+  if (input.subscription.filterFailure && attempt === 1) return noAnswer(`filter failed: ${input.subscription.filterFailure}`);
   const event: HeraldEvent | undefined = 'data' in input.event && input.event.data !== undefined
     ? { ...input.event, data: input.event.data }
     : await deps.temporal.eventOf(input.eventWorkflowId);

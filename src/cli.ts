@@ -8,8 +8,8 @@ import { z } from 'zod';
 
 const usage = `usage: herald <command> [options]
 
-  events send --type T [--data JSON] [--id ID] [--tenant T]
-  deliveries list [--status S] [--endpoint E] [--event-type T] [--since ISO] [--tenant T] [--cursor C] [--json]
+  events send --type T [--data JSON] [--id ID] [--channels a,b] [--tags a,b] [--tenant T]
+  deliveries list [--status S] [--endpoint E] [--event-type T] [--tag T] [--since ISO] [--tenant T] [--cursor C] [--json]
   deliveries show ID
   deliveries replay ID
   endpoints list [--tenant T] [--json]
@@ -125,25 +125,28 @@ const query = (params: Record<string, string | boolean | undefined>) => {
   return search.size ? `?${search}` : '';
 };
 const deliveryPath = (id: string) => `/v1/deliveries/${encodeURIComponent(id)}`;
+/** `a, b,c` as ['a', 'b', 'c']; undefined when the option was not given. */
+const commaList = (text: unknown) => (typeof text === 'string' ? text.split(',').map((item) => item.trim()).filter(Boolean) : undefined);
 
 const commands: Record<string, Command> = {
   'events send': {
-    options: { type: { type: 'string' }, data: { type: 'string' }, id: { type: 'string' }, tenant: { type: 'string' } },
+    options: { type: { type: 'string' }, data: { type: 'string' }, id: { type: 'string' }, channels: { type: 'string' }, tags: { type: 'string' }, tenant: { type: 'string' } },
     required: ['type'],
     // Options left out are undefined, which JSON leaves out: the API applies its defaults.
     run: async (api, v) =>
       json(await api('POST', '/v1/events', {
         type: v.type, id: v.id, tenant: v.tenant, data: v.data === undefined ? undefined : parseJsonOption('data', v.data as string),
+        channels: commaList(v.channels), tags: commaList(v.tags),
       })),
   },
   'deliveries list': {
     options: {
-      status: { type: 'string' }, endpoint: { type: 'string' }, 'event-type': { type: 'string' }, since: { type: 'string' },
+      status: { type: 'string' }, endpoint: { type: 'string' }, 'event-type': { type: 'string' }, tag: { type: 'string' }, since: { type: 'string' },
       tenant: { type: 'string' }, cursor: { type: 'string' }, json: { type: 'boolean' },
     },
     // One page, newest first: a delivery log can be long. The next page's command is printed.
     run: async (api, v) => {
-      const path = `/v1/deliveries${query({ status: v.status, endpointId: v.endpoint, eventType: v['event-type'], since: v.since, tenant: v.tenant, cursor: v.cursor })}`;
+      const path = `/v1/deliveries${query({ status: v.status, endpointId: v.endpoint, eventType: v['event-type'], tag: v.tag, since: v.since, tenant: v.tenant, cursor: v.cursor })}`;
       const answer = await api('GET', path);
       if (v.json) return json(answer);
       const page = readPage(answer, path);
@@ -187,12 +190,11 @@ const commands: Record<string, Command> = {
     options: { url: { type: 'string' }, events: { type: 'string' }, policy: { type: 'string' }, tenant: { type: 'string' } },
     required: ['url'],
     run: async (api, v) => {
-      const events = v.events as string | undefined;
       const policy = v.policy as string | undefined;
       return json(await api('POST', '/v1/endpoints', {
         url: v.url,
         tenant: v.tenant,
-        eventTypes: events?.split(',').map((type) => type.trim()).filter(Boolean),
+        eventTypes: commaList(v.events),
         // A preset by name, or a schedule or exponential policy as JSON.
         retryPolicy: policy?.trimStart().startsWith('{') ? parseJsonOption('policy', policy) : policy,
       }));
@@ -204,10 +206,9 @@ const commands: Record<string, Command> = {
     },
     // Prints the link alone, to paste or pipe; every capability unless narrowed.
     run: async (api, v) => {
-      const list = (text: unknown) => (typeof text === 'string' ? text.split(',').map((item) => item.trim()).filter(Boolean) : undefined);
       const answer = await api('POST', '/v1/portal/sessions', {
-        tenant: v.tenant, endpointIds: list(v.endpoints), expiresIn: v['expires-in'], sessionId: v['session-id'],
-        capabilities: list(v.capabilities) ?? ['view', 'manageEndpoints', 'viewSecrets', 'rotateSecrets', 'replay', 'testSend', 'manageTransforms'],
+        tenant: v.tenant, endpointIds: commaList(v.endpoints), expiresIn: v['expires-in'], sessionId: v['session-id'],
+        capabilities: commaList(v.capabilities) ?? ['view', 'manageEndpoints', 'viewSecrets', 'rotateSecrets', 'replay', 'testSend', 'manageTransforms'],
       });
       const link = z.object({ url: z.string(), sessionId: z.string(), expiresAt: z.string() }).safeParse(answer);
       if (!link.success) throw new CliError(`POST /v1/portal/sessions: unexpected answer ${JSON.stringify(answer).slice(0, 200)}`);

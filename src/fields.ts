@@ -13,6 +13,14 @@ export const tenantField = tenantId.optional();
 export const eventType = z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'dot-separated words such as "order.submitted"').max(128);
 /** What producers may send: `herald.*` types are Herald's own operational events, and receivers trust them as such. */
 export const producedEventType = eventType.refine((type) => !type.startsWith('herald.'), 'herald.* event types are reserved for Herald\'s own events');
+/** A channel or a tag: a label producers put on events, which endpoints select by (channels) or the log is searched by (tags). */
+export const eventLabel = z.string().regex(/^[A-Za-z0-9._:/-]{1,128}$/, '1-128 characters of A-Z a-z 0-9 . _ : / -');
+/** At most `max` distinct labels. */
+export const eventLabels = (max: number) => z.array(eventLabel).min(1).max(max)
+  .refine((labels) => new Set(labels).size === labels.length, 'each at most once');
+export const MAX_CHANNELS = 10;
+export const MAX_TAGS = 10;
+
 /** A subscription filter: an event type, `family.*`, or `*`. */
 export const eventTypePattern = z.string().regex(/^(\*|[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*(\.\*)?)$/, 'an event type, "family.*" or "*"').max(128);
 

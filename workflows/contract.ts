@@ -15,6 +15,10 @@ export interface HeraldEvent {
   /** ISO-8601; when the event happened (or was accepted). */
   occurredAt: string;
   data: unknown;
+  /** Endpoints that name channels receive only events in one of them; absent when none were given. */
+  channels?: string[];
+  /** Labels kept with the event's deliveries, to find them by (GET /v1/deliveries?tag=); absent when none were given. */
+  tags?: string[];
 }
 
 /**
@@ -41,6 +45,11 @@ export interface Subscription {
   timeoutMs: number;
   /** Host of the endpoint URL, for human summaries in the Web UI. */
   host: string;
+  /**
+   * The endpoint's filter failed on this event at ingest (why): the delivery's first attempt fails for good
+   * with it, so the event is held as a dead letter to replay rather than dropped or sent unasked.
+   */
+  filterFailure?: string;
 }
 
 export interface EventWorkflowInput {

@@ -7,7 +7,7 @@ import type { EndpointStore } from '../endpoints/store.ts';
 import { type HeraldTemporal, parseDeliveryId } from '../temporal/heraldTemporal.ts';
 import { deliveryStatusNames } from '../../workflows/contract.ts';
 import { endpointScope, isAdmin, mayActFor, resolveTenant } from './auth.ts';
-import { eventType, identifier, tenantField } from '../fields.ts';
+import { eventLabel, eventType, identifier, tenantField } from '../fields.ts';
 import type { RouteDescription } from './route.ts';
 import { notFound, parse, Problem } from './problem.ts';
 
@@ -19,6 +19,7 @@ const listQuery = z.strictObject({
   endpointId: identifier.optional(),
   eventType: eventType.optional(),
   eventId: identifier.optional(),
+  tag: eventLabel.optional().describe('only deliveries of events posted with this tag'),
   since: z.iso.datetime({ offset: true }).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   cursor: z.string().max(200).regex(/^[A-Za-z0-9_-]+$/).optional(),
@@ -28,7 +29,7 @@ const listQuery = z.strictObject({
 export const deliveryRoutes: RouteDescription[] = [
   {
     method: 'get', path: '/v1/deliveries', summary: 'List deliveries from the attempt log, newest first, a page at a time', query: listQuery,
-    responses: { 200: '{ data: [{ id, eventId, endpointId, eventType, status, attempts, lastStatusCode, lastError, nextAttemptAt, startedAt, updatedAt }], nextCursor }' },
+    responses: { 200: '{ data: [{ id, eventId, endpointId, eventType, tags, status, attempts, lastStatusCode, lastError, nextAttemptAt, startedAt, updatedAt }], nextCursor }' },
   },
   {
     method: 'get', path: '/v1/deliveries/:deliveryId',

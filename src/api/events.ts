@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { subscriptionFor } from '../endpoints/subscription.ts';
+import { receivingSubscriptions } from '../endpoints/routing.ts';
 import { acceptEvent, newEvent } from '../events/accept.ts';
 import { eraseEvent } from '../events/erase.ts';
 import type { EventCatalog } from '../eventCatalog.ts';
@@ -9,7 +9,7 @@ import type { DeliveryLog } from '../storage/deliveryLog.ts';
 import type { EndpointStore } from '../endpoints/store.ts';
 import type { TenantDeletions } from '../storage/tenantDeletions.ts';
 import { eventWorkflowId, type HeraldTemporal } from '../temporal/heraldTemporal.ts';
-import { identifier, producedEventType, tenantField } from '../fields.ts';
+import { eventLabels, identifier, MAX_CHANNELS, MAX_TAGS, producedEventType, tenantField } from '../fields.ts';
 import { endpointScope, isAdmin, resolveTenant } from './auth.ts';
 import type { RouteDescription } from './route.ts';
 import { invalidFields, notFound, parse, Problem } from './problem.ts';
@@ -25,6 +25,10 @@ const ingestBody = z.strictObject({
   data: z.unknown().default({}),
   tenant: tenantField,
   occurredAt: z.iso.datetime({ offset: true }).optional(),
+  channels: eventLabels(MAX_CHANNELS).optional()
+    .describe(`The event's channels (at most ${MAX_CHANNELS}): an endpoint that names channels receives it only when one of them is here`),
+  tags: eventLabels(MAX_TAGS).optional()
+    .describe(`Labels kept with the event's deliveries (at most ${MAX_TAGS}), to find them by: GET /v1/deliveries?tag=`),
   deliverAt: z.iso.datetime({ offset: true }).optional()
     .describe('Scheduled delivery: deliver at this time (ISO 8601, in the future, at most 30 days ahead); not with delay'),
   delay: z.string().regex(DURATION, 'a duration: a whole number and a unit of ms, s, m, h or d, e.g. "10m" or "24h"').optional()
@@ -113,7 +117,7 @@ export function eventsRouter(deps: EventsDeps): Router {
     if (body.id && headerKey && body.id !== headerKey) {
       throw new Problem(400, 'Invalid request', 'id and Idempotency-Key differ', [{ field: 'id', message: 'must equal the Idempotency-Key header when both are given' }]);
     }
-    const event = newEvent({ tenant: resolveTenant(res, body.tenant), id: body.id ?? headerKey, type: body.type, occurredAt: body.occurredAt, data: body.data });
+    const event = newEvent({ tenant: resolveTenant(res, body.tenant), id: body.id ?? headerKey, type: body.type, occurredAt: body.occurredAt, data: body.data, channels: body.channels, tags: body.tags });
     const deletion = await deps.deletions.get(event.tenant);
     if (deletion) {
       throw new Problem(410, 'Tenant deleted', deletion.status === 'running' ? `tenant ${event.tenant} is being deleted (since ${deletion.startedAt}): nothing is accepted for it`
@@ -121,8 +125,8 @@ export function eventsRouter(deps: EventsDeps): Router {
     }
     const catalogErrors = await deps.catalog.check(event.tenant, event.type, event.data);
     if (catalogErrors.length) throw invalidFields(catalogErrors);
-    // Resolved here, into the workflow's input: no Temporal action is spent looking them up.
-    const subscriptions = (await deps.endpoints.subscribedTo(event.tenant, event.type)).map((endpoint) => subscriptionFor(endpoint));
+    // Resolved here, into the workflow's input: no Temporal action is spent looking them up, none on an endpoint filtered out.
+    const subscriptions = await receivingSubscriptions(await deps.endpoints.subscribedTo(event.tenant, event.type), event);
     const workflowId = eventWorkflowId(event.tenant, event.id);
     const schedule = scheduleOf(body, Date.now());
     if ((await acceptEvent(deps, event, subscriptions, { deadlineMs: START_DEADLINE_MS, startDelayMs: schedule?.startDelayMs })) === 'duplicate') {

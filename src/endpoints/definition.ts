@@ -3,11 +3,12 @@ import { compileRetryPolicy, retryPolicySchema, type RetryPolicy } from '../deli
 import { protectedHeaders } from '../delivery/request.ts';
 import { duration } from '../duration.ts';
 import { authHeaderOf, type AuthType, endpointAuthSchema } from './auth.ts';
-import { endpointUrl, eventTypePattern, tenantField } from '../fields.ts';
+import { endpointUrl, eventLabels, eventTypePattern, MAX_CHANNELS, tenantField } from '../fields.ts';
 import { formatNames } from '../formats/index.ts';
 import { staticHeaders } from '../headers.ts';
 import { SEALED_PREFIX } from '../keys.ts';
 import { secretOptional, signatureSchema, type SignatureConfig } from '../signing/index.ts';
+import { filterSchema } from '../transform/filter.ts';
 import { compileTransform, TransformError, transformSchema, type TransformDefinition } from '../transform/index.ts';
 
 /**
@@ -72,6 +73,9 @@ export const endpointSettings = z.strictObject({
   disableAfter: z.string().refine((text) => duration.safeParse(text).success, 'a duration such as "12h" or "5d"').nullable()
     .describe('Continuous failure after which Herald disables the endpoint (default HERALD_DISABLE_AFTER, 5d); null: never.'),
   auth: endpointAuthSchema,
+  filter: filterSchema.nullable(),
+  channels: eventLabels(MAX_CHANNELS).nullable()
+    .describe(`Receive only events posted in one of these channels (at most ${MAX_CHANNELS}); null (default): every event of its types, whatever its channels`),
   proxy: z.boolean().describe('false: requests to this endpoint (and its OAuth2 token URL) go straight to it, not through the egress proxy (HERALD_EGRESS_PROXY); default true. Without a proxy configured it changes nothing.'),
 });
 
@@ -98,6 +102,8 @@ export const endpointDefinition = endpointSettings.extend({
   disableAfter: shape.disableAfter.optional(),
   auth: shape.auth.default(null),
   proxy: shape.proxy.default(true),
+  filter: shape.filter.default(null),
+  channels: shape.channels.default(null),
   tenant: tenantField,
 });
 

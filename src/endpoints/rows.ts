@@ -22,13 +22,15 @@ export interface Row {
   /** Its secret field sealed (see auth.ts). */
   auth: EndpointAuth | null;
   proxy: boolean;
+  filter: string | null;
+  channels: string[] | null;
   static_fallback: boolean; created_at: Date | string; updated_at: Date | string;
 }
 
 const iso = (value: Date | string) => new Date(value).toISOString();
 
 /** The columns an endpoint is written with, in the order columnValues gives them. */
-export const COLUMNS = ['id', 'tenant', 'url', 'description', 'event_types', 'secret', 'retry_policy', 'timeout_ms', 'format', 'signature', 'headers', 'enabled', 'source_app', 'transform', 'all_tenants', 'rate_limit', 'disable_after', 'ordering', 'fifo_on_failure', 'auth', 'proxy'];
+export const COLUMNS = ['id', 'tenant', 'url', 'description', 'event_types', 'secret', 'retry_policy', 'timeout_ms', 'format', 'signature', 'headers', 'enabled', 'source_app', 'transform', 'all_tenants', 'rate_limit', 'disable_after', 'ordering', 'fifo_on_failure', 'auth', 'proxy', 'filter', 'channels'];
 
 export const placeholders = (count: number) => Array.from({ length: count }, (_, i) => `$${i + 1}`).join(', ');
 
@@ -39,7 +41,8 @@ export function columnValues(id: string, input: NewEndpoint, stored: { secret: s
     JSON.stringify(stored.headers), input.enabled, input.sourceApp ?? null,
     input.transform ? JSON.stringify(input.transform) : null, input.allTenants ?? false, input.rateLimit ? JSON.stringify(input.rateLimit) : null,
     disableAfterColumn(input.disableAfter), input.ordering ?? null, input.onFailure ?? 'block',
-    stored.auth ? JSON.stringify(stored.auth) : null, input.proxy ?? true];
+    stored.auth ? JSON.stringify(stored.auth) : null, input.proxy ?? true,
+    input.filter ?? null, input.channels ? JSON.stringify(input.channels) : null];
 }
 
 export const disableAfterColumn = (value: string | null | undefined) => (value === null ? NEVER : value ?? null);
@@ -50,6 +53,7 @@ export function toEndpoint(row: Row): Endpoint {
     retryPolicy: row.retry_policy, timeoutMs: row.timeout_ms, format: row.format, signature: row.signature,
     headers: masked(row.headers), enabled: row.enabled, sourceApp: row.source_app, transform: row.transform ?? null,
     allTenants: row.all_tenants, rateLimit: row.rate_limit, ordering: row.ordering, onFailure: row.fifo_on_failure ?? 'block', auth: publicAuth(row.auth), proxy: row.proxy,
+    filter: row.filter ?? null, channels: row.channels ?? null,
     ...(row.disable_after !== null && { disableAfter: row.disable_after === NEVER ? null : row.disable_after }),
     readOnly: row.static_route !== null,
     staticRoute: row.static_route === null ? null : { name: row.static_route, fallback: row.static_fallback },
@@ -77,4 +81,6 @@ export const changeColumns = {
   onFailure: { column: 'fifo_on_failure', json: false },
   auth: { column: 'auth', json: true },
   proxy: { column: 'proxy', json: false },
+  filter: { column: 'filter', json: false },
+  channels: { column: 'channels', json: true },
 } satisfies Record<keyof EndpointChanges, { column: string; json: boolean }>;

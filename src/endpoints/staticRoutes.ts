@@ -20,7 +20,7 @@ import type { RetryPolicy } from '../delivery/retryPolicy.ts';
 import type { StaticRoute } from './store.ts';
 
 const routeSchema = endpointDefinition
-  .omit({ eventTypes: true, tenant: true, allTenants: true })
+  .omit({ eventTypes: true, tenant: true, allTenants: true, filter: true, channels: true })
   .extend({
     name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'lower-case letters, digits, "_" and "-"'),
     eventTypes: z.array(eventTypePattern).min(1).max(100).optional(),

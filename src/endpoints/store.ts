@@ -42,6 +42,10 @@ export interface Endpoint {
   auth: PublicEndpointAuth | null;
   /** Whether its requests go through HERALD_EGRESS_PROXY when one is set; false: straight to the receiver. */
   proxy: boolean;
+  /** A JSONata expression over the event: it receives only the events it gives true for; null: every event of its types. */
+  filter: string | null;
+  /** It receives only events in one of these channels; null: whatever their channels. */
+  channels: string[] | null;
   /** Static routes come from configuration: the API shows them but may not change them (409). */
   readOnly: boolean;
   /** Set for static routes: the route's name and whether it is its tenant's fallback. */
@@ -50,7 +54,7 @@ export interface Endpoint {
   updatedAt: string;
 }
 
-export type NewEndpoint = Omit<Endpoint, 'id' | 'sourceApp' | 'transform' | 'allTenants' | 'rateLimit' | 'ordering' | 'onFailure' | 'auth' | 'proxy' | 'readOnly' | 'staticRoute' | 'createdAt' | 'updatedAt'> & {
+export type NewEndpoint = Omit<Endpoint, 'id' | 'sourceApp' | 'transform' | 'allTenants' | 'rateLimit' | 'ordering' | 'onFailure' | 'auth' | 'proxy' | 'filter' | 'channels' | 'readOnly' | 'staticRoute' | 'createdAt' | 'updatedAt'> & {
   /** Empty for no secret (shared-secret and hmac-sha256 then send none). */
   secret: string;
   sourceApp?: string | null;
@@ -62,6 +66,8 @@ export type NewEndpoint = Omit<Endpoint, 'id' | 'sourceApp' | 'transform' | 'all
   /** With its secret in clear; sealed by the store. */
   auth?: EndpointAuth | null;
   proxy?: boolean;
+  filter?: string | null;
+  channels?: string[] | null;
 };
 
 export interface RateLimit {

@@ -3,13 +3,15 @@ import type { DeliveryLog } from '../storage/deliveryLog.ts';
 import { deliveryId, type HeraldEvent, type HeraldTemporal, type Subscription } from '../temporal/heraldTemporal.ts';
 
 /** An event as Herald accepts it: an id (`evt_<uuid>` unless given) and its time as ISO 8601 (now unless given). */
-export function newEvent(fields: { tenant: string; type: string; data: unknown; id?: string; occurredAt?: string }): HeraldEvent {
+export function newEvent(fields: { tenant: string; type: string; data: unknown; id?: string; occurredAt?: string; channels?: string[]; tags?: string[] }): HeraldEvent {
   return {
     tenant: fields.tenant,
     id: fields.id ?? `evt_${crypto.randomUUID()}`,
     type: fields.type,
     occurredAt: (fields.occurredAt ? new Date(fields.occurredAt) : new Date()).toISOString(),
     data: fields.data,
+    ...(fields.channels && { channels: fields.channels }),
+    ...(fields.tags && { tags: fields.tags }),
   };
 }
 

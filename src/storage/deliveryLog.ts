@@ -33,6 +33,8 @@ export interface DeliverySummary {
   eventId: string;
   endpointId: string;
   eventType: string;
+  /** The event's tags (GET /v1/deliveries?tag= finds it by any one). */
+  tags: string[];
   status: DeliveryStatusName;
   attempts: number;
   lastStatusCode: number | null;
@@ -52,6 +54,8 @@ export interface DeliveryFilter {
   endpointId?: string;
   eventType?: string;
   eventId?: string;
+  /** Only deliveries of events carrying this tag. */
+  tag?: string;
   /** Only deliveries to these endpoints (a portal session narrowed to them). */
   endpointIds?: string[];
   /** Deliveries of events accepted at or after this instant. */
@@ -88,7 +92,7 @@ export interface Reader {
 const ENDPOINT_ALL_TENANTS = 'COALESCE((SELECT e.all_tenants FROM endpoints e WHERE e.id = d.endpoint_id), false)';
 
 interface SummaryRow {
-  id: string; event_id: string; endpoint_id: string; event_type: string; status: DeliveryStatusName; attempts: number;
+  id: string; event_id: string; endpoint_id: string; event_type: string; event_tags: string[] | null; status: DeliveryStatusName; attempts: number;
   last_status_code: number | null; last_error: string | null; next_attempt_at: Date | string | null;
   created_at: Date | string; updated_at: Date | string; endpoint_all_tenants: boolean;
 }
@@ -108,7 +112,7 @@ const sentRequest = (row: AttemptRow, body: string | null): SentRequest | null =
 const seesAnswers = (row: SummaryRow, reader: Reader) => !(reader.tenantKey && row.endpoint_all_tenants);
 
 const toSummary = (row: SummaryRow, reader: Reader): DeliverySummary => ({
-  id: row.id, eventId: row.event_id, endpointId: row.endpoint_id, eventType: row.event_type, status: row.status,
+  id: row.id, eventId: row.event_id, endpointId: row.endpoint_id, eventType: row.event_type, tags: row.event_tags ?? [], status: row.status,
   attempts: row.attempts, lastStatusCode: row.last_status_code, lastError: seesAnswers(row, reader) ? row.last_error : null,
   nextAttemptAt: row.next_attempt_at === null ? null : iso(row.next_attempt_at), startedAt: iso(row.created_at), updatedAt: iso(row.updated_at),
 });
@@ -146,14 +150,17 @@ export class DeliveryLog {
     }
   }
 
-  /** At ingest: one pending row per subscribed endpoint (kept as is when an attempt got there first). */
-  async registerPending(event: { tenant: string; id: string; type: string }, deliveries: { id: string; endpointId: string }[]): Promise<void> {
+  /** At ingest: one pending row per subscribed endpoint (kept as is when an attempt got there first, but for the event's tags). */
+  async registerPending(event: { tenant: string; id: string; type: string; tags?: string[] }, deliveries: { id: string; endpointId: string }[]): Promise<void> {
     if (!deliveries.length) return;
+    const params = [event.tenant, event.id, event.type, deliveries.map((d) => d.id), deliveries.map((d) => d.endpointId)];
+    // An untagged event keeps the plainer statement: an ON CONFLICT update costs PGlite some planning on every ingest.
+    const tags = event.tags ? { column: ', event_tags', value: ', $6::text[]', onConflict: 'DO UPDATE SET event_tags = EXCLUDED.event_tags' } : { column: '', value: '', onConflict: 'DO NOTHING' };
     await this.db.query(
-      `INSERT INTO deliveries (id, tenant, event_id, endpoint_id, event_type, status, endpoint_all_tenants)
-       SELECT id, $1, $2, endpoint_id, $3, 'pending', ${ENDPOINT_ALL_TENANTS} FROM unnest($4::text[], $5::text[]) AS d (id, endpoint_id)
-       ON CONFLICT (id) DO NOTHING`,
-      [event.tenant, event.id, event.type, deliveries.map((d) => d.id), deliveries.map((d) => d.endpointId)],
+      `INSERT INTO deliveries (id, tenant, event_id, endpoint_id, event_type, status, endpoint_all_tenants${tags.column})
+       SELECT id, $1, $2, endpoint_id, $3, 'pending', ${ENDPOINT_ALL_TENANTS}${tags.value} FROM unnest($4::text[], $5::text[]) AS d (id, endpoint_id)
+       ON CONFLICT (id) ${tags.onConflict}`,
+      event.tags ? [...params, event.tags] : params,
     );
   }
 
@@ -221,9 +228,10 @@ export class DeliveryLog {
          AND ($6::timestamptz IS NULL OR created_at >= $6)
          AND ($7::timestamptz IS NULL OR (created_at, id) < ($7::timestamptz, $8::text))
          AND ($10::text[] IS NULL OR endpoint_id = ANY($10::text[]))
+         AND ($11::text IS NULL OR event_tags @> ARRAY[$11::text])
        ORDER BY created_at DESC, id DESC LIMIT $9`,
       [filter.tenant, filter.status ?? null, filter.endpointId ?? null, filter.eventType ?? null, filter.eventId ?? null,
-        filter.since?.toISOString() ?? null, after?.[0] ?? null, after?.[1] ?? null, page.limit, filter.endpointIds ?? null],
+        filter.since?.toISOString() ?? null, after?.[0] ?? null, after?.[1] ?? null, page.limit, filter.endpointIds ?? null, filter.tag ?? null],
     );
     return { data: rows.map((row) => toSummary(row, reader)), nextCursor: rows.length === page.limit ? encodeCursor(rows.at(-1)!) : null };
   }

@@ -239,4 +239,11 @@ export const migrations: string[][] = [
       workflow_executions integer NOT NULL DEFAULT 0
     )`,
   ],
+  // Issue 22: an endpoint's filter (a JSONata expression over the event) and channels (NULL: every event of its types);
+  // an event's tags, kept on each of its deliveries so GET /v1/deliveries?tag= finds them (NULL: none).
+  [
+    'ALTER TABLE endpoints ADD COLUMN filter text',
+    'ALTER TABLE endpoints ADD COLUMN channels jsonb',
+    'ALTER TABLE deliveries ADD COLUMN event_tags text[]',
+  ],
 ];

@@ -112,12 +112,13 @@ function boundedPad(str: string | undefined, width: number, char?: string): stri
   return width > 0 ? str + padding : padding + str;
 }
 
-interface CompiledExpression {
+export interface CompiledExpression {
   field: string;
-  evaluate(input: TransformInput): Promise<unknown>;
+  evaluate(input: object): Promise<unknown>;
 }
 
-function compileExpression(field: string, source: string): CompiledExpression {
+/** One expression (a transform's body or header, an endpoint's filter) under the guardrails above; throws TransformError naming `field`. */
+export function compileExpression(field: string, source: string): CompiledExpression {
   let expression: jsonata.Expression;
   try {
     expression = jsonata(source, { timeout: EVALUATION_TIMEOUT_MS, stack: MAX_DEPTH, sequence: MAX_SEQUENCE, RegexEngine: refusedRegex as never } as jsonata.JsonataOptions);
@@ -230,20 +231,22 @@ export function compileTransform(definition: TransformDefinition): CompiledTrans
   };
 }
 
-/** Compiled transforms by source, so an attempt does not re-parse its endpoint's expressions. */
-const cache = new Map<string, CompiledTransform>();
+/** Compiled transforms and filters by source, so an attempt or an ingest does not re-parse its endpoint's expressions. */
+const cache = new Map<string, unknown>();
 const CACHE_LIMIT = 1_000;
 
-function cachedTransform(definition: TransformDefinition): CompiledTransform {
-  const key = JSON.stringify(definition);
-  let compiled = cache.get(key);
+/** What `compile` makes of `key` (a kind and the source), compiled once per thread while it is among the latest CACHE_LIMIT. */
+export function cachedCompile<T>(key: string, compile: () => T): T {
+  let compiled = cache.get(key) as T | undefined;
   if (!compiled) {
-    compiled = compileTransform(definition);
+    compiled = compile();
     if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value!);
     cache.set(key, compiled);
   }
   return compiled;
 }
+
+const cachedTransform = (definition: TransformDefinition) => cachedCompile(`transform ${JSON.stringify(definition)}`, () => compileTransform(definition));
 
 /** The event a transform is tried on when an endpoint is created or changed. */
 export function sampleInput(endpoint: { id: string; sourceApp: string | null; tenant: string; eventTypes: string[] }): TransformInput {

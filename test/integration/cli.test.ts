@@ -58,6 +58,9 @@ describe('the herald CLI against a running Herald', () => {
     const listed = await cli(['deliveries', 'list', '--tenant', 'cli-send', '--status', 'delivered', '--endpoint', endpoint.id]);
     assert.equal(listed.code, 0, listed.stderr);
     assert.match(listed.stdout.split('\n')[1]!, new RegExp(`^${deliveryId}\\s+delivered\\s+1\\s+-\\s+booking\\.created`));
+    assert.equal((await cli(['events', 'send', '--type', 'booking.created', '--id', 'bk-43', '--tags', 'vip, region:eu', '--channels', 'eu', '--tenant', 'cli-send'])).code, 0);
+    const tagged = await cli(['deliveries', 'list', '--tenant', 'cli-send', '--tag', 'vip', '--json']);
+    assert.deepEqual(JSON.parse(tagged.stdout).data.map((d: { eventId: string; tags: string[] }) => [d.eventId, d.tags]), [['bk-43', ['vip', 'region:eu']]]);
 
     const shown = await cli(['deliveries', 'show', deliveryId]);
     assert.equal(shown.code, 0, shown.stderr);
@@ -68,7 +71,7 @@ describe('the herald CLI against a running Herald', () => {
     const replayed = await cli(['deliveries', 'replay', deliveryId]);
     assert.equal(replayed.code, 0, replayed.stderr);
     assert.equal(JSON.parse(replayed.stdout).id, deliveryId);
-    await receiver.waitFor('/cli-bookings', 2);
+    await receiver.waitFor('/cli-bookings', 3);
 
   });
 

@@ -66,7 +66,7 @@ describe('static routes from a routes file and HERALD_ROUTE_* variables', () => 
       {
         id: 'ep_route_order', tenant: 'default', url: receiver.script('/order'), description: '', eventTypes: ['order_submitted'],
         retryPolicy: 'make', timeoutMs: 5000, format: 'make', signature: { scheme: 'shared-secret' }, headers: {}, enabled: true,
-        sourceApp: 'pu_observatory', transform: null, allTenants: false, rateLimit: null, ordering: null, onFailure: 'block', auth: null, proxy: true, readOnly: true, staticRoute: { name: 'order', fallback: false }, createdAt: undefined, updatedAt: undefined,
+        sourceApp: 'pu_observatory', transform: null, allTenants: false, rateLimit: null, ordering: null, onFailure: 'block', auth: null, proxy: true, filter: null, channels: null, readOnly: true, staticRoute: { name: 'order', fallback: false }, createdAt: undefined, updatedAt: undefined,
       },
     );
   });

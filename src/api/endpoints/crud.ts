@@ -8,6 +8,7 @@ import { endpointQuotaRefusal } from '../../quotas.ts';
 import { generateSecret } from '../../signing/index.ts';
 import { endpointStats, statsWindows, type StatsWindow } from '../../storage/endpointStats.ts';
 import { sampleInput, type TransformDefinition } from '../../transform/index.ts';
+import { filterProblem, sampleFilterInput } from '../../sandbox/filter.ts';
 import { transformProblem } from '../../sandbox/transform.ts';
 import { endpointScope, isAdmin, resolveTenant } from '../auth.ts';
 import type { RouteDescription } from '../route.ts';
@@ -19,6 +20,13 @@ async function assertTransformRuns(endpoint: { id: string; tenant: string; sourc
   if (!endpoint.transform) return;
   const problem = await transformProblem(endpoint.transform, sampleInput(endpoint));
   if (problem) throw invalidFields([{ field: problem.field, message: problem.onSample ? `${problem.message}, on a sample event` : problem.message }]);
+}
+
+/** Runs the filter on a sample event: one that fails to compile, fails, runs away or gives neither true nor false is a 400 naming `filter`. */
+async function assertFilterRuns(endpoint: Parameters<typeof sampleFilterInput>[0] & { filter: string | null | undefined }): Promise<void> {
+  if (!endpoint.filter) return;
+  const problem = await filterProblem(endpoint.filter, sampleFilterInput(endpoint));
+  if (problem) throw invalidFields([problem]);
 }
 
 const createBody = endpointDefinition.superRefine(checkEndpointDefinition);
@@ -88,7 +96,9 @@ export function endpointCrudRouter(deps: EndpointsDeps): Router {
     const tenant = resolveTenant(res, body.tenant);
     const overQuota = endpointQuotaRefusal(tenant, await store.count(tenant), deps.quotas.maxEndpointsPerTenant);
     if (overQuota) throw new Problem(409, 'Quota exceeded', overQuota, [{ field: 'tenant', message: overQuota }]);
-    await assertTransformRuns({ id: 'ep_new', tenant, sourceApp: body.sourceApp ?? null, eventTypes: body.eventTypes, transform: body.transform });
+    const sample = { id: 'ep_new', tenant, sourceApp: body.sourceApp ?? null, eventTypes: body.eventTypes, channels: body.channels };
+    await assertTransformRuns({ ...sample, transform: body.transform });
+    await assertFilterRuns({ ...sample, filter: body.filter });
     const secret = body.secret === null ? '' : body.secret ?? generateSecret();
     const endpoint = await store.create({
       ...body,
@@ -152,6 +162,7 @@ export function endpointCrudRouter(deps: EndpointsDeps): Router {
       if (problems.length) throw invalidFields(problems.map(({ path, message }) => ({ field: path.join('.'), message })));
       await assertTransformRuns({ ...endpoint, ...changes, transform });
     }
+    if (changes.filter) await assertFilterRuns({ ...endpoint, ...changes, filter: changes.filter });
     if (changes.auth !== undefined || changes.headers || changes.transform) {
       const problems = authHeaderProblems({ auth: changes.auth === undefined ? endpoint.auth : changes.auth, headers: changes.headers ?? endpoint.headers, transform });
       if (problems.length) throw invalidFields(problems.map(({ path, message }) => ({ field: path.join('.'), message })));
