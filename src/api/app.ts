@@ -28,6 +28,7 @@ import { portalExchangeRouter, portalRouter } from './portal.ts';
 import { portalGate } from './portalGate.ts';
 import { notFound, problemHandler } from './problem.ts';
 import { tenantsRouter } from './tenants.ts';
+import { requestTrace, type Tracing } from '../tracing.ts';
 
 export interface ApiDeps {
   temporal: HeraldTemporal;
@@ -54,6 +55,8 @@ export interface ApiDeps {
   payloadKeys: readonly PayloadKey[];
   /** Browser origins (the Temporal Web UI) allowed to call the codec endpoint. */
   codecCorsOrigins: readonly string[];
+  /** Ingest joins the producer's trace (src/tracing.ts); unset: traceparent is not read (an app built alone, in tests). */
+  tracing?: Pick<Tracing, 'tracer' | 'exporting'>;
   logger: Logger;
   metrics: HeraldMetrics;
 }
@@ -79,6 +82,7 @@ export function createApp(deps: ApiDeps): Express {
   // Every management action that succeeds is recorded here, whichever router answers it.
   app.use(recordManagementActions(deps.audit, deps.logger));
   app.use(auditRouter(deps.audit));
+  if (deps.tracing) app.post('/v1/events', requestTrace(deps.tracing, 'POST /v1/events'));
   app.use(eventsRouter(deps));
   // Replays and recovers draw on one allowance per tenant.
   const replays = new ReplayLimiter(deps.quotas.replaysPerMinute);
