@@ -22,6 +22,7 @@ import {
 } from '@temporalio/interceptors-opentelemetry';
 import { TRACE_HEADER } from '@temporalio/interceptors-opentelemetry/lib/instrumentation.js';
 import type { ActivityInterceptorsFactory, InjectedSinks } from '@temporalio/worker';
+import { z } from 'zod';
 import { version } from './version.ts';
 
 export interface TracingSettings {
@@ -42,6 +43,15 @@ export interface Tracing {
   /** Exports what is still buffered; call after the worker and the API have stopped. */
   shutdown(): Promise<void>;
 }
+
+/** The headers a traced request reads, as the OpenAPI document lists them for POST /v1/events (the propagator checks them, not zod). */
+export const traceContextRequestHeaders = z.object({
+  traceparent: z.string().optional().describe(
+    'W3C Trace Context, `00-<trace-id>-<parent-id>-<flags>`: the event is delivered in this trace, and every attempt sends the receiver a ' +
+      'traceparent of the same trace. One that is not valid is ignored, as the specification asks: the event is accepted and delivered untraced',
+  ),
+  tracestate: z.string().optional().describe('W3C Trace Context vendor state: carried with a valid traceparent to every attempt; ignored without one'),
+});
 
 let contextInstalled = false;
 
