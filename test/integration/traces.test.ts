@@ -108,11 +108,20 @@ describe('without OTEL_EXPORTER_OTLP_ENDPOINT', () => {
     }
   });
 
-  test('the producer\'s trace still reaches the receiver on every attempt, and nothing is exported, before or at stop', async () => {
-    const received = await deliverTwice(pair, 'carried', { traceparent: TRACEPARENT, tracestate: TRACESTATE });
+  test('each producer\'s trace still reaches the receiver on every attempt, and nothing is exported, before or at stop', async () => {
+    // Two traced events at once in one worker: neither workflow's trace leaks into the other's.
+    const otherTraceId = 'a'.repeat(32);
+    const [received, receivedOther] = await Promise.all([
+      deliverTwice(pair, 'carried', { traceparent: TRACEPARENT, tracestate: TRACESTATE }),
+      deliverTwice(pair, 'carried-other', { traceparent: `00-${otherTraceId}-${PRODUCER_SPAN_ID}-01` }),
+    ]);
     for (const request of received) {
       assert.equal(W3C_TRACEPARENT.exec(String(request.headers.traceparent))?.[1], TRACE_ID);
       assert.equal(request.headers.tracestate, TRACESTATE);
+    }
+    for (const request of receivedOther) {
+      assert.equal(W3C_TRACEPARENT.exec(String(request.headers.traceparent))?.[1], otherTraceId);
+      assert.equal(request.headers.tracestate, undefined);
     }
     await pair.stop();
     assert.equal(collector.received(collectorPath).length, exportsBefore);
