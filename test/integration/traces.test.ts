@@ -95,7 +95,7 @@ describe('without OTEL_EXPORTER_OTLP_ENDPOINT', () => {
   });
   after(() => pair.stop());
 
-  test('a traceparent that is not W3C Trace Context is ignored, as the specification asks: the event is delivered as one posted without', async () => {
+  test('a traceparent that is not W3C Trace Context is ignored, as the specification asks: the event is delivered as one posted without; an oversized tracestate is dropped', async () => {
     for (const [tenant, traceparent] of [['zeros', `00-${'0'.repeat(32)}-${PRODUCER_SPAN_ID}-01`], ['garbled', 'not a traceparent'], ['none', undefined]] as const) {
       const path = `/${tenant}`;
       const endpoint = await pair.createEndpoint({ path, tenant });
@@ -106,6 +106,14 @@ describe('without OTEL_EXPORTER_OTLP_ENDPOINT', () => {
       assert.equal(request?.headers.traceparent, undefined);
       assert.equal(request?.headers.tracestate, undefined);
     }
+    // A tracestate is passed on only as the specification bounds it (at most 512 characters of valid entries).
+    const endpoint = await pair.createEndpoint({ path: '/long-state', tenant: 'long-state' });
+    const posted = await pair.herald.api('POST', '/v1/events', { tenant: 'long-state', id: 'e1', type: 'order.paid', data: {} }, { traceparent: TRACEPARENT, tracestate: `k=${'v'.repeat(600)}` });
+    assert.equal(posted.status, 202, JSON.stringify(posted.body));
+    await waitForDeliveryStatus(pair.herald, `delivery:long-state:e1:${endpoint.id}`, 'delivered');
+    const [request] = pair.receiver.received('/long-state');
+    assert.equal(W3C_TRACEPARENT.exec(String(request?.headers.traceparent))?.[1], TRACE_ID);
+    assert.equal(request?.headers.tracestate, undefined);
   });
 
   test('each producer\'s trace still reaches the receiver on every attempt, and nothing is exported, before or at stop', async () => {
