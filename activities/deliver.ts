@@ -153,8 +153,9 @@ async function postAttempt(deps: DeliverDeps, input: DeliveryActivityInput, atte
     // runs away and is stopped at its deadline, or anything else that refuses to build); the event's doing, not the receiver's.
     return noAnswer(err instanceof TransformError ? `transform failed: ${err.message}` : `request could not be built: ${err instanceof Error ? err.message : String(err)}`);
   }
+  const { body } = request;
   // A traced event's attempt names its own span as the receiver's parent (it replaces a traceparent the endpoint sets).
-  const { body, headers } = { ...request, headers: { ...request.headers, ...traceContextHeaders() } };
+  const headers = { ...request.headers, ...traceContextHeaders() };
   // Endpoint authentication adds its header as the request goes out; the log shows it there, masked.
   const sendsAuthorization = endpoint.auth !== null && endpoint.auth !== undefined && endpoint.auth.type !== 'mtls';
   const sent = requestAsSent({ ...request, headers: sendsAuthorization ? { ...headers, authorization: '' } : headers }, endpoint.signature, endpoint.headers, EXCERPT_BYTES);

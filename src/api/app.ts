@@ -15,6 +15,7 @@ import { portalPage } from '../portal/page.ts';
 import type { HeraldTemporal } from '../temporal/heraldTemporal.ts';
 import type { PayloadKey } from '../keys.ts';
 import { ReplayLimiter, type Quotas } from '../quotas.ts';
+import { requestTrace, type Tracing } from '../tracing.ts';
 import { auditRouter, recordManagementActions } from './audit.ts';
 import { authenticate, requireAdmin, requireLoopbackHost } from './auth.ts';
 import { codecCors, codecRouter } from './codec.ts';
@@ -28,7 +29,6 @@ import { portalExchangeRouter, portalRouter } from './portal.ts';
 import { portalGate } from './portalGate.ts';
 import { notFound, problemHandler } from './problem.ts';
 import { tenantsRouter } from './tenants.ts';
-import { requestTrace, type Tracing } from '../tracing.ts';
 
 export interface ApiDeps {
   temporal: HeraldTemporal;
