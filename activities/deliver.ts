@@ -5,6 +5,7 @@ import { EndpointCredentials } from '../src/delivery/credentials.ts';
 import { buildRequest, requestAsSent, TransformError } from '../src/delivery/request.ts';
 import { delayBeforeNextAttempt } from '../src/delivery/retryPolicy.ts';
 import { SandboxUnavailable } from '../src/sandbox/index.ts';
+import { describeAttemptSpan, traceContextHeaders } from '../src/tracing.ts';
 import type { Logger } from '../src/logger.ts';
 import type { DeliveryMetrics } from '../src/metrics/index.ts';
 import { raiseOperationalEvent } from '../src/endpoints/operationalEvents.ts';
@@ -86,6 +87,7 @@ export async function deliver(deps: DeliverDeps, input: DeliveryActivityInput): 
   const began = Date.now();
   const answer = heldTooLong ? noAnswer(heldTooLong) : await postAttempt(deps, input, attempt, startedAt);
   const durationMs = Date.now() - began;
+  describeAttemptSpan({ deliveryId: id, attempt, statusCode: answer.statusCode });
 
   const policyWaitMs = answer.verdict === 'retry' ? delayBeforeNextAttempt(subscription.schedule, madeInBudget + 1, answer.retryAfterMs, Math.random) : undefined;
   const outOfTime = policyWaitMs !== undefined && outlastsTimeLimit(startedAt + durationMs + policyWaitMs);
@@ -153,10 +155,12 @@ async function postAttempt(deps: DeliverDeps, input: DeliveryActivityInput, atte
     // runs away and is stopped at its deadline, or anything else that refuses to build); the event's doing, not the receiver's.
     return noAnswer(err instanceof TransformError ? `transform failed: ${err.message}` : `request could not be built: ${err instanceof Error ? err.message : String(err)}`);
   }
-  const { body, headers } = request;
+  const { body } = request;
+  // A traced event's attempt names its own span as the receiver's parent (it replaces a traceparent the endpoint sets).
+  const headers = { ...request.headers, ...traceContextHeaders() };
   // Endpoint authentication adds its header as the request goes out; the log shows it there, masked.
   const sendsAuthorization = endpoint.auth !== null && endpoint.auth !== undefined && endpoint.auth.type !== 'mtls';
-  const sent = requestAsSent(sendsAuthorization ? { ...request, headers: { ...headers, authorization: '' } } : request, endpoint.signature, endpoint.headers, EXCERPT_BYTES);
+  const sent = requestAsSent({ ...request, headers: sendsAuthorization ? { ...headers, authorization: '' } : headers }, endpoint.signature, endpoint.headers, EXCERPT_BYTES);
   const cancelled = Context.current().cancellationSignal;
   const credentials = deps.credentials ?? unguardedCredentials;
   const sendWith = async (rejected?: string) => {

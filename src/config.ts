@@ -107,6 +107,8 @@ const envSchema = z.object({
   HERALD_EMBEDDED_SQLITE_SYNC: z.enum(['full', 'normal']).default('full'),
   /** A workflow bundle built beforehand from this version's workflows; unset: the worker bundles them at start. */
   HERALD_WORKFLOW_BUNDLE: z.string().min(1).refine((file) => fs.statSync(file, { throwIfNoEntry: false })?.isFile() === true, 'no such file').optional(),
+  /** Spans are exported over OTLP/HTTP to `<this>/v1/traces` (src/tracing.ts); unset or empty: none are recorded. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/, error: 'an http(s) URL, e.g. http://localhost:4318' }).or(z.literal('').transform(() => undefined)).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -237,6 +239,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     workflowBundlePath: e.HERALD_WORKFLOW_BUNDLE && path.resolve(e.HERALD_WORKFLOW_BUNDLE),
     cacheDir: e.HERALD_CACHE_DIR ?? path.join(process.env.HOME ?? '/tmp', '.cache', 'herald'),
     logLevel: e.LOG_LEVEL,
+    /** End-to-end traces: the producer's traceparent is always carried; spans are exported only to this OTLP endpoint. */
+    tracing: { otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT },
     metrics: {
       /** `/metrics` of a worker-only process; with the API running, `/metrics` is on the API port. */
       port: e.HERALD_METRICS_PORT,

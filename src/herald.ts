@@ -23,6 +23,7 @@ import { startDevServer, type DevServer } from './temporal/devServer.ts';
 import { HeraldTemporal } from './temporal/heraldTemporal.ts';
 import { heraldDataConverter } from './temporal/payloadCodec.ts';
 import { installTemporalRuntime } from './temporal/runtime.ts';
+import { startTracing } from './tracing.ts';
 import { bundleWorkflows, createHeraldWorker } from './worker.ts';
 
 export type Role = 'all' | 'api' | 'worker';
@@ -78,6 +79,10 @@ export async function startHerald(
   };
   // Its threads take a moment to start: started now, the first transform or schema check does not wait for them.
   sandbox.warm();
+  const tracing = startTracing(config.tracing);
+  // Pushed first, so it runs last: the spans of the last attempts and requests are exported before the process ends.
+  stops.push(() => tracing.shutdown());
+  if (tracing.exporting) logger.info({ otlpEndpoint: new URL(config.tracing.otlpEndpoint!).origin }, 'spans exported over OTLP');
   try {
     // Before either embedded store creates it with default permissions.
     if (!config.temporal.address || !config.databaseUrl) createPrivateDir(config.dataDir);
@@ -133,7 +138,9 @@ export async function startHerald(
     const connection = await NativeConnection.connect({ address: temporalAddress });
     stops.push(() => connection.close());
     // API and worker share it too: the worker then finds the large events the API just accepted in its cache.
-    const temporal = new HeraldTemporal(new Client({ connection, namespace: config.temporal.namespace, dataConverter }), {
+    const temporal = new HeraldTemporal(new Client({
+      connection, namespace: config.temporal.namespace, dataConverter, interceptors: { workflow: [tracing.clientInterceptor] },
+    }), {
       taskQueue: config.temporal.taskQueue,
       deadLetterRetentionMs: config.deadLetterRetentionMs,
       // Eager start needs a worker in this process.
@@ -148,7 +155,7 @@ export async function startHerald(
       });
       stops.push(() => credentials.close());
       const worker = await createHeraldWorker(
-        { connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, workflowBundle, tuning: config.tuning, dataConverter },
+        { connection, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue, workflowBundle, tuning: config.tuning, dataConverter, tracing },
         {
           db: storage, endpoints, log, temporal, logger: workerLogger, metrics: metrics.delivery, tenants, audit, deletions,
           traffic: createTrafficControl({ db: storage, endpoints, logger: workerLogger, settings: config.traffic }),
@@ -191,6 +198,7 @@ export async function startHerald(
         maxBodyBytes: config.maxBodyBytes,
         payloadKeys: config.payloadKeys,
         codecCorsOrigins: config.codecCorsOrigins,
+        tracing,
       });
       const api = await listen(app, { port: config.port, host: config.host }, config.http);
       api.server.on('clientError', answerClientError);

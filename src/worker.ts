@@ -1,16 +1,21 @@
 import { createRequire } from 'node:module';
 import { bundleWorkflowCode, type NativeConnection, Worker, type WorkerOptions, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Logger } from './logger.ts';
+import type { Tracing } from './tracing.ts';
 import { createActivities, type ActivityDeps } from '../activities/index.ts';
 
-export const workflowsPath = createRequire(import.meta.url).resolve('../workflows/index.ts');
+const resolve = createRequire(import.meta.url).resolve;
+/** Herald's workflows, and the interceptors that carry a trace through them (workflows/tracing.ts). */
+const heraldWorkflows = { workflowsPath: resolve('../workflows/index.ts'), workflowInterceptorModules: [resolve('../workflows/tracing.ts')] };
 
 /** Bundles workflow code once (a few seconds of webpack); its build report stays out of the logs. */
-export function bundleWorkflows(logger: Logger, path = workflowsPath): Promise<WorkflowBundleWithSourceMap> {
+export function bundleWorkflows(
+  logger: Logger, workflows: { workflowsPath: string; workflowInterceptorModules?: string[] } = heraldWorkflows,
+): Promise<WorkflowBundleWithSourceMap> {
   const bundler = logger.child({ component: 'workflow-bundler' });
   const quiet = () => undefined;
   return bundleWorkflowCode({
-    workflowsPath: path,
+    ...workflows,
     logger: { log: quiet, trace: quiet, debug: quiet, info: quiet, warn: bundler.warn.bind(bundler), error: bundler.error.bind(bundler) },
   });
 }
@@ -25,6 +30,8 @@ export interface WorkerSettings {
   tuning?: WorkerTuning;
   /** Payload encryption (heraldDataConverter); the SDK's default when unset. */
   dataConverter?: WorkerOptions['dataConverter'];
+  /** Traced workflows' and activities' spans (src/tracing.ts); unset: nothing is traced (time-skipping tests). */
+  tracing?: Pick<Tracing, 'activityInterceptor' | 'sinks'>;
 }
 
 /** The part of the configuration's `tuning` a worker takes. */
@@ -49,7 +56,13 @@ export function createHeraldWorker(settings: WorkerSettings, deps: ActivityDeps)
     connection: settings.connection,
     namespace: settings.namespace,
     taskQueue: settings.taskQueue,
-    ...(settings.workflowBundle ? { workflowBundle: settings.workflowBundle } : { workflowsPath }),
+    ...(settings.workflowBundle ? { workflowBundle: settings.workflowBundle } : { workflowsPath: heraldWorkflows.workflowsPath }),
+    interceptors: {
+      activity: settings.tracing ? [settings.tracing.activityInterceptor] : [],
+      // A bundle holds them already.
+      ...(!settings.workflowBundle && { workflowModules: heraldWorkflows.workflowInterceptorModules }),
+    },
+    sinks: settings.tracing?.sinks,
     activities: createActivities(deps),
     dataConverter: settings.dataConverter,
     ...(settings.tuning && workerTuning(settings.tuning)),

@@ -27,7 +27,7 @@ const worker = await Worker.create({
   connection,
   namespace: config.temporal.namespace,
   taskQueue: TASK_QUEUE,
-  workflowBundle: await bundleWorkflows(createLogger('warn'), createRequire(import.meta.url).resolve('./workflows.ts')),
+  workflowBundle: await bundleWorkflows(createLogger('warn'), { workflowsPath: createRequire(import.meta.url).resolve('./workflows.ts') }),
   activities: { noop: async () => void (activitiesRun += 1, onActivity()) },
   ...workerTuning(tuning),
 });

@@ -16,6 +16,7 @@ import { portalPage } from '../portal/page.ts';
 import type { HeraldTemporal } from '../temporal/heraldTemporal.ts';
 import type { PayloadKey } from '../keys.ts';
 import { ReplayLimiter, type Quotas } from '../quotas.ts';
+import { requestTrace, type Tracing } from '../tracing.ts';
 import { auditRouter, recordManagementActions } from './audit.ts';
 import { authenticate, requireAdmin, requireLoopbackHost } from './auth.ts';
 import { codecCors, codecRouter } from './codec.ts';
@@ -57,6 +58,8 @@ export interface ApiDeps {
   payloadKeys: readonly PayloadKey[];
   /** Browser origins (the Temporal Web UI) allowed to call the codec endpoint. */
   codecCorsOrigins: readonly string[];
+  /** Ingest joins the producer's trace (src/tracing.ts); unset: traceparent is not read (an app built alone, in tests). */
+  tracing?: Pick<Tracing, 'tracer' | 'exporting'>;
   logger: Logger;
   metrics: HeraldMetrics;
 }
@@ -82,6 +85,7 @@ export function createApp(deps: ApiDeps): Express {
   // Every management action that succeeds is recorded here, whichever router answers it.
   app.use(recordManagementActions(deps.audit, deps.logger));
   app.use(auditRouter(deps.audit));
+  if (deps.tracing) app.post('/v1/events', requestTrace(deps.tracing, 'POST /v1/events'));
   app.use(eventsRouter(deps));
   // Replays and recovers draw on one allowance per tenant.
   const replays = new ReplayLimiter(deps.quotas.replaysPerMinute);

@@ -10,6 +10,7 @@ import type { EndpointStore } from '../endpoints/store.ts';
 import type { TenantDeletions } from '../storage/tenantDeletions.ts';
 import { eventWorkflowId, type HeraldTemporal } from '../temporal/heraldTemporal.ts';
 import { eventLabels, identifier, MAX_CHANNELS, MAX_TAGS, producedEventType, tenantField } from '../fields.ts';
+import { traceContextRequestHeaders } from '../tracing.ts';
 import { endpointScope, isAdmin, resolveTenant } from './auth.ts';
 import type { RouteDescription } from './route.ts';
 import { invalidFields, notFound, parse, Problem } from './problem.ts';
@@ -57,6 +58,7 @@ const durationMs = (duration: string) => {
 export const eventRoutes: RouteDescription[] = [
   {
     method: 'post', path: '/v1/events', summary: 'Ingest an event (the id may also come as an Idempotency-Key header)', body: ingestBody,
+    headers: traceContextRequestHeaders,
     responses: {
       202: '{ eventId, workflowId, status: "accepted" }, or with deliverAt/delay { eventId, workflowId, status: "scheduled", deliverAt }',
       200: '{ eventId, workflowId, status: "duplicate" }: the id was seen before (a scheduled or cancelled one included); nothing is delivered again',

@@ -55,7 +55,7 @@ function jsonSchema(schema: z.ZodType): JsonSchema {
 export const openApiPath = (expressPath: string) => expressPath.replace(/:(\w+)/g, '{$1}');
 
 function parameters(route: RouteDescription) {
-  const fromObject = (where: 'path' | 'query', schema: z.ZodObject | undefined) => {
+  const fromObject = (where: 'path' | 'query' | 'header', schema: z.ZodObject | undefined) => {
     if (!schema) return [];
     const { properties = {}, required = [] } = jsonSchema(schema) as { properties?: Record<string, JsonSchema>; required?: string[] };
     return Object.entries(properties).map(([name, property]) => ({ name, in: where, required: where === 'path' || required.includes(name), schema: property }));
@@ -65,7 +65,7 @@ function parameters(route: RouteDescription) {
   const plain = pathNames
     .filter((name) => !described.some((p) => p.name === name))
     .map((name) => ({ name, in: 'path', required: true, schema: { type: 'string' } }));
-  return [...described, ...plain, ...fromObject('query', route.query)];
+  return [...described, ...plain, ...fromObject('query', route.query), ...fromObject('header', route.headers)];
 }
 
 function operation(route: RouteDescription) {

@@ -10,6 +10,8 @@ export interface RouteDescription {
   /** The schemas the handler parses with; path parameters without one are plain strings. */
   params?: z.ZodObject;
   query?: z.ZodObject;
+  /** Request headers the route reads, as the document lists them (names as HTTP spells them). */
+  headers?: z.ZodObject;
   body?: z.ZodType;
   /** The handler reads a missing body as `{}`. */
   bodyOptional?: true;
