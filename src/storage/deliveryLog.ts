@@ -124,14 +124,17 @@ function decodeCursor(cursor: string): [string, string] | undefined {
 export class DeliveryLog {
   constructor(private readonly db: Db) {}
 
-  /** At ingest: one pending row per subscribed endpoint (kept as is when an attempt got there first). */
-  async registerPending(event: { tenant: string; id: string; type: string }, deliveries: { id: string; endpointId: string }[]): Promise<void> {
+  /**
+   * At ingest: one pending row per subscribed endpoint (kept as is when an attempt got there first). A
+   * scheduled event's rows hold its due time as their next attempt: the message log shows when it is due.
+   */
+  async registerPending(event: { tenant: string; id: string; type: string }, deliveries: { id: string; endpointId: string }[], deliverAt?: string): Promise<void> {
     if (!deliveries.length) return;
     await this.db.query(
-      `INSERT INTO deliveries (id, tenant, event_id, endpoint_id, event_type, status, endpoint_all_tenants)
-       SELECT id, $1, $2, endpoint_id, $3, 'pending', ${ENDPOINT_ALL_TENANTS} FROM unnest($4::text[], $5::text[]) AS d (id, endpoint_id)
+      `INSERT INTO deliveries (id, tenant, event_id, endpoint_id, event_type, status, next_attempt_at, endpoint_all_tenants)
+       SELECT id, $1, $2, endpoint_id, $3, 'pending', $6::timestamptz, ${ENDPOINT_ALL_TENANTS} FROM unnest($4::text[], $5::text[]) AS d (id, endpoint_id)
        ON CONFLICT (id) DO NOTHING`,
-      [event.tenant, event.id, event.type, deliveries.map((d) => d.id), deliveries.map((d) => d.endpointId)],
+      [event.tenant, event.id, event.type, deliveries.map((d) => d.id), deliveries.map((d) => d.endpointId), deliverAt ?? null],
     );
   }
 
