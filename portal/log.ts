@@ -53,6 +53,8 @@ export function LogPage({ api, can }: { api: Api; can: (c: string) => boolean })
   const [cursors, setCursors] = useState<string[]>([]);
   const [page, setPage] = useState<{ data: any[]; nextCursor: string | null } | undefined>();
   const [error, setError] = useState<unknown>();
+  // Its own: each live load clears the other.
+  const [cancelError, setCancelError] = useState<unknown>();
   const cursor = cursors.at(-1);
   useLive(async () => {
     const since = filters.since ? new Date(filters.since).toISOString() : undefined;
@@ -75,9 +77,9 @@ export function LogPage({ api, can }: { api: Api; can: (c: string) => boolean })
       <div><label for="l-status">Status</label><select id="l-status" value=${filters.status} onChange=${set('status')}>${statuses.map((s) => html`<option value=${s}>${s || 'any'}</option>`)}</select></div>
       ${input('eventType', 'Event type')}${input('endpointId', 'Endpoint id')}${input('eventId', 'Event id')}${input('since', 'Since', 'datetime-local')}
     </form>
-    <${ErrorNote} error=${error} />
+    <${ErrorNote} error=${error} /><${ErrorNote} error=${cancelError} />
     <p class="muted" aria-live="polite">${cursor ? 'An older page: it does not update.' : 'Live: new deliveries appear as they happen.'}</p>
-    ${page ? html`<${DeliveryRows} rows=${page.data} onCancel=${can('replay') ? (eventId: string) => cancelEvent(api, eventId).catch(setError) : undefined} />` : html`<p>Loading…</p>`}
+    ${page ? html`<${DeliveryRows} rows=${page.data} onCancel=${can('replay') ? (eventId: string) => cancelEvent(api, eventId).then(() => setCancelError(undefined), setCancelError) : undefined} />` : html`<p>Loading…</p>`}
     <nav class="pager" aria-label="Pages">
       ${cursors.length > 0 && html`<button type="button" class="secondary" onClick=${() => setCursors(cursors.slice(0, -1))}>Newer</button>`}
       ${page?.nextCursor && html`<button type="button" class="secondary" onClick=${() => setCursors([...cursors, page.nextCursor!])}>Older</button>`}
