@@ -14,7 +14,7 @@ export type ReachPhase = (typeof reachPhases)[number];
 const ROUNDS = 2;
 
 /** What one end-to-end run measured (bench/run.ts `endToEnd`), as far as the comparison needs. */
-interface Run { deliveries: number; seconds: number | null; deliveriesPerSecond: number | null }
+interface Run { deliveries: number; seconds: number | null; deliveriesPerSecond: number | null; cpuMsPerDelivery: { herald: number | null | undefined } }
 
 /** One endpoint a reach phase delivers to: its receiver path (under /ok/) and the event type only it subscribes to. */
 export interface ReachEndpoint { phase: ReachPhase; side: 'plain' | 'variant'; round: number; name: string; eventType: string }
@@ -34,10 +34,16 @@ export async function besidePlain(phase: ReachPhase, run: (endpoint: ReachEndpoi
     const mine = runs.filter((r) => r.side === side);
     return mine.reduce((sum, r) => sum + r.deliveries, 0) / mine.reduce((sum, r) => sum + (r.seconds ?? NaN), 0);
   };
+  // Herald's CPU per delivery: on a machine shared with other work, steadier than deliveries/s.
+  const cpu = (side: 'plain' | 'variant') => {
+    const mine = runs.filter((r) => r.side === side);
+    return mine.reduce((sum, r) => sum + (r.cpuMsPerDelivery.herald ?? NaN) * r.deliveries, 0) / mine.reduce((sum, r) => sum + r.deliveries, 0);
+  };
   return {
-    runs: runs.map(({ side, round: turn, deliveriesPerSecond }) => ({ side, round: turn, deliveriesPerSecond })),
+    runs: runs.map(({ side, round: turn, deliveriesPerSecond, cpuMsPerDelivery }) => ({ side, round: turn, deliveriesPerSecond, heraldCpuMsPerDelivery: cpuMsPerDelivery.herald })),
     plainDeliveriesPerSecond: round(rate('plain')), variantDeliveriesPerSecond: round(rate('variant')),
     ratioToPlain: round(rate('variant') / rate('plain'), 2),
+    heraldCpuMsPerDelivery: { plain: round(cpu('plain')), variant: round(cpu('variant')) },
   };
 }
 

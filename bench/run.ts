@@ -472,7 +472,7 @@ function printTable(r: any): void {
     ['ratio to baseline', r.baseline && `1 endpoint ${r.ratioToBaseline.oneEndpoint ?? '-'}, 5 endpoints ${r.ratioToBaseline.fiveEndpoints ?? '-'}`],
     ['retry load', r.retryLoad && `${r.retryLoad.deliveries} deliveries × 3 attempts in ${r.retryLoad.seconds} s; server ${r.retryLoad.cpu.server.percentOfOneCore}% of a core, Herald ${r.retryLoad.cpu.herald.percentOfOneCore}%`],
     ...(['oauth2', 'egressProxy'] as const).map((k) => [`${k === 'oauth2' ? 'oauth2 (cached token)' : 'egress proxy'} beside plain`, r.reach[k]
-      && `${r.reach[k].variantDeliveriesPerSecond} vs ${r.reach[k].plainDeliveriesPerSecond} deliveries/s: ×${r.reach[k].ratioToPlain} (rounds ${r.reach[k].runs.map((run: any) => `${run.side} ${run.deliveriesPerSecond}`).join(', ')}); ${k === 'oauth2' ? `${r.reach[k].tokenRequests} token requests` : `${r.reach[k].tunnels} tunnels`}`]),
+      && `${r.reach[k].variantDeliveriesPerSecond} vs ${r.reach[k].plainDeliveriesPerSecond} deliveries/s: ×${r.reach[k].ratioToPlain} (rounds ${r.reach[k].runs.map((run: any) => `${run.side} ${run.deliveriesPerSecond}`).join(', ')}); Herald CPU ${r.reach[k].heraldCpuMsPerDelivery.variant} vs ${r.reach[k].heraldCpuMsPerDelivery.plain} ms per delivery; ${k === 'oauth2' ? `${r.reach[k].tokenRequests} token requests` : `${r.reach[k].tunnels} tunnels`}`]),
     ['traffic control (deliveries/s)', r.traffic && ['plain', 'fifo', 'rateLimited'].map((k) => `${k} ${r.traffic[k].deliveriesPerSecond}`).join(', ')],
     ['peak RSS (at the end)', ['herald', 'baselineWorker', 'temporalServer'].map((p) => `${p} ${r.peakRssMiB[p]} (${r.rssAtEndMiB[p]}) MiB`).join(', ')],
     ['wall time', `${r.wallSeconds} s`],
