@@ -17,7 +17,7 @@ const blank: Draft = {
 };
 
 /** The API's field each box answers for: its errors show beside the box. */
-const apiFieldOf: Partial<Record<keyof Draft, string>> = { scheme: 'signature', perSecond: 'rateLimit', fifo: 'ordering' };
+const apiFieldOf: Partial<Record<keyof Draft, string>> = { scheme: 'signature', perSecond: 'rateLimit' };
 
 /** The form as the API takes it; an empty box leaves Herald's default. `current`: the endpoint's authentication as read. */
 function body(draft: Draft, editing: boolean, current: any | null) {
