@@ -26,11 +26,13 @@ import { percentile, round } from './stats.ts';
 import { type ProfileWindow, summarizeCpuProfiles, summarizePerfReport } from './profile.ts';
 import { actionsPerDelivery } from './actions.ts';
 import { benchCluster, clusterUnderTest } from './cluster.ts';
+import { ConnectProxy } from '../ops/connectProxy.ts';
+import { besidePlain, reachEndpoints, reachPhases, startTokenServer } from './reach.ts';
 
 /** The ERP document's target: 1,000 deliveries a minute from one worker. */
 const ERP_RATE_PER_SECOND = 1000 / 60;
 
-const phases = ['latency', 'baseline', 'single', 'fanout', 'retry', 'erp', 'ingest', 'traffic'] as const;
+const phases = ['latency', 'baseline', 'single', 'fanout', 'retry', 'erp', 'ingest', 'traffic', ...reachPhases] as const;
 
 const usage = `npm run bench -- [flags]
   --size small|default|large    how many events (default: default, a few minutes)
@@ -43,7 +45,8 @@ const usage = `npm run bench -- [flags]
   --sqlite-sync full|normal     HERALD_EMBEDDED_SQLITE_SYNC
   --profile                     CPU-profile Herald and the Temporal server (perf) during the end-to-end run
   --label NAME                  name of the result file (default: a timestamp)
-  --only PHASES                 comma-separated subset of ${phases.join(',')} (tuning runs)
+  --only PHASES                 comma-separated subset of ${phases.join(',')} (tuning runs);
+                                oauth2 and proxy: each beside a plain endpoint (proxy restarts Herald with HERALD_EGRESS_PROXY, after the other phases)
   --versus NAME=VALUE[,…]       last, the 1-endpoint phase again with Herald restarted with these HERALD_* settings (side by side in one run)
   --cluster                     on npm run cluster's topology instead, with 1 then 2 worker processes (bench/cluster.ts)
 Settings not given are Herald's shipped defaults.`;
@@ -130,6 +133,9 @@ const server = cluster ? { address: cluster.temporalAddress, stop: cluster.stop 
 const serverPid = cluster ? cluster.serverPid : Number(fs.readFileSync(path.join(runDir, 'temporal', 'temporal-dev-server.pid'), 'utf8'));
 const receiver = new BenchReceiver();
 await receiver.start();
+// The reach phases' token server and egress proxy (bench/reach.ts), on loopback like the receiver.
+const tokenServer = runs('oauth2') ? await startTokenServer() : undefined;
+const egressProxy = runs('proxy') && !cluster ? await ConnectProxy.start() : undefined;
 
 const commonEnv = { ...process.env, ...settingsEnv, TEMPORAL_ADDRESS: server.address, LOG_LEVEL: 'info', NODE_ENV: 'development' };
 const logFile = fs.openSync(path.join(runDir, 'processes.log'), 'a');
@@ -156,6 +162,8 @@ const cleanUp = async () => {
   for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
   await Promise.all(children.map((child) => child.exitCode === null ? once(child, 'exit') : undefined));
   await receiver.stop();
+  await tokenServer?.stop();
+  await egressProxy?.stop();
   await server.stop();
 };
 process.on('SIGINT', () => void cleanUp().finally(() => process.exit(130)));
@@ -193,6 +201,10 @@ await endpoint('ok/erp', 'bench.erp');
 await endpoint('ok/plain', 'bench.plain');
 await endpoint('ok/fifo', 'bench.fifo', { ordering: 'fifo' });
 await endpoint('ok/limited', 'bench.limited', { rateLimit: { perSecond: 10, burst: 10 } });
+// OAuth2: the variant authenticates with a token from the bench's token server. Proxy: the plain endpoint bypasses it.
+const oauth2Auth = tokenServer && { type: 'oauth2-client-credentials', tokenUrl: tokenServer.url, clientId: 'bench', clientSecret: 'bench-client-secret' };
+for (const e of oauth2Auth ? reachEndpoints('oauth2') : []) await endpoint(e.name, e.eventType, e.side === 'variant' ? { auth: oauth2Auth } : {});
+for (const e of egressProxy ? reachEndpoints('proxy') : []) await endpoint(e.name, e.eventType, e.side === 'plain' ? { proxy: false } : {});
 
 // ---------- measurement helpers ----------
 // On the cluster, Herald's CPU is its API's and workers' together, its memory a worker's.
@@ -382,10 +394,18 @@ try {
     fifo: await endToEnd('fifo endpoint', 'bench.fifo', '/ok/fifo', size.trafficEvents, 1),
     rateLimited: await endToEnd('rate-limited endpoint (10/s, burst 10)', 'bench.limited', '/ok/limited', size.trafficEvents, 1),
   } : undefined;
+  const sideBySide = (e: ReturnType<typeof reachEndpoints>[number]) => endToEnd(`${e.phase}: ${e.side} endpoint, round ${e.round}`, e.eventType, `/${e.name}`, size.events, 1);
+  const oauth2 = tokenServer ? { ...(await besidePlain('oauth2', sideBySide)), tokenRequests: tokenServer.requests() } : undefined;
   const ingestFixed = runs('ingest') ? await ingestLoad(`ingest at ${size.ingestRate} req/s`, 'ingest-fixed', { seconds: size.ingestSeconds, connections: concurrency, rate: size.ingestRate }) : undefined;
   const ingestSaturated = runs('ingest') ? await ingestLoad('ingest at saturation', 'ingest-saturation', { seconds: size.ingestSeconds, connections: concurrency }) : undefined;
   // Last, so that the shipped Herald's figures (its peak memory above all) cover every other phase.
   const shippedHeraldPeakRssMiB = peakRssMiB(pids.herald);
+  // Herald restarted with HERALD_EGRESS_PROXY: the variant goes through it, the plain endpoint (proxy: false) past it.
+  let proxied;
+  if (egressProxy) {
+    await restartHerald({ HERALD_EGRESS_PROXY: egressProxy.url() });
+    proxied = { ...(await besidePlain('proxy', sideBySide)), tunnels: egressProxy.connects.length };
+  }
   let versus;
   if (versusEnv && !cluster) {
     await restartHerald(versusEnv);
@@ -405,6 +425,7 @@ try {
     ...(versus && { versus: { ...versus, deliveriesPerSecondRatioToShipped: versus.oneEndpoint.deliveriesPerSecond && single?.deliveriesPerSecond ? round(versus.oneEndpoint.deliveriesPerSecond / single.deliveriesPerSecond, 2) : undefined } }),
     retryLoad: retry,
     traffic,
+    reach: { oauth2, egressProxy: proxied },
     peakRssMiB: { herald: round(shippedHeraldPeakRssMiB, 0), baselineWorker: round(peakRssMiB(pids.baseline), 0), temporalServer: round(peakRssMiB(pids.server), 0) },
     heraldAtPeakMiB: heraldAtPeak,
     rssAtEndMiB: { herald: round(rssMiB(pids.herald), 0), baselineWorker: round(rssMiB(pids.baseline), 0), temporalServer: round(rssMiB(pids.server), 0) },
@@ -450,6 +471,8 @@ function printTable(r: any): void {
       + (r.baseline ? `; baseline worker ${r.baseline.cpuMsPerWorkflow.baselineWorker} ms per workflow` : '')],
     ['ratio to baseline', r.baseline && `1 endpoint ${r.ratioToBaseline.oneEndpoint ?? '-'}, 5 endpoints ${r.ratioToBaseline.fiveEndpoints ?? '-'}`],
     ['retry load', r.retryLoad && `${r.retryLoad.deliveries} deliveries × 3 attempts in ${r.retryLoad.seconds} s; server ${r.retryLoad.cpu.server.percentOfOneCore}% of a core, Herald ${r.retryLoad.cpu.herald.percentOfOneCore}%`],
+    ...(['oauth2', 'egressProxy'] as const).map((k) => [`${k === 'oauth2' ? 'oauth2 (cached token)' : 'egress proxy'} beside plain`, r.reach[k]
+      && `${r.reach[k].variantDeliveriesPerSecond} vs ${r.reach[k].plainDeliveriesPerSecond} deliveries/s: ×${r.reach[k].ratioToPlain} (rounds ${r.reach[k].runs.map((run: any) => `${run.side} ${run.deliveriesPerSecond}`).join(', ')}); Herald CPU ${r.reach[k].heraldCpuMsPerDelivery.variant} vs ${r.reach[k].heraldCpuMsPerDelivery.plain} ms per delivery; ${k === 'oauth2' ? `${r.reach[k].tokenRequests} token requests` : `${r.reach[k].tunnels} tunnels`}`]),
     ['traffic control (deliveries/s)', r.traffic && ['plain', 'fifo', 'rateLimited'].map((k) => `${k} ${r.traffic[k].deliveriesPerSecond}`).join(', ')],
     ['peak RSS (at the end)', ['herald', 'baselineWorker', 'temporalServer'].map((p) => `${p} ${r.peakRssMiB[p]} (${r.rssAtEndMiB[p]}) MiB`).join(', ')],
     ['wall time', `${r.wallSeconds} s`],

@@ -2,6 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import type { Api } from './api.ts';
 import { StatsChart, type WindowStats } from './chart.ts';
 import { Badge, ErrorNote, formatTime, html, percent } from './html.ts';
+import { describeAuth } from './endpointAuth.ts';
 import { DeliveryRows } from './log.ts';
 import { TransformEditor } from './transformEditor.ts';
 
@@ -53,6 +54,8 @@ export function EndpointDetail({ api, id, can }: { api: Api; id: string; can: (c
       <dt>Last success</dt><dd>${formatTime(endpoint.health?.lastSuccessAt)}</dd>
       <dt>Event types</dt><dd>${endpoint.eventTypes.join(', ')}</dd>
       <dt>Format / signature</dt><dd>${endpoint.format} / ${endpoint.signature.scheme}</dd>
+      ${describeAuth(endpoint.auth).map(([term, value]) => html`<dt>${term}</dt><dd>${value}</dd>`)}
+      <dt>Egress proxy</dt><dd data-testid="proxy">${endpoint.proxy === false ? 'bypassed: requests go straight to the receiver' : 'used when the operator configured one'}</dd>
     </dl>
     ${can('manageEndpoints') && !endpoint.readOnly && html`<p><a class="button secondary" href=${`#/endpoints/${encodeURIComponent(id)}/edit`}>Edit</a></p>`}
     <${ErrorNote} error=${error} />

@@ -1,19 +1,26 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { Api } from './api.ts';
-import { ErrorNote, html } from './html.ts';
+import { AuthFields, authBody, authDraftOf, type AuthDraft } from './endpointAuth.ts';
+import { ErrorNote, FieldError, html } from './html.ts';
 
 const formats = ['standard', 'make', 'flat', 'booking', 'envelope'];
 const schemes = ['standard-webhooks', 'hmac-sha256', 'shared-secret', 'none'];
 
 interface Draft {
   url: string; description: string; eventTypes: string; format: string; scheme: string; retryPolicy: string;
-  perSecond: string; fifo: boolean; disableAfter: string;
+  perSecond: string; fifo: boolean; disableAfter: string; proxy: boolean; auth: AuthDraft;
 }
 
-const blank: Draft = { url: '', description: '', eventTypes: '*', format: 'standard', scheme: 'standard-webhooks', retryPolicy: 'standard', perSecond: '', fifo: false, disableAfter: '' };
+const blank: Draft = {
+  url: '', description: '', eventTypes: '*', format: 'standard', scheme: 'standard-webhooks', retryPolicy: 'standard', perSecond: '', fifo: false, disableAfter: '',
+  proxy: true, auth: authDraftOf(null),
+};
 
-/** The form as the API takes it; an empty box leaves Herald's default. */
-function body(draft: Draft, editing: boolean) {
+/** The API's field each box answers for: its errors show beside the box. */
+const apiFieldOf: Partial<Record<keyof Draft, string>> = { scheme: 'signature', perSecond: 'rateLimit' };
+
+/** The form as the API takes it; an empty box leaves Herald's default. `current`: the endpoint's authentication as read. */
+function body(draft: Draft, editing: boolean, current: any | null) {
   let retryPolicy: unknown = draft.retryPolicy.trim();
   if (typeof retryPolicy === 'string' && retryPolicy.startsWith('{')) retryPolicy = JSON.parse(retryPolicy);
   return {
@@ -22,6 +29,7 @@ function body(draft: Draft, editing: boolean) {
     rateLimit: draft.perSecond ? { perSecond: Number(draft.perSecond) } : editing ? null : undefined,
     ordering: draft.fifo ? 'fifo' : editing ? null : undefined,
     disableAfter: draft.disableAfter ? (draft.disableAfter === 'never' ? null : draft.disableAfter) : undefined,
+    proxy: draft.proxy, auth: authBody(draft.auth, current),
   };
 }
 
@@ -31,14 +39,18 @@ export function EndpointForm({ api, id }: { api: Api; id?: string }) {
   const [catalog, setCatalog] = useState<string[]>([]);
   const [error, setError] = useState<unknown>();
   const [created, setCreated] = useState<{ id: string; secret: string } | undefined>();
+  const [currentAuth, setCurrentAuth] = useState<any | null>(null);
   useEffect(() => {
     api<{ data: { name: string }[] }>('GET', '/v1/event-types?limit=200').then((page) => setCatalog(page.data.map((t) => t.name)), setError);
     if (id) {
-      api('GET', `/v1/endpoints/${encodeURIComponent(id)}`).then((e) => setDraft({
-        url: e.url, description: e.description, eventTypes: e.eventTypes.join(', '), format: e.format, scheme: e.signature.scheme,
-        retryPolicy: typeof e.retryPolicy === 'string' ? e.retryPolicy : JSON.stringify(e.retryPolicy), perSecond: e.rateLimit ? String(e.rateLimit.perSecond) : '',
-        fifo: e.ordering === 'fifo', disableAfter: e.disableAfter ?? '',
-      }), setError);
+      api('GET', `/v1/endpoints/${encodeURIComponent(id)}`).then((e) => {
+        setCurrentAuth(e.auth ?? null);
+        setDraft({
+          url: e.url, description: e.description, eventTypes: e.eventTypes.join(', '), format: e.format, scheme: e.signature.scheme,
+          retryPolicy: typeof e.retryPolicy === 'string' ? e.retryPolicy : JSON.stringify(e.retryPolicy), perSecond: e.rateLimit ? String(e.rateLimit.perSecond) : '',
+          fifo: e.ordering === 'fifo', disableAfter: e.disableAfter ?? '', proxy: e.proxy !== false, auth: authDraftOf(e.auth),
+        });
+      }, setError);
     }
   }, [id]);
   if (created) {
@@ -58,22 +70,24 @@ export function EndpointForm({ api, id }: { api: Api; id?: string }) {
     setError(undefined);
     try {
       if (id) {
-        await api('PATCH', `/v1/endpoints/${encodeURIComponent(id)}`, body(draft, true));
+        await api('PATCH', `/v1/endpoints/${encodeURIComponent(id)}`, body(draft, true, currentAuth));
         location.hash = `#/endpoints/${encodeURIComponent(id)}`;
       } else {
-        setCreated(await api('POST', '/v1/endpoints', body(draft, false)));
+        setCreated(await api('POST', '/v1/endpoints', body(draft, false, null)));
       }
     } catch (err) {
       setError(err);
     }
   };
+  const fieldError = (name: keyof Draft) => html`<${FieldError} error=${error} fields=${[apiFieldOf[name] ?? name]} id=${`e-${name}`} nested />`;
   const field = (name: keyof Draft, label: string, hint?: string) => html`
     <label for=${`f-${name}`}>${label}</label>
-    <input id=${`f-${name}`} name=${name} value=${draft[name] as string} onInput=${set(name)} aria-describedby=${hint ? `h-${name}` : undefined} />
-    ${hint && html`<small id=${`h-${name}`}>${hint}</small>`}`;
+    <input id=${`f-${name}`} name=${name} value=${draft[name] as string} onInput=${set(name)} aria-describedby=${`${hint ? `h-${name} ` : ''}e-${name}`} />
+    ${hint && html`<small id=${`h-${name}`}>${hint}</small>`}${fieldError(name)}`;
   const select = (name: keyof Draft, label: string, options: string[]) => html`
     <label for=${`f-${name}`}>${label}</label>
-    <select id=${`f-${name}`} name=${name} value=${draft[name] as string} onChange=${set(name)}>${options.map((o) => html`<option value=${o}>${o}</option>`)}</select>`;
+    <select id=${`f-${name}`} name=${name} value=${draft[name] as string} onChange=${set(name)} aria-describedby=${`e-${name}`}>${options.map((o) => html`<option value=${o}>${o}</option>`)}</select>
+    ${fieldError(name)}`;
   return html`
     <h1>${id ? 'Edit endpoint' : 'Add endpoint'}</h1>
     <form class="form" onSubmit=${submit} novalidate>
@@ -87,6 +101,9 @@ export function EndpointForm({ api, id }: { api: Api; id?: string }) {
       ${field('perSecond', 'Rate limit (requests per second)', 'empty: no limit')}
       <label class="inline"><input type="checkbox" checked=${draft.fifo} onChange=${set('fifo')} /> Deliver in order (FIFO), one at a time</label>
       ${field('disableAfter', 'Disable after failing for', 'a duration such as 5d; never; empty: Herald\'s default')}
+      <label class="inline"><input type="checkbox" name="proxy" checked=${draft.proxy} onChange=${set('proxy')} aria-describedby="h-proxy" /> Send through Herald's egress proxy</label>
+      <small id="h-proxy">when the operator configured one (a fixed egress address); unchecked, requests go straight to the receiver</small>
+      <${AuthFields} draft=${draft.auth} current=${currentAuth} error=${error} onChange=${(auth: AuthDraft) => setDraft({ ...draft, auth })} />
       <${ErrorNote} error=${error} />
       <div><button type="submit">${id ? 'Save' : 'Add endpoint'}</button> <a class="button secondary" href="#/endpoints">Cancel</a></div>
     </form>`;

@@ -24,3 +24,13 @@ export const ErrorNote = ({ error }: { error: unknown }) => error
   ? html`<p class="error" role="alert">${error instanceof Error ? error.message : String(error)}${
       (error as { fields?: { field: string; message: string }[] }).fields?.map((f) => html`<br />${f.field}: ${f.message}`)}</p>`
   : null;
+
+/**
+ * The API's messages for `fields` (and, with `nested`, for fields inside them), shown beside the input
+ * that `id` describes: a problem's `errors` name the field in the API's own terms (`auth.tokenUrl`).
+ */
+export function FieldError({ error, fields, id, nested = false }: { error: unknown; fields: string[]; id: string; nested?: boolean }) {
+  const messages = ((error as { fields?: { field: string; message: string }[] } | undefined)?.fields ?? [])
+    .filter((f) => fields.includes(f.field) || (nested && fields.some((name) => f.field.startsWith(`${name}.`))));
+  return html`<small class="error field-error" id=${id}>${messages.map((m, i) => html`${i > 0 && html`<br />`}${m.message}`)}</small>`;
+}

@@ -20,20 +20,41 @@ function useLive(load: () => Promise<void>, deps: unknown[]): void {
   }, deps);
 }
 
-export const DeliveryRows = ({ rows }: { rows: any[] }) => rows.length === 0 ? html`<p>No deliveries.</p>` : html`
+/**
+ * A delivery of an event scheduled for later: pending, never attempted, its next attempt (the event's
+ * `deliverAt`) still ahead. Once due it reads as pending until its first attempt.
+ */
+const isScheduled = (d: { status: string; attempts: number | unknown[]; nextAttemptAt: string | null }) =>
+  d.status === 'pending' && (Array.isArray(d.attempts) ? d.attempts.length : d.attempts) === 0 && !!d.nextAttemptAt && Date.parse(d.nextAttemptAt) > Date.now();
+
+/** A delivery's status; a scheduled one shows as such with its due time. */
+const StatusOf = ({ delivery: d }: { delivery: any }) => isScheduled(d)
+  ? html`<${Badge} value="scheduled" /><div class="muted">due ${formatTime(d.nextAttemptAt)}</div>`
+  : html`<${Badge} value=${d.status} />`;
+
+/** Cancels the event before it is due (every delivery of it); its rows then show cancelled. */
+const cancelEvent = (api: Api, eventId: string) => window.confirm(`Cancel the scheduled event ${eventId}? Nothing of it will be delivered.`)
+  ? api('POST', `/v1/events/${encodeURIComponent(eventId)}/cancel`).then(() => undefined) : Promise.resolve();
+
+/** `onCancel`: the session may cancel scheduled events; a scheduled row then has a Cancel button. */
+export const DeliveryRows = ({ rows, onCancel }: { rows: any[]; onCancel?: (eventId: string) => void }) => rows.length === 0 ? html`<p>No deliveries.</p>` : html`
   <div class="table-wrap"><table>
     <thead><tr><th scope="col">Event</th><th scope="col">Type</th><th scope="col">Endpoint</th><th scope="col">Status</th><th scope="col">Attempts</th><th scope="col">Last answer</th><th scope="col">Started</th></tr></thead>
     <tbody>${rows.map((d) => html`<tr key=${d.id} data-delivery=${d.id}>
       <td><a href=${`#/log/${encodeURIComponent(d.id)}`}>${d.eventId}</a></td><td>${d.eventType}</td><td>${d.endpointId}</td>
-      <td><${Badge} value=${d.status} /></td><td>${d.attempts}</td><td>${d.lastStatusCode ?? d.lastError ?? '–'}</td><td>${formatTime(d.startedAt)}</td></tr>`)}
+      <td><${StatusOf} delivery=${d} />${onCancel && isScheduled(d) && html`
+        <button type="button" class="secondary" aria-label=${`Cancel the scheduled event ${d.eventId}`} onClick=${() => onCancel(d.eventId)}>Cancel</button>`}</td>
+      <td>${d.attempts}</td><td>${d.lastStatusCode ?? d.lastError ?? '–'}</td><td>${formatTime(d.startedAt)}</td></tr>`)}
     </tbody></table></div>`;
 
 /** Deliveries newest first, filtered and paged; the first page follows new ones live. */
-export function LogPage({ api }: { api: Api; can: (c: string) => boolean }) {
+export function LogPage({ api, can }: { api: Api; can: (c: string) => boolean }) {
   const [filters, setFilters] = useState({ status: '', eventType: '', endpointId: '', eventId: '', since: '' });
   const [cursors, setCursors] = useState<string[]>([]);
   const [page, setPage] = useState<{ data: any[]; nextCursor: string | null } | undefined>();
   const [error, setError] = useState<unknown>();
+  // Its own: each live load clears the other.
+  const [cancelError, setCancelError] = useState<unknown>();
   const cursor = cursors.at(-1);
   useLive(async () => {
     const since = filters.since ? new Date(filters.since).toISOString() : undefined;
@@ -56,9 +77,9 @@ export function LogPage({ api }: { api: Api; can: (c: string) => boolean }) {
       <div><label for="l-status">Status</label><select id="l-status" value=${filters.status} onChange=${set('status')}>${statuses.map((s) => html`<option value=${s}>${s || 'any'}</option>`)}</select></div>
       ${input('eventType', 'Event type')}${input('endpointId', 'Endpoint id')}${input('eventId', 'Event id')}${input('since', 'Since', 'datetime-local')}
     </form>
-    <${ErrorNote} error=${error} />
+    <${ErrorNote} error=${error} /><${ErrorNote} error=${cancelError} />
     <p class="muted" aria-live="polite">${cursor ? 'An older page: it does not update.' : 'Live: new deliveries appear as they happen.'}</p>
-    ${page ? html`<${DeliveryRows} rows=${page.data} />` : html`<p>Loading…</p>`}
+    ${page ? html`<${DeliveryRows} rows=${page.data} onCancel=${can('replay') ? (eventId: string) => cancelEvent(api, eventId).then(() => setCancelError(undefined), setCancelError) : undefined} />` : html`<p>Loading…</p>`}
     <nav class="pager" aria-label="Pages">
       ${cursors.length > 0 && html`<button type="button" class="secondary" onClick=${() => setCursors(cursors.slice(0, -1))}>Newer</button>`}
       ${page?.nextCursor && html`<button type="button" class="secondary" onClick=${() => setCursors([...cursors, page.nextCursor!])}>Older</button>`}
@@ -93,13 +114,15 @@ export function DeliveryPage({ api, id, can, session }: { api: Api; id: string; 
     <p><a href="#/log">← Message log</a></p>
     <h1>Delivery of ${delivery.eventId}</h1>
     <dl class="facts">
-      <dt>Status</dt><dd data-testid="delivery-status"><${Badge} value=${delivery.status} /></dd>
+      <dt>Status</dt><dd data-testid="delivery-status"><${StatusOf} delivery=${delivery} /></dd>
       <dt>Event type</dt><dd>${delivery.eventType}</dd>
       <dt>Endpoint</dt><dd><a href=${`#/endpoints/${encodeURIComponent(delivery.endpointId)}`}>${delivery.endpointId}</a></dd>
       <dt>Next attempt</dt><dd>${formatTime(delivery.nextAttemptAt)}</dd>
     </dl>
     ${workflowUrl && html`<p><a href=${workflowUrl} target="_blank" rel="noopener noreferrer">The event's workflow in the Temporal Web UI</a></p>`}
-    ${can('replay') && html`<p><button type="button" onClick=${replay}>Replay</button></p>`}
+    ${can('replay') && (isScheduled(delivery)
+      ? html`<p><button type="button" class="danger" onClick=${() => cancelEvent(api, delivery.eventId).catch(setError)}>Cancel the scheduled event</button></p>`
+      : html`<p><button type="button" onClick=${replay}>Replay</button></p>`)}
     <p role="status">${notice}</p>
     <${ErrorNote} error=${error} />
     <h2>Attempts</h2>

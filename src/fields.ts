@@ -30,5 +30,6 @@ export const eventTypePattern = z.string().regex(/^(\*|[A-Za-z0-9_-]+(\.[A-Za-z0
  */
 export const endpointUrl = z
   .url({ protocol: /^https?$/, error: 'an http or https URL' })
-  .refine((url) => { const { username, password } = new URL(url); return !username && !password; }, 'may not carry credentials (user:password@); send them in a static header such as Authorization')
+  // Checked only on a URL that parses (zod runs a refinement after a failed check; the check above names the field then).
+  .refine((url) => { if (!URL.canParse(url)) return true; const { username, password } = new URL(url); return !username && !password; }, 'may not carry credentials (user:password@); send them in a static header such as Authorization')
   .describe('http or https; no user:password@ (use a static Authorization header). Guarded: no private or reserved address unless HERALD_ALLOW_PRIVATE_TARGETS');

@@ -80,6 +80,7 @@ export const eventRoutes: RouteDescription[] = [
     params: eventParams, query: eventQuery,
     responses: {
       200: '{ eventId, status: "cancelled" }',
+      403: 'a portal session without "replay", or narrowed to endpoints while the event also goes to others',
       404: 'no such event (or erased, or past its retention)',
       409: 'the event is not scheduled: it is due and delivering, or settled (erasing it stops what is still pending)',
     },
@@ -109,6 +110,20 @@ const START_DEADLINE_MS = 5_000;
 /** An event's deliveries listed with it. */
 const EVENT_DELIVERIES_SHOWN = 1000;
 
+/**
+ * Cancelling stops every delivery of the event: a portal session narrowed to some endpoints may cancel
+ * only an event that goes to none but them (one it cannot see at all is a 404, as for GET).
+ */
+async function assertWholeEventInScope(log: DeliveryLog, res: Parameters<typeof endpointScope>[0], tenant: string, eventId: string): Promise<void> {
+  const scope = endpointScope(res);
+  if (!scope) return;
+  const { data } = await log.list({ tenant, eventId }, { limit: EVENT_DELIVERIES_SHOWN });
+  if (!data.some((d) => scope.includes(d.endpointId))) throw notFound(`event ${eventId}`);
+  if (data.some((d) => !scope.includes(d.endpointId))) {
+    throw new Problem(403, 'Forbidden', `event ${eventId} also goes to endpoints outside this portal session: only a session for all of them may cancel it`);
+  }
+}
+
 export function eventsRouter(deps: EventsDeps): Router {
   const router = Router();
 
@@ -131,7 +146,7 @@ export function eventsRouter(deps: EventsDeps): Router {
     const subscriptions = await receivingSubscriptions(await deps.endpoints.subscribedTo(event.tenant, event.type), event);
     const workflowId = eventWorkflowId(event.tenant, event.id);
     const schedule = scheduleOf(body, Date.now());
-    if ((await acceptEvent(deps, event, subscriptions, { deadlineMs: START_DEADLINE_MS, startDelayMs: schedule?.startDelayMs })) === 'duplicate') {
+    if ((await acceptEvent(deps, event, subscriptions, { deadlineMs: START_DEADLINE_MS, ...schedule })) === 'duplicate') {
       deps.logger.info({ eventId: event.id, tenant: event.tenant, workflowId }, 'duplicate event ignored');
       res.status(200).json({ eventId: event.id, workflowId, status: 'duplicate' });
       return;
@@ -167,6 +182,7 @@ export function eventsRouter(deps: EventsDeps): Router {
     const { tenant: asked } = parse(eventQuery, req.query, 'query');
     const { eventId } = parse(eventParams, req.params, 'params');
     const tenant = resolveTenant(res, asked);
+    await assertWholeEventInScope(deps.log, res, tenant, eventId);
     const outcome = await deps.temporal.cancelScheduled(tenant, eventId);
     if (outcome === 'not-found') throw notFound(`event ${eventId}`);
     if (outcome === 'started') {

@@ -22,6 +22,8 @@ const sessionRoutes: { method: string; path: RegExp; needs: PortalCapability | (
   { method: 'POST', path: /^\/v1\/deliveries\/[^/]+\/replay$/, needs: 'replay' },
   { method: 'GET', path: /^\/v1\/event-types(\/[^/]+)?$/, needs: 'view' },
   { method: 'GET', path: /^\/v1\/events\/[^/]+$/, needs: 'view' },
+  // Stops the event's deliveries as a replay restarts one; a narrowed session's reach is checked by the route.
+  { method: 'POST', path: /^\/v1\/events\/[^/]+\/cancel$/, needs: 'replay' },
   // The operator console's tenant switcher.
   { method: 'GET', path: /^\/v1\/tenants$/, needs: 'view', operatorOnly: true },
   { method: 'POST', path: /^\/v1\/portal\/switch$/, needs: 'view', operatorOnly: true },

@@ -25,13 +25,13 @@ export interface AcceptDeps {
  * workflow started with the subscriptions resolved beforehand, then its deliveries entered in the
  * attempt log as pending. `duplicate` when the id was seen within the namespace's retention, or erased
  * within the idempotency window (Temporal no longer has it): nothing more is done. A dead-letter
- * retention of its own when given (test sends park briefly); a start delay when scheduled for later.
+ * retention of its own when given (test sends park briefly); a start delay when scheduled for later (due at `deliverAt`).
  */
 export async function acceptEvent(
-  deps: AcceptDeps, event: HeraldEvent, subscriptions: Subscription[], options: { deadlineMs: number; deadLetterRetentionMs?: number; startDelayMs?: number },
+  deps: AcceptDeps, event: HeraldEvent, subscriptions: Subscription[], options: { deadlineMs: number; deadLetterRetentionMs?: number; startDelayMs?: number; deliverAt?: string },
 ): Promise<'accepted' | 'duplicate'> {
   if (await deps.log.isErased(event.tenant, event.id)) return 'duplicate';
   if ((await deps.temporal.ingest(event, subscriptions, options.deadlineMs, options)) === 'duplicate') return 'duplicate';
-  await deps.log.registerPending(event, subscriptions.map((s) => ({ id: deliveryId(event.tenant, event.id, s.endpointId), endpointId: s.endpointId })));
+  await deps.log.registerPending(event, subscriptions.map((s) => ({ id: deliveryId(event.tenant, event.id, s.endpointId), endpointId: s.endpointId })), options.deliverAt);
   return 'accepted';
 }

@@ -150,15 +150,20 @@ export class DeliveryLog {
     }
   }
 
-  /** At ingest: one pending row per subscribed endpoint (kept as is when an attempt got there first, but for the event's tags). */
-  async registerPending(event: { tenant: string; id: string; type: string; tags?: string[] }, deliveries: { id: string; endpointId: string }[]): Promise<void> {
+  /**
+   * At ingest: one pending row per subscribed endpoint (kept as is when an attempt got there first, but for the
+   * event's tags). A scheduled event's rows hold its due time as their next attempt: the message log shows when it is due.
+   */
+  async registerPending(
+    event: { tenant: string; id: string; type: string; tags?: string[] }, deliveries: { id: string; endpointId: string }[], deliverAt?: string,
+  ): Promise<void> {
     if (!deliveries.length) return;
-    const params = [event.tenant, event.id, event.type, deliveries.map((d) => d.id), deliveries.map((d) => d.endpointId)];
+    const params = [event.tenant, event.id, event.type, deliveries.map((d) => d.id), deliveries.map((d) => d.endpointId), deliverAt ?? null];
     // An untagged event keeps the plainer statement: an ON CONFLICT update costs PGlite some planning on every ingest.
-    const tags = event.tags ? { column: ', event_tags', value: ', $6::text[]', onConflict: 'DO UPDATE SET event_tags = EXCLUDED.event_tags' } : { column: '', value: '', onConflict: 'DO NOTHING' };
+    const tags = event.tags ? { column: ', event_tags', value: ', $7::text[]', onConflict: 'DO UPDATE SET event_tags = EXCLUDED.event_tags' } : { column: '', value: '', onConflict: 'DO NOTHING' };
     await this.db.query(
-      `INSERT INTO deliveries (id, tenant, event_id, endpoint_id, event_type, status, endpoint_all_tenants${tags.column})
-       SELECT id, $1, $2, endpoint_id, $3, 'pending', ${ENDPOINT_ALL_TENANTS}${tags.value} FROM unnest($4::text[], $5::text[]) AS d (id, endpoint_id)
+      `INSERT INTO deliveries (id, tenant, event_id, endpoint_id, event_type, status, next_attempt_at, endpoint_all_tenants${tags.column})
+       SELECT id, $1, $2, endpoint_id, $3, 'pending', $6::timestamptz, ${ENDPOINT_ALL_TENANTS}${tags.value} FROM unnest($4::text[], $5::text[]) AS d (id, endpoint_id)
        ON CONFLICT (id) ${tags.onConflict}`,
       event.tags ? [...params, event.tags] : params,
     );

@@ -3,78 +3,31 @@
  * real receiver. Keeps a screenshot of each page in docs/portal/.
  */
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
-import { launchBrowser } from '../../ops/browser.ts';
 import { eventually } from '../support/eventually.ts';
-import { startTestHerald, type TestHerald } from '../support/herald.ts';
-import { keepPicture } from '../support/pictures.ts';
-import { Receiver } from '../support/receiver.ts';
+import type { TestHerald } from '../support/herald.ts';
+import { everyCapability, startPortalInBrowser, type PortalInBrowser } from '../support/portalBrowser.ts';
+import type { Receiver } from '../support/receiver.ts';
 
 const ADMIN_KEY = 'admin-key-for-the-portal-browser-test';
-const everything = ['view', 'manageEndpoints', 'viewSecrets', 'rotateSecrets', 'replay', 'testSend', 'manageTransforms'];
-const screenshots = path.resolve(import.meta.dirname, '../../docs/portal');
-const axeSource = fs.readFileSync(path.resolve(import.meta.dirname, '../../node_modules/axe-core/axe.min.js'), 'utf8');
 
 describe('the portal in a browser', () => {
+  let portal: PortalInBrowser;
   let herald: TestHerald;
   let receiver: Receiver;
-  let browser: Browser;
-  const admin = (method: string, route: string, body?: unknown) => herald.api(method, route, body, { authorization: `Bearer ${ADMIN_KEY}` });
-
   before(async () => {
-    [herald, receiver, browser] = await Promise.all([
-      startTestHerald({ HERALD_API_KEY: ADMIN_KEY, HERALD_ALLOW_PRIVATE_TARGETS: 'true' }), Receiver.start(), launchBrowser(),
-    ]);
-    fs.mkdirSync(screenshots, { recursive: true });
+    portal = await startPortalInBrowser(ADMIN_KEY);
+    ({ herald, receiver } = portal);
   });
-  after(async () => {
-    await browser?.close();
-    await receiver?.close();
-    await herald?.stop();
-  });
-
-  /** A link for `tenant` issued through the API. */
-  async function link(tenant: string, body: Record<string, unknown> = {}): Promise<string> {
-    const issued = await admin('POST', '/v1/portal/sessions', { tenant, capabilities: everything, ...body });
-    assert.equal(issued.status, 201, JSON.stringify(issued.body));
-    return issued.body.url;
-  }
-
-  /** A fresh browser context (its own session storage) on `url`; the page's dialogs and requests are recorded. */
-  async function open(url: string, viewport = { width: 1280, height: 800 }) {
-    // A locale of its own: uPlot reads navigator.language, which this machine's C locale makes "en-US@posix", no BCP 47 tag.
-    const context = await browser.newContext({ viewport, locale: 'en-US', timezoneId: 'UTC' });
-    const page = await context.newPage();
-    const dialogs: string[] = [];
-    const requests: string[] = [];
-    page.on('dialog', (dialog) => { dialogs.push(dialog.message()); void dialog.dismiss(); });
-    page.on('request', (request) => requests.push(request.url()));
-    await page.goto(url);
-    return { page, context, dialogs, requests };
-  }
-
-  const heading = (page: Page, name: string) => page.getByRole('heading', { name, exact: true }).first().waitFor({ timeout: 15_000 });
-  /** The page's picture in docs/portal/, rewritten only when it shows a change (test/support/pictures.ts). */
-  const shoot = async (page: Page, name: string) => {
-    const { differingShare, written } = keepPicture(path.join(screenshots, `${name}.png`), await page.screenshot({ fullPage: true }));
-    console.log(`docs/portal/${name}.png: ${differingShare === null ? 'new or resized' : `${(differingShare * 100).toFixed(2)} % of pixels differ`}, ${written ? 'rewritten' : 'kept'}`);
-  };
-
-  /** axe-core on the page as it is: no serious or critical violation. */
-  async function assertAccessible(page: Page, what: string) {
-    // Evaluated through the DevTools protocol: the page's CSP (rightly) refuses an injected inline script.
-    await page.evaluate(axeSource);
-    const violations = await page.evaluate(async () => {
-      const result = await (window as unknown as { axe: { run(): Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }> } }).axe.run();
-      return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-    });
-    assert.deepEqual(violations, [], what);
-  }
+  after(() => portal?.stop());
+  const admin: PortalInBrowser['admin'] = (...args) => portal.admin(...args);
+  const link: PortalInBrowser['link'] = (...args) => portal.link(...args);
+  const open: PortalInBrowser['open'] = (...args) => portal.open(...args);
+  const heading: PortalInBrowser['heading'] = (...args) => portal.heading(...args);
+  const shoot: PortalInBrowser['shoot'] = (...args) => portal.shoot(...args);
+  const assertAccessible: PortalInBrowser['assertAccessible'] = (...args) => portal.assertAccessible(...args);
 
   test('a link opens the portal once; opened again it is refused; a revoked session stops at the next request', async () => {
     const url = await link('default', { sessionId: 'browser-once' });
@@ -233,7 +186,7 @@ describe('the portal in a browser', () => {
     await operator.context.close();
 
     const tenantKey = (await admin('POST', '/v1/tenants/switched-to/keys', {})).body.key as string;
-    const issued = await herald.api('POST', '/v1/portal/sessions', { capabilities: everything }, { authorization: `Bearer ${tenantKey}` });
+    const issued = await herald.api('POST', '/v1/portal/sessions', { capabilities: everyCapability }, { authorization: `Bearer ${tenantKey}` });
     assert.equal(issued.status, 201, JSON.stringify(issued.body));
     const tenant = await open(issued.body.url);
     await heading(tenant.page, 'Endpoints');
@@ -341,7 +294,7 @@ describe('the portal in a browser', () => {
     assert.deepEqual(await options.page.evaluate(() => [document.documentElement.className, getComputedStyle(document.documentElement).getPropertyValue('--primary')]), ['dark hide-nav', '#aa3300']);
     await options.context.close();
 
-    const narrow = await open(await link('default'), { width: 390, height: 800 });
+    const narrow = await open(await link('default'), { viewport: { width: 390, height: 800 } });
     await heading(narrow.page, 'Endpoints');
     await narrow.page.goto(`${new URL(narrow.page.url()).origin}/portal/#/log`);
     await narrow.page.locator('tbody tr').first().waitFor({ timeout: 15_000 });

@@ -63,3 +63,15 @@ test('a schema too large to compile quickly is a 400 naming schema, answered at 
   assert.equal(answer.body.errors[0].field, 'schema');
   assert.match(answer.body.errors[0].message, /too large: more than 2000 values/);
 });
+
+// Found by the portal's browser test: a URL that did not parse threw inside the credentials check, a 500.
+test('an endpoint URL or token URL that does not parse is a 400 naming it', async () => {
+  const admin = { authorization: `Bearer ${ADMIN_KEY}` };
+  const badUrl = await herald.api('POST', '/v1/endpoints', { url: 'hooks.example/no-scheme' }, admin);
+  assert.equal(badUrl.status, 400, JSON.stringify(badUrl.body));
+  assert.deepEqual(badUrl.body.errors, [{ field: 'url', message: 'an http or https URL' }]);
+  const auth = { type: 'oauth2-client-credentials', tokenUrl: 'tokens.example/oauth/token', clientId: 'herald', clientSecret: 'secret' };
+  const badTokenUrl = await herald.api('POST', '/v1/endpoints', { url: 'https://hooks.example/ok', auth }, admin);
+  assert.equal(badTokenUrl.status, 400, JSON.stringify(badTokenUrl.body));
+  assert.deepEqual(badTokenUrl.body.errors, [{ field: 'auth.tokenUrl', message: 'an http or https URL' }]);
+});

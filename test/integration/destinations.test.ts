@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import { ConnectProxy } from '../support/connectProxy.ts';
+import { ConnectProxy } from '../../ops/connectProxy.ts';
 import { eventually } from '../support/eventually.ts';
 import { startHeraldWithReceiver } from '../support/heraldWithReceiver.ts';
 

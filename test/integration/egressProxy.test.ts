@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { CapturedLog } from '../support/capturedLog.ts';
-import { ConnectProxy } from '../support/connectProxy.ts';
+import { ConnectProxy } from '../../ops/connectProxy.ts';
 import { eventually } from '../support/eventually.ts';
 import { waitForDeliveryStatus } from '../support/herald.ts';
 import { startHeraldWithReceiver } from '../support/heraldWithReceiver.ts';

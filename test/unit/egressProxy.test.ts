@@ -6,7 +6,7 @@ import { loadConfig } from '../../src/config.ts';
 import { deliveryDispatcher } from '../../src/delivery/destinations.ts';
 import { egressProxySetting } from '../../src/delivery/egressProxy.ts';
 import { send, SendError } from '../../src/delivery/send.ts';
-import { ConnectProxy } from '../support/connectProxy.ts';
+import { ConnectProxy } from '../../ops/connectProxy.ts';
 
 const receiver = http.createServer((_req, res) => res.writeHead(204).end());
 await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import net from 'node:net';
-import { freePort } from './ports.ts';
+import { freeLowPort } from './ports.ts';
 
 /**
  * An HTTP CONNECT proxy on 127.0.0.1, a few lines of node:http: it records each CONNECT's target
@@ -16,7 +16,7 @@ export class ConnectProxy {
 
   /** `credentials`: `user:password` the proxy requires; none when unset. */
   static async start(credentials?: string): Promise<ConnectProxy> {
-    const proxy = new ConnectProxy(await freePort(), credentials);
+    const proxy = new ConnectProxy(await freeLowPort(), credentials);
     await proxy.listen();
     return proxy;
   }
