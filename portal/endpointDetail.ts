@@ -8,7 +8,7 @@ import { TransformEditor } from './transformEditor.ts';
 
 const windows = [['1h', '1 h'], ['24h', '24 h'], ['7d', '7 d']];
 
-/** One endpoint: its health and numbers, its secret, its transform with a live preview, its recent deliveries. */
+/** One endpoint: its health and numbers, what it receives (types, channels, filter), its secret, its transform with a live preview, its recent deliveries. */
 export function EndpointDetail({ api, id, can }: { api: Api; id: string; can: (c: string) => boolean }) {
   const [endpoint, setEndpoint] = useState<any>();
   const [chartWindow, setChartWindow] = useState('24h');
@@ -55,6 +55,8 @@ export function EndpointDetail({ api, id, can }: { api: Api; id: string; can: (c
       <dt>Event types</dt><dd>${endpoint.eventTypes.join(', ')}</dd>
       <dt>Format / signature</dt><dd>${endpoint.format} / ${endpoint.signature.scheme}</dd>
       ${describeAuth(endpoint.auth).map(([term, value]) => html`<dt>${term}</dt><dd>${value}</dd>`)}
+      <dt>Channels</dt><dd data-testid="channels">${endpoint.channels ? endpoint.channels.join(', ') : 'any: every event of its types, whatever its channels'}</dd>
+      <dt>Filter</dt><dd data-testid="filter">${endpoint.filter ? html`<code class="expression">${endpoint.filter}</code>` : 'none: every event of its types'}</dd>
       <dt>Egress proxy</dt><dd data-testid="proxy">${endpoint.proxy === false ? 'bypassed: requests go straight to the receiver' : 'used when the operator configured one'}</dd>
     </dl>
     ${can('manageEndpoints') && !endpoint.readOnly && html`<p><a class="button secondary" href=${`#/endpoints/${encodeURIComponent(id)}/edit`}>Edit</a></p>`}

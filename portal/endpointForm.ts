@@ -8,26 +8,35 @@ const schemes = ['standard-webhooks', 'hmac-sha256', 'shared-secret', 'none'];
 
 interface Draft {
   url: string; description: string; eventTypes: string; format: string; scheme: string; retryPolicy: string;
-  perSecond: string; fifo: boolean; disableAfter: string; proxy: boolean; auth: AuthDraft;
+  perSecond: string; fifo: boolean; disableAfter: string; proxy: boolean; filter: string; channels: string; auth: AuthDraft;
 }
 
 const blank: Draft = {
   url: '', description: '', eventTypes: '*', format: 'standard', scheme: 'standard-webhooks', retryPolicy: 'standard', perSecond: '', fifo: false, disableAfter: '',
-  proxy: true, auth: authDraftOf(null),
+  proxy: true, filter: '', channels: '', auth: authDraftOf(null),
 };
 
 /** The API's field each box answers for: its errors show beside the box. */
 const apiFieldOf: Partial<Record<keyof Draft, string>> = { scheme: 'signature', perSecond: 'rateLimit' };
 
-/** The form as the API takes it; an empty box leaves Herald's default. `current`: the endpoint's authentication as read. */
+const listOf = (text: string) => text.split(',').map((t) => t.trim()).filter(Boolean);
+
+/**
+ * The form as the API takes it; an empty box leaves Herald's default (when editing, the rate limit, ordering,
+ * filter and channels boxes emptied remove them: null). `current`: the endpoint's authentication as read.
+ */
 function body(draft: Draft, editing: boolean, current: any | null) {
   let retryPolicy: unknown = draft.retryPolicy.trim();
   if (typeof retryPolicy === 'string' && retryPolicy.startsWith('{')) retryPolicy = JSON.parse(retryPolicy);
+  const cleared = editing ? null : undefined;
+  const channels = listOf(draft.channels);
   return {
     url: draft.url, description: draft.description, format: draft.format, signature: { scheme: draft.scheme }, retryPolicy,
-    eventTypes: draft.eventTypes.split(',').map((t) => t.trim()).filter(Boolean),
-    rateLimit: draft.perSecond ? { perSecond: Number(draft.perSecond) } : editing ? null : undefined,
-    ordering: draft.fifo ? 'fifo' : editing ? null : undefined,
+    eventTypes: listOf(draft.eventTypes),
+    rateLimit: draft.perSecond ? { perSecond: Number(draft.perSecond) } : cleared,
+    ordering: draft.fifo ? 'fifo' : cleared,
+    filter: draft.filter.trim() ? draft.filter : cleared,
+    channels: channels.length ? channels : cleared,
     disableAfter: draft.disableAfter ? (draft.disableAfter === 'never' ? null : draft.disableAfter) : undefined,
     proxy: draft.proxy, auth: authBody(draft.auth, current),
   };
@@ -48,7 +57,8 @@ export function EndpointForm({ api, id }: { api: Api; id?: string }) {
         setDraft({
           url: e.url, description: e.description, eventTypes: e.eventTypes.join(', '), format: e.format, scheme: e.signature.scheme,
           retryPolicy: typeof e.retryPolicy === 'string' ? e.retryPolicy : JSON.stringify(e.retryPolicy), perSecond: e.rateLimit ? String(e.rateLimit.perSecond) : '',
-          fifo: e.ordering === 'fifo', disableAfter: e.disableAfter ?? '', proxy: e.proxy !== false, auth: authDraftOf(e.auth),
+          fifo: e.ordering === 'fifo', disableAfter: e.disableAfter ?? '', proxy: e.proxy !== false,
+          filter: e.filter ?? '', channels: (e.channels ?? []).join(', '), auth: authDraftOf(e.auth),
         });
       }, setError);
     }
@@ -64,7 +74,7 @@ export function EndpointForm({ api, id }: { api: Api; id?: string }) {
     const input = event.currentTarget as HTMLInputElement;
     setDraft({ ...draft, [field]: input.type === 'checkbox' ? input.checked : input.value });
   };
-  const addType = (name: string) => setDraft({ ...draft, eventTypes: [...draft.eventTypes.split(',').map((t) => t.trim()).filter((t) => t && t !== '*'), name].join(', ') });
+  const addType = (name: string) => setDraft({ ...draft, eventTypes: [...listOf(draft.eventTypes).filter((t) => t !== '*'), name].join(', ') });
   const submit = async (event: Event) => {
     event.preventDefault();
     setError(undefined);
@@ -97,6 +107,11 @@ export function EndpointForm({ api, id }: { api: Api; id?: string }) {
       ${catalog.length > 0 && html`<div class="chips" role="group" aria-label="Add an event type from the catalog">${catalog.map((name) => html`<button type="button" class="chip" onClick=${() => addType(name)}>+ ${name}</button>`)}</div>`}
       ${select('format', 'Body format', formats)}
       ${select('scheme', 'Signature scheme', schemes)}
+      ${field('channels', 'Channels', 'comma-separated; only events posted in one of them; empty: every event of its types, whatever its channels')}
+      <label for="f-filter">Filter</label>
+      <textarea id="f-filter" name="filter" rows="3" spellcheck="false" value=${draft.filter} onInput=${set('filter')} aria-describedby="h-filter e-filter"></textarea>
+      <small id="h-filter">JSONata over {event: {id, type, tenant, occurredAt, data, channels, tags}}: only events for which it gives true; empty: no filter</small>
+      ${fieldError('filter')}
       ${field('retryPolicy', 'Retry policy', 'standard, make, none, or a policy as JSON')}
       ${field('perSecond', 'Rate limit (requests per second)', 'empty: no limit')}
       <label class="inline"><input type="checkbox" checked=${draft.fifo} onChange=${set('fifo')} /> Deliver in order (FIFO), one at a time</label>

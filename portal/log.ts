@@ -36,20 +36,23 @@ const StatusOf = ({ delivery: d }: { delivery: any }) => isScheduled(d)
 const cancelEvent = (api: Api, eventId: string) => window.confirm(`Cancel the scheduled event ${eventId}? Nothing of it will be delivered.`)
   ? api('POST', `/v1/events/${encodeURIComponent(eventId)}/cancel`).then(() => undefined) : Promise.resolve();
 
+/** An event's tags or channels, each shown apart. */
+const Labels = ({ names }: { names: string[] | undefined }) => html`${(names ?? []).map((name) => html`<span class="tag">${name}</span>`)}`;
+
 /** `onCancel`: the session may cancel scheduled events; a scheduled row then has a Cancel button. */
 export const DeliveryRows = ({ rows, onCancel }: { rows: any[]; onCancel?: (eventId: string) => void }) => rows.length === 0 ? html`<p>No deliveries.</p>` : html`
   <div class="table-wrap"><table>
-    <thead><tr><th scope="col">Event</th><th scope="col">Type</th><th scope="col">Endpoint</th><th scope="col">Status</th><th scope="col">Attempts</th><th scope="col">Last answer</th><th scope="col">Started</th></tr></thead>
+    <thead><tr><th scope="col">Event</th><th scope="col">Type</th><th scope="col">Endpoint</th><th scope="col">Tags</th><th scope="col">Status</th><th scope="col">Attempts</th><th scope="col">Last answer</th><th scope="col">Started</th></tr></thead>
     <tbody>${rows.map((d) => html`<tr key=${d.id} data-delivery=${d.id}>
-      <td><a href=${`#/log/${encodeURIComponent(d.id)}`}>${d.eventId}</a></td><td>${d.eventType}</td><td>${d.endpointId}</td>
+      <td><a href=${`#/log/${encodeURIComponent(d.id)}`}>${d.eventId}</a></td><td>${d.eventType}</td><td>${d.endpointId}</td><td><${Labels} names=${d.tags} /></td>
       <td><${StatusOf} delivery=${d} />${onCancel && isScheduled(d) && html`
         <button type="button" class="secondary" aria-label=${`Cancel the scheduled event ${d.eventId}`} onClick=${() => onCancel(d.eventId)}>Cancel</button>`}</td>
       <td>${d.attempts}</td><td>${d.lastStatusCode ?? d.lastError ?? '–'}</td><td>${formatTime(d.startedAt)}</td></tr>`)}
     </tbody></table></div>`;
 
-/** Deliveries newest first, filtered and paged; the first page follows new ones live. */
+/** Deliveries newest first, filtered (a tag among them) and paged; the first page follows new ones live. */
 export function LogPage({ api, can }: { api: Api; can: (c: string) => boolean }) {
-  const [filters, setFilters] = useState({ status: '', eventType: '', endpointId: '', eventId: '', since: '' });
+  const [filters, setFilters] = useState({ status: '', eventType: '', endpointId: '', eventId: '', tag: '', since: '' });
   const [cursors, setCursors] = useState<string[]>([]);
   const [page, setPage] = useState<{ data: any[]; nextCursor: string | null } | undefined>();
   const [error, setError] = useState<unknown>();
@@ -75,7 +78,7 @@ export function LogPage({ api, can }: { api: Api; can: (c: string) => boolean })
     <h1>Message log</h1>
     <form class="filters" role="search" aria-label="Filter deliveries" onSubmit=${(e: Event) => e.preventDefault()}>
       <div><label for="l-status">Status</label><select id="l-status" value=${filters.status} onChange=${set('status')}>${statuses.map((s) => html`<option value=${s}>${s || 'any'}</option>`)}</select></div>
-      ${input('eventType', 'Event type')}${input('endpointId', 'Endpoint id')}${input('eventId', 'Event id')}${input('since', 'Since', 'datetime-local')}
+      ${input('eventType', 'Event type')}${input('endpointId', 'Endpoint id')}${input('eventId', 'Event id')}${input('tag', 'Tag')}${input('since', 'Since', 'datetime-local')}
     </form>
     <${ErrorNote} error=${error} /><${ErrorNote} error=${cancelError} />
     <p class="muted" aria-live="polite">${cursor ? 'An older page: it does not update.' : 'Live: new deliveries appear as they happen.'}</p>
@@ -105,8 +108,14 @@ export function DeliveryPage({ api, id, can, session }: { api: Api; id: string; 
   const [delivery, setDelivery] = useState<any>();
   const [error, setError] = useState<unknown>();
   const [notice, setNotice] = useState('');
+  const [channels, setChannels] = useState<string[]>([]);
   const path = `/v1/deliveries/${encodeURIComponent(id)}`;
   useLive(async () => setDelivery(await api('GET', path).catch((err) => { setError(err); return undefined; })), [id]);
+  const eventId: string | undefined = delivery?.eventId;
+  // The event's channels are the event's, not the attempt log's: read once. Past Temporal's retention it is gone; the page shows none.
+  useEffect(() => {
+    if (eventId) api('GET', `/v1/events/${encodeURIComponent(eventId)}`).then((answer) => setChannels(answer.event.channels ?? []), () => setChannels([]));
+  }, [eventId]);
   const replay = () => api('POST', `${path}/replay`).then(() => setNotice('Sent again: new attempts appear below.'), setError);
   if (!delivery) return html`<${ErrorNote} error=${error} /><p>Loading…</p>`;
   const workflowUrl = session.workflowUrl?.replace('{tenant}', encodeURIComponent(session.tenant)).replace('{eventId}', encodeURIComponent(delivery.eventId));
@@ -118,6 +127,8 @@ export function DeliveryPage({ api, id, can, session }: { api: Api; id: string; 
       <dt>Event type</dt><dd>${delivery.eventType}</dd>
       <dt>Endpoint</dt><dd><a href=${`#/endpoints/${encodeURIComponent(delivery.endpointId)}`}>${delivery.endpointId}</a></dd>
       <dt>Next attempt</dt><dd>${formatTime(delivery.nextAttemptAt)}</dd>
+      ${channels.length > 0 && html`<dt>Channels</dt><dd data-testid="event-channels"><${Labels} names=${channels} /></dd>`}
+      ${delivery.tags?.length > 0 && html`<dt>Tags</dt><dd data-testid="event-tags"><${Labels} names=${delivery.tags} /></dd>`}
     </dl>
     ${workflowUrl && html`<p><a href=${workflowUrl} target="_blank" rel="noopener noreferrer">The event's workflow in the Temporal Web UI</a></p>`}
     ${can('replay') && (isScheduled(delivery)

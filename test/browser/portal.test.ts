@@ -63,10 +63,11 @@ describe('the portal in a browser', () => {
 
     await page.goto(`${new URL(page.url()).origin}/portal/#/log`);
     await heading(page, 'Message log');
-    assert.equal((await admin('POST', '/v1/events', { id: 'live-1', type: 'order.created', data: { order: 1 } })).status, 202);
+    assert.equal((await admin('POST', '/v1/events', { id: 'live-1', type: 'order.created', data: { order: 1 }, tags: ['customer:4711'] })).status, 202);
     const row = page.locator('tr', { hasText: 'live-1' }).filter({ hasText: made.id });
     await row.waitFor({ timeout: 10_000 });
     await row.getByText('delivered').waitFor({ timeout: 20_000 });
+    await row.locator('.tag', { hasText: 'customer:4711' }).waitFor();
     await receiver.waitFor('/made-in-the-portal', 1);
     await shoot(page, 'message-log');
     await assertAccessible(page, 'message log');
@@ -116,7 +117,10 @@ describe('the portal in a browser', () => {
     await admin('PUT', '/v1/event-types/xss.test', { description: payload, schema: { type: 'object', examples: [{ note: payload, link: 'javascript:alert(1)' }] } });
     // A failed attempt keeps the receiver's answer: the delivery page shows it.
     const url = receiver.script('/answers-markup', { status: 500, body: payload });
-    const endpoint = (await admin('POST', '/v1/endpoints', { url, eventTypes: ['xss.*'], description: payload, retryPolicy: 'none' })).body;
+    // A filter holding the markup as a string: true for every event, shown on the endpoint's page as code.
+    const filter = `event.type != ${JSON.stringify(payload)}`;
+    const endpoint = (await admin('POST', '/v1/endpoints', { url, eventTypes: ['xss.*'], description: payload, retryPolicy: 'none', filter })).body;
+    assert.equal(endpoint.filter, filter);
     assert.equal((await admin('POST', '/v1/events', { id: 'xss-1', type: 'xss.test', data: { note: payload } })).status, 202);
     const { page, context, dialogs, requests } = await open(await link('default'));
     await heading(page, 'Endpoints');
@@ -125,6 +129,8 @@ describe('the portal in a browser', () => {
       await page.goto(`${origin}/portal/${route}`);
       await page.getByText(payload).first().waitFor({ timeout: 20_000 });
     }
+    await page.goto(`${origin}/portal/#/endpoints/${endpoint.id}`);
+    assert.equal(await page.getByTestId('filter').innerText(), filter);
     await page.goto(`${origin}/portal/#/catalog`);
     await page.getByText(payload).first().waitFor();
     assert.deepEqual(dialogs, []);

@@ -1,11 +1,12 @@
 /**
  * The portal shows how Herald reaches a receiver: an endpoint's authentication (set, replaced, removed;
- * its secret never shown), whether it bypasses the egress proxy, and scheduled events, cancellable in
- * the message log. A real Herald sending through a real CONNECT proxy, a real receiver, Chromium.
+ * its secret never shown), whether it bypasses the egress proxy, its filter and channels (set, refused
+ * beside the box, cleared), event tags in the message log, and scheduled events, cancellable there. A real Herald sending through a real CONNECT proxy, a real receiver, Chromium.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ConnectProxy } from '../../ops/connectProxy.ts';
+import { eventually } from '../support/eventually.ts';
 import { startPortalInBrowser, type PortalInBrowser } from '../support/portalBrowser.ts';
 
 const ADMIN_KEY = 'admin-key-for-the-portal-reach-test';
@@ -116,6 +117,81 @@ describe('the portal shows how Herald reaches receivers', () => {
     assert.equal((await page.content()).includes('client-secret-kept-sealed'), false, 'the client secret is on no page');
     const read = (await portal.admin('GET', `/v1/endpoints/${endpoint.id}`)).body.auth;
     assert.deepEqual(read, { type: 'oauth2-client-credentials', tokenUrl: portal.receiver.script('/oauth2-token'), clientId: 'herald-portal', scope: 'webhooks:write' });
+    await context.close();
+  });
+
+  test('a filter and channels set in the portal: only matching events arrive, the others have no delivery for it; a refused filter is named beside its box; the log narrows to a tag', async () => {
+    const { admin, receiver } = portal;
+    const filtered = (await admin('POST', '/v1/endpoints', { url: receiver.script('/filtered'), eventTypes: ['reach.order'], description: 'big EU orders' })).body;
+    const everything = (await admin('POST', '/v1/endpoints', { url: receiver.script('/unfiltered'), eventTypes: ['reach.order'], description: 'every order' })).body;
+    const { page, context } = await portal.open(await portal.link('default'));
+    await portal.heading(page, 'Endpoints');
+    await page.goto(`${origin(page.url())}/portal/#/endpoints/${filtered.id}/edit`);
+    await portal.heading(page, 'Edit endpoint');
+    const filterBox = page.getByLabel('Filter', { exact: true });
+    await filterBox.fill('event.data.total >=');
+    await page.getByRole('button', { name: 'Save' }).click();
+    const beside = page.locator('#e-filter');
+    await beside.filter({ hasText: /\w/ }).waitFor();
+    assert.match(await filterBox.getAttribute('aria-describedby') ?? '', /\be-filter\b/);
+    await filterBox.fill('event.type');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await beside.filter({ hasText: 'must give true or false; it gave a string, on a sample event' }).waitFor();
+    await portal.shoot(page, 'endpoint-form-filter');
+    await portal.assertAccessible(page, 'endpoint form with a refused filter');
+    assert.equal((await admin('GET', `/v1/endpoints/${filtered.id}`)).body.filter, null, 'nothing refused was kept');
+
+    await filterBox.fill('event.data.total >= 100');
+    await page.getByLabel('Channels').fill('eu-shop');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByTestId('filter').filter({ hasText: 'event.data.total >= 100' }).waitFor();
+    assert.equal(await page.getByTestId('channels').innerText(), 'eu-shop');
+    assert.deepEqual((await admin('GET', `/v1/endpoints/${filtered.id}`)).body.channels, ['eu-shop']);
+
+    // Two events match (EU, 100 or more); one is too small, one in another channel.
+    const events = [
+      { id: 'order-big-eu', channels: ['eu-shop'], tags: ['vip'], data: { total: 150 } },
+      { id: 'order-small-eu', channels: ['eu-shop'], data: { total: 50 } },
+      { id: 'order-big-us', channels: ['us-shop'], tags: ['vip', 'customer:7'], data: { total: 500 } },
+      { id: 'order-bigger-eu', channels: ['eu-shop'], data: { total: 900 } },
+    ];
+    for (const event of events) assert.equal((await admin('POST', '/v1/events', { type: 'reach.order', ...event })).status, 202);
+    await receiver.waitFor('/unfiltered', events.length);
+    const arrived = await receiver.waitFor('/filtered', 2);
+    assert.deepEqual(arrived.map((r) => JSON.parse(r.body).data.total).sort((a, b) => a - b), [150, 900]);
+    for (const { id } of events) {
+      const endpointsOf = ((await admin('GET', `/v1/events/${id}`)).body.deliveries as { endpointId: string }[]).map((d) => d.endpointId);
+      assert.deepEqual(endpointsOf.sort(), (id.endsWith('-eu') && id !== 'order-small-eu' ? [filtered.id, everything.id] : [everything.id]).sort(), id);
+    }
+    assert.equal(receiver.received('/filtered').length, 2);
+
+    // The message log narrowed to a tag lists the tagged events' deliveries only, each showing its tags.
+    await page.goto(`${origin(page.url())}/portal/#/log`);
+    await portal.heading(page, 'Message log');
+    await page.getByLabel('Tag', { exact: true }).fill('vip');
+    await page.getByLabel('Tag', { exact: true }).press('Enter');
+    const rows = page.locator('tbody tr');
+    const expected = [`delivery:default:order-big-eu:${filtered.id}`, `delivery:default:order-big-eu:${everything.id}`, `delivery:default:order-big-us:${everything.id}`];
+    await eventually(() => rows.evaluateAll((trs) => trs.map((tr) => (tr as HTMLElement).dataset.delivery ?? '').sort()), (ids) => JSON.stringify(ids) === JSON.stringify([...expected].sort()));
+    assert.deepEqual((await rows.filter({ hasText: 'order-big-us' }).locator('.tag').allInnerTexts()), ['vip', 'customer:7']);
+    await portal.shoot(page, 'message-log-tag');
+    await portal.assertAccessible(page, 'message log narrowed to a tag');
+
+    // A delivery shows its event's channels and tags.
+    await rows.filter({ hasText: 'order-big-eu' }).filter({ hasText: filtered.id }).getByRole('link').click();
+    assert.equal(await page.getByTestId('event-channels').innerText(), 'eu-shop');
+    assert.equal(await page.getByTestId('event-tags').innerText(), 'vip');
+
+    // Cleared in the form: the endpoint has neither any more.
+    await page.goto(`${origin(page.url())}/portal/#/endpoints/${filtered.id}/edit`);
+    await portal.heading(page, 'Edit endpoint');
+    assert.equal(await filterBox.inputValue(), 'event.data.total >= 100');
+    await filterBox.fill('');
+    await page.getByLabel('Channels').fill('');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByTestId('filter').filter({ hasText: /^none/ }).waitFor();
+    const cleared = (await admin('GET', `/v1/endpoints/${filtered.id}`)).body;
+    assert.deepEqual([cleared.filter, cleared.channels], [null, null]);
     await context.close();
   });
 
