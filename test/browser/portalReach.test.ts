@@ -120,7 +120,7 @@ describe('the portal shows how Herald reaches receivers', () => {
     await context.close();
   });
 
-  test('a filter and channels set in the portal: only matching events arrive, the others have no delivery for it; a refused filter is named beside its box; the log narrows to a tag', async () => {
+  test('a filter and channels set in the portal: only matching events arrive, the others have no delivery for it; a refused filter (syntax, runaway, not a boolean) or channel is named beside its box; the log narrows to a tag', async () => {
     const { admin, receiver } = portal;
     const filtered = (await admin('POST', '/v1/endpoints', { url: receiver.script('/filtered'), eventTypes: ['reach.order'], description: 'big EU orders' })).body;
     const everything = (await admin('POST', '/v1/endpoints', { url: receiver.script('/unfiltered'), eventTypes: ['reach.order'], description: 'every order' })).body;
@@ -134,6 +134,13 @@ describe('the portal shows how Herald reaches receivers', () => {
     const beside = page.locator('#e-filter');
     await beside.filter({ hasText: /\w/ }).waitFor();
     assert.match(await filterBox.getAttribute('aria-describedby') ?? '', /\be-filter\b/);
+    await filterBox.fill('$count($distinct([1..40000])) > 0');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await beside.filter({ hasText: /^took longer than the \d+ ms deadline and was stopped, on a sample event$/ }).waitFor();
+    await page.getByLabel('Channels').fill('eu shop');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.locator('#e-channels', { hasText: 'A-Z a-z 0-9' }).waitFor();
+    await page.getByLabel('Channels').fill('');
     await filterBox.fill('event.type');
     await page.getByRole('button', { name: 'Save' }).click();
     await beside.filter({ hasText: 'must give true or false; it gave a string, on a sample event' }).waitFor();
