@@ -17,20 +17,23 @@ export function heraldMainArgs(role: string, env: NodeJS.ProcessEnv = process.en
   return prebuilt ? [prebuilt, role] : ['--import', 'tsx', path.join(repoRoot, 'src/main.ts'), role];
 }
 
+/** Spelled in two parts: the test files' build (test/support/suiteSetup.ts) takes this file in, and its own text must not match. */
+const importMeta = ['import', 'meta'].join('.');
+
 /**
- * Each TypeScript file keeps its own `import.meta`: paths it resolves from its own place (the
+ * Each TypeScript file keeps its own import-meta object: paths it resolves from its own place (the
  * workflows, package.json, the portal's files, the sandbox's thread) resolve as they do under tsx.
  */
-const ownImportMeta: Plugin = {
+export const ownImportMeta: Plugin = {
   name: 'own-import-meta',
   setup(builder) {
     builder.onLoad({ filter: /\.ts$/ }, async (args) => {
       const source = await fs.promises.readFile(args.path, 'utf8');
       const contents = source
-        .replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href))
-        .replaceAll('import.meta.dirname', JSON.stringify(path.dirname(args.path)))
-        .replaceAll('import.meta.filename', JSON.stringify(args.path));
-      if (contents.includes('import.meta')) throw new Error(`${args.path}: an import.meta use the prebuilt main does not carry over`);
+        .replaceAll(`${importMeta}.url`, JSON.stringify(pathToFileURL(args.path).href))
+        .replaceAll(`${importMeta}.dirname`, JSON.stringify(path.dirname(args.path)))
+        .replaceAll(`${importMeta}.filename`, JSON.stringify(args.path));
+      if (contents.includes(importMeta)) throw new Error(`${args.path}: an ${importMeta} use the prebuilt build does not carry over`);
       return { contents, loader: 'ts' };
     });
   },

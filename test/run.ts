@@ -2,7 +2,8 @@
  * `npm test`'s runner: builds what every test file would otherwise build for itself
  * (test/support/suiteSetup.ts), then runs the files with node:test, several at once
  * (HERALD_TEST_CONCURRENCY, default 3): each file is a process of its own with its own servers, ports
- * and data dirs, and much of a file's time is spent waiting on timers and other processes. Prints
+ * and data dirs, and much of a file's time is spent waiting on timers and other processes. The files
+ * run prebuilt for plain Node (buildTestFiles; HERALD_TEST_TSX=1 runs their sources under tsx). Prints
  * each file's wall time at the end, slowest first. Arguments, when given, are the files to run.
  * Exits non-zero when any test fails.
  */
@@ -11,7 +12,7 @@ import path from 'node:path';
 import { run } from 'node:test';
 import { spec } from 'node:test/reporters';
 import { createLogger } from '../src/logger.ts';
-import { prepareSuite } from './support/suiteSetup.ts';
+import { buildTestFiles, prepareSuite } from './support/suiteSetup.ts';
 
 const suites = ['test/unit', 'test/workflow', 'test/integration', 'test/conformance', 'test/cluster', 'test/browser'];
 /**
@@ -36,19 +37,25 @@ const concurrency = Number(process.env.HERALD_TEST_CONCURRENCY ?? 3);
 
 const started = Date.now();
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-const suite = await prepareSuite(createLogger(process.env.LOG_LEVEL ?? 'warn'));
-process.on('exit', () => suite.remove());
+const [suite, prebuilt] = await Promise.all([
+  prepareSuite(createLogger(process.env.LOG_LEVEL ?? 'warn')),
+  process.env.HERALD_TEST_TSX === '1' ? undefined : buildTestFiles(files),
+]);
+process.on('exit', () => (suite.remove(), prebuilt?.remove()));
+// node:test starts each file's process with this process's flags: tsx only for the sources, source maps for the builds.
+if (prebuilt) process.execArgv = ['--enable-source-maps'];
+const sourceOf = new Map([...(prebuilt?.built ?? [])].map(([file, built]) => [built, file]));
 Object.assign(process.env, suite.env); // the test files' processes inherit it
 console.log(`shared set-up ready in ${seconds(Date.now() - started)}; ${files.length} test files, ${concurrency} at once`);
 
 const fileTimes: { file: string; ms: number; passed: boolean }[] = [];
-/** Runs `batch` with node:test (its processes with this process's flags: --import tsx); resolves once reported. */
+/** Runs `batch` with node:test (its processes with this process's flags); resolves once reported. */
 function runFiles(batch: string[], filesAtOnce: number): Promise<void> {
-  const tests = run({ files: batch.map((file) => path.resolve(file)), concurrency: filesAtOnce, timeout: 600_000 });
+  const tests = run({ files: batch.map((file) => prebuilt?.built.get(file) ?? path.resolve(file)), concurrency: filesAtOnce, timeout: 600_000 });
   tests.on('test:fail', () => (process.exitCode = 1));
   tests.on('test:complete', (test) => {
     // node:test reports each file as a test named by its path, complete when its process has exited.
-    if (test.file && test.name === test.file) fileTimes.push({ file: path.relative(process.cwd(), test.file), ms: test.details.duration_ms, passed: test.details.passed });
+    if (test.file && test.name === test.file) fileTimes.push({ file: sourceOf.get(test.file) ?? path.relative(process.cwd(), test.file), ms: test.details.duration_ms, passed: test.details.passed });
   });
   const report = tests.compose(new spec());
   report.pipe(process.stdout, { end: false });

@@ -13,7 +13,7 @@ import { buildOpenApiDocument, openApiPath } from '../../src/api/openapi.ts';
 import { EventCatalog } from '../../src/eventCatalog.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createMetrics } from '../../src/metrics/index.ts';
-import { openDb, type Db } from '../../src/storage/db.ts';
+import type { Db } from '../../src/storage/db.ts';
 import { DeliveryLog } from '../../src/storage/deliveryLog.ts';
 import { AuditLog } from '../../src/storage/auditLog.ts';
 import { EndpointStore } from '../../src/endpoints/store.ts';
@@ -22,13 +22,14 @@ import { EventTypeStore } from '../../src/storage/eventTypes.ts';
 import { TenantDeletions } from '../../src/storage/tenantDeletions.ts';
 import { TenantStore } from '../../src/storage/tenants.ts';
 import { PortalSessionStore } from '../../src/portal/sessions.ts';
+import { openTestMemoryDb } from '../support/suiteSetup.ts';
 
 const API_KEY = 'openapi-test-admin-key';
 let db: Db;
 let app: Express;
 
 before(async () => {
-  db = await openDb({ dataDir: 'memory://' });
+  db = await openTestMemoryDb();
   // Nothing here reaches Temporal; a lazy connection to nowhere keeps the client real.
   const client = new Client({ connection: Connection.lazy({ address: '127.0.0.1:1' }) });
   app = createApp({

@@ -6,7 +6,7 @@ import type { Worker } from '@temporalio/worker';
 import { loadConfig } from '../../src/config.ts';
 import { createLogger, type Logger } from '../../src/logger.ts';
 import { createMetrics, type DeliveryMetrics } from '../../src/metrics/index.ts';
-import { openDb, type Db } from '../../src/storage/db.ts';
+import type { Db } from '../../src/storage/db.ts';
 import { DeliveryLog } from '../../src/storage/deliveryLog.ts';
 import { EndpointStore } from '../../src/endpoints/store.ts';
 import { createTrafficControl, defaultTrafficSettings, type TrafficSettings } from '../../src/endpoints/trafficControl.ts';
@@ -17,7 +17,7 @@ import { TenantDeletions } from '../../src/storage/tenantDeletions.ts';
 import { TenantStore } from '../../src/storage/tenants.ts';
 import { AuditLog } from '../../src/storage/auditLog.ts';
 import { heraldSearchAttributes } from '../../workflows/contract.ts';
-import { testWorkflowBundle } from './suiteSetup.ts';
+import { openTestMemoryDb, testWorkflowBundle } from './suiteSetup.ts';
 
 const { IndexedValueType } = proto.temporal.api.enums.v1;
 const indexedValueType: Record<string, proto.temporal.api.enums.v1.IndexedValueType> = {
@@ -69,7 +69,7 @@ export async function startTimeSkippingHerald(
     namespace: env.namespace ?? 'default',
     searchAttributes: Object.fromEntries(heraldSearchAttributes.map((key) => [key.name, indexedValueType[key.type]!])),
   });
-  const db: Db = await openDb({ dataDir: 'memory://' });
+  const db: Db = await openTestMemoryDb();
   const endpoints = new EndpointStore(db);
   const log = new DeliveryLog(db);
   const taskQueue = 'herald-test';

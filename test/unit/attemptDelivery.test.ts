@@ -8,12 +8,13 @@ import { createTrafficControl, defaultTrafficSettings, endpointHealth } from '..
 import { createLogger } from '../../src/logger.ts';
 import { createMetrics } from '../../src/metrics/index.ts';
 import { generateSecret } from '../../src/signing/index.ts';
-import { openDb, type Db } from '../../src/storage/db.ts';
+import type { Db } from '../../src/storage/db.ts';
 import { DeliveryLog } from '../../src/storage/deliveryLog.ts';
 import { EndpointStore, type NewEndpoint } from '../../src/endpoints/store.ts';
 import { deliveryFailureTypes } from '../../workflows/contract.ts';
 import { sandbox, SandboxUnavailable } from '../../src/sandbox/index.ts';
 import { Receiver } from '../support/receiver.ts';
+import { openTestMemoryDb } from '../support/suiteSetup.ts';
 
 /** The attempt activity run outside a worker (no Temporal behaviour is claimed), against a real receiver. */
 describe('one delivery attempt', () => {
@@ -22,7 +23,7 @@ describe('one delivery attempt', () => {
   let log: DeliveryLog;
   let receiver: Receiver;
   before(async () => {
-    [db, receiver] = await Promise.all([openDb({ dataDir: 'memory://' }), Receiver.start()]);
+    [db, receiver] = await Promise.all([openTestMemoryDb(), Receiver.start()]);
     store = new EndpointStore(db);
     log = new DeliveryLog(db);
   });

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { openDb, type Db } from '../../src/storage/db.ts';
+import type { Db } from '../../src/storage/db.ts';
 import { endpointStats } from '../../src/storage/endpointStats.ts';
+import { openTestMemoryDb } from '../support/suiteSetup.ts';
 
 let db: Db;
 const now = Date.parse('2026-12-03T12:00:00.000Z');
 before(async () => {
-  db = await openDb({ dataDir: 'memory://' });
+  db = await openTestMemoryDb();
   // ep_a: three attempts in the last hour (the newest delivered), one a day ago; ep_b: one attempt, not ep_a's.
   const attempts: [string, number, number | null, number][] = [
     ['ep_a', 30_000, 200, 100], ['ep_a', 90_000, 500, 300], ['ep_a', 150_000, 200, 10], ['ep_a', 86_000_000, 200, 50], ['ep_b', 30_000, 500, 999],

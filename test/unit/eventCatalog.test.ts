@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, mock, test } from 'node:test';
 import { EventCatalog } from '../../src/eventCatalog.ts';
-import { openDb, type Db } from '../../src/storage/db.ts';
+import type { Db } from '../../src/storage/db.ts';
 import { EventTypeStore } from '../../src/storage/eventTypes.ts';
+import { openTestMemoryDb } from '../support/suiteSetup.ts';
 
 const orderSchema = {
   type: 'object',
@@ -21,7 +22,7 @@ describe('event catalog', () => {
   let lenient: EventCatalog;
   let strict: EventCatalog;
   before(async () => {
-    db = await openDb({ dataDir: 'memory://' });
+    db = await openTestMemoryDb();
     store = new EventTypeStore(db);
     lenient = new EventCatalog(store, { strict: false });
     strict = new EventCatalog(store, { strict: true });

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { openDb, type Db } from '../../src/storage/db.ts';
+import type { Db } from '../../src/storage/db.ts';
 import { PortalSessionStore } from '../../src/portal/sessions.ts';
+import { openTestMemoryDb } from '../support/suiteSetup.ts';
 
 let db: Db;
 let sessions: PortalSessionStore;
 before(async () => {
-  db = await openDb({ dataDir: 'memory://' });
+  db = await openTestMemoryDb();
   sessions = new PortalSessionStore(db);
 });
 after(() => db.close());

@@ -7,8 +7,9 @@ import { assertWritable } from '../../src/api/endpoints/shared.ts';
 import { Problem } from '../../src/api/problem.ts';
 import { loadConfig } from '../../src/config.ts';
 import { loadStaticRoutes } from '../../src/endpoints/staticRoutes.ts';
-import { openDb, type Db } from '../../src/storage/db.ts';
+import type { Db } from '../../src/storage/db.ts';
 import { EndpointStore, type StaticRoute } from '../../src/endpoints/store.ts';
+import { openTestMemoryDb } from '../support/suiteSetup.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-routes-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -224,7 +225,7 @@ describe('static routes in the endpoint store', () => {
   let db: Db;
   let store: EndpointStore;
   before(async () => {
-    db = await openDb({ dataDir: 'memory://' });
+    db = await openTestMemoryDb();
     store = new EndpointStore(db);
   });
   after(() => db?.close());

@@ -14,6 +14,7 @@ import { Statement } from '../../src/storage/statement.ts';
 import { TenantStore } from '../../src/storage/tenants.ts';
 import { eventually } from '../support/eventually.ts';
 import { startPostgres, type TestPostgres } from '../support/postgres.ts';
+import { openTestMemoryDb } from '../support/suiteSetup.ts';
 
 // One real PostgreSQL cluster for this file, each test group on a database of its own.
 let cluster: TestPostgres | undefined;
@@ -24,7 +25,7 @@ async function newPostgresDatabase(name: string): Promise<string> {
 after(() => cluster?.stop());
 
 const storages = [
-  { name: 'PGlite in memory', open: () => openDb({ dataDir: 'memory://' }) },
+  { name: 'PGlite in memory', open: () => openTestMemoryDb() },
   { name: 'PostgreSQL', open: async () => openDb({ databaseUrl: await newPostgresDatabase('stores'), dataDir: 'unused' }) },
 ];
 

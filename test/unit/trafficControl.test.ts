@@ -4,10 +4,11 @@ import { react } from '../../activities/deliver.ts';
 import { createTrafficControl, defaultTrafficSettings, endpointHealth, resetTraffic, type TrafficControl } from '../../src/endpoints/trafficControl.ts';
 import { createLogger } from '../../src/logger.ts';
 import { generateSecret } from '../../src/signing/index.ts';
-import { openDb, type Db } from '../../src/storage/db.ts';
+import type { Db } from '../../src/storage/db.ts';
 import { DeliveryLog } from '../../src/storage/deliveryLog.ts';
 import { EndpointStore, type NewEndpoint } from '../../src/endpoints/store.ts';
 import type { HeraldEvent, Subscription } from '../../src/temporal/heraldTemporal.ts';
+import { openTestMemoryDb } from '../support/suiteSetup.ts';
 
 const SECOND = 1000, MINUTE = 60 * SECOND, HOUR = 60 * MINUTE, DAY = 24 * HOUR;
 
@@ -24,7 +25,7 @@ describe('traffic control', () => {
   let effects: Parameters<typeof react>[0];
   const raised: { event: HeraldEvent; subscriptions: Subscription[] }[] = [];
   before(async () => {
-    db = await openDb({ dataDir: 'memory://' });
+    db = await openTestMemoryDb();
     endpoints = new EndpointStore(db);
     log = new DeliveryLog(db);
     const temporal = {
