@@ -287,7 +287,7 @@ describe('the embedded data directory', () => {
 });
 
 test('the embedded database reclaims updated and deleted rows when maintained (PGlite runs no autovacuum)', async () => {
-  const db = await openDb({ dataDir: 'memory://' });
+  const db = await openTestMemoryDb();
   try {
     const deadRows = async () => {
       await db.query('SELECT pg_stat_force_next_flush()'); // counters reach the view once flushed, at most once a second otherwise
