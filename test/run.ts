@@ -25,11 +25,12 @@ const alone = ['test/integration/fanout.test.ts'];
  * the end. The chaos slice leads: its time is mostly the soak's own clock (50 s of sending, then draining), whatever else runs.
  */
 const slowest = [
-  'test/cluster/chaos.test.ts', 'test/integration/restarts.test.ts', 'test/integration/separateProcesses.test.ts',
-  'test/integration/temporalServerCrashes.test.ts', 'test/integration/deliveries.test.ts', 'test/workflow/fifo.test.ts',
-  'test/integration/cli.test.ts', 'test/integration/badInput.test.ts', 'test/integration/payloadEncryption.test.ts',
-  'test/integration/health.test.ts', 'test/integration/exposure.test.ts', 'test/workflow/delivery.test.ts',
-  'test/integration/tenantDeletion.test.ts', 'test/integration/payloadRetention.test.ts', 'test/integration/eraseEvent.test.ts',
+  'test/cluster/chaos.test.ts', 'test/integration/separateProcesses.test.ts', 'test/integration/temporalServerCrashes.test.ts',
+  'test/integration/restarts.test.ts', 'test/integration/tenantDeletion.test.ts', 'test/integration/deliveries.test.ts',
+  'test/integration/cli.test.ts', 'test/integration/badInput.test.ts', 'test/integration/payloadRetention.test.ts',
+  'test/browser/portal.test.ts', 'test/workflow/fifo.test.ts', 'test/browser/portalReach.test.ts',
+  'test/integration/payloadEncryption.test.ts', 'test/integration/filtersAndChannels.test.ts', 'test/workflow/circuitBreaker.test.ts',
+  'test/integration/health.test.ts', 'test/integration/endpointAuth.test.ts', 'test/browser/webUi.test.ts', 'test/integration/traces.test.ts',
 ];
 const all = suites.flatMap((dir) => fs.readdirSync(dir).filter((name) => name.endsWith('.test.ts')).sort().map((name) => path.join(dir, name)));
 const files = process.argv.length > 2 ? process.argv.slice(2) : [...slowest.filter((file) => all.includes(file)), ...all.filter((file) => !slowest.includes(file))];
