@@ -144,8 +144,8 @@ describe('API and workers as separate processes on PostgreSQL', () => {
     }));
   });
 
-  // On its own: it bounds when requests reach the receiver, which other deployments' load would bunch up.
-  test('a rate limit holds across two workers: 20 events at once reach the receiver at no more than 2/s after a burst of 3', () => withDeployment('rate_limited', ['api', 'worker', 'worker'], async ([api, ...workers]) => {
+  // On its own: the receiver's side of it (the whole span) is what other deployments' load would stretch or bunch.
+  test('a rate limit holds across two workers: 20 events at once are sent at no more than 2/s after a burst of 3', () => withDeployment('rate_limited', ['api', 'worker', 'worker'], async ([api, ...workers]) => {
     await Promise.all([api!, ...workers].map((p) => p.start()));
     const rateLimit = { perSecond: 2, burst: 3 };
     // Warm-up through an unlimited endpoint on the same receiver: both workers' first request (a new connection, a
@@ -162,22 +162,28 @@ describe('API and workers as separate processes on PostgreSQL', () => {
     await Promise.all(ids.map((id) => acceptEvents(api!, [id])));
     await assertAllDelivered(api!, endpoint.id, '/limited', ids);
 
-    // Every stretch of requests fits the bucket: at most the burst plus the rate times its length (with 250 ms for
-    // the way from the worker that admitted a request to the receiver, which varies on a busy machine).
-    const arrivals = receiver.received('/limited').map((r) => r.at).sort((a, b) => a - b);
-    assert.equal(arrivals.length, ids.length, 'one request per event: waiting for capacity is no failed attempt');
-    for (let i = 0; i < arrivals.length; i++) {
-      for (let j = i + 1; j < arrivals.length; j++) {
-        const allowed = rateLimit.burst + rateLimit.perSecond * (arrivals[j]! - arrivals[i]! + 250) / 1000;
-        assert.ok(j - i + 1 <= allowed, `${j - i + 1} requests in ${arrivals[j]! - arrivals[i]!} ms`);
+    // One attempt per event (a hold writes no attempt row), each started when the shared bucket let it go.
+    const admitted: number[] = [];
+    for (const id of ids) {
+      const { attempts } = await api!.get(`/v1/deliveries/delivery:default:${id}:${endpoint.id}`);
+      assert.equal(attempts.length, 1, id);
+      admitted.push(Date.parse(attempts[0].startedAt));
+    }
+    // Every stretch of sends fits the bucket: at most the burst plus the rate times its length (with 250 ms for a
+    // worker's clock read before the bucket's statement, which a busy machine delays). Herald's own times: when
+    // requests then reach the receiver also depends on how soon this loaded test process reads them.
+    admitted.sort((a, b) => a - b);
+    for (let i = 0; i < admitted.length; i++) {
+      for (let j = i + 1; j < admitted.length; j++) {
+        const allowed = rateLimit.burst + rateLimit.perSecond * (admitted[j]! - admitted[i]! + 250) / 1000;
+        assert.ok(j - i + 1 <= allowed, `${j - i + 1} requests sent in ${admitted[j]! - admitted[i]!} ms`);
       }
     }
+    const arrivals = receiver.received('/limited').map((r) => r.at).sort((a, b) => a - b);
+    assert.equal(arrivals.length, ids.length, 'one request per event: waiting for capacity is no failed attempt');
     const spanMs = arrivals.at(-1)! - arrivals[0]!;
-    assert.ok(spanMs >= ((ids.length - rateLimit.burst) / rateLimit.perSecond) * 1000 - 250, `20 requests in ${spanMs} ms`);
+    assert.ok(spanMs >= ((ids.length - rateLimit.burst) / rateLimit.perSecond) * 1000 - 250, `20 requests reached the receiver in ${spanMs} ms`);
     console.log(`rate limit 2/s, burst 3: 20 events delivered in ${spanMs} ms by two workers`);
-
-    // No attempt row was written for a hold.
-    for (const id of ids) assert.equal((await api!.get(`/v1/deliveries/delivery:default:${id}:${endpoint.id}`)).attempts.length, 1, id);
   }));
 
 });
