@@ -88,14 +88,8 @@ async function openPglite(dataDir: string, memoryFrom?: Blob): Promise<Db> {
   // a child process does it and exits, so Herald's own memory never peaks there.
   if (location !== 'memory://' && !fs.existsSync(path.join(location, 'PG_VERSION'))) await createClusterInChild(location, startParams);
   const pglite = await PGlite.create(location, { startParams, ...(location === 'memory://' && memoryFrom && { loadDataDir: memoryFrom }) });
-  return {
-    async query(sql, params) {
-      return (await pglite.query(sql, params as unknown[])).rows as never[];
-    },
-    transaction: (work) => pglite.transaction((tx) => work({ query: async (sql, params) => (await tx.query(sql, params as unknown[])).rows as never[] })),
-    maintain: async () => void await pglite.exec('VACUUM ANALYZE'),
-    close: () => pglite.close(),
-  };
+  const { PgliteSession } = await import('./pgliteSession.ts');
+  return new PgliteSession(pglite);
 }
 
 async function createClusterInChild(location: string, startParams: string[]): Promise<void> {

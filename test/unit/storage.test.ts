@@ -233,6 +233,69 @@ for (const storage of storages) describe(`storage of endpoints, tenants and keys
   });
 });
 
+// Embedded PGlite runs statements through Herald's own session (prepared once, one call each): it answers as PostgreSQL does.
+for (const storage of storages) describe(`statements and transactions (${storage.name})`, () => {
+  let db: Db;
+  before(async () => {
+    db = await storage.open();
+  });
+  after(async () => {
+    await db?.close();
+  });
+  const tenantIds = async (prefix: string) => (await db.query<{ id: string }>('SELECT id FROM tenants WHERE id LIKE $1 ORDER BY id', [`${prefix}%`])).map((r) => r.id);
+
+  test('values and results keep their types: JSON, timestamps, arrays, booleans, numbers and null', async () => {
+    const at = new Date('2026-12-03T10:00:00.250Z');
+    const [row] = await db.query('SELECT $1::jsonb AS json, $2::timestamptz AS at, $3::text[] AS tags, $4::boolean AS yes, $5::integer AS n, $6::text AS nothing',
+      [{ order: { id: 7, items: ['a', 'b'] } }, at, ['x', 'y "z"'], true, 42, null]);
+    assert.deepEqual(row, { json: { order: { id: 7, items: ['a', 'b'] } }, at, tags: ['x', 'y "z"'], yes: true, n: 42, nothing: null });
+  });
+
+  test('a failed statement rolls its transaction back, also when the work caught its error', async () => {
+    await assert.rejects(db.transaction(async (tx) => {
+      await tx.query("INSERT INTO tenants (id) VALUES ('tx-failed')");
+      await tx.query("INSERT INTO tenants (id) VALUES ('tx-failed')");
+    }), /duplicate key/);
+    await db.transaction(async (tx) => {
+      await tx.query("INSERT INTO tenants (id) VALUES ('tx-caught')");
+      await tx.query("INSERT INTO tenants (id) VALUES ('tx-caught')").catch(() => undefined);
+    }).catch(() => undefined);
+    assert.deepEqual(await tenantIds('tx-'), []);
+  });
+
+  test('a statement sent while a transaction is open never runs inside it', async () => {
+    let sent!: () => void;
+    const outsideSent = new Promise<void>((resolve) => (sent = resolve));
+    const transaction = db.transaction(async (tx) => {
+      await tx.query("INSERT INTO tenants (id) VALUES ('open-inside')");
+      await outsideSent;
+      throw new Error('rolled back on purpose');
+    });
+    const outside = db.query("INSERT INTO tenants (id) VALUES ('open-outside')");
+    sent();
+    await assert.rejects(transaction, /rolled back on purpose/);
+    await outside;
+    assert.deepEqual(await tenantIds('open-'), ['open-outside']);
+  });
+
+  test('a statement run before its table gained a column answers with the new column', async () => {
+    await db.query('CREATE TABLE scratch_columns (id integer)');
+    await db.query('INSERT INTO scratch_columns VALUES (1)');
+    assert.deepEqual(await db.query('SELECT * FROM scratch_columns'), [{ id: 1 }]);
+    await db.query("ALTER TABLE scratch_columns ADD COLUMN name text NOT NULL DEFAULT 'one'");
+    assert.deepEqual(await db.query('SELECT * FROM scratch_columns'), [{ id: 1, name: 'one' }]);
+  });
+
+  test('hundreds of different statements all answer, again when repeated', async () => {
+    const distinct = Array.from({ length: 250 }, (_, i) => `SELECT $1::integer + ${i} AS n`);
+    for (const round of [1, 2]) {
+      const answers = [];
+      for (const sql of distinct) answers.push((await db.query<{ n: number }>(sql, [round]))[0]!.n);
+      assert.deepEqual(answers, distinct.map((_, i) => i + round));
+    }
+  });
+});
+
 describe('migrations on PostgreSQL', () => {
   test('processes starting at once on an empty database all start, and the schema is applied once', async () => {
     const databaseUrl = await newPostgresDatabase('racing_starts');
