@@ -4,12 +4,13 @@
  * Pure apart from the clock it is handed: body (format preset or transform), Herald's headers, the
  * endpoint's static headers, the signature over the final body, then the transform's headers.
  */
-import { formats, type FormatName } from '../formats/index.ts';
+import { bodyKeys, formats, type FormatName } from '../formats/index.ts';
 import { MASKED_HEADER_VALUE, reservedHeaderNames } from '../headers.ts';
 import { credentialHeaders, secretHeaders, signerFor, type SignatureConfig } from '../signing/index.ts';
 import { TransformError, type TransformDefinition, type TransformInput } from '../transform/index.ts';
 import { applyTransform } from '../sandbox/transform.ts';
 import { version } from '../version.ts';
+import { bodyOf } from './bodyCache.ts';
 import type { HeraldEvent } from '../../workflows/contract.ts';
 
 export { TransformError };
@@ -41,8 +42,12 @@ export interface OutboundRequest {
   url: string;
   /** Lower-case names. */
   headers: Record<string, string>;
-  body: string;
+  /** The UTF-8 bytes sent and signed; a large event's are shared by its attempts (bodyOf), so never written to. */
+  body: Buffer;
 }
+
+/** A request as a preview shows it or the attempt log keeps it: the body as text. */
+export type ShownRequest = Omit<OutboundRequest, 'body'> & { body: string };
 
 /** Ids of events sent by the test routes; ingest refuses `@` in ids, so no producer's event looks like one. */
 export const TEST_EVENT_ID_PREFIX = 'test@';
@@ -65,7 +70,7 @@ export async function buildRequest({ event, endpoint, attempt }: { event: Herald
   const transformed = endpoint.transform
     ? await applyTransform(endpoint.transform, transformInput(event, endpoint, attempt))
     : undefined;
-  const body = transformed?.body ?? JSON.stringify(formats[endpoint.format](event, endpoint, attempt));
+  const body = transformed?.body !== undefined ? Buffer.from(transformed.body) : formatBody(event, endpoint, attempt);
   const forbidden = protectedHeaders(endpoint.signature);
   const fromTransform = lowerCaseKeys(transformed?.headers ?? {});
   for (const name of Object.keys(fromTransform)) {
@@ -91,6 +96,13 @@ export async function buildRequest({ event, endpoint, attempt }: { event: Herald
   return { method: 'POST', url: endpoint.url, headers, body };
 }
 
+/** The body the endpoint's format makes of the event: serialised once for all attempts where the format reads no attempt. */
+function formatBody(event: HeraldEvent, endpoint: RequestEndpoint, attempt: AttemptContext): Buffer {
+  const serialise = () => JSON.stringify(formats[endpoint.format](event, endpoint, attempt));
+  const key = bodyKeys[endpoint.format](endpoint);
+  return key === undefined ? Buffer.from(serialise()) : bodyOf(event, key, serialise);
+}
+
 /** What a transform's expressions see. */
 export function transformInput(event: HeraldEvent, endpoint: Pick<RequestEndpoint, 'id' | 'sourceApp'>, attempt: AttemptContext): TransformInput {
   return {
@@ -103,11 +115,12 @@ export function transformInput(event: HeraldEvent, endpoint: Pick<RequestEndpoin
 /** Header names whose values are credentials whoever sets them (a static header, endpoint authentication). */
 const CREDENTIAL_HEADERS = ['authorization', 'proxy-authorization'];
 
-/** `request` with the headers named in `secret` masked, and the values of `storedHeaders` shown as reading the endpoint shows them. */
-function masked(request: OutboundRequest, secret: Set<string>, storedHeaders: Record<string, string>): OutboundRequest {
+/** `request` with the headers named in `secret` masked, the values of `storedHeaders` shown as reading the endpoint shows them, and the body as text (cut at `bodyBytes`). */
+function masked(request: OutboundRequest, secret: Set<string>, storedHeaders: Record<string, string>, bodyBytes = Infinity): ShownRequest {
   const stored = new Set(Object.keys(lowerCaseKeys(storedHeaders)));
   const shown = (name: string, value: string) => (stored.has(name) ? MASKED_HEADER_VALUE : secret.has(name) ? '[masked]' : value);
-  return { ...request, headers: Object.fromEntries(Object.entries(request.headers).map(([name, value]) => [name, shown(name, value)])) };
+  const headers = Object.fromEntries(Object.entries(request.headers).map(([name, value]) => [name, shown(name, value)]));
+  return { ...request, headers, body: request.body.subarray(0, bodyBytes).toString('utf8') };
 }
 
 /**
@@ -115,7 +128,7 @@ function masked(request: OutboundRequest, secret: Set<string>, storedHeaders: Re
  * choosing: shown, its signature would let anyone forge a request), and the values of `storedHeaders` (a saved
  * endpoint's static headers) shown as reading the endpoint shows them: they often carry the receiver's credentials.
  */
-export function maskSecrets(request: OutboundRequest, signature: SignatureConfig, storedHeaders: Record<string, string> = {}): OutboundRequest {
+export function maskSecrets(request: OutboundRequest, signature: SignatureConfig, storedHeaders: Record<string, string> = {}): ShownRequest {
   return masked(request, new Set([...secretHeaders(signature), ...CREDENTIAL_HEADERS]), storedHeaders);
 }
 
@@ -124,8 +137,6 @@ export function maskSecrets(request: OutboundRequest, signature: SignatureConfig
  * every static header value), the signature kept (it proves only a body the receiver already got, and is what a
  * receiver debugging its check needs), the body cut at `bodyBytes` like the response excerpt.
  */
-export function requestAsSent(request: OutboundRequest, signature: SignatureConfig, storedHeaders: Record<string, string>, bodyBytes: number): OutboundRequest {
-  const kept = masked(request, new Set([...credentialHeaders(signature), ...CREDENTIAL_HEADERS]), storedHeaders);
-  const body = Buffer.byteLength(request.body) <= bodyBytes ? request.body : Buffer.from(request.body).subarray(0, bodyBytes).toString('utf8');
-  return { ...kept, body };
+export function requestAsSent(request: OutboundRequest, signature: SignatureConfig, storedHeaders: Record<string, string>, bodyBytes: number): ShownRequest {
+  return masked(request, new Set([...credentialHeaders(signature), ...CREDENTIAL_HEADERS]), storedHeaders, bodyBytes);
 }

@@ -7,7 +7,7 @@ import { EgressProxyError } from './egressProxy.ts';
 export interface SendRequest {
   url: string;
   headers: Record<string, string>;
-  body: string;
+  body: string | Buffer;
   timeoutMs: number;
   /** Aborts the request early (the worker shutting down); the abort reason is rethrown as is. */
   signal?: AbortSignal;

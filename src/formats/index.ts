@@ -45,3 +45,15 @@ export const formats = {
 
 export type FormatName = keyof typeof formats;
 export const formatNames = Object.keys(formats) as [FormatName, ...FormatName[]];
+
+/**
+ * What each format's body depends on besides the event, as a key: one event and one key make one body, byte for byte,
+ * so a large event's body is serialised once for all its attempts. None for a format that reads the attempt.
+ */
+export const bodyKeys: { [F in FormatName]: (options: FormatOptions) => string | undefined } = {
+  standard: () => 'standard',
+  make: ({ sourceApp }) => `make ${JSON.stringify(sourceApp)}`,
+  flat: () => 'flat',
+  booking: () => undefined,
+  envelope: () => 'envelope',
+};

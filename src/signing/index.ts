@@ -7,7 +7,8 @@ export interface SigningInput {
   eventType: string;
   /** Unix seconds of this attempt. */
   timestamp: number;
-  body: string;
+  /** Text is signed as its UTF-8 bytes. */
+  body: string | Buffer;
   /**
    * Newest first; more than one only during a rotation's grace period. Empty for an endpoint
    * with no secret (shared-secret and hmac-sha256 only): it then sends no secret or signature.

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { buildRequest, maskSecrets, type RequestEndpoint } from '../../src/delivery/request.ts';
+import { formatNames, formats } from '../../src/formats/index.ts';
 import { compileTransform, EVALUATION_TIMEOUT_MS, sampleInput, TransformError } from '../../src/transform/index.ts';
 import { transformProblem } from '../../src/sandbox/transform.ts';
 import type { HeraldEvent } from '../../workflows/contract.ts';
@@ -57,11 +58,31 @@ test('buildRequest: a transform shapes the body the signature covers, and may no
   const signature = { scheme: 'hmac-sha256' as const, header: 'X-Signature', headerPrefix: 'X-App-' };
   const transformed = { ...endpoint, signature, secrets: ['a-long-enough-key'], transform: { body: '{ "n": attempt.number, "at": attempt.sentAt }', headers: { 'X-App-Timestamp': 'attempt.sentAt' } } };
   const request = await buildRequest({ event, endpoint: transformed, attempt });
-  assert.equal(request.body, '{"n":2,"at":"2025-01-15T10:30:05.000Z"}');
+  assert.equal(request.body.toString('utf8'), '{"n":2,"at":"2025-01-15T10:30:05.000Z"}');
   assert.equal(request.headers['x-app-timestamp'], '2025-01-15T10:30:05.000Z');
   assert.equal(request.headers['x-app-event-id'], 'msg_1');
   const forged = { ...transformed, transform: { headers: { 'X-Signature': '"sha256=forged"' } } };
   await assert.rejects(buildRequest({ event, endpoint: forged, attempt }), TransformError);
+});
+
+test('buildRequest: a large event serialised once for its attempts is still, byte for byte, what its format makes of that very event', async () => {
+  // Over the size whose bodies are kept for the next attempts; not all ASCII, so bytes and characters differ.
+  const large = (tenant: string, text: string): HeraldEvent => ({ ...event, tenant, data: { text: text.repeat(40_000), note: 'crème brûlée 🍮' } });
+  const expected = (e: HeraldEvent, ep: RequestEndpoint, sentAt: Date) => JSON.stringify(formats[ep.format](e, ep, { sentAt }));
+  const acme = large('acme', 'abc');
+  // The same id posted again (after erasure) with other data, and the same id and data in another tenant: other objects.
+  const others = [large('acme', 'xyz'), large('globex', 'abc')];
+  for (const format of formatNames) {
+    for (const sourceApp of format === 'make' ? ['shop', 'crm', null] : [null]) {
+      const ep = { ...endpoint, format, sourceApp };
+      for (const [number, e] of [acme, acme, ...others, acme].entries()) {
+        const at = { ...attempt, number: number + 1, sentAt: new Date(attempt.sentAt.getTime() + number * 1000) };
+        const request = await buildRequest({ event: e, endpoint: ep, attempt: at });
+        // Compared as bytes, so a mismatch names the case instead of printing two 120 KB bodies.
+        assert.ok(request.body.equals(Buffer.from(expected(e, ep, at.sentAt))), `${format} ${sourceApp} ${e.tenant} attempt ${at.number}`);
+      }
+    }
+  }
 });
 
 test('a result whose objects share their parts is size-checked before it is serialised: refused as over 1 MiB, not stopped at the deadline', async () => {
