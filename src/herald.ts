@@ -9,7 +9,6 @@ import { EventCatalog } from './eventCatalog.ts';
 import { listen } from './httpServer.ts';
 import { createMetrics } from './metrics/index.ts';
 import { serveMetrics } from './metrics/server.ts';
-import { sandbox } from './sandbox/index.ts';
 import { createPrivateDir, openDb, type Db } from './storage/db.ts';
 import { DeliveryLog } from './storage/deliveryLog.ts';
 import { EndpointStore } from './endpoints/store.ts';
@@ -77,8 +76,6 @@ export async function startHerald(
   const stop = async () => {
     for (const step of stops.splice(0).reverse()) await step().catch((err) => logger.error({ err }, 'error during shutdown'));
   };
-  // Its threads take a moment to start: started now, the first transform or schema check does not wait for them.
-  sandbox.warm();
   const tracing = startTracing(config.tracing);
   // Pushed first, so it runs last: the spans of the last attempts and requests are exported before the process ends.
   stops.push(() => tracing.shutdown());

@@ -90,7 +90,7 @@ export class SandboxPool<Tasks extends TaskTable> {
     });
   }
 
-  /** Starts the threads now rather than at the first task. */
+  /** Starts the threads now rather than at the first task (the sandbox bench, before it times evaluations). */
   warm(): void {
     this.pump();
   }

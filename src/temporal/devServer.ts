@@ -1,6 +1,7 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import { spawnTiedToThisProcess } from '../processWatchdog.ts';
@@ -61,7 +62,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   fs.mkdirSync(opts.dataDir, { recursive: true });
   const dbFile = path.join(opts.dataDir, 'temporal.db');
   const pidFile = path.join(opts.dataDir, 'temporal-dev-server.pid');
-  const cli = cliForDatabase(opts.cacheDir, dbFile, path.join(opts.dataDir, 'temporal-dev-server.version'), opts.logger);
+  const cli = await cliForDatabase(opts.cacheDir, dbFile, path.join(opts.dataDir, 'temporal-dev-server.version'), opts.logger);
   await stopLeftoverServer(pidFile, dbFile, opts.logger);
   const address = `127.0.0.1:${opts.port}`;
   const args = [
@@ -168,13 +169,19 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
 /** The Temporal Server of data dirs made before Herald recorded it: the one the CLI v1.5.1 embeds. */
 const SERVER_OF_UNRECORDED_DATABASES = '1.29.1';
 
+/** Each CLI's answer, asked once per process and binary (a process may start several dev servers: the tests'). */
+const serverVersions = new Map<string, Promise<string | undefined>>();
+
 /** The Temporal Server version a CLI embeds (`temporal version 1.9.1 (Server 1.32.0, UI 2.54.1)`). */
-function serverVersionOf(cli: string): string | undefined {
-  try {
-    return /\(Server ([^,)]+)/.exec(execFileSync(cli, ['--version'], { encoding: 'utf8', timeout: 10_000, stdio: 'pipe' }))?.[1];
-  } catch {
-    return undefined;
+function serverVersionOf(cli: string): Promise<string | undefined> {
+  const stat = fs.statSync(cli, { throwIfNoEntry: false });
+  const key = `${cli} ${stat?.size} ${stat?.mtimeMs}`;
+  let version = serverVersions.get(key);
+  if (!version) {
+    version = promisify(execFile)(cli, ['--version'], { encoding: 'utf8', timeout: 10_000 }).then(({ stdout }) => /\(Server ([^,)]+)/.exec(stdout)?.[1], () => undefined);
+    serverVersions.set(key, version);
   }
+  return version;
 }
 
 /**
@@ -183,9 +190,9 @@ function serverVersionOf(cli: string): string | undefined {
  * "no such table: current_chasm_executions"), so such a file stays on a cached CLI of its version.
  * A new file's version is recorded in `versionFile`; a file without one was made by 1.29.1.
  */
-function cliForDatabase(cacheDir: string, dbFile: string, versionFile: string, logger: Logger): string {
+async function cliForDatabase(cacheDir: string, dbFile: string, versionFile: string, logger: Logger): Promise<string> {
   const provisioned = path.join(cacheDir, 'temporal');
-  const current = serverVersionOf(provisioned);
+  const current = await serverVersionOf(provisioned);
   if (!current) return provisioned; // it does not run: starting it says why
   if (!fs.existsSync(dbFile)) {
     fs.writeFileSync(versionFile, `${current}\n`);
@@ -194,7 +201,8 @@ function cliForDatabase(cacheDir: string, dbFile: string, versionFile: string, l
   const recorded = fs.existsSync(versionFile) ? fs.readFileSync(versionFile, 'utf8').trim() : SERVER_OF_UNRECORDED_DATABASES;
   if (recorded === current) return provisioned;
   const cached = fs.readdirSync(cacheDir).filter((name) => name.startsWith('temporal-cli-')).map((name) => path.join(cacheDir, name, 'temporal'));
-  const matching = cached.find((cli) => fs.existsSync(cli) && serverVersionOf(cli) === recorded);
+  const versions = await Promise.all(cached.map((cli) => (fs.existsSync(cli) ? serverVersionOf(cli) : undefined)));
+  const matching = cached.find((_, i) => versions[i] === recorded);
   if (!matching) {
     throw new Error(`${dbFile} was made by Temporal Server ${recorded}, which the provisioned CLI (Server ${current}) cannot open, and no CLI of that version is in ${cacheDir}: run 'npm run provision -- cli' from this directory, or start on a new HERALD_DATA_DIR`);
   }

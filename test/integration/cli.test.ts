@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
+import { heraldCliArgs } from '../../ops/heraldMain.ts';
 import { eventually } from '../support/eventually.ts';
 import { startHeraldWithReceiver } from '../support/heraldWithReceiver.ts';
 
@@ -12,10 +13,13 @@ const { herald, receiver, stop } = await startHeraldWithReceiver({ HERALD_API_KE
 after(stop);
 
 describe('the herald CLI against a running Herald', () => {
-  /** Runs `herald ...args` as a user would, against the test Herald unless `env` says otherwise. */
-  function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  /**
+   * Runs `herald ...args` as a user would, against the test Herald unless `env` says otherwise: prebuilt when run by
+   * test/run.ts (heraldCliArgs), or, with `asInstalled`, through bin/herald.js as `npx herald` runs it.
+   */
+  function cli(args: string[], env: Record<string, string> = {}, asInstalled = false): Promise<{ code: number; stdout: string; stderr: string }> {
     return new Promise((resolve) => {
-      execFile(process.execPath, [bin, ...args], { env: { ...process.env, HERALD_URL: herald.apiUrl, HERALD_API_KEY: apiKey, ...env } }, (err, stdout, stderr) => {
+      execFile(process.execPath, asInstalled ? [bin, ...args] : heraldCliArgs(args), { env: { ...process.env, HERALD_URL: herald.apiUrl, HERALD_API_KEY: apiKey, ...env } }, (err, stdout, stderr) => {
         resolve({ code: err ? Number(err.code) : 0, stdout, stderr });
       });
     });
@@ -23,7 +27,7 @@ describe('the herald CLI against a running Herald', () => {
 
   test('endpoints create registers an endpoint and prints it with its secret; endpoints list shows it', async () => {
     const url = receiver.script('/cli-orders');
-    const created = await cli(['endpoints', 'create', '--url', url, '--events', 'order.created, order.paid', '--policy', '{"schedule":["1s"]}', '--tenant', 'cli']);
+    const created = await cli(['endpoints', 'create', '--url', url, '--events', 'order.created, order.paid', '--policy', '{"schedule":["1s"]}', '--tenant', 'cli'], {}, true);
     assert.equal(created.code, 0, created.stderr);
     const endpoint = JSON.parse(created.stdout);
     assert.match(endpoint.id, /^ep_/);
