@@ -35,5 +35,6 @@ test('when Temporal goes away, /readyz says so and ingest answers 503 with Retry
   } finally {
     await temporal.stop();
     await herald.stop();
+    fs.rmSync(dataDir, { recursive: true, force: true }); // the test's own: startTestHerald keeps a data dir it was given
   }
 });
