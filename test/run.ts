@@ -1,8 +1,7 @@
 /**
  * `npm test`'s runner: builds what every test file would otherwise build for itself
  * (test/support/suiteSetup.ts), then runs the files with node:test, several at once
- * (HERALD_TEST_CONCURRENCY, default 3; 4 was slower: 515 s against 492, the CPU-bound files slowing each other),
- * plus a lane of files that mostly wait: each file is a process of its own with its own servers, ports
+ * (HERALD_TEST_CONCURRENCY, default 3): each file is a process of its own with its own servers, ports
  * and data dirs, and much of a file's time is spent waiting on timers and other processes. The files
  * run prebuilt for plain Node (buildTestFiles; HERALD_TEST_TSX=1 runs their sources under tsx). Prints
  * each file's wall time at the end, slowest first. Arguments, when given, are the files to run; without them, the
@@ -31,20 +30,10 @@ const alone = ['test/integration/fanout.test.ts'];
 const slowest = [
   'test/cluster/chaos.test.ts', 'test/integration/separateProcesses.test.ts', 'test/integration/temporalServerCrashes.test.ts',
   'test/integration/restarts.test.ts', 'test/integration/tenantDeletion.test.ts', 'test/integration/deliveries.test.ts',
-  'test/integration/payloadRetention.test.ts', 'test/integration/eraseEvent.test.ts', 'test/integration/badInput.test.ts',
-  'test/integration/health.test.ts', 'test/integration/payloadEncryption.test.ts', 'test/integration/filtersAndChannels.test.ts',
-  'test/browser/portalReach.test.ts', 'test/workflow/fifo.test.ts', 'test/browser/webUi.test.ts', 'test/browser/portal.test.ts',
-  'test/integration/cli.test.ts', 'test/integration/exposure.test.ts', 'test/unit/storage.test.ts', 'test/integration/endpointAuth.test.ts',
-  'test/workflow/circuitBreaker.test.ts', 'test/integration/traces.test.ts',
-];
-/**
- * Files that mostly wait (on retention timers, on servers they stop and start again): a third to a quarter of a core
- * over a minute or more each. They run one after another in a lane of their own beside the others, so they hold none
- * of the CPU-bound files' places.
- */
-const waiting = [
-  'test/integration/separateProcesses.test.ts', 'test/integration/temporalServerCrashes.test.ts', 'test/integration/tenantDeletion.test.ts',
-  'test/integration/payloadRetention.test.ts', 'test/integration/eraseEvent.test.ts', 'test/integration/health.test.ts',
+  'test/integration/cli.test.ts', 'test/integration/badInput.test.ts', 'test/integration/payloadRetention.test.ts',
+  'test/browser/portal.test.ts', 'test/workflow/fifo.test.ts', 'test/browser/portalReach.test.ts',
+  'test/integration/payloadEncryption.test.ts', 'test/integration/filtersAndChannels.test.ts', 'test/workflow/circuitBreaker.test.ts',
+  'test/integration/health.test.ts', 'test/integration/endpointAuth.test.ts', 'test/browser/webUi.test.ts', 'test/integration/traces.test.ts',
 ];
 const all = suites.flatMap((dir) => fs.readdirSync(dir).filter((name) => name.endsWith('.test.ts')).sort().map((name) => path.join(dir, name)));
 const wholeSuite = process.argv.length <= 2;
@@ -93,9 +82,8 @@ function runFiles(batch: string[], filesAtOnce: number): Promise<void> {
 
 const onTheirOwn = files.filter((file) => alone.includes(file));
 if (onTheirOwn.length) await runFiles(onTheirOwn, 1);
-const waitingLane = files.filter((file) => waiting.includes(file));
-const sideBySide = files.filter((file) => !alone.includes(file) && !waiting.includes(file));
-await Promise.all([waitingLane.length && runFiles(waitingLane, 1), sideBySide.length && runFiles(sideBySide, concurrency)]);
+const sideBySide = files.filter((file) => !alone.includes(file));
+if (sideBySide.length) await runFiles(sideBySide, concurrency);
 
 const width = Math.max(0, ...fileTimes.map((f) => f.file.length));
 console.log('\nWall time per test file (several run at once):');
