@@ -62,7 +62,9 @@ function suiteTempDir(): string | undefined {
   try {
     const { bavail, bsize } = fs.statfsSync(parent);
     if (bavail * bsize < 4 * 2 ** 30) return undefined;
-    return fs.mkdtempSync(path.join(parent, 'herald-tests-'));
+    const dir = fs.mkdtempSync(path.join(parent, 'herald-tests-'));
+    fs.chmodSync(dir, 0o1777); // as /tmp: the tests' PostgreSQL runs as another user, who must reach its dir
+    return dir;
   } catch {
     return undefined;
   }
