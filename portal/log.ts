@@ -50,9 +50,14 @@ export const DeliveryRows = ({ rows, onCancel }: { rows: any[]; onCancel?: (even
       <td>${d.attempts}</td><td>${d.lastStatusCode ?? d.lastError ?? '–'}</td><td>${formatTime(d.startedAt)}</td></tr>`)}
     </tbody></table></div>`;
 
+const noFilters = { status: '', eventType: '', endpointId: '', eventId: '', tag: '', since: '' };
+
 /** Deliveries newest first, filtered (a tag among them) and paged; the first page follows new ones live. */
 export function LogPage({ api, can }: { api: Api; can: (c: string) => boolean }) {
-  const [filters, setFilters] = useState({ status: '', eventType: '', endpointId: '', eventId: '', tag: '', since: '' });
+  const [filters, setFilters] = useState(noFilters);
+  // What the boxes hold, applied on Enter or on leaving a box: the live load redraws the form every second, and boxes
+  // bound to the applied filters alone lost at each redraw what was being typed.
+  const [typed, setTyped] = useState(noFilters);
   const [cursors, setCursors] = useState<string[]>([]);
   const [page, setPage] = useState<{ data: any[]; nextCursor: string | null } | undefined>();
   const [error, setError] = useState<unknown>();
@@ -68,12 +73,15 @@ export function LogPage({ api, can }: { api: Api; can: (c: string) => boolean })
       setError(err);
     }
   }, [JSON.stringify(filters), cursor]);
+  const valueOf = (event: Event) => (event.currentTarget as HTMLInputElement).value;
   const set = (name: keyof typeof filters) => (event: Event) => {
     setCursors([]);
-    setFilters({ ...filters, [name]: (event.currentTarget as HTMLInputElement).value });
+    setTyped({ ...typed, [name]: valueOf(event) });
+    setFilters({ ...filters, [name]: valueOf(event) });
   };
   const input = (name: keyof typeof filters, label: string, type = 'text') => html`
-    <div><label for=${`l-${name}`}>${label}</label><input id=${`l-${name}`} type=${type} value=${filters[name]} onChange=${set(name)} /></div>`;
+    <div><label for=${`l-${name}`}>${label}</label><input id=${`l-${name}`} type=${type} value=${typed[name]}
+      onInput=${(event: Event) => setTyped({ ...typed, [name]: valueOf(event) })} onChange=${set(name)} /></div>`;
   return html`
     <h1>Message log</h1>
     <form class="filters" role="search" aria-label="Filter deliveries" onSubmit=${(e: Event) => e.preventDefault()}>

@@ -175,9 +175,14 @@ describe('the portal shows how Herald reaches receivers', () => {
     // The message log narrowed to a tag lists the tagged events' deliveries only, each showing its tags.
     await page.goto(`${origin(page.url())}/portal/#/log`);
     await portal.heading(page, 'Message log');
-    await page.getByLabel('Tag', { exact: true }).fill('vip');
-    await page.getByLabel('Tag', { exact: true }).press('Enter');
     const rows = page.locator('tbody tr');
+    const tagBox = page.getByLabel('Tag', { exact: true });
+    await tagBox.fill('vip');
+    // The live list redraws while one types (here: a new event's delivery appears); what is typed stays in the box.
+    assert.equal((await admin('POST', '/v1/events', { id: 'order-while-typing', type: 'reach.order', channels: ['us-shop'], data: { total: 1 } })).status, 202);
+    await rows.filter({ hasText: 'order-while-typing' }).waitFor();
+    assert.equal(await tagBox.inputValue(), 'vip');
+    await tagBox.press('Enter');
     const expected = [`delivery:default:order-big-eu:${filtered.id}`, `delivery:default:order-big-eu:${everything.id}`, `delivery:default:order-big-us:${everything.id}`];
     await eventually(() => rows.evaluateAll((trs) => trs.map((tr) => (tr as HTMLElement).dataset.delivery ?? '').sort()), (ids) => JSON.stringify(ids) === JSON.stringify([...expected].sort()));
     assert.deepEqual((await rows.filter({ hasText: 'order-big-us' }).locator('.tag').allInnerTexts()), ['vip', 'customer:7']);
