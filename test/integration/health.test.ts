@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { test } from 'node:test';
 import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
@@ -9,10 +7,11 @@ import { startDevServer } from '../../src/temporal/devServer.ts';
 import { eventually } from '../support/eventually.ts';
 import { startTestHerald } from '../support/herald.ts';
 import { freePort } from '../support/ports.ts';
+import { newTestDataDir } from '../support/suiteSetup.ts';
 
 test('when Temporal goes away, /readyz says so and ingest answers 503 with Retry-After instead of accepting', async () => {
   // Herald uses a Temporal server this test owns (TEMPORAL_ADDRESS), so the test can stop it.
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-health-'));
+  const dataDir = await newTestDataDir('herald-health-', { embeddedDatabase: true });
   const temporal = await startDevServer({
     cacheDir: loadConfig().cacheDir, dataDir, port: await freePort(), uiPort: 0, namespace: 'default',
     retentionDays: 1, headless: true, logger: createLogger('silent'),

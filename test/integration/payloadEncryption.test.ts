@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Client } from '@temporalio/client';
@@ -12,6 +11,7 @@ import { eventually } from '../support/eventually.ts';
 import { startTestHerald, type TestHerald } from '../support/herald.ts';
 import { freePort } from '../support/ports.ts';
 import { Receiver } from '../support/receiver.ts';
+import { newTestDataDir } from '../support/suiteSetup.ts';
 
 const { History } = proto.temporal.api.history.v1;
 const newKey = () => crypto.randomBytes(32).toString('base64');
@@ -192,17 +192,18 @@ describe('Herald with HERALD_PAYLOAD_KEYS and HERALD_API_KEY', () => {
 });
 
 describe('Rotating the payload key', () => {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-rotation-'));
+  let dataDir: string;
   const [k1, k2] = [`k1:${newKey()}`, `k2:${newKey()}`];
   let receiver: Receiver;
   let herald: TestHerald | undefined;
   before(async () => {
-    receiver = await Receiver.start();
+    // Both Heralds on one data dir, from the suite's migrated cluster (a new one costs 5 s of CPU).
+    [receiver, dataDir] = await Promise.all([Receiver.start(), newTestDataDir('herald-rotation-', { embeddedDatabase: true })]);
   });
   after(async () => {
     await herald?.stop();
     await receiver?.close();
-    fs.rmSync(dataDir, { recursive: true, force: true });
+    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
   test('histories under the old key still decode and replay; new payloads use the new key', async () => {
